@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain lets the test binary stand in for the benchmark binary: the
+// benchmark re-executes itself with __serve to start the server.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == childServeArg {
+		if err := serveChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The tool itself is tested for correctness with tiny, bounded runs; the
+// numbers it prints are for people (README, docs/performance.md), never
+// asserted.
+func TestModesProduceResults(t *testing.T) {
+	for _, mode := range []string{"token", "jwks", "discovery", "keycreate"} {
+		t.Run(mode, func(t *testing.T) {
+			var out bytes.Buffer
+			args := []string{"-mode", mode, "-duration", "300ms", "-sign-duration", "100ms", "-workers", "2", "-keys", "20", "-json"}
+			if err := run(context.Background(), args, &out); err != nil {
+				t.Fatal(err)
+			}
+			var r result
+			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+				t.Fatalf("output %q: %v", out.String(), err)
+			}
+			if r.Requests == 0 || r.Errors != 0 || r.P99ms <= 0 || r.ServerRSSMB <= 0 || r.StartupToReady <= 0 {
+				t.Fatalf("result %+v", r)
+			}
+			if mode == "token" && (r.RawSignsPerSec <= 0 || r.Ratio <= 0) {
+				t.Fatalf("no signing ceiling: %+v", r)
+			}
+		})
+	}
+}
+
+func TestOpenLoopRate(t *testing.T) {
+	var out bytes.Buffer
+	args := []string{"-mode", "jwks", "-duration", "1s", "-rate", "200", "-workers", "4", "-json"}
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	_ = json.Unmarshal(out.Bytes(), &r)
+	// 200/s for 1 s: the dispatcher, not the workers, sets the pace.
+	if r.Requests < 150 || r.Requests > 210 {
+		t.Fatalf("open loop at 200/s made %d requests", r.Requests)
+	}
+}
+
+func TestRefusesNonLoopbackTargets(t *testing.T) {
+	for _, target := range []string{"http://10.0.0.1:8080", "https://example.com", "http://192.168.1.1"} {
+		if _, err := parseFlags([]string{"-target", target}, &bytes.Buffer{}); err == nil {
+			t.Errorf("target %s accepted", target)
+		}
+	}
+	for _, target := range []string{"http://127.0.0.1:8080", "http://[::1]:9000", "http://localhost:1"} {
+		if _, err := parseFlags([]string{"-target", target}, &bytes.Buffer{}); err != nil {
+			t.Errorf("target %s refused: %v", target, err)
+		}
+	}
+}

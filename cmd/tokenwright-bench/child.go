@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tokenwright/tokenwright/server"
+)
+
+// childServeArg makes this binary run the server instead of the benchmark,
+// so that the server is measured in its own process (its own RSS, its own
+// scheduler) exactly as `tokenwright serve` runs it.
+const childServeArg = "__serve"
+
+func serveChild(args []string) error {
+	fs := flag.NewFlagSet(childServeArg, flag.ContinueOnError)
+	data := fs.String("data", "", "")
+	listen := fs.String("listen", "", "")
+	alg := fs.String("alg", "RS256", "")
+	logFile := fs.String("log", "", "")
+	cpuProfile := fs.String("cpuprofile", "", "")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		pf, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer func() { pprof.StopCPUProfile(); _ = pf.Close() }()
+	}
+	cfg := server.DefaultConfig()
+	cfg.DataDir, cfg.Listen, cfg.Issuer = *data, *listen, "http://"+*listen
+	cfg.Signing.Algorithm = *alg
+	f, err := os.OpenFile(*logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// Info level, JSON to a file: what a production server writes.
+	log := zerolog.New(f).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	slog.SetDefault(slog.New(zerolog.NewSlogHandler(log))) // zitadel/oidc logs through slog
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() { // the parent closes our stdin to stop us
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		stop()
+	}()
+	return server.Run(ctx, cfg, server.Options{Logger: log, Environ: func(string) string { return "" }})
+}
+
+// child is a server process started by the benchmark.
+type child struct {
+	cmd        *exec.Cmd
+	stdin      interface{ Close() error }
+	url        string
+	dataDir    string
+	adminToken string
+	startup    time.Duration
+	seedTime   time.Duration
+	ownDir     bool
+}
+
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startChild seeds a data directory (offline, straight into the store,
+// when many keys are wanted) and starts the server on it.
+func startChild(ctx context.Context, o options) (*child, error) {
+	c := &child{dataDir: o.dataDir}
+	if c.dataDir == "" {
+		dir, err := os.MkdirTemp("", "tokenwright-bench")
+		if err != nil {
+			return nil, err
+		}
+		c.dataDir, c.ownDir = dir, true
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	c.url = "http://" + addr
+	seedStart := time.Now()
+	if err := seedOffline(ctx, c.dataDir, o.keys); err != nil {
+		return nil, fmt.Errorf("seeding: %w", err)
+	}
+	c.seedTime = time.Since(seedStart)
+
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	c.cmd = exec.CommandContext(ctx, self, childServeArg, "-data", c.dataDir, "-listen", addr, "-alg", o.alg,
+		"-log", filepath.Join(c.dataDir, "server.log"), "-cpuprofile", o.cpuProfile)
+	c.cmd.Stderr = os.Stderr
+	stdin, err := c.cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	c.stdin = stdin
+	start := time.Now()
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := waitReady(ctx, c.url); err != nil {
+		c.stop()
+		return nil, err
+	}
+	c.startup = time.Since(start)
+	token, err := os.ReadFile(filepath.Join(c.dataDir, server.AdminTokenFile))
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	c.adminToken = strings.TrimSpace(string(token))
+	return c, nil
+}
+
+func waitReady(ctx context.Context, base string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return errors.New("the server did not become ready within 60s")
+}
+
+// rss returns the server's current and peak resident memory in MB.
+func (c *child) rss() (current, peak float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			current = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return current, peak
+}
+
+func (c *child) stop() {
+	if c.cmd != nil && c.cmd.Process != nil {
+		_ = c.stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-done
+		}
+	}
+	if c.ownDir {
+		_ = os.RemoveAll(c.dataDir)
+	}
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// load drives one endpoint.
+type load struct {
+	o       options
+	target  string
+	admin   string
+	account string // owner of the keys
+	secrets []string
+	client  *http.Client
+}
+
+func newLoad(ctx context.Context, o options, target, admin string, srv *child) (*load, error) {
+	l := &load{o: o, target: target, admin: admin, account: benchAccount, client: &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: o.workers * 2, MaxIdleConnsPerHost: o.workers * 2, DisableCompression: true},
+	}}
+	if o.mode != "token" && (o.mode != "keycreate" || srv != nil) {
+		return l, nil
+	}
+	if srv != nil {
+		data, err := os.ReadFile(filepath.Join(srv.dataDir, secretsFile))
+		if err != nil {
+			return nil, err
+		}
+		l.secrets = strings.Split(strings.TrimSpace(string(data)), "\n")
+		return l, nil
+	}
+	return l, l.seedOnline(ctx)
+}
+
+// seedOnline creates an account and keys through the admin API of a
+// server that the benchmark did not start.
+func (l *load) seedOnline(ctx context.Context) error {
+	if l.admin == "" {
+		return fmt.Errorf("-target needs -admin-token to seed keys")
+	}
+	name := fmt.Sprintf("bench-%d", time.Now().UnixNano()%1e9)
+	l.account = name
+	body := fmt.Sprintf(`{"userName":%q,"email":"%s@example.com","allowedScopes":["Domino.user.all"],"allowedAudiences":["https://domino.example.com"]}`, name, name)
+	if _, err := l.adminCall(ctx, "/api/v1/service-accounts", body); err != nil {
+		return err
+	}
+	if l.o.mode != "token" {
+		return nil
+	}
+	for i := range min(l.o.keys, maxLoadKeys) {
+		out, err := l.adminCall(ctx, "/api/v1/service-accounts/"+name+"/keys", fmt.Sprintf(`{"name":"k%d"}`, i))
+		if err != nil {
+			return err
+		}
+		var k struct{ ClientSecret string }
+		if err := json.Unmarshal(out, &k); err != nil {
+			return err
+		}
+		l.secrets = append(l.secrets, k.ClientSecret)
+	}
+	return nil
+}
+
+func (l *load) adminCall(ctx context.Context, path, body string) ([]byte, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+l.admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return nil, fmt.Errorf("%s: HTTP %d %s", path, resp.StatusCode, out)
+	}
+	return out, nil
+}
+
+// request builds the n-th request of a worker and the status it expects.
+func (l *load) request(ctx context.Context, n int) (*http.Request, int) {
+	switch l.o.mode {
+	case "token":
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+"/oauth/token",
+			strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(l.account, l.secrets[n%len(l.secrets)])
+		return req, http.StatusOK
+	case "jwks":
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.target+"/keys", nil)
+		return req, http.StatusOK
+	case "discovery":
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.target+"/.well-known/openid-configuration", nil)
+		return req, http.StatusOK
+	case "keycreate":
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+"/api/v1/service-accounts/"+l.account+"/keys",
+			bytes.NewReader([]byte(fmt.Sprintf(`{"name":"load-%d"}`, n))))
+		req.Header.Set("Authorization", "Bearer "+l.admin)
+		req.Header.Set("Content-Type", "application/json")
+		return req, http.StatusCreated
+	}
+	panic("unknown mode " + l.o.mode) // parseFlags-validated; unreachable
+}
+
+type stats struct {
+	ok, errors int
+	latencies  []time.Duration
+	elapsed    time.Duration
+	firstError string
+}
+
+// drive runs the workers until the duration ends. With -rate, requests
+// are scheduled at fixed intervals and latency counts from the scheduled
+// moment, so a slow server cannot hide its queueing (no coordinated
+// omission).
+func (l *load) drive(ctx context.Context) (stats, error) {
+	if l.o.mode == "token" && len(l.secrets) == 0 {
+		return stats{}, fmt.Errorf("no keys to drive the token endpoint with")
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.o.duration)
+	defer cancel()
+	var schedule chan time.Time
+	if l.o.rate > 0 {
+		schedule = make(chan time.Time, 100000)
+		go func() {
+			defer close(schedule)
+			interval := time.Duration(float64(time.Second) / l.o.rate)
+			next := time.Now()
+			for {
+				next = next.Add(interval)
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(d):
+					}
+				}
+				select {
+				case schedule <- next:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	var mu sync.Mutex
+	var total stats
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range l.o.workers {
+		wg.Go(func() {
+			var s stats
+			s.latencies = make([]time.Duration, 0, 4096)
+			n := rand.IntN(1 << 20)
+			buf := make([]byte, 8192)
+			for {
+				began := time.Now()
+				if schedule != nil {
+					t, ok := <-schedule
+					if !ok {
+						break
+					}
+					began = t
+				} else if ctx.Err() != nil {
+					break
+				}
+				n++
+				req, want := l.request(context.WithoutCancel(ctx), n*l.o.workers+w)
+				resp, err := l.client.Do(req)
+				if err == nil {
+					for {
+						if _, rerr := resp.Body.Read(buf); rerr != nil {
+							break
+						}
+					}
+					resp.Body.Close()
+				}
+				switch {
+				case err != nil:
+					s.errors++
+					s.firstError = err.Error()
+				case resp.StatusCode != want:
+					s.errors++
+					s.firstError = fmt.Sprintf("HTTP %d", resp.StatusCode)
+				default:
+					s.ok++
+					s.latencies = append(s.latencies, time.Since(began))
+				}
+			}
+			mu.Lock()
+			total.ok += s.ok
+			total.errors += s.errors
+			total.latencies = append(total.latencies, s.latencies...)
+			if total.firstError == "" {
+				total.firstError = s.firstError
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	total.elapsed = time.Since(start)
+	slices.Sort(total.latencies)
+	return total, nil
+}

@@ -1,0 +1,160 @@
+// Command tokenwright-bench measures tokenwright on this machine.
+//
+// It starts a real tokenwright server as a child process on 127.0.0.1 (or
+// targets one you started, on a loopback address only), seeds accounts and
+// keys, drives one endpoint with keep-alive workers for a bounded time, and
+// prints throughput, latency percentiles, errors and the server's memory,
+// beside the raw signing rate of the same algorithm measured in the same
+// run on the same cores.
+//
+//	tokenwright-bench -mode token -alg RS256 -workers 8 -duration 10s
+//	tokenwright-bench -mode token -alg ES256 -rate 2000        # latency at a fixed rate
+//	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
+//	tokenwright-bench -mode jwks | -mode discovery | -mode keycreate
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == childServeArg {
+		if err := serveChild(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line settings.
+type options struct {
+	mode        string
+	alg         string
+	workers     int
+	duration    time.Duration
+	rate        float64
+	keys        int
+	target      string
+	adminToken  string
+	json        bool
+	signFor time.Duration
+	dataDir     string
+	cpuProfile  string
+}
+
+func parseFlags(args []string, out io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("tokenwright-bench", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, keycreate")
+	fs.StringVar(&o.alg, "alg", "RS256", "signing algorithm of the server: RS256, ES256, EdDSA, ...")
+	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0)+4, "concurrent keep-alive workers")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to drive the load")
+	fs.Float64Var(&o.rate, "rate", 0, "open-loop requests per second (0: as fast as the workers go)")
+	fs.IntVar(&o.keys, "keys", 10, "API keys to seed (in one account); the load uses up to 1000 of them")
+	fs.StringVar(&o.target, "target", "", "an already running server on a loopback address (default: start one)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "admin token for -target (seeding needs it)")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.DurationVar(&o.signFor, "sign-duration", 3*time.Second, "how long to measure the raw signing rate")
+	fs.StringVar(&o.dataDir, "data", "", "data directory for the started server, kept and reused across runs (default: a new temp dir)")
+	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write the started server's CPU profile here (for go tool pprof)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch o.mode {
+	case "token", "jwks", "discovery", "keycreate":
+	default:
+		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, keycreate)", o.mode)
+	}
+	if o.workers < 1 || o.duration <= 0 || o.keys < 1 {
+		return o, errors.New("-workers, -duration and -keys must be positive")
+	}
+	if o.target != "" {
+		if err := requireLoopback(o.target); err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// requireLoopback refuses any target that is not on this machine.
+func requireLoopback(target string) error {
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("-target must be a URL, got %q", target)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("-target must be a loopback address (127.0.0.0/8, ::1, localhost), got %q", host)
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parseFlags(args, out)
+	if err != nil {
+		return err
+	}
+	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
+		TargetRate: o.rate}
+
+	var srv *child
+	target, admin := o.target, o.adminToken
+	if target == "" {
+		if srv, err = startChild(ctx, o); err != nil {
+			return err
+		}
+		defer srv.stop()
+		target, admin = srv.url, srv.adminToken
+		res.StartupToReady = srv.startup.Seconds()
+		res.SeedSeconds = srv.seedTime.Seconds()
+	}
+	lg, err := newLoad(ctx, o, target, admin, srv)
+	if err != nil {
+		return err
+	}
+
+	if o.mode == "token" {
+		res.RawSignsPerSec = rawSignRate(o.alg, o.signFor)
+	}
+	stats, err := lg.drive(ctx)
+	if err != nil {
+		return err
+	}
+	res.fill(stats)
+	if res.RawSignsPerSec > 0 {
+		res.Ratio = res.PerSec / res.RawSignsPerSec
+	}
+	if srv != nil {
+		res.ServerRSSMB, res.ServerPeakRSSMB = srv.rss()
+	}
+	if o.json {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	res.print(out)
+	return nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// result is what a run prints (as a table, or as JSON with -json).
+type result struct {
+	Mode            string  `json:"mode"`
+	Algorithm       string  `json:"algorithm"`
+	Cores           int     `json:"cores"`
+	Workers         int     `json:"workers"`
+	Keys            int     `json:"keys"`
+	TargetRate      float64 `json:"targetRate,omitempty"`
+	Requests        int     `json:"requests"`
+	Errors          int     `json:"errors"`
+	FirstError      string  `json:"firstError,omitempty"`
+	Seconds         float64 `json:"seconds"`
+	PerSec          float64 `json:"perSecond"`
+	P50ms           float64 `json:"p50ms"`
+	P90ms           float64 `json:"p90ms"`
+	P99ms           float64 `json:"p99ms"`
+	MaxMs           float64 `json:"maxMs"`
+	RawSignsPerSec  float64 `json:"rawSignsPerSecond,omitempty"`
+	Ratio           float64 `json:"ratioToRawSigning,omitempty"`
+	ServerRSSMB     float64 `json:"serverRssMB,omitempty"`
+	ServerPeakRSSMB float64 `json:"serverPeakRssMB,omitempty"`
+	StartupToReady  float64 `json:"startupToReadySeconds,omitempty"`
+	SeedSeconds     float64 `json:"seedSeconds,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func (r *result) fill(s stats) {
+	r.Requests, r.Errors, r.FirstError = s.ok, s.errors, s.firstError
+	r.Seconds = s.elapsed.Seconds()
+	r.PerSec = float64(s.ok) / r.Seconds
+	if n := len(s.latencies); n > 0 {
+		at := func(q float64) time.Duration { return s.latencies[min(n-1, int(q*float64(n)))] }
+		r.P50ms, r.P90ms, r.P99ms, r.MaxMs = ms(at(0.50)), ms(at(0.90)), ms(at(0.99)), ms(s.latencies[n-1])
+	}
+}
+
+func (r *result) print(w io.Writer) {
+	row := func(k, format string, v ...any) { fmt.Fprintf(w, "%-22s "+format+"\n", append([]any{k}, v...)...) }
+	row("mode", "%s (%s, %d cores, %d workers, %d keys)", r.Mode, r.Algorithm, r.Cores, r.Workers, r.Keys)
+	if r.TargetRate > 0 {
+		row("target rate", "%.0f/s", r.TargetRate)
+	}
+	row("throughput", "%.0f/s (%d ok, %d errors in %.1fs)", r.PerSec, r.Requests, r.Errors, r.Seconds)
+	if r.FirstError != "" {
+		row("first error", "%s", r.FirstError)
+	}
+	row("latency", "p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.RawSignsPerSec > 0 {
+		row("raw signing", "%.0f/s (%s, same cores, same run)", r.RawSignsPerSec, r.Algorithm)
+		row("ratio", "%.1f%% of raw signing", 100*r.Ratio)
+	}
+	if r.ServerRSSMB > 0 {
+		row("server RSS", "%.1f MB now, %.1f MB peak", r.ServerRSSMB, r.ServerPeakRSSMB)
+	}
+	if r.StartupToReady > 0 {
+		row("startup to ready", "%.3fs (seeding took %.1fs)", r.StartupToReady, r.SeedSeconds)
+	}
+}

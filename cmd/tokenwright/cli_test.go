@@ -1,0 +1,225 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tokenwright-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tokenwright")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(fmt.Sprintf("building the binary: %v\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// daemon is a `tokenwright serve` process.
+type daemon struct {
+	cmd    *exec.Cmd
+	url    string
+	data   string
+	stderr *syncBuffer
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
+	t.Helper()
+	addr := freeAddr(t)
+	d := &daemon{url: "http://" + addr, data: data, stderr: &syncBuffer{}}
+	d.cmd = exec.Command(binary, "serve", "--data", data, "--listen", addr, "--issuer", d.url)
+	d.cmd.Env = append(cleanEnv(), extraEnv...)
+	d.cmd.Stderr = d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.cmd.Process.Kill(); _ = d.cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(d.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server not ready: %v\n%s", err, d.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cleanEnv drops TOKENWRIGHT_* variables of the developer's shell.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TOKENWRIGHT_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// run executes the CLI and returns stdout; it fails the test on error
+// unless wantErr is set, in which case it returns stderr.
+func run(t *testing.T, env []string, wantErr bool, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if wantErr {
+		if err == nil {
+			t.Fatalf("tokenwright %v succeeded, want failure; stdout: %s", args, stdout.String())
+		}
+		return stderr.String()
+	}
+	if err != nil {
+		t.Fatalf("tokenwright %v: %v\nstderr: %s", args, err, stderr.String())
+	}
+	return stdout.String()
+}
+
+func TestCLIWalkThrough(t *testing.T) {
+	d := startDaemon(t, filepath.Join(t.TempDir(), "data"))
+	if !strings.Contains(d.stderr.String(), "twp_") {
+		t.Fatal("serve did not print the bootstrap token once")
+	}
+	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
+
+	run(t, env, false, "sa", "create", "ci-bot", "--email", "ci-bot@example.com", "--notes-name", "CN=ci-bot/O=Acme",
+		"--role", "deployer", "--scope", "Domino.user.all", "--scope", "$DATA", "--audience", "https://domino.example.com")
+	out := run(t, env, false, "key", "create", "ci-bot", "--name", "pipeline", "--expires-in", "30d", "-o", "json")
+	var key map[string]any
+	if err := json.Unmarshal([]byte(out), &key); err != nil {
+		t.Fatalf("key create -o json printed %q: %v", out, err)
+	}
+	for _, field := range []string{"id", "name", "clientId", "clientSecret", "createdAt", "expiresAt"} {
+		if key[field] == nil || key[field] == "" {
+			t.Fatalf("key create -o json lacks %s: %v", field, key)
+		}
+	}
+	secret := key["clientSecret"].(string)
+
+	table := run(t, env, false, "key", "list", "ci-bot")
+	if !strings.Contains(table, "pipeline") || !strings.Contains(table, "STATUS") || strings.Contains(table, secret) {
+		t.Fatalf("key list table:\n%s", table)
+	}
+	if list := run(t, env, false, "sa", "list", "-o", "json"); !strings.Contains(list, `"userName": "ci-bot"`) {
+		t.Fatalf("sa list -o json:\n%s", list)
+	}
+
+	jwt := strings.TrimSpace(run(t, append(env, "TOKENWRIGHT_CLIENT_SECRET="+secret), false,
+		"token", "--client-id", "ci-bot", "--scope", "Domino.user.all"))
+	ctx := context.Background()
+	provider, err := oidc.NewProvider(ctx, d.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "https://domino.example.com"}).Verify(ctx, jwt)
+	if err != nil {
+		t.Fatalf("token printed by the CLI does not verify: %v", err)
+	}
+	var claims struct {
+		Scope, Email string
+	}
+	_ = idt.Claims(&claims)
+	if claims.Scope != "Domino.user.all" || claims.Email != "ci-bot@example.com" {
+		t.Fatalf("claims %+v", claims)
+	}
+
+	errOut := run(t, append(env, "TOKENWRIGHT_CLIENT_SECRET="+secret[:len(secret)-2]+"xx"), true, "token", "--client-id", "ci-bot")
+	if !strings.Contains(errOut, "invalid_client") {
+		t.Fatalf("bad secret: %s", errOut)
+	}
+	errOut = run(t, env, true, "sa", "create", "ci-bot", "--email", "x@example.com")
+	if !strings.Contains(errOut, "already_exists") {
+		t.Fatalf("duplicate: %s", errOut)
+	}
+	if audit := run(t, env, false, "audit"); !strings.Contains(audit, "key.create") {
+		t.Fatalf("audit:\n%s", audit)
+	}
+
+	// SIGTERM drains and exits cleanly.
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("serve exited with %v after SIGTERM\n%s", err, d.stderr)
+	}
+	if strings.Contains(d.stderr.String(), secret) {
+		t.Fatal("the server log contains a client secret")
+	}
+}
+
+func TestServeRefusesBadConfiguration(t *testing.T) {
+	out := run(t, nil, true, "serve", "--data", t.TempDir(), "--issuer", "http://idp.example.com")
+	if !strings.Contains(out, "issuer") || !strings.Contains(out, "https") {
+		t.Fatalf("plain-http public issuer: %s", out)
+	}
+	out = run(t, []string{"TOKENWRIGHT_TOKENS_LIFETME=5m"}, true, "serve", "--data", t.TempDir())
+	if !strings.Contains(out, "TOKENWRIGHT_TOKENS_LIFETME") {
+		t.Fatalf("misspelt env: %s", out)
+	}
+}
+
+// runErr runs the CLI and returns its error (with stderr) or nil.
+func runErr(env []string, args ...string) error {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%v: %s", err, stderr.String())
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/duration"
+)
+
+func newKeyCommand(getenv env) *cobra.Command {
+	var c conn
+	cmd := &cobra.Command{Use: "key", Short: "Manage service-account API keys"}
+	c.register(cmd)
+
+	var in api.CreateKey
+	var expiresIn string
+	create := &cobra.Command{
+		Use:   "create ACCOUNT --name NAME [--expires-in DURATION]",
+		Short: "Create an API key (the secret is shown once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			if err := setExpiry(&in, expiresIn); err != nil {
+				return err
+			}
+			k, err := cl.CreateKey(cmd.Context(), args[0], in)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
+				printSecret(tw, k, [2]string{"Key", k.Name + " (" + k.ID + ")"}, [2]string{"Client ID", k.ClientID},
+					[2]string{"Expires", fmtTime(k.ExpiresAt)})
+			})
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&in.Name, "name", "", "a label for the key, e.g. the pipeline that uses it")
+	f.StringVar(&in.Description, "description", "", "free text")
+	f.StringVar(&expiresIn, "expires-in", "", "lifetime such as 90d, 12h, or never (default: the server's, four months)")
+	f.StringArrayVar(&in.Scopes, "scope", nil, "restrict the key to this scope (repeatable)")
+	f.StringArrayVar(&in.Audiences, "audience", nil, "restrict the key to this audience (repeatable)")
+	f.StringArrayVar(&in.CIDRs, "cidr", nil, "restrict the key to this source CIDR (repeatable)")
+	_ = create.MarkFlagRequired("name")
+
+	var status string
+	var expiring bool
+	list := &cobra.Command{
+		Use:   "list ACCOUNT",
+		Short: "List an account's keys",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			keys, err := cl.ListKeys(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if expiring {
+				status = api.KeyExpiringSoon
+			}
+			keys = filterKeys(keys, status)
+			return c.print(cmd.OutOrStdout(), api.List[api.Key]{Items: keys}, func(tw *tabwriter.Writer) { keyTable(tw, keys) })
+		},
+	}
+	list.Flags().StringVar(&status, "status", "", "only keys with this status: active, expiring_soon, expired, revoked")
+	list.Flags().BoolVar(&expiring, "expiring", false, "only keys that expire within the warning window (for cron jobs)")
+
+	var grace string
+	rotate := &cobra.Command{
+		Use:   "rotate ACCOUNT KEY",
+		Short: "Give a key a new secret; the old one keeps working for --grace (default 24h)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
+			if err != nil {
+				return err
+			}
+			var g *time.Duration
+			if grace != "" {
+				d, err := duration.Parse(grace)
+				if err != nil {
+					return fmt.Errorf("--grace: %w", err)
+				}
+				g = &d
+			}
+			k, err := cl.RotateKey(cmd.Context(), args[0], id, g)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
+				old := "stopped working now"
+				if k.PreviousSecretExpiresAt != nil {
+					old = "works until " + fmtTime(k.PreviousSecretExpiresAt)
+				}
+				printSecret(tw, k, [2]string{"Key", k.Name + " (" + k.ID + ")"}, [2]string{"Client ID", k.ClientID},
+					[2]string{"Old secret", old})
+			})
+		},
+	}
+	rotate.Flags().StringVar(&grace, "grace", "", "how long the old secret keeps working, e.g. 1h, 7d, or 0 (default 24h)")
+
+	revoke := &cobra.Command{
+		Use:   "revoke ACCOUNT KEY",
+		Short: "Revoke a key (KEY is its id or name); it stays listed",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
+			if err != nil {
+				return err
+			}
+			k, err := cl.RevokeKey(cmd.Context(), args[0], id)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) { keyTable(tw, []api.Key{k}) })
+		},
+	}
+	revokeAll := &cobra.Command{
+		Use:   "revoke-all ACCOUNT",
+		Short: "Revoke every key of an account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			n, err := cl.RevokeAllKeys(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), api.RevokeAllResult{Revoked: n}, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "Revoked %d key(s) of %s.\n", n, args[0])
+			})
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete ACCOUNT KEY",
+		Short: "Delete a key and its metadata (KEY is its id or name)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteKey(cmd.Context(), args[0], id); err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), map[string]string{"deleted": id}, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "Deleted key %s.\n", id)
+			})
+		},
+	}
+	cmd.AddCommand(create, list, rotate, revoke, revokeAll, del)
+	return cmd
+}
+
+// resolveKey turns a key id or name into an id. An id is used as is; a
+// name must match exactly one key.
+func resolveKey(cmd *cobra.Command, list func() ([]api.Key, error), ref string) (string, error) {
+	keys, err := list()
+	if err != nil {
+		return "", err
+	}
+	var matches []string
+	for _, k := range keys {
+		if k.ID == ref {
+			return k.ID, nil
+		}
+		if k.Name == ref {
+			matches = append(matches, k.ID)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("no key with id or name %q", ref)
+	case 1:
+		return matches[0], nil
+	}
+	return "", fmt.Errorf("%d keys are named %q; use one of their ids: %s", len(matches), ref, strings.Join(matches, ", "))
+}
+
+func filterKeys(keys []api.Key, status string) []api.Key {
+	if status == "" {
+		return keys
+	}
+	out := []api.Key{}
+	for _, k := range keys {
+		if k.Status == status {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func keyTable(tw *tabwriter.Writer, keys []api.Key) {
+	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED\tEXPIRES\tLAST USED\tDESCRIPTION")
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.ReplaceAll(k.Status, "_", " "),
+			fmtTime(&k.CreatedAt), fmtTime(k.ExpiresAt), lastUsed(k), dash(k.Description))
+	}
+}
+
+func lastUsed(k api.Key) string {
+	if k.LastUsedAt == nil {
+		return "never"
+	}
+	return fmtTime(k.LastUsedAt) + " from " + dash(k.LastUsedIP)
+}

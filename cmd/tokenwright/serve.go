@@ -1,0 +1,57 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/tokenwright/tokenwright/server"
+)
+
+func newServeCommand(getenv env) *cobra.Command {
+	var configFile, dataDir, listen, issuer string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the token server",
+		Long: `Run the token server. Settings come from the config file, then TOKENWRIGHT_*
+environment variables, then these flags. On an empty data directory the first
+administrator is created and its token written to DATA/admin.token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile == "" {
+				configFile = getenv.Get("TOKENWRIGHT_CONFIG")
+			}
+			cfg, err := server.LoadConfig(configFile, getenv)
+			if err != nil {
+				return err
+			}
+			flags := cmd.Flags()
+			if flags.Changed("data") {
+				cfg.DataDir = dataDir
+			}
+			if flags.Changed("listen") {
+				cfg.Listen = listen
+			}
+			if flags.Changed("issuer") {
+				cfg.Issuer = issuer
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			log, err := server.NewLogger(cmd.ErrOrStderr(), cfg.Log.Format, cfg.Log.Level)
+			if err != nil {
+				return err
+			}
+			// zitadel/oidc logs through the slog default; send it to zerolog.
+			slog.SetDefault(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "oidc").Logger())))
+			return server.Run(cmd.Context(), cfg, server.Options{Logger: log, Banner: cmd.ErrOrStderr(), Environ: getenv.Get})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "config file (YAML or JSON; env TOKENWRIGHT_CONFIG)")
+	f.StringVar(&dataDir, "data", "", "data directory (default ./tokenwright-data; env TOKENWRIGHT_DATA)")
+	f.StringVar(&listen, "listen", "", "listen address (default 127.0.0.1:8080; env TOKENWRIGHT_LISTEN)")
+	f.StringVar(&issuer, "issuer", "", "issuer URL, exactly as verifiers will see it (default http://127.0.0.1:8080; env TOKENWRIGHT_ISSUER)")
+	return cmd
+}

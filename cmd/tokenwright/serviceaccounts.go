@@ -1,0 +1,247 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/client"
+	"github.com/tokenwright/tokenwright/pkg/duration"
+)
+
+func newServiceAccountCommand(getenv env) *cobra.Command {
+	var c conn
+	cmd := &cobra.Command{Use: "sa", Aliases: []string{"service-account"}, Short: "Manage service accounts"}
+	c.register(cmd)
+
+	var in api.CreateServiceAccount
+	create := &cobra.Command{
+		Use:   "create NAME --email EMAIL",
+		Short: "Create a service account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			in.UserName = args[0]
+			sa, err := cl.CreateServiceAccount(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&in.Email, "email", "", "unique email (the address Domino maps to a Person document)")
+	f.StringVar(&in.NotesName, "notes-name", "", "Domino distinguished name, e.g. CN=ci-bot/O=Acme")
+	f.StringVar(&in.Description, "description", "", "free text")
+	f.StringArrayVar(&in.Roles, "role", nil, "role (repeatable)")
+	f.StringArrayVar(&in.AllowedScopes, "scope", nil, "allowed scope (repeatable)")
+	f.StringArrayVar(&in.AllowedAudiences, "audience", nil, "allowed audience URL, or prefix ending in * (repeatable)")
+	f.StringArrayVar(&in.AllowedCIDRs, "cidr", nil, "allowed source CIDR (repeatable)")
+	f.StringArrayVar(&in.Owners, "owner", nil, "user allowed to manage keys (repeatable)")
+	f.StringVar(&in.Profile, "profile", "", "token profile: domino (default) or generic")
+	_ = create.MarkFlagRequired("email")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List service accounts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			items, err := cl.ListServiceAccounts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), api.List[api.ServiceAccount]{Items: items}, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "NAME\tEMAIL\tSTATUS\tROLES\tSCOPES\tCREATED")
+				for _, sa := range items {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sa.UserName, sa.Email, sa.Status,
+						dash(strings.Join(sa.Roles, ",")), dash(strings.Join(sa.AllowedScopes, " ")), fmtTime(&sa.CreatedAt))
+				}
+			})
+		},
+	}
+
+	get := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Show a service account",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			sa, err := cl.GetServiceAccount(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
+		},
+	}
+	cmd.AddCommand(create, list, get, newSAUpdateCommand(&c, getenv), newSAOwnersCommand(&c, getenv))
+	for _, verb := range []struct {
+		use, short string
+		run        func(cmd *cobra.Command, cl *client.Client, name string) (any, error)
+	}{
+		{"deactivate NAME", "Deactivate a service account (its keys stay listed but get no tokens)",
+			func(cmd *cobra.Command, cl *client.Client, name string) (any, error) {
+				return cl.SetServiceAccountActive(cmd.Context(), name, false)
+			}},
+		{"activate NAME", "Reactivate a service account",
+			func(cmd *cobra.Command, cl *client.Client, name string) (any, error) {
+				return cl.SetServiceAccountActive(cmd.Context(), name, true)
+			}},
+		{"delete NAME", "Delete a service account and all of its keys",
+			func(cmd *cobra.Command, cl *client.Client, name string) (any, error) {
+				return map[string]string{"deleted": name}, cl.DeleteServiceAccount(cmd.Context(), name)
+			}},
+	} {
+		cmd.AddCommand(&cobra.Command{
+			Use: verb.use, Short: verb.short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, err := c.client(getenv)
+				if err != nil {
+					return err
+				}
+				out, err := verb.run(cmd, cl, args[0])
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) {
+					if sa, ok := out.(api.ServiceAccount); ok {
+						serviceAccountTable(tw, sa)
+						return
+					}
+					fmt.Fprintf(tw, "Deleted %s and its keys.\n", args[0])
+				})
+			},
+		})
+	}
+	return cmd
+}
+
+func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
+	var in api.UpdateServiceAccount
+	var email, notes, description, profile, lifetime, claimsJSON string
+	var scopes, audiences, cidrs []string
+	cmd := &cobra.Command{
+		Use:   "update NAME",
+		Short: "Change a service account's settings (administrators)",
+		Long: `Change a service account's settings. Only the flags you give change anything.
+--scope, --audience and --cidr replace the whole list (give them once with "" to clear);
+--add-role and --remove-role edit the roles.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			str := func(flag string, v string) *string {
+				if f.Changed(flag) {
+					return &v
+				}
+				return nil
+			}
+			list := func(flag string, v []string) *[]string {
+				if !f.Changed(flag) {
+					return nil
+				}
+				out := []string{}
+				for _, s := range v {
+					if s != "" {
+						out = append(out, s)
+					}
+				}
+				return &out
+			}
+			in.Email, in.NotesName, in.Description, in.Profile = str("email", email), str("notes-name", notes), str("description", description), str("profile", profile)
+			in.AllowedScopes, in.AllowedAudiences, in.AllowedCIDRs = list("scope", scopes), list("audience", audiences), list("cidr", cidrs)
+			if f.Changed("token-lifetime") {
+				d, err := duration.Parse(lifetime)
+				if err != nil {
+					return fmt.Errorf("--token-lifetime: %w", err)
+				}
+				secs := int64(d.Seconds())
+				in.TokenLifetime = &secs
+			}
+			if f.Changed("claims") {
+				claims := map[string]any{}
+				if err := json.Unmarshal([]byte(claimsJSON), &claims); err != nil {
+					return fmt.Errorf("--claims must be a JSON object: %w", err)
+				}
+				in.Claims = &claims
+			}
+			sa, err := cl.UpdateServiceAccount(cmd.Context(), args[0], in)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&email, "email", "", "new email")
+	f.StringVar(&notes, "notes-name", "", "new Domino distinguished name")
+	f.StringVar(&description, "description", "", "new description")
+	f.StringVar(&profile, "profile", "", "token profile: domino or generic")
+	f.StringVar(&lifetime, "token-lifetime", "", "lifetime of issued tokens, e.g. 5m (0 for the server default)")
+	f.StringVar(&claimsJSON, "claims", "", `custom claims as a JSON object, e.g. '{"team":"ops"}'`)
+	f.StringArrayVar(&in.AddRoles, "add-role", nil, "add a role (repeatable)")
+	f.StringArrayVar(&in.RemoveRoles, "remove-role", nil, "remove a role (repeatable)")
+	f.StringArrayVar(&scopes, "scope", nil, "allowed scope; replaces the list (repeatable)")
+	f.StringArrayVar(&audiences, "audience", nil, "allowed audience; replaces the list (repeatable)")
+	f.StringArrayVar(&cidrs, "cidr", nil, "allowed source CIDR; replaces the list (repeatable)")
+	return cmd
+}
+
+func newSAOwnersCommand(c *conn, getenv env) *cobra.Command {
+	cmd := &cobra.Command{Use: "owners", Short: "Manage who may manage a service account's keys"}
+	for _, add := range []bool{true, false} {
+		use, short := "add ACCOUNT USER", "Let USER create, rotate and revoke the account's keys"
+		if !add {
+			use, short = "remove ACCOUNT USER", "Remove USER from the account's owners"
+		}
+		cmd.AddCommand(&cobra.Command{
+			Use: use, Short: short, Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cl, err := c.client(getenv)
+				if err != nil {
+					return err
+				}
+				var sa api.ServiceAccount
+				if add {
+					sa, err = cl.AddOwner(cmd.Context(), args[0], args[1])
+				} else {
+					sa, err = cl.RemoveOwner(cmd.Context(), args[0], args[1])
+				}
+				if err != nil {
+					return err
+				}
+				return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
+			},
+		})
+	}
+	return cmd
+}
+
+func serviceAccountTable(tw *tabwriter.Writer, sa api.ServiceAccount) {
+	rows := [][2]string{
+		{"Name", sa.UserName}, {"ID", sa.ID}, {"Email", sa.Email}, {"Notes name", dash(sa.NotesName)},
+		{"Status", sa.Status}, {"Profile", sa.Profile}, {"Roles", dash(strings.Join(sa.Roles, ", "))},
+		{"Owners", dash(strings.Join(sa.Owners, ", "))}, {"Scopes", dash(strings.Join(sa.AllowedScopes, " "))},
+		{"Audiences", dash(strings.Join(sa.AllowedAudiences, " "))}, {"CIDRs", dash(strings.Join(sa.AllowedCIDRs, " "))},
+		{"Created", fmtTime(&sa.CreatedAt) + " by " + dash(sa.CreatedBy)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+	}
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/oauth2"
+
+	"github.com/tokenwright/tokenwright/pkg/client"
+)
+
+func newTokenCommand(getenv env) *cobra.Command {
+	var server, clientID, clientSecret, format string
+	var scopes, audiences []string
+	cmd := &cobra.Command{
+		Use:   "token --client-id ID [--scope S]... [--audience A]...",
+		Short: "Exchange an API key for a JWT and print it",
+		Long: `Exchange an API key for a short-lived JWT (OAuth 2.0 client credentials) and
+print the access token, for use as: curl -H "Authorization: Bearer $(tokenwright token ...)".
+The secret comes from --client-secret or, better, TOKENWRIGHT_CLIENT_SECRET.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			clientSecret = firstOf(clientSecret, getenv.Get("TOKENWRIGHT_CLIENT_SECRET"))
+			clientID = firstOf(clientID, getenv.Get("TOKENWRIGHT_CLIENT_ID"))
+			if clientID == "" || clientSecret == "" {
+				return errors.New("--client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --client-secret) are required")
+			}
+			ts := client.TokenSource(cmd.Context(), client.TokenConfig{
+				Issuer: firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer), ClientID: clientID,
+				ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences,
+			})
+			tok, err := ts.Token()
+			if err != nil {
+				var re *oauth2.RetrieveError
+				if errors.As(err, &re) {
+					return fmt.Errorf("token request refused: %s: %s", re.ErrorCode, re.ErrorDescription)
+				}
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch format {
+			case "raw":
+				_, err = fmt.Fprintln(out, tok.AccessToken)
+			case "header":
+				_, err = fmt.Fprintf(out, "Authorization: Bearer %s\n", tok.AccessToken)
+			case "json":
+				err = json.NewEncoder(out).Encode(map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType,
+					"expires_at": tok.Expiry, "scope": tok.Extra("scope")})
+			default:
+				return fmt.Errorf("--format must be raw, header or json")
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "tokenwright URL (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
+	f.StringVar(&clientID, "client-id", "", "service account (or user) name (env TOKENWRIGHT_CLIENT_ID)")
+	f.StringVar(&clientSecret, "client-secret", "", "API key; prefer env TOKENWRIGHT_CLIENT_SECRET (flags show in ps)")
+	f.StringArrayVar(&scopes, "scope", nil, "scope to request (repeatable; default: all the key allows)")
+	f.StringArrayVar(&audiences, "audience", nil, "audience to request (repeatable; default: the account's)")
+	f.StringVar(&format, "format", "raw", "output: raw (the JWT), header or json")
+	return cmd
+}

@@ -1,0 +1,195 @@
+// Package api holds the JSON types of tokenwright's admin REST API
+// (/api/v1/...). The server produces them and pkg/client consumes them, so
+// both sides agree on one definition.
+package api
+
+import "time"
+
+// Error is the body of every non-2xx admin API response.
+type Error struct {
+	// Code is stable and meant for programs (e.g. "not_found").
+	Code string `json:"error"`
+	// Message is meant for people.
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Stable error codes.
+const (
+	CodeInvalidRequest  = "invalid_request"
+	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
+	CodeNotFound        = "not_found"
+	CodeAlreadyExists   = "already_exists"
+	CodeConflict        = "conflict"
+	CodeTooLarge        = "request_too_large"
+	CodeUnsupportedType = "unsupported_media_type"
+	CodeMethod          = "method_not_allowed"
+	CodeRateLimited     = "rate_limited"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal_error"
+)
+
+// ServiceAccount as returned by the API.
+type ServiceAccount struct {
+	ID               string         `json:"id"`
+	UserName         string         `json:"userName"`
+	Email            string         `json:"email"`
+	NotesName        string         `json:"notesName,omitempty"`
+	Description      string         `json:"description,omitempty"`
+	Roles            []string       `json:"roles"`
+	Owners           []string       `json:"owners"`
+	AllowedScopes    []string       `json:"allowedScopes"`
+	AllowedAudiences []string       `json:"allowedAudiences"`
+	AllowedCIDRs     []string       `json:"allowedCidrs"`
+	TokenLifetime    int64          `json:"tokenLifetime,omitempty"` // seconds
+	Profile          string         `json:"profile"`
+	Claims           map[string]any `json:"claims,omitempty"`
+	Status           string         `json:"status"`
+	CreatedAt        time.Time      `json:"createdAt"`
+	CreatedBy        string         `json:"createdBy,omitempty"`
+	UpdatedAt        time.Time      `json:"updatedAt"`
+}
+
+// CreateServiceAccount is the body of POST /api/v1/service-accounts.
+type CreateServiceAccount struct {
+	UserName         string         `json:"userName"`
+	Email            string         `json:"email"`
+	NotesName        string         `json:"notesName,omitempty"`
+	Description      string         `json:"description,omitempty"`
+	Roles            []string       `json:"roles,omitempty"`
+	Owners           []string       `json:"owners,omitempty"`
+	AllowedScopes    []string       `json:"allowedScopes,omitempty"`
+	AllowedAudiences []string       `json:"allowedAudiences,omitempty"`
+	AllowedCIDRs     []string       `json:"allowedCidrs,omitempty"`
+	TokenLifetime    int64          `json:"tokenLifetime,omitempty"`
+	Profile          string         `json:"profile,omitempty"`
+	Claims           map[string]any `json:"claims,omitempty"`
+}
+
+// Key is an API key or personal access token, without its secret.
+type Key struct {
+	ID          string     `json:"id"`
+	Name        string     `json:"name"`
+	Description string     `json:"description,omitempty"`
+	ClientID    string     `json:"clientId"`
+	Kind        string     `json:"kind"`
+	Roles       []string   `json:"roles"`
+	Scopes      []string   `json:"scopes"`
+	Audiences   []string   `json:"audiences"`
+	CIDRs       []string   `json:"cidrs"`
+	CreatedAt   time.Time  `json:"createdAt"`
+	CreatedBy   string     `json:"createdBy,omitempty"`
+	ExpiresAt   *time.Time `json:"expiresAt"`
+	LastUsedAt  *time.Time `json:"lastUsedAt"`
+	LastUsedIP  string     `json:"lastUsedIp,omitempty"`
+	RotatedAt   *time.Time `json:"rotatedAt,omitempty"`
+	// PreviousSecretExpiresAt is set while a rotated-out secret still works.
+	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt,omitempty"`
+	RevokedAt               *time.Time `json:"revokedAt,omitempty"`
+	// Status is active, expiring_soon, expired or revoked.
+	Status string `json:"status"`
+	// IsValid is true for active and expiring_soon (for existing scripts).
+	IsValid bool `json:"isValid"`
+}
+
+// Key statuses.
+const (
+	KeyActive       = "active"
+	KeyExpiringSoon = "expiring_soon"
+	KeyExpired      = "expired"
+	KeyRevoked      = "revoked"
+)
+
+// CreateKey is the body of POST .../keys and POST .../tokens.
+type CreateKey struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// ExpiresIn in seconds; omitted means the server default (four months),
+	// 0 together with NeverExpires means no expiry where policy allows.
+	ExpiresIn    *int64   `json:"expiresIn,omitempty"`
+	NeverExpires bool     `json:"neverExpires,omitempty"`
+	Scopes       []string `json:"scopes,omitempty"`
+	Audiences    []string `json:"audiences,omitempty"`
+	CIDRs        []string `json:"cidrs,omitempty"`
+}
+
+// KeyWithSecret is returned exactly once, when a key is created or rotated.
+type KeyWithSecret struct {
+	Key
+	ClientSecret string `json:"clientSecret"`
+}
+
+// List wraps collections so that fields can be added later.
+type List[T any] struct {
+	Items []T `json:"items"`
+}
+
+// UpdateServiceAccount is the body of PATCH /api/v1/service-accounts/{name}.
+// Omitted fields are left alone; roles can be replaced (roles) or edited
+// (addRoles, removeRoles).
+type UpdateServiceAccount struct {
+	Email            *string         `json:"email,omitempty"`
+	NotesName        *string         `json:"notesName,omitempty"`
+	Description      *string         `json:"description,omitempty"`
+	Roles            *[]string       `json:"roles,omitempty"`
+	AddRoles         []string        `json:"addRoles,omitempty"`
+	RemoveRoles      []string        `json:"removeRoles,omitempty"`
+	Owners           *[]string       `json:"owners,omitempty"`
+	AllowedScopes    *[]string       `json:"allowedScopes,omitempty"`
+	AllowedAudiences *[]string       `json:"allowedAudiences,omitempty"`
+	AllowedCIDRs     *[]string       `json:"allowedCidrs,omitempty"`
+	TokenLifetime    *int64          `json:"tokenLifetime,omitempty"`
+	Profile          *string         `json:"profile,omitempty"`
+	Claims           *map[string]any `json:"claims,omitempty"`
+}
+
+// Owner is the body of POST /api/v1/service-accounts/{name}/owners.
+type Owner struct {
+	UserName string `json:"userName"`
+}
+
+// RotateKey is the body of POST .../keys/{keyId}:rotate.
+type RotateKey struct {
+	// GracePeriod in seconds during which the previous secret still works;
+	// omitted means 24 hours, 0 ends the previous secret at once.
+	GracePeriod *int64 `json:"gracePeriod,omitempty"`
+}
+
+// RevokeAllResult answers the revoke-all actions.
+type RevokeAllResult struct {
+	Revoked int `json:"revoked"`
+}
+
+// User is a human principal.
+type User struct {
+	ID        string    `json:"id"`
+	UserName  string    `json:"userName"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles"`
+	Admin     bool      `json:"admin"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// CreateUser is the body of POST /api/v1/users.
+type CreateUser struct {
+	UserName string   `json:"userName"`
+	Email    string   `json:"email"`
+	Roles    []string `json:"roles,omitempty"`
+	Admin    bool     `json:"admin,omitempty"`
+}
+
+// UpdateUser is the body of PATCH /api/v1/users/{name}. Changing roles
+// revokes all of the user's personal access tokens.
+type UpdateUser struct {
+	Email       *string   `json:"email,omitempty"`
+	Roles       *[]string `json:"roles,omitempty"`
+	AddRoles    []string  `json:"addRoles,omitempty"`
+	RemoveRoles []string  `json:"removeRoles,omitempty"`
+	Admin       *bool     `json:"admin,omitempty"`
+	Status      *string   `json:"status,omitempty"`
+}

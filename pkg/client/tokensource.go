@@ -1,0 +1,42 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// TokenConfig describes how a script obtains JWTs with an API key.
+type TokenConfig struct {
+	// Issuer is the tokenwright base URL; the token endpoint is Issuer/oauth/token.
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string
+	// Audiences are sent as RFC 8707 "resource" parameters.
+	Audiences []string
+	// HTTPClient is used for token requests (nil: http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// TokenSource returns an oauth2.TokenSource that caches the JWT and fetches
+// a new one shortly before it expires. Credentials go in the Basic header.
+func TokenSource(ctx context.Context, cfg TokenConfig) oauth2.TokenSource {
+	cc := clientcredentials.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		TokenURL:     strings.TrimSuffix(cfg.Issuer, "/") + "/oauth/token",
+		Scopes:       cfg.Scopes,
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
+	if len(cfg.Audiences) > 0 {
+		cc.EndpointParams = map[string][]string{"resource": cfg.Audiences}
+	}
+	if cfg.HTTPClient != nil {
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, cfg.HTTPClient)
+	}
+	return cc.TokenSource(ctx)
+}

@@ -1,0 +1,37 @@
+package accounts
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// Errors of the business rules. The admin API maps them to HTTP statuses,
+// the token endpoint to OAuth error codes.
+var (
+	// ErrInvalidClient is the one answer to every failed client
+	// authentication, whatever the reason, so that callers cannot learn
+	// whether an account or key exists.
+	ErrInvalidClient = errors.New("client authentication failed")
+	ErrInvalidScope  = errors.New("requested scope is not allowed")
+	ErrInvalidTarget = errors.New("requested audience is not allowed")
+	// ErrUnauthenticated: no or bad bearer credential on the admin API.
+	ErrUnauthenticated = errors.New("authentication required")
+	ErrForbidden       = errors.New("permission denied")
+	ErrNotFound        = store.ErrNotFound
+	ErrAlreadyExists   = store.ErrAlreadyExists
+	ErrConflict        = store.ErrConflict
+)
+
+// ValidationError names the offending field of a request.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}

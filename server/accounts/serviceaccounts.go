@@ -1,0 +1,400 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// Profiles select the claims layout of issued tokens.
+const (
+	ProfileDomino  = "domino"
+	ProfileGeneric = "generic"
+)
+
+// NewServiceAccount is the input to CreateServiceAccount.
+type NewServiceAccount struct {
+	Name             string
+	Email            string
+	NotesName        string
+	Description      string
+	Roles            []string
+	Owners           []string
+	AllowedScopes    []string
+	AllowedAudiences []string
+	AllowedCIDRs     []string
+	TokenLifetime    time.Duration
+	Profile          string
+	Claims           map[string]any
+}
+
+// CreateServiceAccount creates an account (administrators only). The new
+// account inherits the creating administrator's roles in addition to the
+// requested ones.
+func (s *Service) CreateServiceAccount(ctx context.Context, actor Actor, in NewServiceAccount) (sa store.ServiceAccount, err error) {
+	defer func() { s.audit(ctx, actor, "service_account.create", in.Name, err, nil) }()
+	if !actor.IsAdmin() {
+		return sa, ErrForbidden
+	}
+	if err := validateName("userName", in.Name); err != nil {
+		return sa, err
+	}
+	email, err := normalizeEmail("email", in.Email)
+	if err != nil {
+		return sa, err
+	}
+	now := s.now().UTC()
+	sa = store.ServiceAccount{ID: newID(), Name: in.Name, Email: email, Status: store.StatusActive,
+		CreatedAt: now, UpdatedAt: now, CreatedBy: actor.Name()}
+	in.Roles = append(slices.Clone(actor.User.Roles), in.Roles...)
+	if err := s.applySettings(&sa, in); err != nil {
+		return store.ServiceAccount{}, err
+	}
+	if err := s.checkUsersExist(ctx, sa.Owners); err != nil {
+		return store.ServiceAccount{}, err
+	}
+	if err := s.store.CreateServiceAccount(ctx, sa); err != nil {
+		return store.ServiceAccount{}, err
+	}
+	return sa, nil
+}
+
+// applySettings validates and copies the mutable settings onto sa.
+func (s *Service) applySettings(sa *store.ServiceAccount, in NewServiceAccount) error {
+	var err error
+	if err = validateText("notesName", in.NotesName, 256); err != nil {
+		return err
+	}
+	if err = validateText("description", in.Description, 1024); err != nil {
+		return err
+	}
+	if sa.Roles, err = validateList("roles", in.Roles, validRole, "a valid role name"); err != nil {
+		return err
+	}
+	if sa.Owners, err = validateList("owners", in.Owners, nameRE.MatchString, "a valid user name"); err != nil {
+		return err
+	}
+	if sa.AllowedScopes, err = validateList("allowedScopes", in.AllowedScopes, validScope, "a valid scope"); err != nil {
+		return err
+	}
+	if sa.AllowedAudiences, err = validateList("allowedAudiences", in.AllowedAudiences, validAudience, "an absolute URI, URI prefix ending in '*', or audience name"); err != nil {
+		return err
+	}
+	if sa.AllowedCIDRs, err = validateList("allowedCidrs", in.AllowedCIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"); err != nil {
+		return err
+	}
+	if in.TokenLifetime < 0 || in.TokenLifetime > s.policy.MaxTokenLifetime {
+		return invalid("tokenLifetime", "must be between 0 (server default) and %d seconds", int64(s.policy.MaxTokenLifetime.Seconds()))
+	}
+	switch in.Profile {
+	case "":
+		in.Profile = ProfileDomino
+	case ProfileDomino, ProfileGeneric:
+	default:
+		return invalid("profile", "must be %q or %q", ProfileDomino, ProfileGeneric)
+	}
+	if err := validateClaims(in.Claims); err != nil {
+		return err
+	}
+	sa.NotesName, sa.Description = in.NotesName, in.Description
+	sa.TokenLifetime, sa.Profile, sa.Claims = in.TokenLifetime, in.Profile, in.Claims
+	return nil
+}
+
+// canSee reports whether actor may read account sa: administrators and
+// the account's owners.
+func canSee(actor Actor, sa store.ServiceAccount) bool {
+	return actor.IsAdmin() || actor.User.Status == store.StatusActive && slices.Contains(sa.Owners, actor.Name())
+}
+
+// GetServiceAccount returns an account the actor may see. Others get
+// ErrNotFound, not ErrForbidden, so existence does not leak.
+func (s *Service) GetServiceAccount(ctx context.Context, actor Actor, name string) (store.ServiceAccount, error) {
+	sa, err := s.store.GetServiceAccount(ctx, name)
+	if err != nil {
+		return sa, err
+	}
+	if !canSee(actor, sa) {
+		return store.ServiceAccount{}, ErrNotFound
+	}
+	return sa, nil
+}
+
+// ListServiceAccounts returns the accounts the actor may see, by name.
+func (s *Service) ListServiceAccounts(ctx context.Context, actor Actor) ([]store.ServiceAccount, error) {
+	all, err := s.store.ListServiceAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.DeleteFunc(all, func(sa store.ServiceAccount) bool { return !canSee(actor, sa) })
+	slices.SortFunc(out, func(a, b store.ServiceAccount) int { return compare(a.Name, b.Name) })
+	return out, nil
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// NewKey is the input to CreateKey.
+type NewKey struct {
+	Name        string
+	Description string
+	// ExpiresIn: nil means the default lifetime; Never asks for no expiry.
+	ExpiresIn *time.Duration
+	Never     bool
+	Scopes    []string
+	Audiences []string
+	CIDRs     []string
+}
+
+// CreateKey issues a new key for a service account (administrators and
+// owners). The secret is returned once and never stored.
+func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in NewKey) (k store.Key, secret string, err error) {
+	defer func() {
+		s.audit(ctx, actor, "key.create", account, err, map[string]string{"keyId": k.ID, "name": in.Name})
+	}()
+	sa, err := s.GetServiceAccount(ctx, actor, account)
+	if err != nil {
+		return k, "", err
+	}
+	now := s.now().UTC()
+	expires, err := s.expiry(now, in.ExpiresIn, in.Never)
+	if err != nil {
+		return k, "", err
+	}
+	if err := validateText("name", in.Name, 128); err != nil || in.Name == "" {
+		return k, "", invalid("name", "is required: a label of at most 128 characters")
+	}
+	if err := validateText("description", in.Description, 1024); err != nil {
+		return k, "", err
+	}
+	key, cred, err := s.newKey(now, apikey.ServiceKey, sa.Name, in.Name, in.Description, expires)
+	if err != nil {
+		return k, "", err
+	}
+	key.CreatedBy = actor.Name()
+	// The key keeps the account's roles as they are now; later role changes
+	// on the account do not widen or narrow existing keys.
+	key.Roles = slices.Clone(sa.Roles)
+	if key.Scopes, err = narrow("scopes", in.Scopes, validScope, func(v string) bool { return slices.Contains(sa.AllowedScopes, v) }); err != nil {
+		return k, "", err
+	}
+	if key.Audiences, err = narrow("audiences", in.Audiences, validAudience, func(v string) bool {
+		return audienceAllowed(v, sa.AllowedAudiences) || slices.Contains(sa.AllowedAudiences, v)
+	}); err != nil {
+		return k, "", err
+	}
+	if key.CIDRs, err = validateList("cidrs", in.CIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"); err != nil {
+		return k, "", err
+	}
+	if err := s.store.CreateKey(ctx, key); err != nil {
+		return k, "", err
+	}
+	return key, cred.String(), nil
+}
+
+// narrow validates a per-key restriction: every entry must be allowed by
+// the owner.
+func narrow(field string, items []string, valid func(string) bool, allowed func(string) bool) ([]string, error) {
+	out, err := validateList(field, items, valid, "valid")
+	if err != nil {
+		return nil, err
+	}
+	for _, it := range out {
+		if !allowed(it) {
+			return nil, invalid(field, "%q is not allowed for this account", it)
+		}
+	}
+	return out, nil
+}
+
+// expiry turns the requested lifetime into an absolute expiry under policy.
+func (s *Service) expiry(now time.Time, expiresIn *time.Duration, never bool) (time.Time, error) {
+	p := s.policy
+	switch {
+	case never && expiresIn != nil:
+		return time.Time{}, invalid("expiresIn", "cannot be combined with never expiring")
+	case never:
+		if p.MaxKeyLifetime > 0 {
+			return time.Time{}, invalid("expiresIn", "keys must expire within %s on this server", p.MaxKeyLifetime)
+		}
+		return time.Time{}, nil
+	case expiresIn == nil:
+		d := p.DefaultKeyLifetime
+		if p.MaxKeyLifetime > 0 && d > p.MaxKeyLifetime {
+			d = p.MaxKeyLifetime
+		}
+		return now.Add(d), nil
+	case *expiresIn <= 0:
+		return time.Time{}, invalid("expiresIn", "must be a positive number of seconds")
+	case p.MaxKeyLifetime > 0 && *expiresIn > p.MaxKeyLifetime:
+		return time.Time{}, invalid("expiresIn", "must be at most %d seconds on this server", int64(p.MaxKeyLifetime.Seconds()))
+	}
+	return now.Add(*expiresIn), nil
+}
+
+// ListKeys lists an account's keys, newest first (administrators, owners).
+func (s *Service) ListKeys(ctx context.Context, actor Actor, account string) ([]store.Key, error) {
+	if _, err := s.GetServiceAccount(ctx, actor, account); err != nil {
+		return nil, err
+	}
+	return s.listKeys(ctx, store.KeyQuery{Kind: store.KindServiceKey, Owner: account})
+}
+
+// ServiceAccountUpdate is a partial update; nil fields are left alone.
+// Roles may be replaced (Roles) or edited (AddRoles, RemoveRoles).
+type ServiceAccountUpdate struct {
+	Email            *string
+	NotesName        *string
+	Description      *string
+	Roles            *[]string
+	AddRoles         []string
+	RemoveRoles      []string
+	Owners           *[]string
+	AddOwners        []string
+	RemoveOwners     []string
+	AllowedScopes    *[]string
+	AllowedAudiences *[]string
+	AllowedCIDRs     *[]string
+	TokenLifetime    *time.Duration
+	Profile          *string
+	Claims           *map[string]any
+}
+
+// UpdateServiceAccount changes an account's settings (administrators only:
+// owners manage keys, not the account's powers).
+func (s *Service) UpdateServiceAccount(ctx context.Context, actor Actor, name string, up ServiceAccountUpdate) (sa store.ServiceAccount, err error) {
+	defer func() { s.audit(ctx, actor, "service_account.update", name, err, nil) }()
+	if err := s.requireAdminFor(ctx, actor, name); err != nil {
+		return sa, err
+	}
+	newOwners := up.AddOwners
+	if up.Owners != nil {
+		newOwners = append(slices.Clone(*up.Owners), newOwners...)
+	}
+	if err := s.checkUsersExist(ctx, newOwners); err != nil {
+		return sa, err
+	}
+	var email string
+	if up.Email != nil {
+		if email, err = normalizeEmail("email", *up.Email); err != nil {
+			return sa, err
+		}
+	}
+	sa, err = s.store.UpdateServiceAccount(ctx, name, func(old store.ServiceAccount) (store.ServiceAccount, error) {
+		in := settingsOf(old)
+		setIf(&in.NotesName, up.NotesName)
+		setIf(&in.Description, up.Description)
+		setIf(&in.Roles, up.Roles)
+		in.Roles = editList(in.Roles, up.AddRoles, up.RemoveRoles)
+		setIf(&in.Owners, up.Owners)
+		in.Owners = editList(in.Owners, up.AddOwners, up.RemoveOwners)
+		setIf(&in.AllowedScopes, up.AllowedScopes)
+		setIf(&in.AllowedAudiences, up.AllowedAudiences)
+		setIf(&in.AllowedCIDRs, up.AllowedCIDRs)
+		setIf(&in.TokenLifetime, up.TokenLifetime)
+		setIf(&in.Profile, up.Profile)
+		setIf(&in.Claims, up.Claims)
+		updated := old
+		if err := s.applySettings(&updated, in); err != nil {
+			return old, err
+		}
+		if up.Email != nil {
+			updated.Email = email
+		}
+		updated.UpdatedAt = s.now().UTC()
+		return updated, nil
+	})
+	return sa, err
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// editList returns list plus add minus remove, keeping order.
+func editList(list, add, remove []string) []string {
+	out := slices.Clone(list)
+	for _, a := range add {
+		if !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return slices.DeleteFunc(out, func(v string) bool { return slices.Contains(remove, v) })
+}
+
+func settingsOf(sa store.ServiceAccount) NewServiceAccount {
+	return NewServiceAccount{Name: sa.Name, Email: sa.Email, NotesName: sa.NotesName, Description: sa.Description,
+		Roles: sa.Roles, Owners: sa.Owners, AllowedScopes: sa.AllowedScopes, AllowedAudiences: sa.AllowedAudiences,
+		AllowedCIDRs: sa.AllowedCIDRs, TokenLifetime: sa.TokenLifetime, Profile: sa.Profile, Claims: sa.Claims}
+}
+
+// requireAdminFor hides the account from those who may not see it (404)
+// and refuses those who may see it but not change it (403).
+func (s *Service) requireAdminFor(ctx context.Context, actor Actor, name string) error {
+	if _, err := s.GetServiceAccount(ctx, actor, name); err != nil {
+		return err
+	}
+	if !actor.IsAdmin() {
+		return ErrForbidden
+	}
+	return nil
+}
+
+func (s *Service) checkUsersExist(ctx context.Context, names []string) error {
+	for _, n := range names {
+		if _, err := s.store.GetUser(ctx, n); errors.Is(err, store.ErrNotFound) {
+			return invalid("owners", "no user named %q", n)
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SetServiceAccountStatus deactivates or reactivates an account. A
+// deactivated account gets no tokens; its keys stay listed and work again
+// on reactivation unless they were revoked or expired meanwhile.
+func (s *Service) SetServiceAccountStatus(ctx context.Context, actor Actor, name string, status store.Status) (sa store.ServiceAccount, err error) {
+	action := "service_account.activate"
+	if status == store.StatusInactive {
+		action = "service_account.deactivate"
+	}
+	defer func() { s.audit(ctx, actor, action, name, err, nil) }()
+	if err := s.requireAdminFor(ctx, actor, name); err != nil {
+		return sa, err
+	}
+	return s.store.UpdateServiceAccount(ctx, name, func(old store.ServiceAccount) (store.ServiceAccount, error) {
+		old.Status, old.UpdatedAt = status, s.now().UTC()
+		return old, nil
+	})
+}
+
+// DeleteServiceAccount removes the account and its keys.
+func (s *Service) DeleteServiceAccount(ctx context.Context, actor Actor, name string) (err error) {
+	defer func() { s.audit(ctx, actor, "service_account.delete", name, err, nil) }()
+	if err := s.requireAdminFor(ctx, actor, name); err != nil {
+		return err
+	}
+	return s.store.DeleteServiceAccount(ctx, name)
+}
+
+// SetOwner adds or removes one owner (administrators only).
+func (s *Service) SetOwner(ctx context.Context, actor Actor, name, user string, add bool) (store.ServiceAccount, error) {
+	if add {
+		return s.UpdateServiceAccount(ctx, actor, name, ServiceAccountUpdate{AddOwners: []string{user}})
+	}
+	return s.UpdateServiceAccount(ctx, actor, name, ServiceAccountUpdate{RemoveOwners: []string{user}})
+}

@@ -1,0 +1,282 @@
+package accounts
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// patNameRE: personal access token names are lowercased, then must be
+// letters, digits, '-' and '.'.
+var patNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,63}$`)
+
+// NewUser is the input to CreateUser.
+type NewUser struct {
+	Name  string
+	Email string
+	Roles []string
+	Admin bool
+}
+
+// CreateUser creates a human user (administrators only).
+func (s *Service) CreateUser(ctx context.Context, actor Actor, in NewUser) (u store.User, err error) {
+	defer func() { s.audit(ctx, actor, "user.create", in.Name, err, nil) }()
+	if !actor.IsAdmin() {
+		return u, ErrForbidden
+	}
+	if err := validateName("userName", in.Name); err != nil {
+		return u, err
+	}
+	email, err := normalizeEmail("email", in.Email)
+	if err != nil {
+		return u, err
+	}
+	roles, err := validateList("roles", in.Roles, validRole, "a valid role name")
+	if err != nil {
+		return u, err
+	}
+	now := s.now().UTC()
+	u = store.User{ID: newID(), Name: in.Name, Email: email, Roles: roles, Admin: in.Admin, Status: store.StatusActive,
+		CreatedAt: now, UpdatedAt: now, CreatedBy: actor.Name()}
+	return u, s.store.CreateUser(ctx, u)
+}
+
+// canSeeUser: administrators see everyone, users see themselves.
+func canSeeUser(actor Actor, name string) bool { return actor.IsAdmin() || actor.Name() == name }
+
+// GetUser returns a user (administrators, or the user themself; others 404).
+func (s *Service) GetUser(ctx context.Context, actor Actor, name string) (store.User, error) {
+	if !canSeeUser(actor, name) {
+		return store.User{}, ErrNotFound
+	}
+	return s.store.GetUser(ctx, name)
+}
+
+// ListUsers lists users by name (administrators only).
+func (s *Service) ListUsers(ctx context.Context, actor Actor) ([]store.User, error) {
+	if !actor.IsAdmin() {
+		return nil, ErrForbidden
+	}
+	users, err := s.store.ListUsers(ctx)
+	slices.SortFunc(users, func(a, b store.User) int { return strings.Compare(a.Name, b.Name) })
+	return users, err
+}
+
+// UserUpdate is a partial update of a user; nil fields are left alone.
+type UserUpdate struct {
+	Email       *string
+	Roles       *[]string
+	AddRoles    []string
+	RemoveRoles []string
+	Admin       *bool
+	Status      *store.Status
+}
+
+// UpdateUser changes a user (administrators only). When the roles change,
+// every personal access token of the user is revoked first: the user must
+// create new tokens, which then reflect the new permissions.
+func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up UserUpdate) (u store.User, err error) {
+	defer func() { s.audit(ctx, actor, "user.update", name, err, nil) }()
+	if !actor.IsAdmin() {
+		if canSeeUser(actor, name) {
+			return u, ErrForbidden
+		}
+		return u, ErrNotFound
+	}
+	old, err := s.store.GetUser(ctx, name)
+	if err != nil {
+		return u, err
+	}
+	var email string
+	if up.Email != nil {
+		if email, err = normalizeEmail("email", *up.Email); err != nil {
+			return u, err
+		}
+	}
+	roles := old.Roles
+	setIf(&roles, up.Roles)
+	if roles, err = validateList("roles", editList(roles, up.AddRoles, up.RemoveRoles), validRole, "a valid role name"); err != nil {
+		return u, err
+	}
+	if up.Status != nil && *up.Status != store.StatusActive && *up.Status != store.StatusInactive {
+		return u, invalid("status", "must be active or inactive")
+	}
+	losesAdmin := old.Admin && old.Status == store.StatusActive &&
+		(up.Admin != nil && !*up.Admin || up.Status != nil && *up.Status == store.StatusInactive)
+	if losesAdmin {
+		if err := s.keepOneAdmin(ctx, name); err != nil {
+			return u, err
+		}
+	}
+	rolesChanged := !slices.Equal(roles, old.Roles)
+	if rolesChanged {
+		// Revoke before the change is stored: a crash in between leaves
+		// tokens revoked and roles unchanged, never the reverse.
+		n, err := s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindPersonalToken, Owner: name})
+		if err != nil {
+			return u, err
+		}
+		s.audit(ctx, actor, "pat.revoke_all", name, nil, map[string]string{"reason": "roles changed", "revoked": fmt.Sprint(n)})
+	}
+	now := s.now().UTC()
+	return s.store.UpdateUser(ctx, name, func(u store.User) (store.User, error) {
+		if up.Email != nil {
+			u.Email = email
+		}
+		u.Roles = roles
+		setIf(&u.Admin, up.Admin)
+		setIf(&u.Status, up.Status)
+		u.UpdatedAt = now
+		return u, nil
+	})
+}
+
+// keepOneAdmin refuses to remove the last active administrator, which
+// would leave nobody able to administer the server.
+func (s *Service) keepOneAdmin(ctx context.Context, leaving string) error {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.Name != leaving && u.Admin && u.Status == store.StatusActive {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is the last active administrator", ErrConflict, leaving)
+}
+
+// DeleteUser removes a user and their personal access tokens.
+func (s *Service) DeleteUser(ctx context.Context, actor Actor, name string) (err error) {
+	defer func() { s.audit(ctx, actor, "user.delete", name, err, nil) }()
+	if !actor.IsAdmin() {
+		return ErrForbidden
+	}
+	u, err := s.store.GetUser(ctx, name)
+	if err != nil {
+		return err
+	}
+	if u.Admin && u.Status == store.StatusActive {
+		if err := s.keepOneAdmin(ctx, name); err != nil {
+			return err
+		}
+	}
+	return s.store.DeleteUser(ctx, name)
+}
+
+// NewPAT is the input to CreatePAT.
+type NewPAT struct {
+	Name        string
+	Description string
+	ExpiresIn   *time.Duration
+	Never       bool
+	Scopes      []string
+	Audiences   []string
+	CIDRs       []string
+}
+
+// patOwner resolves whose tokens are addressed: the user themself, or
+// anyone for an administrator; others get ErrNotFound.
+func (s *Service) patOwner(ctx context.Context, actor Actor, user string) (store.User, error) {
+	if !canSeeUser(actor, user) {
+		return store.User{}, ErrNotFound
+	}
+	return s.store.GetUser(ctx, user)
+}
+
+// CreatePAT issues a personal access token to user (the user, or an
+// administrator). The name is lowercased and must be unique for the user.
+func (s *Service) CreatePAT(ctx context.Context, actor Actor, user string, in NewPAT) (k store.Key, secret string, err error) {
+	defer func() { s.audit(ctx, actor, "pat.create", user, err, map[string]string{"keyId": k.ID, "name": k.Name}) }()
+	if _, err := s.patOwner(ctx, actor, user); err != nil {
+		return k, "", err
+	}
+	name := strings.ToLower(in.Name)
+	if !patNameRE.MatchString(name) {
+		return k, "", invalid("name", "must be 1-64 letters, digits, '-' and '.'")
+	}
+	if err := validateText("description", in.Description, 1024); err != nil {
+		return k, "", err
+	}
+	now := s.now().UTC()
+	expires, err := s.expiry(now, in.ExpiresIn, in.Never)
+	if err != nil {
+		return k, "", err
+	}
+	key, cred, err := s.newKey(now, apikey.PersonalToken, user, name, in.Description, expires)
+	if err != nil {
+		return k, "", err
+	}
+	key.CreatedBy = actor.Name()
+	if key.Scopes, err = validateList("scopes", in.Scopes, validScope, "a valid scope"); err != nil {
+		return k, "", err
+	}
+	if key.Audiences, err = validateList("audiences", in.Audiences, validAudience, "a valid audience"); err != nil {
+		return k, "", err
+	}
+	if key.CIDRs, err = validateList("cidrs", in.CIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"); err != nil {
+		return k, "", err
+	}
+	if err := s.store.CreateKey(ctx, key); err != nil {
+		return k, "", err
+	}
+	return key, cred.String(), nil
+}
+
+// ListPATs lists a user's personal access tokens, newest first.
+func (s *Service) ListPATs(ctx context.Context, actor Actor, user string) ([]store.Key, error) {
+	if _, err := s.patOwner(ctx, actor, user); err != nil {
+		return nil, err
+	}
+	return s.listKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
+}
+
+// ListAllPATs lists every personal access token (administrators only).
+func (s *Service) ListAllPATs(ctx context.Context, actor Actor) ([]store.Key, error) {
+	if !actor.IsAdmin() {
+		return nil, ErrForbidden
+	}
+	return s.listKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken})
+}
+
+func (s *Service) listKeys(ctx context.Context, q store.KeyQuery) ([]store.Key, error) {
+	keys, err := s.store.ListKeys(ctx, q)
+	slices.SortFunc(keys, func(a, b store.Key) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return keys, err
+}
+
+// RevokePAT revokes one personal access token.
+func (s *Service) RevokePAT(ctx context.Context, actor Actor, user, id string) (k store.Key, err error) {
+	defer func() { s.audit(ctx, actor, "pat.revoke", user, err, map[string]string{"keyId": id}) }()
+	if _, err := s.patOwner(ctx, actor, user); err != nil {
+		return k, err
+	}
+	return s.revoke(ctx, actor, store.KindPersonalToken, user, id)
+}
+
+// RevokeAllPATs revokes all of a user's personal access tokens.
+func (s *Service) RevokeAllPATs(ctx context.Context, actor Actor, user string) (n int, err error) {
+	defer func() { s.audit(ctx, actor, "pat.revoke_all", user, err, map[string]string{"revoked": fmt.Sprint(n)}) }()
+	if _, err := s.patOwner(ctx, actor, user); err != nil {
+		return 0, err
+	}
+	return s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
+}
+
+// DeletePAT removes a personal access token.
+func (s *Service) DeletePAT(ctx context.Context, actor Actor, user, id string) (err error) {
+	defer func() { s.audit(ctx, actor, "pat.delete", user, err, map[string]string{"keyId": id}) }()
+	if _, err := s.patOwner(ctx, actor, user); err != nil {
+		return err
+	}
+	if _, err := s.ownedKey(ctx, store.KindPersonalToken, user, id); err != nil {
+		return err
+	}
+	return s.store.DeleteKey(ctx, id)
+}

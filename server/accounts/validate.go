@@ -1,0 +1,160 @@
+package accounts
+
+import (
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+var (
+	// Names of accounts, users and PATs: lowercase letters, digits, '-' and
+	// '.', starting with a letter or digit. They become client_ids, so they
+	// must survive URLs, Basic auth and log lines unchanged.
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+	// Scopes as in RFC 6749 §3.3 (printable ASCII except space, " and \),
+	// which admits Domino's $DATA and Domino.user.all.
+	scopeRE = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)
+)
+
+// registeredClaims cannot be set as custom claims.
+var registeredClaims = []string{
+	"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "azp",
+	"email", "CN", "roles", "cnf", "act", "auth_time", "typ",
+}
+
+func validateName(field, name string) error {
+	if name == "me" {
+		return invalid(field, `"me" is reserved: it stands for the caller in the API`)
+	}
+	if !nameRE.MatchString(name) {
+		return invalid(field, "must be 1-63 characters of lowercase letters, digits, '-' and '.', starting with a letter or digit")
+	}
+	return nil
+}
+
+// normalizeEmail validates an address and lowercases it. Plus addressing is
+// kept, so automation+ci@ and automation+etl@ are different accounts.
+func normalizeEmail(field, email string) (string, error) {
+	if email == "" {
+		return "", invalid(field, "is required")
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" || len(email) > 254 || !strings.Contains(email, "@") {
+		return "", invalid(field, "must be a plain email address like name@example.com")
+	}
+	domain := email[strings.LastIndexByte(email, '@')+1:]
+	if !strings.Contains(domain, ".") && domain != "localhost" {
+		return "", invalid(field, "domain must be fully qualified")
+	}
+	return strings.ToLower(email), nil
+}
+
+func validateText(field, s string, max int) error {
+	if !utf8.ValidString(s) || len(s) > max {
+		return invalid(field, "must be valid UTF-8 of at most %d bytes", max)
+	}
+	for _, r := range s {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return invalid(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+func validateList(field string, items []string, check func(string) bool, what string) ([]string, error) {
+	if len(items) > 100 {
+		return nil, invalid(field, "at most 100 entries")
+	}
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if !check(it) {
+			return nil, invalid(field, "%q is not %s", it, what)
+		}
+		if !slices.Contains(out, it) {
+			out = append(out, it)
+		}
+	}
+	return out, nil
+}
+
+func validScope(s string) bool { return scopeRE.MatchString(s) }
+
+func validRole(s string) bool { return scopeRE.MatchString(s) && len(s) <= 64 }
+
+// validAudience accepts an absolute URI, a URI prefix ending in '*', or a
+// plain token such as "Domino" (the Domino REST API's default audience).
+func validAudience(s string) bool {
+	if s == "" || len(s) > 512 || !utf8.ValidString(s) || strings.ContainsAny(s, " \t\r\n\"\\") {
+		return false
+	}
+	base, _ := strings.CutSuffix(s, "*")
+	if strings.Contains(base, "*") {
+		return false
+	}
+	if !strings.Contains(base, ":") {
+		return scopeRE.MatchString(s)
+	}
+	u, err := url.Parse(base)
+	return err == nil && u.Scheme != ""
+}
+
+func validCIDR(s string) bool {
+	_, err := netip.ParsePrefix(s)
+	return err == nil
+}
+
+// audienceAllowed reports whether aud matches one of the patterns: an
+// exact string, or a prefix when the pattern ends in '*'.
+func audienceAllowed(aud string, patterns []string) bool {
+	for _, p := range patterns {
+		if prefix, ok := strings.CutSuffix(p, "*"); ok {
+			if strings.HasPrefix(aud, prefix) {
+				return true
+			}
+		} else if aud == p {
+			return true
+		}
+	}
+	return false
+}
+
+// ipAllowed reports whether ip is inside one of cidrs (no cidrs: allowed).
+func ipAllowed(ip netip.Addr, cidrs []string) bool {
+	if len(cidrs) == 0 {
+		return true
+	}
+	ip = ip.Unmap()
+	for _, c := range cidrs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func validateClaims(claims map[string]any) error {
+	if len(claims) > 50 {
+		return invalid("claims", "at most 50 custom claims")
+	}
+	for k, v := range claims {
+		if slices.Contains(registeredClaims, k) || k == "" || len(k) > 64 || !utf8.ValidString(k) {
+			return invalid("claims", "%q cannot be used as a custom claim name", k)
+		}
+		switch v := v.(type) {
+		case string, bool, float64:
+		case []any:
+			for _, e := range v {
+				if _, ok := e.(string); !ok {
+					return invalid("claims", "%q: arrays may hold strings only", k)
+				}
+			}
+		default:
+			return invalid("claims", "%q: values must be strings, numbers, booleans or string arrays", k)
+		}
+	}
+	return nil
+}

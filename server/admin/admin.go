@@ -1,0 +1,221 @@
+// Package admin serves the administrative REST API under /api/v1/. Handlers
+// are thin: decode, call the accounts service, encode. Every route requires a
+// bearer personal access token; authorisation is the service's job.
+package admin
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/reqctx"
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v1"
+
+// maxBody bounds every request body of the admin API.
+const maxBody = 64 << 10
+
+// API is the admin REST API.
+type API struct {
+	accounts *accounts.Service
+	log      zerolog.Logger
+}
+
+// New returns the API.
+func New(a *accounts.Service, log zerolog.Logger) *API {
+	return &API{accounts: a, log: log}
+}
+
+// OpenAPI is the API's OpenAPI 3 description; tests hold it to the routes.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Register adds the API's routes to r.
+func (a *API) Register(r *mux.Router) {
+	// The description is public documentation, so it needs no token.
+	r.HandleFunc(Prefix+"/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	}).Methods(http.MethodGet)
+	sub := r.PathPrefix(Prefix).Subrouter()
+	sub.Use(a.authenticate)
+	route := func(path string, h handlerFunc, methods ...string) {
+		sub.Handle(path, a.handle(h)).Methods(methods...)
+	}
+	route("/service-accounts", a.createServiceAccount, http.MethodPost)
+	route("/service-accounts", a.listServiceAccounts, http.MethodGet)
+	route("/service-accounts/"+nameVar, a.getServiceAccount, http.MethodGet)
+	route("/service-accounts/"+nameVar+"/keys", a.createKey, http.MethodPost)
+	route("/service-accounts/"+nameVar+"/keys", a.listKeys, http.MethodGet)
+	a.registerLifecycle(route)
+	route("/audit", a.listAudit, http.MethodGet)
+	// Unknown routes and wrong methods fall through to the parent router's
+	// JSON 404/405 handlers (a subrouter's own handlers hide 405s).
+}
+
+type actorKey struct{}
+
+func actorFrom(ctx context.Context) accounts.Actor {
+	actor, _ := ctx.Value(actorKey{}).(accounts.Actor)
+	return actor
+}
+
+// authenticate resolves the bearer token to an actor.
+func (a *API) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearer(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright"`)
+			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "a bearer personal access token is required")
+			return
+		}
+		ip := ""
+		if addr := reqctx.ClientIP(r.Context()); addr.IsValid() {
+			ip = addr.String()
+		}
+		actor, err := a.accounts.AuthenticateBearer(r.Context(), token, ip)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "the bearer token is invalid, expired or revoked")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+// handlerFunc returns the status and body of a success, or an error that
+// handle maps to the API error format.
+type handlerFunc func(r *http.Request, actor accounts.Actor) (int, any, error)
+
+func (a *API) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, body, err := h(r, actorFrom(r.Context()))
+		if err != nil {
+			a.writeErr(w, r, err)
+			return
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	var verr *accounts.ValidationError
+	var derr *decodeError
+	switch {
+	case errors.As(err, &derr):
+		writeError(w, derr.status, derr.code, derr.msg)
+	case errors.As(err, &verr):
+		writeError(w, http.StatusBadRequest, api.CodeInvalidRequest, verr.Error())
+	case errors.Is(err, store.ErrInvalidArgument):
+		writeError(w, http.StatusBadRequest, api.CodeInvalidRequest, err.Error())
+	case errors.Is(err, accounts.ErrForbidden):
+		writeError(w, http.StatusForbidden, api.CodeForbidden, "you are not allowed to do this")
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
+	case errors.Is(err, store.ErrAlreadyExists):
+		writeError(w, http.StatusConflict, api.CodeAlreadyExists, "the name is already taken")
+	case errors.Is(err, store.ErrConflict):
+		writeError(w, http.StatusConflict, api.CodeConflict, conflictMessage(err))
+	case errors.Is(err, accounts.ErrKeyState):
+		writeError(w, http.StatusConflict, api.CodeConflict, err.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the store is unavailable; try again")
+	case errors.Is(err, context.Canceled):
+		// The client went away; nothing useful can be written.
+	default:
+		a.log.Error().Err(err).Str("path", r.URL.Path).Msg("admin API error")
+		writeError(w, http.StatusInternalServerError, api.CodeInternal, "internal error")
+	}
+}
+
+func conflictMessage(err error) string {
+	if strings.Contains(err.Error(), "email") {
+		return "the email address is already used by another account or user"
+	}
+	return err.Error()
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if body != nil && status != http.StatusNoContent {
+		_ = json.NewEncoder(w).Encode(body)
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, api.Error{Code: code, Message: msg})
+}
+
+// decodeError is a client mistake in the request body.
+type decodeError struct {
+	status    int
+	code, msg string
+}
+
+func (e *decodeError) Error() string { return e.msg }
+
+// decode reads a JSON body strictly: JSON content type, bounded size, no
+// unknown fields, exactly one value.
+func decode(r *http.Request, dst any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return &decodeError{http.StatusUnsupportedMediaType, api.CodeUnsupportedType, "the body must be application/json"}
+	}
+	body := http.MaxBytesReader(nil, r.Body, maxBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &decodeError{http.StatusRequestEntityTooLarge, api.CodeTooLarge, fmt.Sprintf("the body must be at most %d bytes", maxBody)}
+		}
+		return &decodeError{http.StatusBadRequest, api.CodeInvalidRequest, "malformed JSON body: " + jsonProblem(err)}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &decodeError{http.StatusBadRequest, api.CodeInvalidRequest, "the body must hold exactly one JSON object"}
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("syntax error at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("field %q must be of type %s", typ.Field, typ.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of input"
+	}
+	return "invalid JSON"
+}

@@ -1,0 +1,291 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tokenwright/tokenwright/pkg/duration"
+	"github.com/tokenwright/tokenwright/server/signing"
+)
+
+// Config is the server configuration. It is read from a YAML (or JSON) file,
+// then overridden by TOKENWRIGHT_* environment variables, then by flags.
+// Each leaf's environment variable is TOKENWRIGHT_ followed by its path in
+// upper snake case: tokens.lifetime is TOKENWRIGHT_TOKENS_LIFETIME.
+type Config struct {
+	Listen  string `yaml:"listen"`
+	Issuer  string `yaml:"issuer"`
+	DataDir string `yaml:"dataDir"`
+
+	Log struct {
+		Level  string `yaml:"level"`  // trace, debug, info, warn, error
+		Format string `yaml:"format"` // auto, json, console
+	} `yaml:"log"`
+
+	Tokens struct {
+		// Lifetime of issued JWTs unless an account sets its own.
+		Lifetime Duration `yaml:"lifetime"`
+		// DefaultAudiences and DefaultScopes apply to principals that have
+		// none of their own (e.g. personal access tokens).
+		DefaultAudiences []string `yaml:"defaultAudiences"`
+		DefaultScopes    []string `yaml:"defaultScopes"`
+	} `yaml:"tokens"`
+
+	Signing struct {
+		Algorithm string `yaml:"algorithm"`
+	} `yaml:"signing"`
+
+	// KEK names where the key-encryption key comes from. TOKENWRIGHT_KEK
+	// (base64) wins over File; with neither, DATA/kek is used or created.
+	KEK struct {
+		File string `yaml:"file"`
+	} `yaml:"kek"`
+
+	Keys struct {
+		DefaultLifetime Duration `yaml:"defaultLifetime"`
+		MaxLifetime     Duration `yaml:"maxLifetime"` // 0: no cap, "never" allowed
+		ExpiringSoon    Duration `yaml:"expiringSoon"`
+		// UsageFlushInterval is how often buffered lastUsedAt/lastUsedIp
+		// observations are written: the most a crash can lose of them.
+		UsageFlushInterval Duration `yaml:"usageFlushInterval"`
+	} `yaml:"keys"`
+
+	Bootstrap struct {
+		AdminName  string `yaml:"adminName"`
+		AdminEmail string `yaml:"adminEmail"`
+	} `yaml:"bootstrap"`
+}
+
+// MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
+// maxJwtDuration default is far above; short tokens limit a leak's value).
+const MaxTokenLifetime = time.Hour
+
+// DefaultConfig returns the built-in defaults.
+func DefaultConfig() Config {
+	var c Config
+	c.Listen = "127.0.0.1:8080"
+	c.Issuer = "http://127.0.0.1:8080"
+	c.DataDir = "./tokenwright-data"
+	c.Log.Level, c.Log.Format = "info", "auto"
+	c.Tokens.Lifetime = Duration(10 * time.Minute)
+	c.Signing.Algorithm = "RS256"
+	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
+	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
+	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
+	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
+	return c
+}
+
+// Duration is a time.Duration written as "10m", "90d" in configuration.
+type Duration time.Duration
+
+// UnmarshalYAML accepts duration strings.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: expected a duration such as 10m or 90d", n.Line)
+	}
+	v, err := duration.Parse(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Std returns the time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// LoadConfig reads path (if not empty) over the defaults, then applies the
+// environment. Unknown keys are errors that name the key.
+func LoadConfig(path string, environ []string) (Config, error) {
+	c := DefaultConfig()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		// io.EOF is an empty file: no settings.
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// envAliases are short names kept for the documented CLI contract.
+var envAliases = map[string]string{"TOKENWRIGHT_DATA": "TOKENWRIGHT_DATA_DIR"}
+
+// applyEnv sets every leaf whose TOKENWRIGHT_* variable is present.
+// Variables that name no setting are reported, so typos do not pass
+// silently; variables of the CLI and secrets handled elsewhere are skipped.
+func applyEnv(c *Config, environ []string) error {
+	leaves := map[string]reflect.Value{}
+	collectLeaves(reflect.ValueOf(c).Elem(), "TOKENWRIGHT", leaves)
+	ignored := map[string]bool{"TOKENWRIGHT_CONFIG": true, "TOKENWRIGHT_KEK": true, "TOKENWRIGHT_SERVER": true,
+		"TOKENWRIGHT_TOKEN": true, "TOKENWRIGHT_TOKEN_FILE": true, "TOKENWRIGHT_CLIENT_ID": true,
+		"TOKENWRIGHT_CLIENT_SECRET": true}
+	for _, kv := range environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, "TOKENWRIGHT_") || ignored[name] {
+			continue
+		}
+		if alias, ok := envAliases[name]; ok {
+			name = alias
+		}
+		field, ok := leaves[name]
+		if !ok {
+			return fmt.Errorf("environment: %s is not a tokenwright setting", name)
+		}
+		if err := setFromString(field, value); err != nil {
+			return fmt.Errorf("environment: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func collectLeaves(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + upperSnake(tag)
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			collectLeaves(f, name, out)
+			continue
+		}
+		out[name] = f
+	}
+}
+
+func upperSnake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if 'A' <= r && r <= 'Z' && i > 0 {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
+}
+
+func setFromString(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case string:
+		f.SetString(s)
+	case Duration:
+		d, err := duration.Parse(s)
+		if err != nil {
+			return err
+		}
+		f.Set(reflect.ValueOf(Duration(d)))
+	case []string:
+		var items []string
+		for _, it := range strings.Split(s, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
+	case bool:
+		switch strings.ToLower(s) {
+		case "true", "1", "yes":
+			f.SetBool(true)
+		case "false", "0", "no", "":
+			f.SetBool(false)
+		default:
+			return fmt.Errorf("expected true or false, got %q", s)
+		}
+	default:
+		return fmt.Errorf("unsupported setting type %s", f.Type())
+	}
+	return nil
+}
+
+// Validate checks the configuration; errors name the setting.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, fmt.Errorf(key+": "+format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "must be host:port, got %q", c.Listen)
+	}
+	if err := validateIssuer(c.Issuer); err != nil {
+		bad("issuer", "%v", err)
+	}
+	if c.DataDir == "" {
+		bad("dataDir", "must not be empty")
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		bad("log.format", "must be auto, json or console, got %q", c.Log.Format)
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		bad("log.level", "%v", err)
+	}
+	if lt := c.Tokens.Lifetime.Std(); lt < 30*time.Second || lt > MaxTokenLifetime {
+		bad("tokens.lifetime", "must be between 30s and %s, got %s", MaxTokenLifetime, lt)
+	}
+	if _, err := signing.ParseAlgorithm(c.Signing.Algorithm); err != nil {
+		bad("signing.algorithm", "%v", err)
+	}
+	if c.Keys.DefaultLifetime <= 0 {
+		bad("keys.defaultLifetime", "must be positive")
+	}
+	if c.Keys.MaxLifetime < 0 || c.Keys.MaxLifetime > 0 && c.Keys.DefaultLifetime > c.Keys.MaxLifetime {
+		bad("keys.maxLifetime", "must be 0 (no cap) or at least keys.defaultLifetime")
+	}
+	if c.Keys.ExpiringSoon < 0 {
+		bad("keys.expiringSoon", "must not be negative")
+	}
+	if iv := c.Keys.UsageFlushInterval.Std(); iv < 100*time.Millisecond || iv > time.Minute {
+		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
+	}
+	return errors.Join(errs...)
+}
+
+// validateIssuer requires https, except for loopback hosts used in
+// development and tests, and forbids query and fragment (RFC 8414 §2).
+func validateIssuer(issuer string) error {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("must be an absolute http(s) URL, got %q", issuer)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return errors.New("must not contain a query, fragment or user info")
+	}
+	if strings.HasSuffix(u.Path, "/") {
+		return errors.New("must not end with a slash")
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("must use https (plain http is allowed only for loopback addresses), got %q", issuer)
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

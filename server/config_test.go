@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokenwright/tokenwright/server"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigFileEnvAndDefaults(t *testing.T) {
+	p := writeFile(t, `
+listen: 127.0.0.1:9000
+issuer: https://idp.example.com
+tokens:
+  lifetime: 5m
+  defaultAudiences: [https://domino.example.com]
+keys:
+  defaultLifetime: 90d
+`)
+	cfg, err := server.LoadConfig(p, []string{"TOKENWRIGHT_TOKENS_LIFETIME=15m", "TOKENWRIGHT_DATA=/srv/tw", "HOME=/root",
+		"TOKENWRIGHT_TOKENS_DEFAULT_SCOPES=Domino.user.all, $DATA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9000" || cfg.Issuer != "https://idp.example.com" || cfg.DataDir != "/srv/tw" {
+		t.Fatalf("%+v", cfg)
+	}
+	if cfg.Tokens.Lifetime.Std() != 15*time.Minute || cfg.Keys.DefaultLifetime.Std() != 90*24*time.Hour {
+		t.Fatalf("durations: %v %v", cfg.Tokens.Lifetime.Std(), cfg.Keys.DefaultLifetime.Std())
+	}
+	if strings.Join(cfg.Tokens.DefaultScopes, "|") != "Domino.user.all|$DATA" || cfg.Signing.Algorithm != "RS256" {
+		t.Fatalf("%+v", cfg.Tokens)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	cases := map[string]struct{ file, env, want string }{
+		"unknown key":        {file: "tokens:\n  lifetme: 5m\n", want: "lifetme"},
+		"bad duration":       {file: "tokens:\n  lifetime: soon\n", want: "soon"},
+		"unknown env":        {env: "TOKENWRIGHT_LISTN=1", want: "TOKENWRIGHT_LISTN"},
+		"plain http issuer":  {file: "issuer: http://idp.example.com\n", want: "issuer"},
+		"issuer with query":  {file: "issuer: https://idp.example.com/?x=1\n", want: "issuer"},
+		"lifetime over max":  {file: "tokens:\n  lifetime: 2h\n", want: "tokens.lifetime"},
+		"unknown algorithm":  {file: "signing:\n  algorithm: HS256\n", want: "signing.algorithm"},
+		"bad log format":     {file: "log:\n  format: xml\n", want: "log.format"},
+		"bad listen":         {file: "listen: nowhere\n", want: "listen"},
+		"max below default":  {file: "keys:\n  maxLifetime: 30d\n", want: "keys.maxLifetime"},
+		"trailing slash iss": {file: "issuer: https://idp.example.com/\n", want: "issuer"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeFile(t, tc.file)
+			}
+			var env []string
+			if tc.env != "" {
+				env = []string{tc.env}
+			}
+			cfg, err := server.LoadConfig(path, env)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+	// Loopback issuers may use http; an empty file is no settings.
+	for _, iss := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://idp.example.com/tw"} {
+		cfg, err := server.LoadConfig(writeFile(t, ""), []string{"TOKENWRIGHT_ISSUER=" + iss})
+		if err != nil || cfg.Validate() != nil {
+			t.Fatalf("issuer %s refused: %v %v", iss, err, cfg.Validate())
+		}
+	}
+}
+
+// The example configuration shipped in testdata must always load and validate.
+func TestExampleConfigIsValid(t *testing.T) {
+	cfg, err := server.LoadConfig(filepath.Join("..", "testdata", "config", "tokenwright.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Keys.MaxLifetime.Std() != 365*24*time.Hour || cfg.KEK.File != "/run/secrets/tokenwright-kek" {
+		t.Fatalf("example not read as written: %+v", cfg)
+	}
+}

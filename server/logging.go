@@ -1,0 +1,38 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+)
+
+func parseLevel(s string) (zerolog.Level, error) {
+	l, err := zerolog.ParseLevel(strings.ToLower(s))
+	if err != nil || s == "" {
+		return 0, fmt.Errorf("must be one of trace, debug, info, warn, error; got %q", s)
+	}
+	return l, nil
+}
+
+// NewLogger builds the process logger: human-readable console output when
+// format is "console", or "auto" and w is a terminal; JSON otherwise.
+func NewLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
+	l, err := parseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("log.level: %w", err)
+	}
+	if format == "console" || format == "auto" && isTerminal(w) {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(l).With().Timestamp().Logger(), nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}

@@ -1,0 +1,166 @@
+// Package oauth wires tokenwright into zitadel/oidc's op Server API. The op
+// package parses requests, authenticates clients through VerifyClient and
+// dispatches grants; this package supplies the client-credentials grant and
+// nothing else, so every other grant answers unsupported_grant_type and the
+// authorize, userinfo, end-session and device routes do not exist.
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/issuer"
+	"github.com/tokenwright/tokenwright/server/reqctx"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	TokenPath = "/oauth/token"
+	KeysPath  = "/keys"
+)
+
+// Server implements op.Server for the client-credentials grant.
+type Server struct {
+	op.UnimplementedServer
+	accounts *accounts.Service
+	issuer   *issuer.Issuer
+	log      zerolog.Logger
+}
+
+// New returns the op.Server.
+func New(a *accounts.Service, i *issuer.Issuer, log zerolog.Logger) *Server {
+	return &Server{accounts: a, issuer: i, log: log}
+}
+
+// Handler returns the HTTP handler for the OAuth endpoints. CORS is off
+// (the op default reflects any origin with credentials) and only the token
+// endpoint is routed.
+func (s *Server) Handler() http.Handler {
+	return op.RegisterServer(s, op.Endpoints{Token: op.NewEndpoint(TokenPath)}, op.WithServerCORSOptions(nil))
+}
+
+// errInvalidClient is the single answer to every failed authentication.
+func errInvalidClient() error {
+	return op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client authentication failed"), http.StatusUnauthorized)
+}
+
+func errServer() error {
+	return op.NewStatusError(oidc.ErrServerError().WithDescription("internal error"), http.StatusInternalServerError)
+}
+
+// VerifyClient authenticates the caller with client_secret_basic or
+// client_secret_post. The op layer has already refused requests that mix
+// methods.
+func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	cc := r.Data
+	if cc.ClientAssertion != "" {
+		return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client assertions are not accepted"), http.StatusUnauthorized)
+	}
+	if cc.ClientSecret == "" {
+		return nil, errInvalidClient()
+	}
+	p, err := s.accounts.AuthenticateClient(ctx, cc.ClientID, cc.ClientSecret, reqctx.ClientIP(ctx))
+	if errors.Is(err, accounts.ErrInvalidClient) {
+		s.log.Info().Str("client_id", cc.ClientID).Str("reason", reason(err)).Msg("client authentication failed")
+		return nil, errInvalidClient()
+	}
+	if err != nil {
+		s.log.Error().Err(err).Msg("client authentication error")
+		return nil, errServer()
+	}
+	method := oidc.AuthMethodPost
+	if _, _, basic := (&http.Request{Header: r.Header}).BasicAuth(); basic {
+		method = oidc.AuthMethodBasic
+	}
+	return &client{principal: p, method: method}, nil
+}
+
+// reason extracts the server-side explanation from a wrapped
+// ErrInvalidClient, for logs only.
+func reason(err error) string {
+	_, after, _ := strings.Cut(err.Error(), ": ")
+	return after
+}
+
+// ClientCredentialsExchange applies scope and audience policy and mints a
+// JWT. Audiences come from RFC 8707 "resource" parameters or the widely
+// used "audience" parameter (space-separated values allowed).
+func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	c, ok := r.Client.(*client)
+	if !ok {
+		return nil, errServer()
+	}
+	var audiences []string
+	audiences = append(audiences, r.PostForm["resource"]...)
+	for _, a := range r.PostForm["audience"] {
+		audiences = append(audiences, strings.Fields(a)...)
+	}
+	grant, err := s.accounts.Grant(c.principal, r.Data.Scope, audiences)
+	switch {
+	case errors.Is(err, accounts.ErrInvalidScope):
+		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
+	case errors.Is(err, accounts.ErrInvalidTarget):
+		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
+	case err != nil:
+		s.log.Error().Err(err).Msg("applying token policy")
+		return nil, errServer()
+	}
+	tok, err := s.issuer.Mint(grant)
+	if err != nil {
+		s.log.Error().Err(err).Msg("minting token")
+		return nil, errServer()
+	}
+	s.log.Info().Str("event", "token.issued").Str("client_id", grant.ClientID).Str("key_id", grant.KeyID).
+		Str("jti", tok.ID).Str("kid", tok.KeyID).Strs("scope", grant.Scopes).Strs("aud", grant.Audiences).
+		Time("exp", tok.ExpiresAt).Msg("token issued")
+	resp := op.NewResponse(&oidc.AccessTokenResponse{
+		AccessToken: tok.JWT,
+		TokenType:   oidc.BearerToken,
+		ExpiresIn:   uint64(tok.ExpiresAt.Sub(tok.IssuedAt) / time.Second),
+		Scope:       grant.Scopes,
+	})
+	resp.Header.Set("Cache-Control", "no-store")
+	resp.Header.Set("Pragma", "no-cache")
+	return resp, nil
+}
+
+// client adapts an authenticated principal to op.Client. Only the methods
+// the client-credentials path consults carry meaning.
+type client struct {
+	principal *accounts.Principal
+	method    oidc.AuthMethod
+}
+
+var _ op.Client = (*client)(nil)
+
+func (c *client) GetID() string               { return c.principal.ClientID() }
+func (c *client) AuthMethod() oidc.AuthMethod { return c.method }
+func (c *client) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeClientCredentials}
+}
+func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }
+func (c *client) ClockSkew() time.Duration             { return 0 }
+func (c *client) RedirectURIs() []string               { return nil }
+func (c *client) PostLogoutRedirectURIs() []string     { return nil }
+func (c *client) ApplicationType() op.ApplicationType  { return op.ApplicationTypeWeb }
+func (c *client) ResponseTypes() []oidc.ResponseType   { return nil }
+func (c *client) LoginURL(string) string               { return "" }
+func (c *client) IDTokenLifetime() time.Duration       { return 0 }
+func (c *client) DevMode() bool                        { return false }
+func (c *client) IsScopeAllowed(string) bool           { return false }
+func (c *client) IDTokenUserinfoClaimsAssertion() bool { return false }
+func (c *client) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func([]string) []string { return nil }
+}
+func (c *client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return slices.Clone[[]string]
+}

@@ -1,0 +1,271 @@
+package server
+
+import (
+	"encoding/json"
+	"log"
+	"mime"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+
+	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/server/reqctx"
+	"github.com/tokenwright/tokenwright/web"
+)
+
+const (
+	// maxTokenRequest bounds the token endpoint body: a form with a client
+	// id, a 70-byte secret, scopes and a few audiences fits many times over.
+	maxTokenRequest = 8 << 10
+	// jwksMaxAge is how long verifiers may cache the key set and discovery.
+	jwksMaxAge = time.Hour
+)
+
+func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Handler {
+	r := mux.NewRouter()
+	discovery := s.discoveryDocument()
+	r.Handle("/.well-known/openid-configuration", staticJSON(discovery)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/.well-known/oauth-authorization-server", staticJSON(discovery)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
+	r.Handle(oauth.TokenPath, tokenEndpointGuard(oauthServer.Handler()))
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	}).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
+	adminAPI.Register(r)
+	r.PathPrefix("/").Handler(web.Handler(s.cfg.Issuer)).Methods(http.MethodGet, http.MethodHead)
+
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no such endpoint"})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
+	})
+	// clientIP is outermost so that the request log sees the address too.
+	return clientIP(s.recoverer(s.requestLog(r)))
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// tokenEndpointGuard closes the gaps the op layer leaves open (see the
+// zitadel notes): GET with secrets in the query string, oversized bodies,
+// non-form bodies; and adds WWW-Authenticate to 401 answers (RFC 6749 §5.2).
+func tokenEndpointGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
+			return
+		}
+		if r.URL.RawQuery != "" {
+			oauthError(w, http.StatusBadRequest, "invalid_request", "parameters must be sent in the form body, not the URL")
+			return
+		}
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+			oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+			return
+		}
+		if r.ContentLength > maxTokenRequest {
+			oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
+		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
+	})
+}
+
+// challengeWriter adds the Basic challenge to 401 responses.
+type challengeWriter struct{ http.ResponseWriter }
+
+func (c *challengeWriter) WriteHeader(status int) {
+	if status == http.StatusUnauthorized {
+		c.Header().Set("WWW-Authenticate", `Basic realm="tokenwright"`)
+	}
+	c.ResponseWriter.WriteHeader(status)
+}
+
+// discoveryMetadata is the OpenID Provider / OAuth AS metadata. It is our
+// own type rather than oidc.DiscoveryConfiguration so that it advertises
+// exactly what works: response_types_supported is present (required) and
+// empty, because there is no authorization endpoint.
+type discoveryMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	ServiceDocumentation              string   `json:"service_documentation,omitempty"`
+}
+
+func (s *Server) discoveryDocument() []byte {
+	algs := []string{}
+	for _, k := range s.signing.Current().Keys {
+		algs = append(algs, k.Algorithm)
+	}
+	md := discoveryMetadata{
+		Issuer:                            s.cfg.Issuer,
+		TokenEndpoint:                     s.cfg.Issuer + oauth.TokenPath,
+		JWKSURI:                           s.cfg.Issuer + oauth.KeysPath,
+		GrantTypesSupported:               []string{"client_credentials"},
+		ResponseTypesSupported:            []string{},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  dedupe(algs),
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "azp",
+			"scope", "email", "CN", "roles"},
+	}
+	data, _ := json.Marshal(md)
+	return data
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func staticJSON(body []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge.Seconds())))
+		_, _ = w.Write(body)
+	})
+}
+
+// serveJWKS serves the pre-serialised public key set with a strong ETag.
+func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	st := s.signing.Current()
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge.Seconds())))
+	h.Set("ETag", st.ETag)
+	if r.Header.Get("If-None-Match") == st.ETag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write(st.JWKS)
+}
+
+// serveReady reports whether the store answers and a signing key is loaded.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{"store": "ok", "signingKey": "ok"}
+	status := http.StatusOK
+	if err := s.store.Health(r.Context()); err != nil {
+		checks["store"], status = "unavailable", http.StatusServiceUnavailable
+	}
+	if st := s.signing.Current(); st == nil || st.Active == nil {
+		checks["signingKey"], status = "missing", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
+}
+
+// clientIP records the caller's address for policy (CIDR limits) and logs.
+func clientIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			r = r.WithContext(reqctx.WithClientIP(r.Context(), ap.Addr().Unmap()))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusRecorder remembers what a handler wrote, for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += n
+	return n, err
+}
+
+// requestLog writes one line per request. It logs the path but never the
+// query string, headers or body, which may carry credentials.
+func (s *Server) requestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		level := zerolog.DebugLevel
+		switch {
+		case rec.status >= 500:
+			level = zerolog.ErrorLevel
+		case r.URL.Path != "/healthz" && r.URL.Path != "/readyz":
+			level = zerolog.InfoLevel
+		}
+		s.log.WithLevel(level).Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).
+			Str("remote", reqctx.ClientIP(r.Context()).String()).Msg("request")
+	})
+}
+
+// recoverer turns a panic into a 500 and a log line instead of a dropped
+// connection with a goroutine dump.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panicked")
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error", "message": "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// newStdLogger routes net/http's internal messages (TLS handshake errors
+// and the like) into the structured log.
+func newStdLogger(l zerolog.Logger) *log.Logger {
+	return log.New(zerologWriter{l}, "", 0)
+}
+
+type zerologWriter struct{ l zerolog.Logger }
+
+func (z zerologWriter) Write(p []byte) (int, error) {
+	z.l.Warn().Str("source", "net/http").Msg(string(p))
+	return len(p), nil
+}

@@ -1,0 +1,214 @@
+// Package server assembles tokenwright: it opens the store, loads the
+// signing keys, bootstraps the first administrator and serves the OAuth
+// endpoints, discovery, JWKS, the admin API and the console over HTTP.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/issuer"
+	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/bolt"
+	"github.com/tokenwright/tokenwright/store/cache"
+)
+
+// AdminTokenFile is where the bootstrap administrator token is written.
+const AdminTokenFile = "admin.token"
+
+// Server is a configured tokenwright instance.
+type Server struct {
+	cfg      Config
+	log      zerolog.Logger
+	store    store.Store
+	signing  *signing.Manager
+	accounts *accounts.Service
+	handler  http.Handler
+	now      func() time.Time
+
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+}
+
+// Options are the non-configuration inputs of New.
+type Options struct {
+	Logger zerolog.Logger
+	// Banner receives the one-time bootstrap message (the admin token).
+	Banner io.Writer
+	// Now replaces the clock (tests).
+	Now func() time.Time
+	// Environ is the process environment (for TOKENWRIGHT_KEK).
+	Environ func(string) string
+}
+
+// New opens the data directory and prepares the server. Call Close when done.
+func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Getenv
+	}
+	if opts.Banner == nil {
+		opts.Banner = io.Discard
+	}
+	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now}
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
+	kek, source, err := signing.LoadKEK(opts.Environ("TOKENWRIGHT_KEK"), firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File),
+		filepath.Join(cfg.DataDir, "kek"))
+	if err != nil {
+		return nil, err
+	}
+	switch source {
+	case signing.KEKGenerated:
+		s.log.Warn().Str("path", filepath.Join(cfg.DataDir, "kek")).
+			Msg("generated a key-encryption key beside the database; anyone who copies the data directory gets the signing keys. Move it elsewhere and set TOKENWRIGHT_KEK_FILE")
+	case signing.KEKFromDataDir:
+		s.log.Warn().Msg("the key-encryption key lives in the data directory; for production set TOKENWRIGHT_KEK_FILE to a file outside it")
+	}
+
+	db, err := bolt.Open(filepath.Join(cfg.DataDir, bolt.FileName), bolt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	// This process makes every write to the bbolt file, so a read-through
+	// cache (invalidated by those writes) is exact.
+	s.store = cache.New(db)
+	defer func() {
+		if err != nil {
+			_ = db.Close()
+		}
+	}()
+
+	alg, _ := signing.ParseAlgorithm(cfg.Signing.Algorithm)
+	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now})
+	if err := s.signing.Load(ctx); err != nil {
+		return nil, err
+	}
+
+	policy := accounts.DefaultPolicy()
+	policy.DefaultTokenLifetime = cfg.Tokens.Lifetime.Std()
+	policy.MaxTokenLifetime = MaxTokenLifetime
+	policy.DefaultAudiences, policy.DefaultScopes = cfg.Tokens.DefaultAudiences, cfg.Tokens.DefaultScopes
+	policy.DefaultKeyLifetime, policy.MaxKeyLifetime = cfg.Keys.DefaultLifetime.Std(), cfg.Keys.MaxLifetime.Std()
+	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
+	s.accounts = accounts.New(s.store, accounts.Options{Policy: policy, Logger: s.log, Now: opts.Now})
+
+	if err := s.bootstrap(ctx, opts.Banner); err != nil {
+		return nil, err
+	}
+
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBackground = stop
+	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
+
+	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
+	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log))
+	return s, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// bootstrap creates the first administrator on an empty store, writes the
+// token to DATA/admin.token (0600) and shows it once.
+func (s *Server) bootstrap(ctx context.Context, banner io.Writer) error {
+	secret, err := s.accounts.Bootstrap(ctx, s.cfg.Bootstrap.AdminName, s.cfg.Bootstrap.AdminEmail)
+	if err != nil || secret == "" {
+		return err
+	}
+	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing admin token: %w", err)
+	}
+	_, werr := fmt.Fprintln(f, secret)
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		return fmt.Errorf("writing admin token: %w", err)
+	}
+	s.log.Info().Str("user", s.cfg.Bootstrap.AdminName).Str("token_file", path).Msg("created the first administrator")
+	fmt.Fprintf(banner, "\nCreated administrator %q. Its personal access token (shown once, also in %s):\n\n    %s\n\n",
+		s.cfg.Bootstrap.AdminName, path, secret)
+	return nil
+}
+
+// Handler is the complete HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Store exposes the store (tests and offline commands).
+func (s *Server) Store() store.Store { return s.store }
+
+// Close stops background work (flushing buffered key usage) and releases
+// the store.
+func (s *Server) Close() error {
+	s.stopBackground()
+	s.background.Wait()
+	return s.store.Close()
+}
+
+// Serve serves on ln until ctx is cancelled, then drains in-flight requests.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          newStdLogger(s.log),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Msg("tokenwright is serving")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info().Msg("shutting down: draining in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Run is `tokenwright serve`: New, listen, Serve, Close.
+func Run(ctx context.Context, cfg Config, opts Options) error {
+	s, err := New(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}

@@ -1,0 +1,281 @@
+// Package signing owns the JWT signing keys: it generates them, keeps the
+// private parts encrypted at rest (see KEK), holds the parsed signer in
+// memory behind one atomic pointer, and serves the public JWK set.
+//
+// The token path calls Current() and nothing else: no store access, no
+// parsing, no locks. Everything that changes the key set builds a complete
+// new State and swaps it in.
+package signing
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// Supported lists the algorithms tokenwright signs with.
+var Supported = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384, jose.EdDSA,
+}
+
+// ParseAlgorithm validates an algorithm name from configuration.
+func ParseAlgorithm(name string) (jose.SignatureAlgorithm, error) {
+	alg := jose.SignatureAlgorithm(name)
+	if !slices.Contains(Supported, alg) {
+		return "", fmt.Errorf("unsupported signing algorithm %q (supported: %v)", name, Supported)
+	}
+	return alg, nil
+}
+
+// Token types written into the JOSE "typ" header.
+const (
+	TypeJWT   = "JWT"    // what Domino's examples use
+	TypeATJWT = "at+jwt" // RFC 9068 access tokens
+)
+
+// Signer signs JWTs with one private key. Its jose signers are built once.
+type Signer struct {
+	KeyID     string
+	Algorithm jose.SignatureAlgorithm
+	byType    map[string]jose.Signer
+}
+
+// Sign signs payload (the JSON claims) and returns the compact JWS.
+func (s *Signer) Sign(payload []byte, typ string) (string, error) {
+	signer, ok := s.byType[typ]
+	if !ok {
+		return "", fmt.Errorf("signing: unknown token type %q", typ)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	return jws.CompactSerialize()
+}
+
+func newSigner(kid string, alg jose.SignatureAlgorithm, priv crypto.Signer) (*Signer, error) {
+	s := &Signer{KeyID: kid, Algorithm: alg, byType: map[string]jose.Signer{}}
+	for _, typ := range []string{TypeJWT, TypeATJWT} {
+		js, err := jose.NewSigner(
+			jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: kid, Algorithm: string(alg)}},
+			(&jose.SignerOptions{}).WithType(jose.ContentType(typ)),
+		)
+		if err != nil {
+			return nil, fmt.Errorf("signing: building %s signer: %w", alg, err)
+		}
+		s.byType[typ] = js
+	}
+	return s, nil
+}
+
+// State is an immutable snapshot of the key set.
+type State struct {
+	// Active signs new tokens.
+	Active *Signer
+	// Keys holds the metadata of every stored key (no private material).
+	Keys []KeyInfo
+	// JWKS is the serialised public key set, and ETag its strong validator.
+	JWKS []byte
+	ETag string
+	// PublicKeys is the published set, for verifying tokens we issued.
+	PublicKeys jose.JSONWebKeySet
+}
+
+// KeyInfo describes a signing key without its private part.
+type KeyInfo struct {
+	ID          string                `json:"kid"`
+	Algorithm   string                `json:"alg"`
+	State       store.SigningKeyState `json:"state"`
+	CreatedAt   time.Time             `json:"createdAt"`
+	ActivatedAt time.Time             `json:"activatedAt,omitzero"`
+	RetiredAt   time.Time             `json:"retiredAt,omitzero"`
+	RemoveAfter time.Time             `json:"removeAfter,omitzero"`
+}
+
+// Manager loads, creates and publishes signing keys.
+type Manager struct {
+	store     store.Store
+	kek       *KEK
+	algorithm jose.SignatureAlgorithm
+	now       func() time.Time
+
+	mu      sync.Mutex // serialises changes; readers never take it
+	current atomic.Pointer[State]
+}
+
+// Options configure a Manager.
+type Options struct {
+	Algorithm jose.SignatureAlgorithm // default RS256
+	Now       func() time.Time        // default time.Now
+}
+
+// NewManager returns a manager; call Load before use.
+func NewManager(s store.Store, kek *KEK, opts Options) *Manager {
+	if opts.Algorithm == "" {
+		opts.Algorithm = jose.RS256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Manager{store: s, kek: kek, algorithm: opts.Algorithm, now: opts.Now}
+}
+
+// Current returns the key set in force. It never blocks.
+func (m *Manager) Current() *State { return m.current.Load() }
+
+// Load reads the stored keys, decrypts them, and creates and activates a
+// first key if there is none. A KEK mismatch is an error and nothing is
+// written, so a wrong KEK can never destroy keys.
+func (m *Manager) Load(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("signing: listing keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.KEKID != m.kek.ID() {
+			return fmt.Errorf("signing: key %s: %w (stored under KEK %s, configured KEK is %s)", k.ID, ErrWrongKEK, k.KEKID, m.kek.ID())
+		}
+	}
+	if !slices.ContainsFunc(keys, func(k store.SigningKey) bool { return k.State == store.SigningActive }) {
+		k, err := m.generate(m.algorithm, store.SigningActive)
+		if err != nil {
+			return err
+		}
+		if err := m.store.CreateSigningKey(ctx, k); err != nil {
+			return fmt.Errorf("signing: storing new key: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	st, err := m.build(keys)
+	if err != nil {
+		return err
+	}
+	m.current.Store(st)
+	return nil
+}
+
+// generate makes a new key of alg and seals its private part.
+func (m *Manager) generate(alg jose.SignatureAlgorithm, state store.SigningKeyState) (store.SigningKey, error) {
+	priv, err := GenerateKey(alg)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	pub := jose.JSONWebKey{Key: priv.Public(), Algorithm: string(alg), Use: "sig"}
+	thumb, err := pub.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("signing: thumbprint: %w", err)
+	}
+	pub.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
+	pubJSON, err := pub.MarshalJSON()
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("signing: encoding private key: %w", err)
+	}
+	sealed, err := m.kek.Seal(der, []byte(pub.KeyID))
+	clear(der)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("signing: encrypting private key: %w", err)
+	}
+	now := m.now().UTC()
+	k := store.SigningKey{ID: pub.KeyID, Algorithm: string(alg), State: state, PublicJWK: pubJSON,
+		EncryptedPrivateKey: sealed, KEKID: m.kek.ID(), CreatedAt: now}
+	if state == store.SigningActive {
+		k.ActivatedAt = now
+	}
+	return k, nil
+}
+
+// GenerateKey creates a fresh private key for alg.
+func GenerateKey(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
+	switch alg {
+	case jose.RS256, jose.RS384, jose.RS512, jose.PS256:
+		return rsa.GenerateKey(rand.Reader, 2048)
+	case jose.ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.ES384:
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case jose.EdDSA:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	}
+	return nil, fmt.Errorf("signing: unsupported algorithm %q", alg)
+}
+
+// build decrypts the active key and serialises the published set.
+func (m *Manager) build(keys []store.SigningKey) (*State, error) {
+	st := &State{}
+	slices.SortFunc(keys, func(a, b store.SigningKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	for _, k := range keys {
+		var pub jose.JSONWebKey
+		if err := pub.UnmarshalJSON(k.PublicJWK); err != nil {
+			return nil, fmt.Errorf("signing: key %s: public JWK: %w", k.ID, err)
+		}
+		if !pub.IsPublic() {
+			return nil, fmt.Errorf("signing: key %s: stored public JWK holds private material", k.ID)
+		}
+		st.PublicKeys.Keys = append(st.PublicKeys.Keys, pub)
+		st.Keys = append(st.Keys, KeyInfo{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt,
+			ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter})
+		if k.State != store.SigningActive {
+			continue
+		}
+		if st.Active != nil {
+			return nil, errors.New("signing: more than one active key")
+		}
+		signer, err := m.unseal(k)
+		if err != nil {
+			return nil, err
+		}
+		st.Active = signer
+	}
+	if st.Active == nil {
+		return nil, errors.New("signing: no active key")
+	}
+	jwks, err := json.Marshal(st.PublicKeys)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(jwks)
+	st.JWKS, st.ETag = jwks, `"`+base64.RawURLEncoding.EncodeToString(sum[:16])+`"`
+	return st, nil
+}
+
+func (m *Manager) unseal(k store.SigningKey) (*Signer, error) {
+	der, err := m.kek.Open(k.EncryptedPrivateKey, []byte(k.ID))
+	if err != nil {
+		return nil, fmt.Errorf("signing: key %s: %w", k.ID, err)
+	}
+	defer clear(der)
+	parsed, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("signing: key %s: parsing private key: %w", k.ID, err)
+	}
+	priv, ok := parsed.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("signing: key %s: not a signing key", k.ID)
+	}
+	return newSigner(k.ID, jose.SignatureAlgorithm(k.Algorithm), priv)
+}

@@ -1,0 +1,303 @@
+// Package store defines tokenwright's persistent state: the domain types and
+// the Store interface that every backend (bbolt, etcd) implements.
+//
+// The interface follows Dex's storage design: plain values in and out, and
+// read-modify-write through closures (UpdateX(ctx, id, func(old) (new, error)))
+// so that each backend makes the update atomic in its own way (a bbolt
+// transaction, an etcd compare-and-swap) without the caller knowing which.
+// Update closures must be pure: a backend may call them more than once.
+//
+// Every backend must pass the conformance suite in store/storetest.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+// Errors every backend returns (possibly wrapped); callers test with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrConflict is returned when a unique attribute other than the primary
+	// name (an email address) is already taken.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable means the backend cannot be reached (e.g. etcd lost
+	// quorum); the API maps it to 503.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrInvalidArgument is a malformed query (e.g. a paging cursor).
+	ErrInvalidArgument = errors.New("invalid argument")
+)
+
+// Store is the persistence contract. Names of service accounts and users
+// share one namespace (a client_id is unambiguous), and so do their emails
+// (an email maps to exactly one Domino Person document).
+type Store interface {
+	// Service accounts.
+	CreateServiceAccount(ctx context.Context, sa ServiceAccount) error
+	GetServiceAccount(ctx context.Context, name string) (ServiceAccount, error)
+	ListServiceAccounts(ctx context.Context) ([]ServiceAccount, error)
+	UpdateServiceAccount(ctx context.Context, name string, update func(ServiceAccount) (ServiceAccount, error)) (ServiceAccount, error)
+	// DeleteServiceAccount removes the account and all of its keys atomically.
+	DeleteServiceAccount(ctx context.Context, name string) error
+
+	// Users (human principals).
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, name string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	UpdateUser(ctx context.Context, name string, update func(User) (User, error)) (User, error)
+	// DeleteUser removes the user and all of their personal access tokens.
+	DeleteUser(ctx context.Context, name string) error
+
+	// Keys: service-account API keys and personal access tokens.
+	// CreateKey fails with ErrNotFound if the owner does not exist, and
+	// with ErrAlreadyExists if a personal access token of the same owner
+	// has the same name; both are checked in the same transaction as the
+	// write.
+	CreateKey(ctx context.Context, k Key) error
+	GetKey(ctx context.Context, id string) (Key, error)
+	ListKeys(ctx context.Context, q KeyQuery) ([]Key, error)
+	UpdateKey(ctx context.Context, id string, update func(Key) (Key, error)) (Key, error)
+	// UpdateKeys applies update to every key matching q in one transaction
+	// and returns the keys it changed. Returning ErrSkip from update leaves
+	// that key alone.
+	UpdateKeys(ctx context.Context, q KeyQuery, update func(Key) (Key, error)) ([]Key, error)
+	DeleteKey(ctx context.Context, id string) error
+	// RecordKeyUsage merges usage into the keys' LastUsedAt/LastUsedIP: a
+	// later time wins, an earlier one is ignored, unknown keys are skipped.
+	RecordKeyUsage(ctx context.Context, usage []KeyUsage) error
+
+	// Signing keys (private parts are stored encrypted by the caller).
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) (SigningKey, error)
+	DeleteSigningKey(ctx context.Context, id string) error
+	// ReplaceSigningKeys swaps the whole set in one transaction (KEK rotation).
+	ReplaceSigningKeys(ctx context.Context, keys []SigningKey) error
+
+	// Audit trail. AppendAudit assigns ID (ordered by time of append).
+	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// ListAudit returns events newest first.
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
+	// Access-token deny-list (revoked jti values, kept until they expire).
+	RevokeToken(ctx context.Context, t RevokedToken) error
+	IsTokenRevoked(ctx context.Context, jti string) (bool, error)
+	ListRevokedTokens(ctx context.Context) ([]RevokedToken, error)
+	PruneRevokedTokens(ctx context.Context, now time.Time) (int, error)
+
+	// Health reports whether the backend can serve reads and writes.
+	Health(ctx context.Context) error
+	Close() error
+}
+
+// ErrSkip, returned from an UpdateKeys closure, leaves that key unchanged.
+var ErrSkip = errors.New("skip")
+
+// Status of a service account or user.
+type Status string
+
+const (
+	StatusActive   Status = "active"
+	StatusInactive Status = "inactive"
+)
+
+// ServiceAccount is a non-human principal that authenticates with API keys.
+type ServiceAccount struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"` // immutable; the OAuth client_id
+	Email       string   `json:"email"`
+	NotesName   string   `json:"notesName,omitempty"` // Domino DN, e.g. CN=ci-bot/O=Acme
+	Description string   `json:"description,omitempty"`
+	Roles       []string `json:"roles,omitempty"`
+	// Owners are user names allowed to manage this account's keys.
+	Owners           []string `json:"owners,omitempty"`
+	AllowedScopes    []string `json:"allowedScopes,omitempty"`
+	AllowedAudiences []string `json:"allowedAudiences,omitempty"` // exact URLs or prefixes ending in *
+	AllowedCIDRs     []string `json:"allowedCidrs,omitempty"`
+	// TokenLifetime of issued JWTs; zero means the server default.
+	TokenLifetime time.Duration `json:"tokenLifetime,omitempty"`
+	// Profile selects the claims layout: "domino" (default) or "generic".
+	Profile string `json:"profile,omitempty"`
+	// Claims are static custom claims; registered claims cannot be overridden.
+	Claims    map[string]any `json:"claims,omitempty"`
+	Status    Status         `json:"status"`
+	CreatedAt time.Time      `json:"createdAt"`
+	CreatedBy string         `json:"createdBy,omitempty"`
+	UpdatedAt time.Time      `json:"updatedAt"`
+}
+
+// User is a human principal; users authenticate with personal access tokens.
+type User struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Email     string    `json:"email"`
+	Roles     []string  `json:"roles,omitempty"`
+	Admin     bool      `json:"admin,omitempty"`
+	Status    Status    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// KeyKind says what a key belongs to.
+type KeyKind string
+
+const (
+	KindServiceKey    KeyKind = "service_account"
+	KindPersonalToken KeyKind = "personal"
+)
+
+// Key is a long-lived credential: a service-account API key or a personal
+// access token. Only the SHA-256 hash of the secret is stored.
+type Key struct {
+	ID          string  `json:"id"`
+	Kind        KeyKind `json:"kind"`
+	Owner       string  `json:"owner"` // service-account or user name
+	Name        string  `json:"name"`
+	Description string  `json:"description,omitempty"`
+	SecretHash  []byte  `json:"secretHash"`
+	// PreviousSecretHash keeps working until PreviousExpiresAt (rotation
+	// with overlap).
+	PreviousSecretHash []byte    `json:"previousSecretHash,omitempty"`
+	PreviousExpiresAt  time.Time `json:"previousExpiresAt,omitzero"`
+	// Roles is the owner's roles at creation time (service-account keys).
+	Roles     []string  `json:"roles,omitempty"`
+	Scopes    []string  `json:"scopes,omitempty"`    // narrowing of the owner's scopes
+	Audiences []string  `json:"audiences,omitempty"` // narrowing of the owner's audiences
+	CIDRs     []string  `json:"cidrs,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy,omitempty"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"` // zero: never
+	RotatedAt time.Time `json:"rotatedAt,omitzero"`
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
+	RevokedBy string    `json:"revokedBy,omitempty"`
+	// LastUsedAt/LastUsedIP are written in batches, not per request.
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+	LastUsedIP string    `json:"lastUsedIp,omitempty"`
+	// ExpiryNoticeAt records when an "expiring soon" notice went out.
+	ExpiryNoticeAt time.Time `json:"expiryNoticeAt,omitzero"`
+}
+
+// Revoked reports whether the key was revoked.
+func (k Key) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// Expired reports whether the key has expired at now.
+func (k Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) }
+
+// KeyQuery selects keys; zero fields match everything.
+type KeyQuery struct {
+	Kind  KeyKind
+	Owner string
+}
+
+// Matches reports whether k is selected by q.
+func (q KeyQuery) Matches(k Key) bool {
+	return (q.Kind == "" || q.Kind == k.Kind) && (q.Owner == "" || q.Owner == k.Owner)
+}
+
+// KeyUsage is one observation of a key being used.
+type KeyUsage struct {
+	KeyID string
+	At    time.Time
+	IP    string
+}
+
+// SigningKeyState is the lifecycle state of a JWT signing key.
+type SigningKeyState string
+
+const (
+	// SigningPending keys are published in JWKS but do not sign yet.
+	SigningPending SigningKeyState = "pending"
+	// SigningActive is the one key that signs new tokens.
+	SigningActive SigningKeyState = "active"
+	// SigningRetired keys stay published until RemoveAfter so tokens they
+	// signed still verify.
+	SigningRetired SigningKeyState = "retired"
+)
+
+// SigningKey is a JWT signing key. The private key is stored only encrypted
+// (AES-256-GCM under the key-encryption key, the kid as associated data).
+type SigningKey struct {
+	ID        string          `json:"id"` // the JWK kid (RFC 7638 thumbprint)
+	Algorithm string          `json:"algorithm"`
+	State     SigningKeyState `json:"state"`
+	PublicJWK []byte          `json:"publicJwk"`
+	// EncryptedPrivateKey is nonce || AES-GCM(PKCS#8 DER).
+	EncryptedPrivateKey []byte    `json:"encryptedPrivateKey"`
+	KEKID               string    `json:"kekId"`
+	CreatedAt           time.Time `json:"createdAt"`
+	ActivateAt          time.Time `json:"activateAt,omitzero"`
+	ActivatedAt         time.Time `json:"activatedAt,omitzero"`
+	RetiredAt           time.Time `json:"retiredAt,omitzero"`
+	RemoveAfter         time.Time `json:"removeAfter,omitzero"`
+}
+
+// AuditEvent records one administrative action or token issuance.
+type AuditEvent struct {
+	ID       string            `json:"id"`
+	Time     time.Time         `json:"time"`
+	Actor    string            `json:"actor"`
+	Action   string            `json:"action"`
+	Target   string            `json:"target,omitempty"`
+	SourceIP string            `json:"sourceIp,omitempty"`
+	Result   string            `json:"result"` // "success", "denied", "failure"
+	Details  map[string]string `json:"details,omitempty"`
+}
+
+// AuditQuery filters audit events; zero fields match everything.
+type AuditQuery struct {
+	Actor  string
+	Action string // exact, or a prefix ending in "*"
+	Target string
+	Since  time.Time
+	Until  time.Time
+	// Before is an event ID: only older events are returned (paging).
+	Before string
+	Limit  int // 0 means 100
+}
+
+// RevokedToken is a deny-listed access token.
+type RevokedToken struct {
+	JTI       string    `json:"jti"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	RevokedAt time.Time `json:"revokedAt"`
+	RevokedBy string    `json:"revokedBy,omitempty"`
+}
+
+// Matches reports whether e is selected by q (ignoring Before and Limit,
+// which are paging concerns of the backend).
+func (q AuditQuery) Matches(e AuditEvent) bool {
+	if q.Actor != "" && q.Actor != e.Actor {
+		return false
+	}
+	if q.Target != "" && q.Target != e.Target {
+		return false
+	}
+	if q.Action != "" {
+		if prefix, ok := strings.CutSuffix(q.Action, "*"); ok {
+			if !strings.HasPrefix(e.Action, prefix) {
+				return false
+			}
+		} else if q.Action != e.Action {
+			return false
+		}
+	}
+	if !q.Since.IsZero() && e.Time.Before(q.Since) {
+		return false
+	}
+	if !q.Until.IsZero() && e.Time.After(q.Until) {
+		return false
+	}
+	return true
+}
+
+// EffectiveLimit returns the page size to use for q.
+func (q AuditQuery) EffectiveLimit() int {
+	if q.Limit <= 0 {
+		return 100
+	}
+	return min(q.Limit, 1000)
+}
