@@ -47,18 +47,18 @@ func main() {
 
 // options are the command-line settings.
 type options struct {
-	mode        string
-	alg         string
-	workers     int
-	duration    time.Duration
-	rate        float64
-	keys        int
-	target      string
-	adminToken  string
-	json        bool
-	signFor time.Duration
-	dataDir     string
-	cpuProfile  string
+	mode       string
+	alg        string
+	workers    int
+	duration   time.Duration
+	rate       float64
+	keys       int
+	target     string
+	adminToken string
+	json       bool
+	signFor    time.Duration
+	dataDir    string
+	cpuProfile string
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
