@@ -93,6 +93,16 @@ type Store interface {
 	Close() error
 }
 
+// Locker is implemented by backends that several tokenwright processes
+// share (etcd). Exclusive runs fn while this process holds the cluster-wide
+// lock called name, so that a periodic task such as signing-key rotation is
+// performed by exactly one replica at a time; fn's context is cancelled if
+// the lock is lost. Single-process backends need not implement it: callers
+// then just run fn.
+type Locker interface {
+	Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error
+}
+
 // ErrSkip, returned from an UpdateKeys closure, leaves that key unchanged.
 var ErrSkip = errors.New("skip")
 

@@ -193,3 +193,35 @@ type UpdateUser struct {
 	Admin       *bool     `json:"admin,omitempty"`
 	Status      *string   `json:"status,omitempty"`
 }
+
+// SigningKey describes one JWT signing key (public facts only), as listed by
+// GET /api/v1/signing-keys (administrators).
+type SigningKey struct {
+	KID         string    `json:"kid"`
+	Algorithm   string    `json:"alg"`
+	State       string    `json:"state"` // pending, active, retired
+	CreatedAt   time.Time `json:"createdAt"`
+	ActivateAt  time.Time `json:"activateAt,omitzero"`  // pending: when it starts signing
+	ActivatedAt time.Time `json:"activatedAt,omitzero"` // when it started signing
+	RetiredAt   time.Time `json:"retiredAt,omitzero"`
+	RemoveAfter time.Time `json:"removeAfter,omitzero"` // retired: when it leaves JWKS
+}
+
+// DominoSetup is the guided Domino configuration for one site (and
+// optionally one service account), as returned by
+// GET /api/v1/domino/setup?site=URL[&account=NAME] and printed by
+// `tokenwright domino config`.
+type DominoSetup struct {
+	Site     string          `json:"site"`
+	Account  string          `json:"account,omitempty"`
+	Sections []DominoSection `json:"sections"`
+}
+
+// DominoSection is one block the Domino administrator pastes somewhere.
+type DominoSection struct {
+	ID      string `json:"id"`     // idpcat, notes.ini, keepconfig, person
+	Title   string `json:"title"`  // human heading
+	Where   string `json:"where"`  // where to paste it
+	Format  string `json:"format"` // text, ini, json
+	Content string `json:"content"`
+}
