@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,9 @@ type Config struct {
 		AdminName  string `yaml:"adminName"`
 		AdminEmail string `yaml:"adminEmail"`
 	} `yaml:"bootstrap"`
+
+	// Limits are the brute-force and abuse limits (see docs/hardening.md).
+	Limits LimitsConfig `yaml:"limits"`
 }
 
 // MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
@@ -83,6 +87,7 @@ func DefaultConfig() Config {
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
+	c.Limits = defaultLimits()
 	return c
 }
 
@@ -205,6 +210,18 @@ func setFromString(f reflect.Value, s string) error {
 			}
 		}
 		f.Set(reflect.ValueOf(items))
+	case float64:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("expected a number, got %q", s)
+		}
+		f.SetFloat(v)
+	case int:
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("expected an integer, got %q", s)
+		}
+		f.SetInt(int64(v))
 	case bool:
 		switch strings.ToLower(s) {
 		case "true", "1", "yes":
@@ -260,6 +277,7 @@ func (c *Config) Validate() error {
 	if iv := c.Keys.UsageFlushInterval.Std(); iv < 100*time.Millisecond || iv > time.Minute {
 		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
 	}
+	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -32,7 +32,8 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.Handle("/.well-known/openid-configuration", staticJSON(discovery)).Methods(http.MethodGet, http.MethodHead)
 	r.Handle("/.well-known/oauth-authorization-server", staticJSON(discovery)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	r.Handle(oauth.TokenPath, tokenEndpointGuard(oauthServer.Handler()))
+	r.Handle(oauth.TokenPath, tokenEndpointGuard(s.limits.OAuth(oauthServer.Handler())))
+	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -47,7 +48,9 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
 	})
 	// clientIP is outermost so that the request log sees the address too.
-	return clientIP(s.recoverer(s.requestLog(r)))
+	// hygiene and the admin limits sit inside the log so that their
+	// refusals are logged and measured too.
+	return clientIP(s.recoverer(s.requestLog(s.instrument(hygiene(s.limits.Admin(r))))))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

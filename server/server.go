@@ -20,6 +20,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/issuer"
+	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/store"
@@ -39,6 +40,8 @@ type Server struct {
 	accounts *accounts.Service
 	handler  http.Handler
 	now      func() time.Time
+	metrics  *metrics.Metrics // hardening.go
+	limits   *limits          // limits.go
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -91,6 +94,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.warnOnLoosePermissions(firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File))
 	// This process makes every write to the bbolt file, so a read-through
 	// cache (invalidated by those writes) is exact.
 	s.store = cache.New(db)
@@ -123,7 +127,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
-	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log))
+	oauthServer := oauth.New(s.accounts, iss, s.log)
+	s.initOperations(oauthServer)
+	s.handler = s.routes(oauthServer, admin.New(s.accounts, s.log))
 	return s, nil
 }
 

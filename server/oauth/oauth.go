@@ -34,11 +34,12 @@ type Server struct {
 	accounts *accounts.Service
 	issuer   *issuer.Issuer
 	log      zerolog.Logger
+	observer Observer
 }
 
 // New returns the op.Server.
 func New(a *accounts.Service, i *issuer.Issuer, log zerolog.Logger) *Server {
-	return &Server{accounts: a, issuer: i, log: log}
+	return &Server{accounts: a, issuer: i, log: log, observer: nopObserver{}}
 }
 
 // Handler returns the HTTP handler for the OAuth endpoints. CORS is off
@@ -63,14 +64,17 @@ func errServer() error {
 func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
 	cc := r.Data
 	if cc.ClientAssertion != "" {
+		s.observer.TokenFailed("client assertion", cc.ClientID)
 		return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client assertions are not accepted"), http.StatusUnauthorized)
 	}
 	if cc.ClientSecret == "" {
+		s.observer.TokenFailed("no secret", cc.ClientID)
 		return nil, errInvalidClient()
 	}
 	p, err := s.accounts.AuthenticateClient(ctx, cc.ClientID, cc.ClientSecret, reqctx.ClientIP(ctx))
 	if errors.Is(err, accounts.ErrInvalidClient) {
 		s.log.Info().Str("client_id", cc.ClientID).Str("reason", reason(err)).Msg("client authentication failed")
+		s.observer.TokenFailed(reason(err), cc.ClientID)
 		return nil, errInvalidClient()
 	}
 	if err != nil {
@@ -107,8 +111,10 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	grant, err := s.accounts.Grant(c.principal, r.Data.Scope, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
+		s.observer.TokenFailed("invalid scope", grantClient(c))
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidTarget):
+		s.observer.TokenFailed("invalid target", grantClient(c))
 		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
 	case err != nil:
 		s.log.Error().Err(err).Msg("applying token policy")
@@ -122,6 +128,7 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	s.log.Info().Str("event", "token.issued").Str("client_id", grant.ClientID).Str("key_id", grant.KeyID).
 		Str("jti", tok.ID).Str("kid", tok.KeyID).Strs("scope", grant.Scopes).Strs("aud", grant.Audiences).
 		Time("exp", tok.ExpiresAt).Msg("token issued")
+	s.observer.TokenIssued(grant.ClientID)
 	resp := op.NewResponse(&oidc.AccessTokenResponse{
 		AccessToken: tok.JWT,
 		TokenType:   oidc.BearerToken,
