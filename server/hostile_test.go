@@ -90,8 +90,8 @@ func sendRaw(addr string, req []byte) (*http.Response, []byte, error) {
 	return resp, body, err
 }
 
-func always(hostileEndpoint) bool  { return true }
-func never(hostileEndpoint) bool   { return false }
+func always(hostileEndpoint) bool    { return true }
+func never(hostileEndpoint) bool     { return false }
 func hasBody(e hostileEndpoint) bool { return e.body }
 func jsonBody(e hostileEndpoint) bool {
 	return e.body && !e.form
@@ -117,9 +117,13 @@ func hostileMutations(adminToken string) []hostileMutation {
 		{"path traversal", always, never, func(e hostileEndpoint, r *rawRequest) { r.target += "/..%2f..%2f..%2fetc%2fpasswd" }},
 		{"path RTL override", always, never, func(e hostileEndpoint, r *rawRequest) { r.target += "%E2%80%AEgpj.exe" }},
 		{"path homoglyph name", func(e hostileEndpoint) bool { return strings.Contains(e.path, "ci-bot") }, always,
-			func(e hostileEndpoint, r *rawRequest) { r.target = strings.Replace(r.target, "ci-bot", "\u0441i-bot", 1) }},
+			func(e hostileEndpoint, r *rawRequest) {
+				r.target = strings.Replace(r.target, "ci-bot", "\u0441i-bot", 1)
+			}},
 		{"path homoglyph percent-encoded", func(e hostileEndpoint) bool { return strings.Contains(e.path, "ci-bot") }, always,
-			func(e hostileEndpoint, r *rawRequest) { r.target = strings.Replace(r.target, "ci-bot", "%D1%81i-bot", 1) }},
+			func(e hostileEndpoint, r *rawRequest) {
+				r.target = strings.Replace(r.target, "ci-bot", "%D1%81i-bot", 1)
+			}},
 		// Queries.
 		{"query bad escape", always, never, func(e hostileEndpoint, r *rawRequest) { r.target += "?a=%zz&%%=1" }},
 		{"query 6 KiB", always, never, func(e hostileEndpoint, r *rawRequest) { r.target += "?x=" + strings.Repeat("%E2%80%AE", 700) }},
