@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -100,3 +101,12 @@ func (s *Server) warnOnLoosePermissions(kekFile string) {
 	}
 	check(filepath.Join(s.cfg.DataDir, AdminTokenFile), "bootstrap admin token file", false)
 }
+
+// snapshot streams a consistent copy of the database (GET /api/v1/backup).
+func (s *Server) snapshot(_ context.Context, w http.ResponseWriter, size func(int64)) (int64, error) {
+	return s.db.Snapshot(w, size)
+}
+
+// Unwrap lets http.ResponseController reach the connection through the
+// request log's recorder (the backup extends its write deadline).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -42,6 +42,7 @@ type Server struct {
 	now      func() time.Time
 	metrics  *metrics.Metrics // hardening.go
 	limits   *limits          // limits.go
+	db       *bolt.Store      // the file under the cache, for backups
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -98,6 +99,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	// This process makes every write to the bbolt file, so a read-through
 	// cache (invalidated by those writes) is exact.
 	s.store = cache.New(db)
+	s.db = db
 	defer func() {
 		if err != nil {
 			_ = db.Close()
