@@ -38,7 +38,7 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
-	r.Handle(admin.BackupPath, adminAPI.BackupHandler(s.snapshot)).Methods(http.MethodGet) // before Register: see BackupHandler
+	adminAPI.SetSnapshotter(s.snapshot)
 	adminAPI.Register(r)
 	r.PathPrefix("/").Handler(web.Handler(s.cfg.Issuer)).Methods(http.MethodGet, http.MethodHead)
 
