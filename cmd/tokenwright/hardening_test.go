@@ -293,3 +293,250 @@ func TestCrashSafetyUnderSIGKILL(t *testing.T) {
 	t.Logf("survived %d SIGKILLs: %d acknowledged writes (%d accounts with keys, %d revocations), %d tokens issued, nothing lost",
 		cycles, writes, len(acked), len(revoked), tokens)
 }
+
+// TestBackupAndRestoreWhileServing takes an online backup while admin
+// writes and token traffic run, restores it into the stopped server's data
+// directory and checks the result.
+func TestBackupAndRestoreWhileServing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	d := startDaemon(t, data)
+	tok := adminToken(t, data)
+	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(data, "admin.token")}
+	mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts", map[string]any{"userName": "before", "email": "before@example.com"}, 201)
+	key := mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts/before/keys", map[string]any{"name": "k"}, 201)
+	secret := key["clientSecret"].(string)
+
+	// Background load during the backup.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := fmt.Sprintf("load-%d", i)
+			call(http.DefaultClient, d.url, tok, "POST", "/api/v1/service-accounts", map[string]any{"userName": name, "email": name + "@example.com"})
+			requestToken(http.DefaultClient, d.url, "before", secret)
+		}
+	})
+	backupFile := filepath.Join(t.TempDir(), "snap.db")
+	out := run(t, env, false, "backup", backupFile)
+	close(stop)
+	wg.Wait()
+	if !strings.Contains(out, "verified") {
+		t.Fatalf("backup printed %q", out)
+	}
+	if err := bolt.Verify(backupFile); err != nil {
+		t.Fatalf("backup file: %v", err)
+	}
+	if fi, _ := os.Stat(backupFile); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file mode %v, want 0600", fi.Mode().Perm())
+	}
+	// Only administrators may take one, and it is audited.
+	mustCall(t, d.url, tok, "POST", "/api/v1/users", map[string]any{"userName": "alice", "email": "alice@example.com"}, 201)
+	pat := mustCall(t, d.url, tok, "POST", "/api/v1/users/alice/tokens", map[string]any{"name": "p"}, 201)
+	if code, _ := call(http.DefaultClient, d.url, pat["clientSecret"].(string), "GET", "/api/v1/backup", nil); code != 403 {
+		t.Fatalf("backup by a non-administrator: HTTP %d, want 403", code)
+	}
+	audit := run(t, env, false, "audit", "-o", "json")
+	if strings.Count(audit, "backup.create") < 2 || !strings.Contains(audit, "denied") {
+		t.Fatalf("backups not audited:\n%s", audit)
+	}
+
+	mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts", map[string]any{"userName": "after", "email": "after@example.com"}, 201)
+
+	// Restore refuses while the server holds the database, and refuses
+	// files that are not tokenwright databases.
+	if errOut := run(t, nil, true, "restore", backupFile, "--data", data); !strings.Contains(errOut, "stop the server") {
+		t.Fatalf("restore while serving: %s", errOut)
+	}
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	_ = os.WriteFile(junk, bytes.Repeat([]byte("x"), 8192), 0o600)
+	if errOut := run(t, nil, true, "restore", junk, "--data", data); !strings.Contains(errOut, "refusing") {
+		t.Fatalf("restore of junk: %s", errOut)
+	}
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	// An offline backup of the stopped server works too.
+	offline := filepath.Join(t.TempDir(), "offline.db")
+	run(t, nil, false, "backup", offline, "--data", data)
+	if err := bolt.Verify(offline); err != nil {
+		t.Fatalf("offline backup: %v", err)
+	}
+
+	out = run(t, nil, false, "restore", backupFile, "--data", data)
+	if !strings.Contains(out, "before-restore-") {
+		t.Fatalf("restore printed %q", out)
+	}
+	asides, _ := filepath.Glob(filepath.Join(data, bolt.FileName+".before-restore-*"))
+	if len(asides) != 1 {
+		t.Fatalf("old database not kept aside: %v", asides)
+	}
+
+	d2 := startDaemon(t, data)
+	if code, _ := call(http.DefaultClient, d2.url, tok, "GET", "/api/v1/service-accounts/before", nil); code != 200 {
+		t.Fatalf("restored server lacks the account made before the backup: HTTP %d", code)
+	}
+	if code, _ := call(http.DefaultClient, d2.url, tok, "GET", "/api/v1/service-accounts/after", nil); code != 404 {
+		t.Fatalf("restored server has the account made after the backup: HTTP %d", code)
+	}
+	if code, body := requestToken(http.DefaultClient, d2.url, "before", secret); code != 200 {
+		t.Fatalf("token after restore: HTTP %d %s", code, body)
+	}
+}
+
+// TestSecretsNeverLeak runs a full scenario with debug logging and then
+// looks for every secret and token it created in the log, the audit trail,
+// the database file, the list and get responses and the metrics.
+func TestSecretsNeverLeak(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	d := startDaemon(t, data, "TOKENWRIGHT_LOG_LEVEL=debug", "TOKENWRIGHT_LOG_FORMAT=json")
+	tok := adminToken(t, data)
+	secrets := map[string]string{"bootstrap admin token": tok}
+
+	mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts", map[string]any{"userName": "etl", "email": "etl@example.com",
+		"allowedScopes": []string{"Domino.user.all"}, "allowedAudiences": []string{"https://domino.example.com"}}, 201)
+	k1 := mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts/etl/keys", map[string]any{"name": "one"}, 201)
+	k2 := mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts/etl/keys", map[string]any{"name": "two"}, 201)
+	secrets["key one"], secrets["key two"] = k1["clientSecret"].(string), k2["clientSecret"].(string)
+	rot := mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts/etl/keys/"+k2["id"].(string)+":rotate", map[string]any{"gracePeriod": 0}, 200)
+	secrets["rotated key"] = rot["clientSecret"].(string)
+	mustCall(t, d.url, tok, "POST", "/api/v1/users", map[string]any{"userName": "bob", "email": "bob@example.com"}, 201)
+	pat := mustCall(t, d.url, tok, "POST", "/api/v1/users/bob/tokens", map[string]any{"name": "laptop"}, 201)
+	secrets["PAT"] = pat["clientSecret"].(string)
+	mustCall(t, d.url, pat["clientSecret"].(string), "GET", "/api/v1/users/me", nil, 200)
+
+	// Tokens, by Basic and by form post.
+	for i := range 3 {
+		code, body := requestToken(http.DefaultClient, d.url, "etl", secrets["key one"])
+		if code != 200 {
+			t.Fatalf("token: HTTP %d %s", code, body)
+		}
+		var tr struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.Unmarshal(body, &tr)
+		secrets["JWT "+strconv.Itoa(i)] = tr.AccessToken
+	}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"etl"}, "client_secret": {secrets["rotated key"]}}
+	resp, err := http.PostForm(d.url+"/oauth/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if tr.AccessToken == "" {
+		t.Fatalf("client_secret_post: HTTP %d", resp.StatusCode)
+	}
+	secrets["JWT post"] = tr.AccessToken
+
+	// Failures that carry secret material: an almost-right secret, a right
+	// secret for the wrong client, a rotated-away secret, a secret in the
+	// URL, a PAT as a client secret, and a JWT as an admin bearer token.
+	nearly := secrets["key one"][:30] + flip(secrets["key one"][30]) + secrets["key one"][31:]
+	secrets["near-miss secret"] = nearly
+	requestToken(http.DefaultClient, d.url, "etl", nearly)
+	requestToken(http.DefaultClient, d.url, "bob", secrets["key one"])
+	requestToken(http.DefaultClient, d.url, "etl", secrets["key two"])
+	requestToken(http.DefaultClient, d.url, "bob", secrets["PAT"])
+	if r, err := http.Get(d.url + "/oauth/token?client_secret=" + url.QueryEscape(secrets["key one"])); err == nil {
+		r.Body.Close()
+	}
+	if r, err := http.Get(d.url + "/api/v1/service-accounts?access_token=" + url.QueryEscape(tok)); err == nil {
+		r.Body.Close()
+	}
+	call(http.DefaultClient, d.url, secrets["JWT 0"], "GET", "/api/v1/service-accounts", nil)
+	mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts/etl/keys/"+k1["id"].(string)+":revoke", nil, 200)
+	requestToken(http.DefaultClient, d.url, "etl", secrets["key one"])
+
+	// Everything an operator or an API caller can see.
+	surfaces := map[string]string{}
+	for _, p := range []string{"/api/v1/service-accounts", "/api/v1/service-accounts/etl", "/api/v1/service-accounts/etl/keys",
+		"/api/v1/service-accounts/etl/keys/" + k1["id"].(string), "/api/v1/users", "/api/v1/users/bob/tokens", "/api/v1/tokens",
+		"/api/v1/audit?limit=1000"} {
+		code, body := call(http.DefaultClient, d.url, tok, "GET", p, nil)
+		if code != 200 {
+			t.Fatalf("GET %s: HTTP %d", p, code)
+		}
+		surfaces["GET "+p] = string(body)
+	}
+	_, metrics := call(http.DefaultClient, d.url, "", "GET", "/metrics", nil)
+	surfaces["GET /metrics"] = string(metrics)
+
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := os.ReadFile(filepath.Join(data, bolt.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	surfaces["database file"] = string(db)
+
+	// The log: every JSON line is a log record. The one non-JSON block is
+	// the one-time bootstrap banner, which shows the first admin token on
+	// purpose (and nothing else).
+	var logs, banner strings.Builder
+	debugLines := 0
+	for line := range strings.SplitSeq(d.stderr.String(), "\n") {
+		if strings.HasPrefix(line, "{") {
+			logs.WriteString(line + "\n")
+			if strings.Contains(line, `"level":"debug"`) {
+				debugLines++
+			}
+		} else {
+			banner.WriteString(line + "\n")
+		}
+	}
+	if debugLines == 0 {
+		t.Fatal("no debug records: the scenario did not run with debug logging")
+	}
+	surfaces["log records"] = logs.String()
+	if strings.Count(banner.String(), tok) != 1 {
+		t.Fatalf("the bootstrap banner should show the admin token exactly once:\n%s", banner.String())
+	}
+	for name, s := range secrets {
+		if name != "bootstrap admin token" && strings.Contains(banner.String(), s) {
+			t.Errorf("%s printed outside the log", name)
+		}
+	}
+
+	checked := 0
+	for sname, secret := range secrets {
+		needles := []string{secret}
+		if strings.Count(secret, ".") == 2 { // a JWT: its signature alone is a leak too
+			needles = append(needles, secret[strings.LastIndexByte(secret, '.')+1:])
+		} else if len(secret) > 64 { // twk_/twp_ ID _ SECRET CHECKSUM: the random part alone
+			needles = append(needles, secret[21:64])
+		}
+		for where, text := range surfaces {
+			for _, n := range needles {
+				checked++
+				if strings.Contains(text, n) {
+					t.Errorf("%s found in %s", sname, where)
+				}
+			}
+		}
+	}
+	t.Logf("%d secrets and tokens × %d surfaces (%d KiB of logs, %d KiB database): %d checks, no leak",
+		len(secrets), len(surfaces), len(logs.String())>>10, len(db)>>10, checked)
+}
+
+func flip(c byte) string {
+	if c == 'a' {
+		return "b"
+	}
+	return "a"
+}
