@@ -77,7 +77,7 @@ func TestSecurityHeadersAndNoStore(t *testing.T) {
 	check("GET", "/", "", nil, false)
 	check("GET", "/api/v1/service-accounts", s.AdminToken, nil, true)
 	check("POST", "/api/v1/service-accounts/ci-bot/keys", s.AdminToken, map[string]string{"name": "k"}, true) // carries a secret
-	check("POST", "/api/v1/users/admin/tokens", s.AdminToken, map[string]string{"name": "p"}, true)        // carries a secret
+	check("POST", "/api/v1/users/admin/tokens", s.AdminToken, map[string]string{"name": "p"}, true)           // carries a secret
 	check("GET", "/api/v1/service-accounts", "", nil, true)                                                   // 401
 }
 
@@ -141,6 +141,55 @@ func TestLoosePermissionsWarnAtStartup(t *testing.T) {
 	for _, want := range []string{"the database is accessible to other users", "the key-encryption key is accessible to other users"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("no startup warning %q in\n%s", want, logs)
+		}
+	}
+}
+
+// TestFailuresDoNotRevealWhetherAnAccountExists: every failed client
+// authentication gets the same status, headers and body, whatever failed.
+func TestFailuresDoNotRevealWhetherAnAccountExists(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	for _, n := range []string{"alpha", "beta"} {
+		s.CreateAccount(t, api.CreateServiceAccount{UserName: n, Email: n + "@example.com"})
+	}
+	a := s.CreateKey(t, "alpha", api.CreateKey{Name: "k"})
+	b := s.CreateKey(t, "beta", api.CreateKey{Name: "k"})
+	revoked := s.CreateKey(t, "alpha", api.CreateKey{Name: "r"})
+	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts/alpha/keys/"+revoked.ID+":revoke", nil, nil); code != 200 {
+		t.Fatalf("revoke: HTTP %d", code)
+	}
+	wrong := a.ClientSecret[:30] + "0" + a.ClientSecret[31:]
+	if wrong == a.ClientSecret {
+		wrong = a.ClientSecret[:30] + "1" + a.ClientSecret[31:]
+	}
+	cases := map[string][2]string{
+		"no such account":            {"nobody", a.ClientSecret},
+		"no such key":                {"alpha", "twk_0123456789abcdef_" + strings.Repeat("x", 49)},
+		"wrong secret":               {"alpha", wrong},
+		"another account's key":      {"alpha", b.ClientSecret},
+		"revoked key":                {"alpha", revoked.ClientSecret},
+		"homoglyph of the client id": {"\u0430lpha", a.ClientSecret},
+	}
+	var first string
+	for name, c := range cases {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/oauth/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(c[0], c[1])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		got, _ := json.Marshal([]any{resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body})
+		if first == "" {
+			first = string(got)
+			if resp.StatusCode != 401 {
+				t.Fatalf("%s: HTTP %d", name, resp.StatusCode)
+			}
+		} else if string(got) != first {
+			t.Errorf("%s answered %s, others %s", name, got, first)
 		}
 	}
 }
