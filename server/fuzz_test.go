@@ -194,8 +194,10 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add("{\"issuer\": \"https://idp.example.com\", \"keys\": {\"defaultLifetime\": \"90d\"}}", "")
 	f.Add("tokens: &a\n  lifetime: *a\n", "TOKENWRIGHT_LIMITS_MAX_KEYS=99999999999999999999")
 	f.Add("a: [[[[[[[[[[", "TOKENWRIGHT_DATA=")
+	// One file per fuzzing process (inputs run one at a time in each): a
+	// temp dir per input would cost more than the loader.
+	path := filepath.Join(f.TempDir(), "c.yaml")
 	f.Fuzz(func(t *testing.T, file, env string) {
-		path := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 			t.Fatal(err)
 		}
