@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -112,7 +111,7 @@ func TestGuardChargesByOutcome(t *testing.T) {
 	}
 	// Two failures from one address exhaust its bucket ...
 	for range 2 {
-		if rec := do("10.0.0.1", fmt.Sprint("victim"), true); rec.Code != 401 {
+		if rec := do("10.0.0.1", "victim", true); rec.Code != 401 {
 			t.Fatalf("HTTP %d", rec.Code)
 		}
 	}
