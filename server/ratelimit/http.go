@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -48,13 +49,25 @@ func IsFailure(status int) bool {
 // callers are already trusted, a validation error is not an attack.
 func IsAuthFailure(status int) bool { return status == http.StatusUnauthorized }
 
+// AddressKey is the per-address bucket key: the IPv4 address, or the /64
+// of an IPv6 address (one host usually controls a whole /64, so keying by
+// the full address would let it rotate through 2^64 fresh buckets).
+func AddressKey(ip netip.Addr) string {
+	switch {
+	case !ip.IsValid():
+		return ""
+	case ip.Is6() && !ip.Is4In6():
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.Unmap().String()
+}
+
 // Wrap returns next behind the guard.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ipKey, clientKey string
-		if ip := reqctx.ClientIP(r.Context()); ip.IsValid() {
-			ipKey = ip.String()
-		}
+		var clientKey string
+		ipKey := AddressKey(reqctx.ClientIP(r.Context()))
 		if g.ClientKey != nil && g.Client != nil {
 			clientKey = g.ClientKey(r)
 		}

@@ -147,3 +147,21 @@ func BenchmarkAllowCharge(b *testing.B) {
 		}
 	})
 }
+
+func TestAddressKeyGroupsIPv6By64(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":               "192.0.2.7",
+		"::ffff:192.0.2.7":        "192.0.2.7",
+		"2001:db8:1:2:aaaa::1":    "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
+		"::1":                     "::/64",
+	} {
+		if got := ratelimit.AddressKey(netip.MustParseAddr(in)); got != want {
+			t.Errorf("AddressKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+	if ratelimit.AddressKey(netip.Addr{}) != "" {
+		t.Error("invalid address got a key")
+	}
+}
