@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -39,6 +40,8 @@ type Server struct {
 	accounts *accounts.Service
 	handler  http.Handler
 	now      func() time.Time
+
+	discovery atomic.Pointer[discoveryEntry]
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -101,7 +104,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	}()
 
 	alg, _ := signing.ParseAlgorithm(cfg.Signing.Algorithm)
-	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now})
+	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now,
+		RotationPeriod: cfg.Signing.RotationPeriod.Std(), MaxAge: cfg.Signing.JWKSMaxAge.Std(), TokenLifetime: MaxTokenLifetime})
 	if err := s.signing.Load(ctx); err != nil {
 		return nil, err
 	}
@@ -121,6 +125,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
+	s.background.Go(func() {
+		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
+	})
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
 	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log))
@@ -155,6 +162,14 @@ func (s *Server) bootstrap(ctx context.Context, banner io.Writer) error {
 		s.cfg.Bootstrap.AdminName, path, secret)
 	return nil
 }
+
+// signingRefresh is how often the signing key set is re-read even when no
+// step is due, so that a change made by another replica (or an operator's
+// offline command) is published within it.
+const signingRefresh = 30 * time.Second
+
+// Signing exposes the signing key manager (tests and the admin API).
+func (s *Server) Signing() *signing.Manager { return s.signing }
 
 // Handler is the complete HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
