@@ -130,7 +130,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	})
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
-	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log))
+	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithSigningKeys(s.signing))
 	return s, nil
 }
 

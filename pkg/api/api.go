@@ -207,6 +207,13 @@ type SigningKey struct {
 	RemoveAfter time.Time `json:"removeAfter,omitzero"` // retired: when it leaves JWKS
 }
 
+// RotateSigningKey is the body of POST /api/v1/signing-keys:rotate.
+type RotateSigningKey struct {
+	// Immediate makes the new key sign at once instead of after the
+	// pre-publication window (for a compromised key).
+	Immediate bool `json:"immediate,omitempty"`
+}
+
 // DominoSetup is the guided Domino configuration for one site (and
 // optionally one service account), as returned by
 // GET /api/v1/domino/setup?site=URL[&account=NAME] and printed by

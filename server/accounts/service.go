@@ -192,3 +192,9 @@ func (s *Service) KeyStatus(k store.Key) string {
 	}
 	return "active"
 }
+
+// RecordAudit records an administrative action performed outside this
+// service (signing-key operations), with the same rules as its own.
+func (s *Service) RecordAudit(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
+	s.audit(ctx, actor, action, target, err, details)
+}
