@@ -31,7 +31,10 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	r.Handle(oauth.TokenPath, tokenEndpointGuard(oauthServer.Handler()))
+	oauthHandler := oauthServer.Handler()
+	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
+		r.Handle(path, tokenEndpointGuard(oauthHandler))
+	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
@@ -60,14 +63,15 @@ func oauthError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
-// tokenEndpointGuard closes the gaps the op layer leaves open (see the
+// tokenEndpointGuard closes, for the token, introspection and revocation
+// endpoints, the gaps the op layer leaves open (see the
 // zitadel notes): GET with secrets in the query string, oversized bodies,
 // non-form bodies; and adds WWW-Authenticate to 401 answers (RFC 6749 §5.2).
 func tokenEndpointGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
+			oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST only")
 			return
 		}
 		if r.URL.RawQuery != "" {
@@ -102,19 +106,25 @@ func (c *challengeWriter) WriteHeader(status int) {
 // exactly what works: response_types_supported is present (required) and
 // empty, because there is no authorization endpoint.
 type discoveryMetadata struct {
-	Issuer                            string   `json:"issuer"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	GrantTypesSupported               []string `json:"grant_types_supported"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
-	ClaimsSupported                   []string `json:"claims_supported"`
-	ServiceDocumentation              string   `json:"service_documentation,omitempty"`
+	Issuer                                     string   `json:"issuer"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
 }
 
 func (s *Server) discoveryDocument(st *signing.State) []byte {
+	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	algs := []string{}
 	for _, a := range st.Algorithms() {
 		algs = append(algs, string(a))
@@ -122,12 +132,18 @@ func (s *Server) discoveryDocument(st *signing.State) []byte {
 	md := discoveryMetadata{
 		Issuer:                            s.cfg.Issuer,
 		TokenEndpoint:                     s.cfg.Issuer + oauth.TokenPath,
+		IntrospectionEndpoint:             s.cfg.Issuer + oauth.IntrospectPath,
+		RevocationEndpoint:                s.cfg.Issuer + oauth.RevokePath,
 		JWKSURI:                           s.cfg.Issuer + oauth.KeysPath,
 		GrantTypesSupported:               []string{"client_credentials"},
 		ResponseTypesSupported:            []string{},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
-		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  algs,
+		TokenEndpointAuthMethodsSupported: authMethods,
+		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+			"ES256", "ES384", "ES512", "EdDSA"},
+		IntrospectionEndpointAuthMethodsSupported: authMethods,
+		RevocationEndpointAuthMethodsSupported:    authMethods,
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          algs,
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "azp",
 			"scope", "email", "CN", "roles"},
 	}

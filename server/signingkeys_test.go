@@ -100,7 +100,7 @@ func (v *cachingVerifier) verify(jwt string) error {
 	if v.verifiedUnder[jwt] == v.etag {
 		return nil
 	}
-	sig, err := jose.ParseSigned(jwt, signing.Supported)
+	sig, err := jose.ParseSignedCompact(jwt, signing.Supported)
 	if err != nil {
 		return err
 	}
@@ -277,7 +277,7 @@ func TestSigningKeyAdminAPI(t *testing.T) {
 	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", nil, &pending); code != http.StatusCreated || pending.State != "pending" {
 		t.Fatalf("rotate: %d %+v", code, pending)
 	}
-	if got := pending.ActivateAt.Sub(time.Now()); got < time.Hour || got > time.Hour+6*time.Minute {
+	if got := time.Until(pending.ActivateAt); got < time.Hour || got > time.Hour+6*time.Minute {
 		t.Fatalf("pending key activates in %s, want max-age + 5m", got)
 	}
 	var e api.Error

@@ -114,7 +114,8 @@ func TestClientCredentialsTokenVerifiesWithGoOIDC(t *testing.T) {
 		{"roles", strings.Join(c.Roles, ","), "deployer"},
 		{"exp-iat", c.Exp - c.Iat, int64(600)},
 		{"nbf", c.Nbf, c.Iat},
-		{"jti length", len(c.JTI), 32},
+		{"jti", c.JTI[:17], key.ID + "."}, // <key id>.<32 hex digits>
+		{"jti length", len(c.JTI), 17 + 32},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {

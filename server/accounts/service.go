@@ -52,6 +52,7 @@ type Service struct {
 	log    zerolog.Logger
 	now    func() time.Time
 	usage  usageRecorder
+	replay replayGuard
 }
 
 // Options configure a Service.
