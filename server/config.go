@@ -48,7 +48,7 @@ type Config struct {
 		RotationPeriod Duration `yaml:"rotationPeriod"`
 		// JWKSMaxAge caps how long relying parties may cache the JWKS
 		// (Cache-Control max-age). It also sets the rotation timing: a new
-		// key is published JWKSMaxAge + 5m before it signs.
+		// key is published JWKSMaxAge + 30m before it signs.
 		JWKSMaxAge Duration `yaml:"jwksMaxAge"`
 	} `yaml:"signing"`
 
@@ -262,7 +262,7 @@ func (c *Config) Validate() error {
 	}
 	prePublish := c.Signing.JWKSMaxAge.Std() + signing.PublishMargin
 	if p := c.Signing.RotationPeriod.Std(); p < 0 || p > 0 && p < 2*prePublish {
-		bad("signing.rotationPeriod", "must be 0 (off) or at least twice jwksMaxAge + 5m (%s), got %s", 2*prePublish, p)
+		bad("signing.rotationPeriod", "must be 0 (off) or at least twice jwksMaxAge + 30m (%s), got %s", 2*prePublish, p)
 	}
 	if c.Keys.DefaultLifetime <= 0 {
 		bad("keys.defaultLifetime", "must be positive")
