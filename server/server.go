@@ -22,6 +22,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 	"github.com/tokenwright/tokenwright/store/cache"
@@ -39,6 +40,7 @@ type Server struct {
 	accounts *accounts.Service
 	handler  http.Handler
 	now      func() time.Time
+	tls      *tlsconfig.Reloader // nil: plain HTTP
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -122,6 +124,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
+	if err := s.setupTLS(bg); err != nil {
+		stop()
+		s.background.Wait()
+		return nil, err
+	}
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
 	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log))
@@ -184,8 +191,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Msg("tokenwright is serving")
+	if s.tls != nil {
+		// ServeTLS negotiates HTTP/2 by ALPN; GetCertificate picks up
+		// reloaded certificates for new connections.
+		srv.TLSConfig = s.tls.ServerConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Bool("tls", s.tls != nil).Msg("tokenwright is serving")
 	select {
 	case err := <-errc:
 		return err
@@ -210,6 +224,19 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	s.reloadOnHangup(ctx)
+	if cfg.HealthListen != "" {
+		hln, err := net.Listen("tcp", cfg.HealthListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("healthListen: %w", err)
+		}
+		go func() {
+			if err := s.ServeHealth(ctx, hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error().Err(err).Msg("health listener failed")
+			}
+		}()
 	}
 	return s.Serve(ctx, ln)
 }
