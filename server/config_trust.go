@@ -1,13 +1,12 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strings"
 
 	"github.com/tokenwright/tokenwright/server/clientip"
+	"github.com/tokenwright/tokenwright/server/domino"
 )
 
 // DominoConfig is the `domino` block: what every Domino-profile token
@@ -46,26 +45,9 @@ func (c *Config) validateTrust() []error {
 		errs = append(errs, err)
 	}
 	for _, site := range c.Domino.Sites {
-		if err := ValidateDominoSite(site); err != nil {
+		if err := domino.ValidateSite(site); err != nil {
 			bad("domino.sites", "%v", err)
 		}
 	}
 	return errs
-}
-
-// ValidateDominoSite requires https://host[:port] exactly: Domino compares
-// "aud" with the Internet Site's URL, and how it treats a path or a
-// trailing slash is undocumented, so neither is accepted.
-func ValidateDominoSite(site string) error {
-	u, err := url.Parse(site)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("%q must be an https URL such as https://domino.example.com", site)
-	}
-	if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || u.Opaque != "" {
-		return errors.New(site + ": must be https://host or https://host:port, without a path or trailing slash")
-	}
-	if u.Host != strings.ToLower(u.Host) {
-		return errors.New(site + ": write the host name in lower case")
-	}
-	return nil
 }

@@ -131,7 +131,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	}
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
-	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log))
+	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithDomino(admin.DominoSettings{
+		Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
 	return s, nil
 }
 

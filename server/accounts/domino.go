@@ -1,6 +1,10 @@
 package accounts
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/tokenwright/tokenwright/store"
+)
 
 // Domino-specific values the Domino profile guarantees (see
 // docs/domino.md and the Domino trust reference).
@@ -46,4 +50,10 @@ func withFirst(list []string, v string) []string {
 		}
 	}
 	return out
+}
+
+// DefaultGrant is what a token request without scope or audience
+// parameters would grant sa (for the guided Domino setup).
+func (s *Service) DefaultGrant(sa store.ServiceAccount) (Grant, error) {
+	return s.Grant(&Principal{Key: store.Key{Owner: sa.Name}, Account: &sa}, nil, nil)
 }
