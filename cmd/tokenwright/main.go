@@ -67,6 +67,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newPATCommand(getenv),
 		newTokenCommand(getenv),
 		newAuditCommand(getenv),
+		newDominoCommand(getenv),
 	)
 	return root
 }
