@@ -139,8 +139,8 @@ func idpcatSection(in Input) api.DominoSection {
 }
 
 func hostOf(issuer string) string {
-	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
-		return u.Host
+	if u, err := url.Parse(issuer); err == nil && u.Hostname() != "" {
+		return u.Hostname()
 	}
 	return issuer
 }
