@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -174,4 +176,38 @@ func writeConfig(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestIssuerIgnoresForwardedHeaders: even behind a trusted proxy, the
+// issuer in discovery and in tokens is the configured one.
+func TestIssuerIgnoresForwardedHeaders(t *testing.T) {
+	s, key := setup(t)
+	s2 := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} }})
+	forged := headerTransport{"X-Forwarded-Host": "evil.example.com", "X-Forwarded-Proto": "https",
+		"Forwarded": "host=evil.example.com;proto=https", "Host": "evil.example.com"}
+	hc := &http.Client{Transport: forged}
+	for _, srv := range []*servertest.Server{s, s2} {
+		resp, err := hc.Get(srv.URL + "/.well-known/openid-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var disc map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&disc)
+		resp.Body.Close()
+		if disc["issuer"] != srv.URL || disc["token_endpoint"] != srv.URL+"/oauth/token" {
+			t.Fatalf("discovery follows forwarded headers: %v", disc)
+		}
+	}
+	cc := ccConfig(s, "ci-bot", key.ClientSecret)
+	tok, err := cc.Token(context.WithValue(context.Background(), oauth2.HTTPClient, hc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok.AccessToken, ".")
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var c tokenClaims
+	_ = json.Unmarshal(raw, &c)
+	if c.Iss != s.URL {
+		t.Fatalf("iss %q", c.Iss)
+	}
 }
