@@ -260,7 +260,7 @@ func (c *checker) obtainToken(ctx context.Context, tokenURL string) (string, boo
 }
 
 func (c *checker) checkToken(token, issuer string, keys jose.JSONWebKeySet) {
-	jws, err := jose.ParseSigned(token, anyAlg)
+	jws, err := jose.ParseSignedCompact(token, anyAlg)
 	if err != nil || len(jws.Signatures) != 1 {
 		c.fail("token is a signed JWT", fmt.Sprint(err), "Domino accepts signed JWTs only")
 		return

@@ -73,7 +73,7 @@ func (v *Verifier) Verify(token string) error {
 	if v.Now != nil {
 		now = v.Now()
 	}
-	jws, err := jose.ParseSigned(token, parseAlgs)
+	jws, err := jose.ParseSignedCompact(token, parseAlgs)
 	if err != nil {
 		return fail(BadOpcode, "not a compact JWS with a supported algorithm: %v", err)
 	}
