@@ -48,10 +48,9 @@ func (s *Server) ReloadTLS() error {
 }
 
 // reloadOnHangup reloads the certificate on every SIGHUP until ctx ends.
+// Without TLS the signal is logged and ignored, so that a `systemctl
+// reload` never stops the server.
 func (s *Server) reloadOnHangup(ctx context.Context) {
-	if s.tls == nil {
-		return
-	}
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
 	go func() {
@@ -61,6 +60,10 @@ func (s *Server) reloadOnHangup(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-ch:
+				if s.tls == nil {
+					s.log.Info().Msg("SIGHUP: no TLS certificate to reload")
+					continue
+				}
 				s.log.Info().Msg("SIGHUP: reloading the TLS certificate")
 				_ = s.ReloadTLS()
 			}

@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
@@ -201,4 +203,107 @@ func TestDominoCheck(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
 	})
+}
+
+// TestServeTLSReloadOnSIGHUP runs `tokenwright serve` with TLS and a health
+// listener from the environment, swaps the certificate and sends SIGHUP.
+func TestServeTLSReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	copyTo := func(from, to string) {
+		data, err := os.ReadFile(filepath.Join(pkiDir, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to+".tmp", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(to+".tmp", to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyTo("server.pem", certFile)
+	copyTo("server.key", keyFile)
+	addr, health := freeAddr(t), freeAddr(t)
+	cmd := exec.Command(binary, "serve", "--data", filepath.Join(dir, "data"), "--listen", addr, "--issuer", "https://"+addr)
+	cmd.Env = append(cleanEnv(), "TOKENWRIGHT_TLS_CERT="+certFile, "TOKENWRIGHT_TLS_KEY="+keyFile,
+		"TOKENWRIGHT_HEALTH_LISTEN="+health, "TOKENWRIGHT_LOG_FORMAT=json")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+
+	// The health listener speaks plain HTTP and serves only the probes.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + health + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %v\n%s", err, stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	resp, err := http.Get("http://" + health + "/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("health listener serves /keys: HTTP %d", resp.StatusCode)
+	}
+
+	pem, _ := os.ReadFile(filepath.Join(pkiDir, "ca.pem"))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	peer := func() string {
+		t.Helper()
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true, ForceAttemptHTTP2: true}}
+		resp, err := hc.Get("https://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("serve negotiated %s", resp.Proto)
+		}
+		return resp.TLS.PeerCertificates[0].Subject.CommonName
+	}
+	if cn := peer(); cn != "server.localhost" {
+		t.Fatalf("certificate %q", cn)
+	}
+	copyTo("server2.key", keyFile)
+	copyTo("server2.pem", certFile)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for peer() != "server2.localhost" {
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("certificate not replaced\n%s", stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for !strings.Contains(stderr.String(), "SIGHUP: reloading the TLS certificate") {
+		if time.Now().After(deadline.Add(15 * time.Second)) {
+			t.Fatalf("SIGHUP not handled\n%s", stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// SIGHUP must not stop the server.
+	if cn := peer(); cn != "server2.localhost" {
+		t.Fatalf("after SIGHUP: %q", cn)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve exited with %v\n%s", err, stderr)
+	}
 }
