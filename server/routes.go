@@ -45,9 +45,9 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
 	})
-	// The edge (client address, CORS) is outermost so that the request log
-	// sees the address too.
-	return s.edge(s.recoverer(s.requestLog(r)))
+	// clientIP is outermost so that the request log sees the address too;
+	// CORS is inside the log so that preflight answers are logged.
+	return s.clientIP(s.recoverer(s.requestLog(s.corsMiddleware(r))))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -71,12 +71,12 @@ func (s *Server) reloadOnHangup(ctx context.Context) {
 	}()
 }
 
-// edge wraps the router with the middleware that sees every request
-// first: the client address (trusted proxies) and CORS.
-func (s *Server) edge(next http.Handler) http.Handler {
+// clientIP resolves the caller's address (trusted proxies) for everything
+// behind it: policy, audit and the request log.
+func (s *Server) clientIP(next http.Handler) http.Handler {
 	// Validate has already checked the list.
 	proxies, _ := clientip.ParseProxies(s.cfg.TrustedProxies)
-	return clientip.Middleware(proxies)(s.corsMiddleware(next))
+	return clientip.Middleware(proxies)(next)
 }
 
 // corsMiddleware applies the cors setting to the public documents and the

@@ -141,14 +141,19 @@ func (c Config) Middleware(covered func(r *http.Request) bool) func(http.Handler
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			origin := r.Header.Get("Origin")
-			if origin == "" || !covered(r) {
+			if !covered(r) {
 				next.ServeHTTP(w, r)
 				return
 			}
 			h := w.Header()
-			// Caches must key on Origin: the answer differs per origin.
+			// Caches must key on Origin: the answer differs per origin,
+			// including no Origin at all.
 			h.Add("Vary", "Origin")
+			origin := r.Header.Get("Origin")
+			if origin == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
 			allowed := c.Allowed(origin)
 			preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 			if preflight {
