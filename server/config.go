@@ -45,6 +45,13 @@ type Config struct {
 
 	Signing struct {
 		Algorithm string `yaml:"algorithm"`
+		// RotationPeriod is how long a signing key signs before its
+		// successor takes over; 0 turns automatic rotation off.
+		RotationPeriod Duration `yaml:"rotationPeriod"`
+		// JWKSMaxAge caps how long relying parties may cache the JWKS
+		// (Cache-Control max-age). It also sets the rotation timing: a new
+		// key is published JWKSMaxAge + 5m before it signs.
+		JWKSMaxAge Duration `yaml:"jwksMaxAge"`
 	} `yaml:"signing"`
 
 	// KEK names where the key-encryption key comes from. TOKENWRIGHT_KEK
@@ -92,6 +99,8 @@ func DefaultConfig() Config {
 	c.Log.Level, c.Log.Format = "info", "auto"
 	c.Tokens.Lifetime = Duration(10 * time.Minute)
 	c.Signing.Algorithm = "RS256"
+	c.Signing.RotationPeriod = Duration(30 * 24 * time.Hour)
+	c.Signing.JWKSMaxAge = Duration(time.Hour)
 	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
@@ -264,6 +273,13 @@ func (c *Config) Validate() error {
 	}
 	if _, err := signing.ParseAlgorithm(c.Signing.Algorithm); err != nil {
 		bad("signing.algorithm", "%v", err)
+	}
+	if m := c.Signing.JWKSMaxAge.Std(); m < time.Minute || m > 24*time.Hour {
+		bad("signing.jwksMaxAge", "must be between 1m and 24h, got %s", m)
+	}
+	prePublish := c.Signing.JWKSMaxAge.Std() + signing.PublishMargin
+	if p := c.Signing.RotationPeriod.Std(); p < 0 || p > 0 && p < 2*prePublish {
+		bad("signing.rotationPeriod", "must be 0 (off) or at least twice jwksMaxAge + 5m (%s), got %s", 2*prePublish, p)
 	}
 	if c.Keys.DefaultLifetime <= 0 {
 		bad("keys.defaultLifetime", "must be positive")

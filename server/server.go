@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -41,6 +42,8 @@ type Server struct {
 	handler  http.Handler
 	now      func() time.Time
 	tls      *tlsconfig.Reloader // nil: plain HTTP
+
+	discovery atomic.Pointer[discoveryEntry]
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -103,7 +106,8 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	}()
 
 	alg, _ := signing.ParseAlgorithm(cfg.Signing.Algorithm)
-	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now})
+	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now,
+		RotationPeriod: cfg.Signing.RotationPeriod.Std(), MaxAge: cfg.Signing.JWKSMaxAge.Std(), TokenLifetime: MaxTokenLifetime})
 	if err := s.signing.Load(ctx); err != nil {
 		return nil, err
 	}
@@ -129,10 +133,13 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.background.Wait()
 		return nil, err
 	}
+	s.background.Go(func() {
+		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
+	})
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
-	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithDomino(admin.DominoSettings{
-		Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
+	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
+		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
 	return s, nil
 }
 
@@ -164,6 +171,14 @@ func (s *Server) bootstrap(ctx context.Context, banner io.Writer) error {
 		s.cfg.Bootstrap.AdminName, path, secret)
 	return nil
 }
+
+// signingRefresh is how often the signing key set is re-read even when no
+// step is due, so that a change made by another replica (or an operator's
+// offline command) is published within it.
+const signingRefresh = 30 * time.Second
+
+// Signing exposes the signing key manager (tests and the admin API).
+func (s *Server) Signing() *signing.Manager { return s.signing }
 
 // Handler is the complete HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -67,6 +67,8 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newPATCommand(getenv),
 		newTokenCommand(getenv),
 		newAuditCommand(getenv),
+		newSigningKeysCommand(getenv),
+		newKEKCommand(getenv),
 		newDominoCommand(getenv),
 	)
 	return root
