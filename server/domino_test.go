@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,5 +191,47 @@ func TestDominoSetupEndpoint(t *testing.T) {
 	s2 := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Domino.Sites = []string{dominoSite} }})
 	if code := s2.Do(t, s2.AdminToken, "GET", "/api/v1/domino/setup", nil, &setup); code != 200 || setup.Site != dominoSite {
 		t.Fatalf("default site: %d %+v", code, setup.Site)
+	}
+}
+
+// TestDominoAudiencePrecedence: domino.sites for accounts without their
+// own audiences, the account's own list otherwise, "Domino" added with
+// domino.restApi, and a key's list narrowing everything.
+func TestDominoAudiencePrecedence(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+		c.Domino.Sites = []string{dominoSite, "https://domino2.example.com"}
+		c.Domino.RestAPI = true
+	}})
+	aud := func(account string, key api.CreateKey) []string {
+		t.Helper()
+		k := s.CreateKey(t, account, key)
+		tok, err := ccConfig(s, account, k.ClientSecret).Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := strings.Split(tok.AccessToken, ".")
+		raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		var c tokenClaims
+		_ = json.Unmarshal(raw, &c)
+		if !strings.HasPrefix(c.Scope, "Domino.user.all") {
+			t.Fatalf("%s: scope %q", account, c.Scope)
+		}
+		return c.Aud
+	}
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "plain", Email: "plain@example.com"})
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "own", Email: "own@example.com", AllowedAudiences: []string{"https://domino3.example.com"}})
+	cases := []struct {
+		account string
+		key     api.CreateKey
+		want    []string
+	}{
+		{"plain", api.CreateKey{Name: "a"}, []string{dominoSite, "https://domino2.example.com", "Domino"}},
+		{"own", api.CreateKey{Name: "a"}, []string{"https://domino3.example.com", "Domino"}},
+		{"plain", api.CreateKey{Name: "b", Audiences: []string{dominoSite}}, []string{dominoSite}},
+	}
+	for _, tc := range cases {
+		if got := aud(tc.account, tc.key); !slices.Equal(got, tc.want) {
+			t.Errorf("%s/%s: aud %v, want %v", tc.account, tc.key.Name, got, tc.want)
+		}
 	}
 }
