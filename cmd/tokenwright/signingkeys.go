@@ -119,15 +119,9 @@ are still under the old one. The current KEK comes from the usual settings
 first; start it again with the new KEK configured.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configFile == "" {
-				configFile = getenv.Get("TOKENWRIGHT_CONFIG")
-			}
-			cfg, err := server.LoadConfig(configFile, getenv)
+			cfg, err := loadConfig(cmd, getenv, configFile, dataDir)
 			if err != nil {
 				return err
-			}
-			if cmd.Flags().Changed("data") {
-				cfg.DataDir = dataDir
 			}
 			n, err := server.RotateKEK(cmd.Context(), cfg, getenv.Get, newFile, generate)
 			if err != nil {
