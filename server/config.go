@@ -16,7 +16,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tokenwright/tokenwright/pkg/duration"
+	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
 
 // Config is the server configuration. It is read from a YAML (or JSON) file,
@@ -44,6 +46,13 @@ type Config struct {
 
 	Signing struct {
 		Algorithm string `yaml:"algorithm"`
+		// RotationPeriod is how long a signing key signs before its
+		// successor takes over; 0 turns automatic rotation off.
+		RotationPeriod Duration `yaml:"rotationPeriod"`
+		// JWKSMaxAge caps how long relying parties may cache the JWKS
+		// (Cache-Control max-age). It also sets the rotation timing: a new
+		// key is published JWKSMaxAge + 30m before it signs.
+		JWKSMaxAge Duration `yaml:"jwksMaxAge"`
 	} `yaml:"signing"`
 
 	// KEK names where the key-encryption key comes from. TOKENWRIGHT_KEK
@@ -66,6 +75,17 @@ type Config struct {
 		AdminEmail string `yaml:"adminEmail"`
 	} `yaml:"bootstrap"`
 
+	// TLS serves HTTPS from PEM, PKCS#12 or JKS (see docs/domino.md).
+	TLS tlsconfig.Source `yaml:"tls"`
+	// HealthListen is an optional plain-HTTP address serving only
+	// /healthz and /readyz (for load balancers that cannot speak TLS).
+	HealthListen string `yaml:"healthListen"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// CORS is the Domino-REST-API-style origin map (server/cors).
+	CORS   cors.Config  `yaml:"cors"`
+	Domino DominoConfig `yaml:"domino"`
+
 	// Limits are the brute-force and abuse limits (see docs/hardening.md).
 	Limits LimitsConfig `yaml:"limits"`
 }
@@ -83,6 +103,8 @@ func DefaultConfig() Config {
 	c.Log.Level, c.Log.Format = "info", "auto"
 	c.Tokens.Lifetime = Duration(10 * time.Minute)
 	c.Signing.Algorithm = "RS256"
+	c.Signing.RotationPeriod = Duration(30 * 24 * time.Hour)
+	c.Signing.JWKSMaxAge = Duration(time.Hour)
 	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
@@ -193,6 +215,10 @@ func upperSnake(s string) string {
 }
 
 func setFromString(f reflect.Value, s string) error {
+	// Settings with their own text form (e.g. cors.origins).
+	if v, ok := f.Addr().Interface().(interface{ Set(string) error }); ok {
+		return v.Set(s)
+	}
 	switch f.Interface().(type) {
 	case string:
 		f.SetString(s)
@@ -265,6 +291,13 @@ func (c *Config) Validate() error {
 	if _, err := signing.ParseAlgorithm(c.Signing.Algorithm); err != nil {
 		bad("signing.algorithm", "%v", err)
 	}
+	if m := c.Signing.JWKSMaxAge.Std(); m < time.Minute || m > 24*time.Hour {
+		bad("signing.jwksMaxAge", "must be between 1m and 24h, got %s", m)
+	}
+	prePublish := c.Signing.JWKSMaxAge.Std() + signing.PublishMargin
+	if p := c.Signing.RotationPeriod.Std(); p < 0 || p > 0 && p < 2*prePublish {
+		bad("signing.rotationPeriod", "must be 0 (off) or at least twice jwksMaxAge + 30m (%s), got %s", 2*prePublish, p)
+	}
 	if c.Keys.DefaultLifetime <= 0 {
 		bad("keys.defaultLifetime", "must be positive")
 	}
@@ -277,6 +310,7 @@ func (c *Config) Validate() error {
 	if iv := c.Keys.UsageFlushInterval.Std(); iv < 100*time.Millisecond || iv > time.Minute {
 		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
 	}
+	errs = append(errs, c.validateTrust()...)
 	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }

@@ -255,6 +255,8 @@ func TestHostileInputNeverGets5xx(t *testing.T) {
 		{method: "GET", path: "/.well-known/oauth-authorization-server"},
 		{method: "GET", path: "/keys"},
 		{method: "POST", path: "/oauth/token", body: true, form: true},
+		{method: "POST", path: "/oauth/introspect", body: true, form: true},
+		{method: "POST", path: "/oauth/revoke", body: true, form: true},
 		{method: "GET", path: "/healthz"},
 		{method: "GET", path: "/readyz"},
 		{method: "GET", path: "/metrics"},
@@ -276,6 +278,11 @@ func TestHostileInputNeverGets5xx(t *testing.T) {
 		{method: "GET", path: user + "/tokens", admin: true},
 		{method: "GET", path: "/api/v1/tokens", admin: true},
 		{method: "GET", path: "/api/v1/audit", admin: true},
+		{method: "GET", path: "/api/v1/signing-keys", admin: true},
+		{method: "POST", path: "/api/v1/signing-keys:rotate", admin: true, body: true},
+		{method: "DELETE", path: "/api/v1/signing-keys/no-such-kid", admin: true},
+		{method: "GET", path: "/api/v1/domino/setup", admin: true},
+		{method: "GET", path: "/api/v1/backup", admin: true},
 		// State-changing routes without bodies go last: a hostile request
 		// that is (correctly) accepted changes what later ones see.
 		{method: "POST", path: sa + "/keys/" + k + ":rotate", admin: true},

@@ -5,8 +5,8 @@ import (
 	"log"
 	"mime"
 	"net/http"
-	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -15,6 +15,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/reqctx"
+	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/web"
 )
 
@@ -22,22 +23,22 @@ const (
 	// maxTokenRequest bounds the token endpoint body: a form with a client
 	// id, a 70-byte secret, scopes and a few audiences fits many times over.
 	maxTokenRequest = 8 << 10
-	// jwksMaxAge is how long verifiers may cache the key set and discovery.
-	jwksMaxAge = time.Hour
 )
 
 func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Handler {
 	r := mux.NewRouter()
-	discovery := s.discoveryDocument()
-	r.Handle("/.well-known/openid-configuration", staticJSON(discovery)).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/.well-known/oauth-authorization-server", staticJSON(discovery)).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
+	r.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	r.Handle(oauth.TokenPath, tokenEndpointGuard(s.limits.OAuth(oauthServer.Handler())))
-	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
+	oauthHandler := oauthServer.Handler()
+	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
+		r.Handle(path, tokenEndpointGuard(s.limits.OAuth(oauthHandler)))
+	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
 	adminAPI.SetSnapshotter(s.snapshot)
 	adminAPI.Register(r)
 	r.PathPrefix("/").Handler(web.Handler(s.cfg.Issuer)).Methods(http.MethodGet, http.MethodHead)
@@ -48,10 +49,11 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
 	})
-	// clientIP is outermost so that the request log sees the address too.
+	// clientIP is outermost so that the request log sees the address too;
+	// CORS is inside the log so that preflight answers are logged.
 	// hygiene and the admin limits sit inside the log so that their
 	// refusals are logged and measured too.
-	return clientIP(s.recoverer(s.requestLog(s.instrument(hygiene(s.limits.Admin(r))))))
+	return s.clientIP(s.recoverer(s.requestLog(s.instrument(hygiene(s.corsMiddleware(s.limits.Admin(r)))))))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -65,14 +67,15 @@ func oauthError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
-// tokenEndpointGuard closes the gaps the op layer leaves open (see the
+// tokenEndpointGuard closes, for the token, introspection and revocation
+// endpoints, the gaps the op layer leaves open (see the
 // zitadel notes): GET with secrets in the query string, oversized bodies,
 // non-form bodies; and adds WWW-Authenticate to 401 answers (RFC 6749 §5.2).
 func tokenEndpointGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts POST only")
+			oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST only")
 			return
 		}
 		if r.URL.RawQuery != "" {
@@ -107,32 +110,44 @@ func (c *challengeWriter) WriteHeader(status int) {
 // exactly what works: response_types_supported is present (required) and
 // empty, because there is no authorization endpoint.
 type discoveryMetadata struct {
-	Issuer                            string   `json:"issuer"`
-	TokenEndpoint                     string   `json:"token_endpoint"`
-	JWKSURI                           string   `json:"jwks_uri"`
-	GrantTypesSupported               []string `json:"grant_types_supported"`
-	ResponseTypesSupported            []string `json:"response_types_supported"`
-	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
-	SubjectTypesSupported             []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
-	ClaimsSupported                   []string `json:"claims_supported"`
-	ServiceDocumentation              string   `json:"service_documentation,omitempty"`
+	Issuer                                     string   `json:"issuer"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
 }
 
-func (s *Server) discoveryDocument() []byte {
+func (s *Server) discoveryDocument(st *signing.State) []byte {
+	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	algs := []string{}
-	for _, k := range s.signing.Current().Keys {
-		algs = append(algs, k.Algorithm)
+	for _, a := range st.Algorithms() {
+		algs = append(algs, string(a))
 	}
 	md := discoveryMetadata{
 		Issuer:                            s.cfg.Issuer,
 		TokenEndpoint:                     s.cfg.Issuer + oauth.TokenPath,
+		IntrospectionEndpoint:             s.cfg.Issuer + oauth.IntrospectPath,
+		RevocationEndpoint:                s.cfg.Issuer + oauth.RevokePath,
 		JWKSURI:                           s.cfg.Issuer + oauth.KeysPath,
 		GrantTypesSupported:               []string{"client_credentials"},
 		ResponseTypesSupported:            []string{},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
-		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  dedupe(algs),
+		TokenEndpointAuthMethodsSupported: authMethods,
+		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+			"ES256", "ES384", "ES512", "EdDSA"},
+		IntrospectionEndpointAuthMethodsSupported: authMethods,
+		RevocationEndpointAuthMethodsSupported:    authMethods,
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          algs,
 		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "azp",
 			"scope", "email", "CN", "roles"},
 	}
@@ -140,24 +155,32 @@ func (s *Server) discoveryDocument() []byte {
 	return data
 }
 
-func dedupe(in []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
+// discoveryEntry caches the serialised discovery document for one key set
+// (its algorithm list follows the published keys).
+type discoveryEntry struct {
+	state *signing.State
+	body  []byte
 }
 
-func staticJSON(body []byte) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge.Seconds())))
-		_, _ = w.Write(body)
-	})
+// serveDiscovery serves the metadata, re-serialised only when the key set
+// changes.
+func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	st := s.signing.Current()
+	e := s.discovery.Load()
+	if e == nil || e.state != st {
+		e = &discoveryEntry{state: st, body: s.discoveryDocument(st)}
+		s.discovery.Store(e)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", s.cacheControl(st))
+	_, _ = w.Write(e.body)
+}
+
+// cacheControl lets verifiers cache for the configured max-age, cut short
+// by the next planned change of the key set, so no cached copy outlives it.
+func (s *Server) cacheControl(st *signing.State) string {
+	age := st.CacheMaxAge(s.now(), s.signing.Options().MaxAge)
+	return "public, max-age=" + strconv.Itoa(int(age/time.Second))
 }
 
 // serveJWKS serves the pre-serialised public key set with a strong ETag.
@@ -165,13 +188,25 @@ func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	st := s.signing.Current()
 	h := w.Header()
 	h.Set("Content-Type", "application/jwk-set+json")
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge.Seconds())))
+	h.Set("Cache-Control", s.cacheControl(st))
 	h.Set("ETag", st.ETag)
-	if r.Header.Get("If-None-Match") == st.ETag {
+	if etagMatches(r.Header.Get("If-None-Match"), st.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	_, _ = w.Write(st.JWKS)
+}
+
+// etagMatches implements If-None-Match with strong comparison over a
+// comma-separated list (RFC 9110 §13.1.2), including "*".
+func etagMatches(header, etag string) bool {
+	for _, c := range strings.Split(header, ",") {
+		c = strings.TrimSpace(c)
+		if c == "*" || c == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // serveReady reports whether the store answers and a signing key is loaded.
@@ -186,16 +221,6 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
-}
-
-// clientIP records the caller's address for policy (CIDR limits) and logs.
-func clientIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			r = r.WithContext(reqctx.WithClientIP(r.Context(), ap.Addr().Unmap()))
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // statusRecorder remembers what a handler wrote, for the request log.

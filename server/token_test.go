@@ -114,7 +114,8 @@ func TestClientCredentialsTokenVerifiesWithGoOIDC(t *testing.T) {
 		{"roles", strings.Join(c.Roles, ","), "deployer"},
 		{"exp-iat", c.Exp - c.Iat, int64(600)},
 		{"nbf", c.Nbf, c.Iat},
-		{"jti length", len(c.JTI), 32},
+		{"jti", c.JTI[:17], key.ID + "."}, // <key id>.<32 hex digits>
+		{"jti length", len(c.JTI), 17 + 32},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -160,7 +161,8 @@ func TestScopeAndAudienceSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := claimsOf(tok)
-	if c.Scope != "$DATA" || !slices.Equal(c.Aud, []string{"https://api.example.com/v1/orders"}) {
+	// Under the Domino profile Domino.user.all is always granted (first).
+	if c.Scope != "Domino.user.all $DATA" || !slices.Equal(c.Aud, []string{"https://api.example.com/v1/orders"}) {
 		t.Fatalf("scope %q aud %v", c.Scope, c.Aud)
 	}
 
@@ -324,7 +326,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		if g, _ := json.Marshal(md["grant_types_supported"]); string(g) != `["client_credentials"]` {
 			t.Fatalf("%s advertises grants %s", path, g)
 		}
-		if m, _ := json.Marshal(md["token_endpoint_auth_methods_supported"]); string(m) != `["client_secret_basic","client_secret_post"]` {
+		if m, _ := json.Marshal(md["token_endpoint_auth_methods_supported"]); string(m) != `["client_secret_basic","client_secret_post","private_key_jwt"]` {
 			t.Fatalf("%s advertises auth methods %s", path, m)
 		}
 		for _, absent := range []string{"authorization_endpoint", "userinfo_endpoint", "end_session_endpoint", "device_authorization_endpoint"} {

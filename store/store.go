@@ -132,11 +132,14 @@ type ServiceAccount struct {
 	// Profile selects the claims layout: "domino" (default) or "generic".
 	Profile string `json:"profile,omitempty"`
 	// Claims are static custom claims; registered claims cannot be overridden.
-	Claims    map[string]any `json:"claims,omitempty"`
-	Status    Status         `json:"status"`
-	CreatedAt time.Time      `json:"createdAt"`
-	CreatedBy string         `json:"createdBy,omitempty"`
-	UpdatedAt time.Time      `json:"updatedAt"`
+	Claims map[string]any `json:"claims,omitempty"`
+	// Permissions are tokenwright's own powers ("introspect"), never
+	// written into tokens.
+	Permissions []string  `json:"permissions,omitempty"`
+	Status      Status    `json:"status"`
+	CreatedAt   time.Time `json:"createdAt"`
+	CreatedBy   string    `json:"createdBy,omitempty"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // User is a human principal; users authenticate with personal access tokens.
@@ -169,6 +172,10 @@ type Key struct {
 	Name        string  `json:"name"`
 	Description string  `json:"description,omitempty"`
 	SecretHash  []byte  `json:"secretHash"`
+	// PublicJWK, when set, makes this a key-based credential: the client
+	// authenticates with a private_key_jwt assertion signed by the matching
+	// private key, and SecretHash is empty.
+	PublicJWK []byte `json:"publicJwk,omitempty"`
 	// PreviousSecretHash keeps working until PreviousExpiresAt (rotation
 	// with overlap).
 	PreviousSecretHash []byte    `json:"previousSecretHash,omitempty"`

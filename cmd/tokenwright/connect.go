@@ -113,6 +113,19 @@ func printSecret(tw *tabwriter.Writer, k api.KeyWithSecret, lines ...[2]string) 
 	for _, l := range lines {
 		fmt.Fprintf(tw, "%s:\t%s\n", l[0], l[1])
 	}
+	if k.ClientSecret == "" {
+		fmt.Fprintf(tw, "Authentication:\t%s (registered public key %s)\n", k.AuthMethod, publicKeyID(k.PublicKey))
+		return
+	}
 	fmt.Fprintf(tw, "Secret:\t%s\n", k.ClientSecret)
 	fmt.Fprintln(tw, "\nStore the secret now: it is not stored by the server and will not be shown again.")
+}
+
+// publicKeyID is the kid of a registered public JWK, for display.
+func publicKeyID(jwk json.RawMessage) string {
+	var k struct {
+		KID string `json:"kid"`
+	}
+	_ = json.Unmarshal(jwk, &k)
+	return k.KID
 }

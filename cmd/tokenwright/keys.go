@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +19,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 	c.register(cmd)
 
 	var in api.CreateKey
-	var expiresIn string
+	var expiresIn, publicKeyFile string
 	create := &cobra.Command{
 		Use:   "create ACCOUNT --name NAME [--expires-in DURATION]",
 		Short: "Create an API key (the secret is shown once)",
@@ -30,6 +31,13 @@ func newKeyCommand(getenv env) *cobra.Command {
 			}
 			if err := setExpiry(&in, expiresIn); err != nil {
 				return err
+			}
+			if publicKeyFile != "" {
+				pem, err := os.ReadFile(publicKeyFile)
+				if err != nil {
+					return fmt.Errorf("--public-key-file: %w", err)
+				}
+				in.PublicKey = string(pem)
 			}
 			k, err := cl.CreateKey(cmd.Context(), args[0], in)
 			if err != nil {
@@ -48,6 +56,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 	f.StringArrayVar(&in.Scopes, "scope", nil, "restrict the key to this scope (repeatable)")
 	f.StringArrayVar(&in.Audiences, "audience", nil, "restrict the key to this audience (repeatable)")
 	f.StringArrayVar(&in.CIDRs, "cidr", nil, "restrict the key to this source CIDR (repeatable)")
+	f.StringVar(&publicKeyFile, "public-key-file", "", "register this public key (PEM or JWK) for private_key_jwt instead of issuing a secret")
 	_ = create.MarkFlagRequired("name")
 
 	var status string

@@ -67,6 +67,9 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newPATCommand(getenv),
 		newTokenCommand(getenv),
 		newAuditCommand(getenv),
+		newSigningKeysCommand(getenv),
+		newKEKCommand(getenv),
+		newDominoCommand(getenv),
 		newBackupCommand(getenv), newRestoreCommand(),
 	)
 	return root

@@ -45,6 +45,7 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 	f.StringArrayVar(&in.AllowedAudiences, "audience", nil, "allowed audience URL, or prefix ending in * (repeatable)")
 	f.StringArrayVar(&in.AllowedCIDRs, "cidr", nil, "allowed source CIDR (repeatable)")
 	f.StringArrayVar(&in.Owners, "owner", nil, "user allowed to manage keys (repeatable)")
+	f.StringArrayVar(&in.Permissions, "permission", nil, "tokenwright permission: introspect (repeatable)")
 	f.StringVar(&in.Profile, "profile", "", "token profile: domino (default) or generic")
 	_ = create.MarkFlagRequired("email")
 
@@ -132,7 +133,7 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 	var in api.UpdateServiceAccount
 	var email, notes, description, profile, lifetime, claimsJSON string
-	var scopes, audiences, cidrs []string
+	var scopes, audiences, cidrs, permissions []string
 	cmd := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Change a service account's settings (administrators)",
@@ -166,6 +167,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			}
 			in.Email, in.NotesName, in.Description, in.Profile = str("email", email), str("notes-name", notes), str("description", description), str("profile", profile)
 			in.AllowedScopes, in.AllowedAudiences, in.AllowedCIDRs = list("scope", scopes), list("audience", audiences), list("cidr", cidrs)
+			in.Permissions = list("permission", permissions)
 			if f.Changed("token-lifetime") {
 				d, err := duration.Parse(lifetime)
 				if err != nil {
@@ -200,6 +202,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 	f.StringArrayVar(&scopes, "scope", nil, "allowed scope; replaces the list (repeatable)")
 	f.StringArrayVar(&audiences, "audience", nil, "allowed audience; replaces the list (repeatable)")
 	f.StringArrayVar(&cidrs, "cidr", nil, "allowed source CIDR; replaces the list (repeatable)")
+	f.StringArrayVar(&permissions, "permission", nil, `tokenwright permission (introspect); replaces the list, "" clears it (repeatable)`)
 	return cmd
 }
 

@@ -3,7 +3,10 @@
 // both sides agree on one definition.
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Error is the body of every non-2xx admin API response.
 type Error struct {
@@ -46,6 +49,7 @@ type ServiceAccount struct {
 	TokenLifetime    int64          `json:"tokenLifetime,omitempty"` // seconds
 	Profile          string         `json:"profile"`
 	Claims           map[string]any `json:"claims,omitempty"`
+	Permissions      []string       `json:"permissions"` // "introspect"
 	Status           string         `json:"status"`
 	CreatedAt        time.Time      `json:"createdAt"`
 	CreatedBy        string         `json:"createdBy,omitempty"`
@@ -66,25 +70,30 @@ type CreateServiceAccount struct {
 	TokenLifetime    int64          `json:"tokenLifetime,omitempty"`
 	Profile          string         `json:"profile,omitempty"`
 	Claims           map[string]any `json:"claims,omitempty"`
+	Permissions      []string       `json:"permissions,omitempty"`
 }
 
 // Key is an API key or personal access token, without its secret.
 type Key struct {
-	ID          string     `json:"id"`
-	Name        string     `json:"name"`
-	Description string     `json:"description,omitempty"`
-	ClientID    string     `json:"clientId"`
-	Kind        string     `json:"kind"`
-	Roles       []string   `json:"roles"`
-	Scopes      []string   `json:"scopes"`
-	Audiences   []string   `json:"audiences"`
-	CIDRs       []string   `json:"cidrs"`
-	CreatedAt   time.Time  `json:"createdAt"`
-	CreatedBy   string     `json:"createdBy,omitempty"`
-	ExpiresAt   *time.Time `json:"expiresAt"`
-	LastUsedAt  *time.Time `json:"lastUsedAt"`
-	LastUsedIP  string     `json:"lastUsedIp,omitempty"`
-	RotatedAt   *time.Time `json:"rotatedAt,omitempty"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	ClientID    string `json:"clientId"`
+	Kind        string `json:"kind"`
+	// AuthMethod is client_secret, or private_key_jwt for a registered
+	// public key (then PublicKey holds it as a JWK).
+	AuthMethod string          `json:"authMethod"`
+	PublicKey  json.RawMessage `json:"publicKey,omitempty"`
+	Roles      []string        `json:"roles"`
+	Scopes     []string        `json:"scopes"`
+	Audiences  []string        `json:"audiences"`
+	CIDRs      []string        `json:"cidrs"`
+	CreatedAt  time.Time       `json:"createdAt"`
+	CreatedBy  string          `json:"createdBy,omitempty"`
+	ExpiresAt  *time.Time      `json:"expiresAt"`
+	LastUsedAt *time.Time      `json:"lastUsedAt"`
+	LastUsedIP string          `json:"lastUsedIp,omitempty"`
+	RotatedAt  *time.Time      `json:"rotatedAt,omitempty"`
 	// PreviousSecretExpiresAt is set while a rotated-out secret still works.
 	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt,omitempty"`
 	RevokedAt               *time.Time `json:"revokedAt,omitempty"`
@@ -113,12 +122,16 @@ type CreateKey struct {
 	Scopes       []string `json:"scopes,omitempty"`
 	Audiences    []string `json:"audiences,omitempty"`
 	CIDRs        []string `json:"cidrs,omitempty"`
+	// PublicKey (a JWK, or a PEM public key or certificate) registers a
+	// key-based credential: no secret is issued, and the client
+	// authenticates with a private_key_jwt assertion (RFC 7523).
+	PublicKey string `json:"publicKey,omitempty"`
 }
 
 // KeyWithSecret is returned exactly once, when a key is created or rotated.
 type KeyWithSecret struct {
 	Key
-	ClientSecret string `json:"clientSecret"`
+	ClientSecret string `json:"clientSecret,omitempty"` // absent for public-key credentials
 }
 
 // List wraps collections so that fields can be added later.
@@ -143,6 +156,7 @@ type UpdateServiceAccount struct {
 	TokenLifetime    *int64          `json:"tokenLifetime,omitempty"`
 	Profile          *string         `json:"profile,omitempty"`
 	Claims           *map[string]any `json:"claims,omitempty"`
+	Permissions      *[]string       `json:"permissions,omitempty"`
 }
 
 // Owner is the body of POST /api/v1/service-accounts/{name}/owners.
@@ -207,6 +221,13 @@ type SigningKey struct {
 	RemoveAfter time.Time `json:"removeAfter,omitzero"` // retired: when it leaves JWKS
 }
 
+// RotateSigningKey is the body of POST /api/v1/signing-keys:rotate.
+type RotateSigningKey struct {
+	// Immediate makes the new key sign at once instead of after the
+	// pre-publication window (for a compromised key).
+	Immediate bool `json:"immediate,omitempty"`
+}
+
 // DominoSetup is the guided Domino configuration for one site (and
 // optionally one service account), as returned by
 // GET /api/v1/domino/setup?site=URL[&account=NAME] and printed by
@@ -219,7 +240,7 @@ type DominoSetup struct {
 
 // DominoSection is one block the Domino administrator pastes somewhere.
 type DominoSection struct {
-	ID      string `json:"id"`     // idpcat, notes.ini, keepconfig, person
+	ID      string `json:"id"`     // idpcat, notes.ini, keepconfig, keepconfig-jwt, person
 	Title   string `json:"title"`  // human heading
 	Where   string `json:"where"`  // where to paste it
 	Format  string `json:"format"` // text, ini, json

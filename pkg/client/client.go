@@ -296,3 +296,20 @@ func (c *Client) RevokeAllPATs(ctx context.Context, user string) (int, error) {
 func (c *Client) DeletePAT(ctx context.Context, user, id string) error {
 	return c.do(ctx, http.MethodDelete, p("users", user, "tokens", id), nil, nil, nil)
 }
+
+// ListSigningKeys lists the JWT signing keys, newest first (administrators).
+func (c *Client) ListSigningKeys(ctx context.Context) ([]api.SigningKey, error) {
+	var out api.List[api.SigningKey]
+	return out.Items, c.do(ctx, http.MethodGet, p("signing-keys"), nil, nil, &out)
+}
+
+// RotateSigningKey publishes a new signing key (administrators).
+func (c *Client) RotateSigningKey(ctx context.Context, in api.RotateSigningKey) (api.SigningKey, error) {
+	var out api.SigningKey
+	return out, c.do(ctx, http.MethodPost, p("signing-keys")+":rotate", nil, in, &out)
+}
+
+// RemoveSigningKey removes a pending or retired signing key at once.
+func (c *Client) RemoveSigningKey(ctx context.Context, kid string) error {
+	return c.do(ctx, http.MethodDelete, p("signing-keys", kid), nil, nil, nil)
+}

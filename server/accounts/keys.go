@@ -120,6 +120,9 @@ func (s *Service) RotateKey(ctx context.Context, actor Actor, account, id string
 	if current.Revoked() || current.Expired(now) {
 		return k, "", fmt.Errorf("%w: revoked or expired keys cannot be rotated; create a new key", ErrKeyState)
 	}
+	if len(current.PublicJWK) > 0 {
+		return k, "", fmt.Errorf("%w: a public-key credential has no secret to rotate; register the new public key as another key, then revoke this one", ErrKeyState)
+	}
 	cred, err := apikey.Generate(apikey.ServiceKey, id)
 	if err != nil {
 		return k, "", err

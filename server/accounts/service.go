@@ -33,6 +33,10 @@ type Policy struct {
 	// DefaultAudiences and DefaultScopes apply to principals that have none.
 	DefaultAudiences []string
 	DefaultScopes    []string
+	// DominoSites are the Domino site URLs that Domino-profile principals
+	// without audiences of their own receive; DominoRESTAPI adds "Domino".
+	DominoSites   []string
+	DominoRESTAPI bool
 }
 
 // DefaultPolicy is what a server without configuration uses.
@@ -52,6 +56,7 @@ type Service struct {
 	log    zerolog.Logger
 	now    func() time.Time
 	usage  usageRecorder
+	replay replayGuard
 }
 
 // Options configure a Service.
@@ -191,4 +196,10 @@ func (s *Service) KeyStatus(k store.Key) string {
 		return "expiring_soon"
 	}
 	return "active"
+}
+
+// RecordAudit records an administrative action performed outside this
+// service (signing-key operations), with the same rules as its own.
+func (s *Service) RecordAudit(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
+	s.audit(ctx, actor, action, target, err, details)
 }

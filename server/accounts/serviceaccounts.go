@@ -30,7 +30,11 @@ type NewServiceAccount struct {
 	TokenLifetime    time.Duration
 	Profile          string
 	Claims           map[string]any
+	Permissions      []string
 }
+
+// PermissionIntrospect lets an account call the introspection endpoint.
+const PermissionIntrospect = "introspect"
 
 // CreateServiceAccount creates an account (administrators only). The new
 // account inherits the creating administrator's roles in addition to the
@@ -100,6 +104,10 @@ func (s *Service) applySettings(sa *store.ServiceAccount, in NewServiceAccount) 
 	if err := validateClaims(in.Claims); err != nil {
 		return err
 	}
+	if sa.Permissions, err = validateList("permissions", in.Permissions, func(p string) bool { return p == PermissionIntrospect },
+		`"introspect"`); err != nil {
+		return err
+	}
 	sa.NotesName, sa.Description = in.NotesName, in.Description
 	sa.TokenLifetime, sa.Profile, sa.Claims = in.TokenLifetime, in.Profile, in.Claims
 	return nil
@@ -155,6 +163,9 @@ type NewKey struct {
 	Scopes    []string
 	Audiences []string
 	CIDRs     []string
+	// PublicKey (PEM or JWK) makes a key-based credential instead of a
+	// secret: the client authenticates with private_key_jwt.
+	PublicKey string
 }
 
 // CreateKey issues a new key for a service account (administrators and
@@ -182,15 +193,25 @@ func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in
 	if err != nil {
 		return k, "", err
 	}
+	if in.PublicKey != "" {
+		if key.PublicJWK, err = parseClientPublicKey(in.PublicKey); err != nil {
+			return k, "", err
+		}
+		// No secret exists for a key-based credential.
+		key.SecretHash = nil
+	}
 	key.CreatedBy = actor.Name()
 	// The key keeps the account's roles as they are now; later role changes
 	// on the account do not widen or narrow existing keys.
 	key.Roles = slices.Clone(sa.Roles)
-	if key.Scopes, err = narrow("scopes", in.Scopes, validScope, func(v string) bool { return slices.Contains(sa.AllowedScopes, v) }); err != nil {
+	// A key may narrow what the account's tokens may carry, server
+	// defaults and the Domino profile's additions included.
+	allowedScopes, allowedAudiences := s.accountAllowed(sa)
+	if key.Scopes, err = narrow("scopes", in.Scopes, validScope, func(v string) bool { return slices.Contains(allowedScopes, v) }); err != nil {
 		return k, "", err
 	}
 	if key.Audiences, err = narrow("audiences", in.Audiences, validAudience, func(v string) bool {
-		return audienceAllowed(v, sa.AllowedAudiences) || slices.Contains(sa.AllowedAudiences, v)
+		return audienceAllowed(v, allowedAudiences) || slices.Contains(allowedAudiences, v)
 	}); err != nil {
 		return k, "", err
 	}
@@ -199,6 +220,9 @@ func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in
 	}
 	if err := s.store.CreateKey(ctx, key); err != nil {
 		return k, "", err
+	}
+	if len(key.PublicJWK) > 0 {
+		return key, "", nil
 	}
 	return key, cred.String(), nil
 }
@@ -269,6 +293,7 @@ type ServiceAccountUpdate struct {
 	TokenLifetime    *time.Duration
 	Profile          *string
 	Claims           *map[string]any
+	Permissions      *[]string
 }
 
 // UpdateServiceAccount changes an account's settings (administrators only:
@@ -305,6 +330,7 @@ func (s *Service) UpdateServiceAccount(ctx context.Context, actor Actor, name st
 		setIf(&in.TokenLifetime, up.TokenLifetime)
 		setIf(&in.Profile, up.Profile)
 		setIf(&in.Claims, up.Claims)
+		setIf(&in.Permissions, up.Permissions)
 		updated := old
 		if err := s.applySettings(&updated, in); err != nil {
 			return old, err
@@ -338,7 +364,8 @@ func editList(list, add, remove []string) []string {
 func settingsOf(sa store.ServiceAccount) NewServiceAccount {
 	return NewServiceAccount{Name: sa.Name, Email: sa.Email, NotesName: sa.NotesName, Description: sa.Description,
 		Roles: sa.Roles, Owners: sa.Owners, AllowedScopes: sa.AllowedScopes, AllowedAudiences: sa.AllowedAudiences,
-		AllowedCIDRs: sa.AllowedCIDRs, TokenLifetime: sa.TokenLifetime, Profile: sa.Profile, Claims: sa.Claims}
+		AllowedCIDRs: sa.AllowedCIDRs, TokenLifetime: sa.TokenLifetime, Profile: sa.Profile, Claims: sa.Claims,
+		Permissions: sa.Permissions}
 }
 
 // requireAdminFor hides the account from those who may not see it (404)

@@ -33,6 +33,8 @@ const maxBody = 64 << 10
 type API struct {
 	accounts *accounts.Service
 	log      zerolog.Logger
+	signing  SigningKeys // nil: the signing-key routes answer 404
+	domino   DominoSettings
 	snapshot Snapshotter // backup.go; nil: backups unavailable
 }
 
@@ -65,6 +67,8 @@ func (a *API) Register(r *mux.Router) {
 	route("/service-accounts/"+nameVar+"/keys", a.listKeys, http.MethodGet)
 	a.registerLifecycle(route)
 	route("/audit", a.listAudit, http.MethodGet)
+	a.registerSigningKeys(route)
+	route("/domino/setup", a.dominoSetup, http.MethodGet)
 	sub.Handle("/backup", http.HandlerFunc(a.serveBackup)).Methods(http.MethodGet)
 	// Unknown routes and wrong methods fall through to the parent router's
 	// JSON 404/405 handlers (a subrouter's own handlers hide 405s).

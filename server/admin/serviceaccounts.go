@@ -21,7 +21,7 @@ func (a *API) createServiceAccount(r *http.Request, actor accounts.Actor) (int, 
 		Name: in.UserName, Email: in.Email, NotesName: in.NotesName, Description: in.Description,
 		Roles: in.Roles, Owners: in.Owners, AllowedScopes: in.AllowedScopes, AllowedAudiences: in.AllowedAudiences,
 		AllowedCIDRs: in.AllowedCIDRs, TokenLifetime: seconds(in.TokenLifetime),
-		Profile: in.Profile, Claims: in.Claims,
+		Profile: in.Profile, Claims: in.Claims, Permissions: in.Permissions,
 	})
 	if err != nil {
 		return 0, nil, err
@@ -55,7 +55,7 @@ func (a *API) createKey(r *http.Request, actor accounts.Actor) (int, any, error)
 		return 0, nil, err
 	}
 	nk := accounts.NewKey{Name: in.Name, Description: in.Description, Never: in.NeverExpires,
-		Scopes: in.Scopes, Audiences: in.Audiences, CIDRs: in.CIDRs}
+		Scopes: in.Scopes, Audiences: in.Audiences, CIDRs: in.CIDRs, PublicKey: in.PublicKey}
 	if in.ExpiresIn != nil {
 		d := seconds(*in.ExpiresIn)
 		nk.ExpiresIn = &d
@@ -124,7 +124,8 @@ func serviceAccountJSON(sa store.ServiceAccount) api.ServiceAccount {
 		Roles: nonNil(sa.Roles), Owners: nonNil(sa.Owners), AllowedScopes: nonNil(sa.AllowedScopes),
 		AllowedAudiences: nonNil(sa.AllowedAudiences), AllowedCIDRs: nonNil(sa.AllowedCIDRs),
 		TokenLifetime: int64(sa.TokenLifetime / time.Second), Profile: sa.Profile, Claims: sa.Claims,
-		Status: string(sa.Status), CreatedAt: sa.CreatedAt, CreatedBy: sa.CreatedBy, UpdatedAt: sa.UpdatedAt,
+		Permissions: nonNil(sa.Permissions),
+		Status:      string(sa.Status), CreatedAt: sa.CreatedAt, CreatedBy: sa.CreatedBy, UpdatedAt: sa.UpdatedAt,
 	}
 }
 
@@ -136,7 +137,11 @@ func (a *API) keyJSON(k store.Key) api.Key {
 		CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, ExpiresAt: timePtr(k.ExpiresAt),
 		LastUsedAt: timePtr(k.LastUsedAt), LastUsedIP: k.LastUsedIP, RotatedAt: timePtr(k.RotatedAt),
 		RevokedAt: timePtr(k.RevokedAt), Status: status,
-		IsValid: status == api.KeyActive || status == api.KeyExpiringSoon,
+		IsValid:    status == api.KeyActive || status == api.KeyExpiringSoon,
+		AuthMethod: "client_secret", PublicKey: accounts.PublicKeyOf(k),
+	}
+	if out.PublicKey != nil {
+		out.AuthMethod = "private_key_jwt"
 	}
 	if !k.PreviousExpiresAt.IsZero() && len(k.PreviousSecretHash) > 0 {
 		out.PreviousSecretExpiresAt = timePtr(k.PreviousExpiresAt)

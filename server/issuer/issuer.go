@@ -32,6 +32,9 @@ func New(issuerURL string, m *signing.Manager, now func() time.Time) *Issuer {
 	return &Issuer{issuer: issuerURL, signing: m, now: now}
 }
 
+// Now is the issuer's clock.
+func (i *Issuer) Now() time.Time { return i.now() }
+
 // URL is the issuer identifier.
 func (i *Issuer) URL() string { return i.issuer }
 
@@ -66,7 +69,7 @@ type claims struct {
 func (i *Issuer) Mint(g accounts.Grant) (Token, error) {
 	now := i.now().Truncate(time.Second)
 	exp := now.Add(g.Lifetime)
-	jti, err := newJTI()
+	jti, err := newJTI(g.KeyID)
 	if err != nil {
 		return Token{}, err
 	}
@@ -130,10 +133,14 @@ func marshalClaims(c claims, custom map[string]any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func newJTI() (string, error) {
+// newJTI makes a unique token id that names the credential it was issued
+// to ("<key id>.<random>"), so introspection can tell whether that
+// credential is still valid without storing anything per token. Key ids
+// are not secret (they are printed in key listings).
+func newJTI(keyID string) (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("issuer: reading randomness: %w", err)
 	}
-	return hex.EncodeToString(b), nil
+	return keyID + "." + hex.EncodeToString(b), nil
 }

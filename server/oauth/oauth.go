@@ -24,8 +24,10 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	TokenPath = "/oauth/token"
-	KeysPath  = "/keys"
+	TokenPath      = "/oauth/token"
+	IntrospectPath = "/oauth/introspect"
+	RevokePath     = "/oauth/revoke"
+	KeysPath       = "/keys"
 )
 
 // Server implements op.Server for the client-credentials grant.
@@ -34,7 +36,7 @@ type Server struct {
 	accounts *accounts.Service
 	issuer   *issuer.Issuer
 	log      zerolog.Logger
-	observer Observer
+	observer Observer // observer.go
 }
 
 // New returns the op.Server.
@@ -43,10 +45,14 @@ func New(a *accounts.Service, i *issuer.Issuer, log zerolog.Logger) *Server {
 }
 
 // Handler returns the HTTP handler for the OAuth endpoints. CORS is off
-// (the op default reflects any origin with credentials) and only the token
-// endpoint is routed.
+// (the op default reflects any origin with credentials) and only the
+// token, introspection and revocation endpoints are routed.
 func (s *Server) Handler() http.Handler {
-	return op.RegisterServer(s, op.Endpoints{Token: op.NewEndpoint(TokenPath)}, op.WithServerCORSOptions(nil))
+	return op.RegisterServer(s, op.Endpoints{
+		Token:         op.NewEndpoint(TokenPath),
+		Introspection: op.NewEndpoint(IntrospectPath),
+		Revocation:    op.NewEndpoint(RevokePath),
+	}, op.WithServerCORSOptions(nil))
 }
 
 // errInvalidClient is the single answer to every failed authentication.
@@ -58,32 +64,47 @@ func errServer() error {
 	return op.NewStatusError(oidc.ErrServerError().WithDescription("internal error"), http.StatusInternalServerError)
 }
 
-// VerifyClient authenticates the caller with client_secret_basic or
-// client_secret_post. The op layer has already refused requests that mix
-// methods.
+// VerifyClient authenticates the caller with client_secret_basic,
+// client_secret_post or private_key_jwt (token and revocation endpoints).
+// The op layer has already refused requests that mix methods.
 func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
-	cc := r.Data
-	if cc.ClientAssertion != "" {
-		s.observer.TokenFailed("client assertion", cc.ClientID)
-		return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client assertions are not accepted"), http.StatusUnauthorized)
-	}
-	if cc.ClientSecret == "" {
-		s.observer.TokenFailed("no secret", cc.ClientID)
+	return s.authenticate(ctx, r.Data, r.Header, r.URL.Path)
+}
+
+// authenticate checks the client credentials of a request to endpoint
+// (a path, which names the endpoint an assertion's aud may carry).
+func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, header http.Header, endpoint string) (*client, error) {
+	var p *accounts.Principal
+	var err error
+	method := oidc.AuthMethodPost
+	switch {
+	case cc.ClientAssertion != "":
+		// RFC 7523 §3: the audience is the authorization server; accept
+		// the issuer (preferred by RFC 7523bis and FAPI 2) and the URL of
+		// the endpoint being called (what OIDC Core suggests).
+		auds := []string{s.issuer.URL(), s.issuer.URL() + TokenPath}
+		if endpoint != TokenPath {
+			auds = append(auds, s.issuer.URL()+endpoint)
+		}
+		method = oidc.AuthMethodPrivateKeyJWT
+		p, err = s.accounts.AuthenticateAssertion(ctx, cc.ClientAssertion, cc.ClientID, auds, reqctx.ClientIP(ctx))
+	case cc.ClientSecret == "":
+		s.failed(endpoint, "no secret", cc.ClientID)
 		return nil, errInvalidClient()
+	default:
+		if _, _, basic := (&http.Request{Header: header}).BasicAuth(); basic {
+			method = oidc.AuthMethodBasic
+		}
+		p, err = s.accounts.AuthenticateClient(ctx, cc.ClientID, cc.ClientSecret, reqctx.ClientIP(ctx))
 	}
-	p, err := s.accounts.AuthenticateClient(ctx, cc.ClientID, cc.ClientSecret, reqctx.ClientIP(ctx))
 	if errors.Is(err, accounts.ErrInvalidClient) {
-		s.log.Info().Str("client_id", cc.ClientID).Str("reason", reason(err)).Msg("client authentication failed")
-		s.observer.TokenFailed(reason(err), cc.ClientID)
+		s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason(err)).Msg("client authentication failed")
+		s.failed(endpoint, reason(err), cc.ClientID)
 		return nil, errInvalidClient()
 	}
 	if err != nil {
 		s.log.Error().Err(err).Msg("client authentication error")
 		return nil, errServer()
-	}
-	method := oidc.AuthMethodPost
-	if _, _, basic := (&http.Request{Header: r.Header}).BasicAuth(); basic {
-		method = oidc.AuthMethodBasic
 	}
 	return &client{principal: p, method: method}, nil
 }
@@ -111,10 +132,10 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	grant, err := s.accounts.Grant(c.principal, r.Data.Scope, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
-		s.observer.TokenFailed("invalid scope", grantClient(c))
+		s.observer.TokenFailed("invalid scope", c.principal.ClientID())
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidTarget):
-		s.observer.TokenFailed("invalid target", grantClient(c))
+		s.observer.TokenFailed("invalid target", c.principal.ClientID())
 		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
 	case err != nil:
 		s.log.Error().Err(err).Msg("applying token policy")

@@ -20,4 +20,11 @@ func (s *Server) SetObserver(o Observer) {
 	s.observer = o
 }
 
-func grantClient(c *client) string { return c.principal.ClientID() }
+// failed reports an authentication failure at the token endpoint (the
+// metric counts token requests; introspection and revocation callers are
+// not asking for tokens).
+func (s *Server) failed(endpoint, reason, client string) {
+	if endpoint == TokenPath {
+		s.observer.TokenFailed(reason, client)
+	}
+}

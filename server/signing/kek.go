@@ -80,50 +80,64 @@ const (
 	generatedKEKMode fs.FileMode = 0o600
 )
 
+// decodeKEK parses the base64 text form of a KEK; where names its source in
+// errors.
+func decodeKEK(s, where string) (*KEK, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(raw) != 32 {
+		return nil, fmt.Errorf("key-encryption key from %s must be %s", where, kekEncodingHint)
+	}
+	return NewKEK(raw)
+}
+
+// ReadKEKFile reads a KEK file (base64 of 32 bytes).
+func ReadKEKFile(path string) (*KEK, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading key-encryption key file: %w", err)
+	}
+	return decodeKEK(string(data), path)
+}
+
+// GenerateKEKFile creates a new random KEK at path (mode 0600); it never
+// overwrites an existing file.
+func GenerateKEKFile(path string) (*KEK, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	defer clear(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, generatedKEKMode)
+	if err != nil {
+		return nil, fmt.Errorf("writing key-encryption key: %w", err)
+	}
+	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n")
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
+		return nil, fmt.Errorf("writing key-encryption key: %w", err)
+	}
+	return NewKEK(raw)
+}
+
 // LoadKEK returns the KEK from, in order: envValue (base64), file (base64
 // content), or defaultPath. When none exists, a new KEK is generated into
 // defaultPath (mode 0600) and the source says so, so the caller can warn
 // that the KEK should live somewhere other than beside the database.
 func LoadKEK(envValue, file, defaultPath string) (*KEK, KEKSource, error) {
-	decode := func(s, where string) (*KEK, error) {
-		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
-		if err != nil || len(raw) != 32 {
-			return nil, fmt.Errorf("key-encryption key from %s must be %s", where, kekEncodingHint)
-		}
-		return NewKEK(raw)
-	}
 	if envValue != "" {
-		k, err := decode(envValue, "TOKENWRIGHT_KEK")
+		k, err := decodeKEK(envValue, "TOKENWRIGHT_KEK")
 		return k, KEKFromEnv, err
 	}
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, KEKFromFile, fmt.Errorf("reading key-encryption key file: %w", err)
-		}
-		k, err := decode(string(data), file)
+		k, err := ReadKEKFile(file)
 		return k, KEKFromFile, err
 	}
-	data, err := os.ReadFile(defaultPath)
+	k, err := ReadKEKFile(defaultPath)
 	if err == nil {
-		k, err := decode(string(data), defaultPath)
-		return k, KEKFromDataDir, err
+		return k, KEKFromDataDir, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, KEKFromDataDir, fmt.Errorf("reading key-encryption key: %w", err)
+		return nil, KEKFromDataDir, err
 	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, KEKGenerated, err
-	}
-	f, err := os.OpenFile(defaultPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, generatedKEKMode)
-	if err != nil {
-		return nil, KEKGenerated, fmt.Errorf("writing generated key-encryption key: %w", err)
-	}
-	_, werr := f.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n")
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		return nil, KEKGenerated, fmt.Errorf("writing generated key-encryption key: %w", err)
-	}
-	k, err := NewKEK(raw)
+	k, err = GenerateKEKFile(defaultPath)
 	return k, KEKGenerated, err
 }

@@ -97,6 +97,10 @@ type State struct {
 	ETag string
 	// PublicKeys is the published set, for verifying tokens we issued.
 	PublicKeys jose.JSONWebKeySet
+	// NextChange is when the published set is next planned to change (a
+	// new key published, a retired key removed); zero if nothing is
+	// planned. JWKS responses are never cacheable beyond it.
+	NextChange time.Time
 }
 
 // KeyInfo describes a signing key without its private part.
@@ -105,17 +109,32 @@ type KeyInfo struct {
 	Algorithm   string                `json:"alg"`
 	State       store.SigningKeyState `json:"state"`
 	CreatedAt   time.Time             `json:"createdAt"`
+	ActivateAt  time.Time             `json:"activateAt,omitzero"`
 	ActivatedAt time.Time             `json:"activatedAt,omitzero"`
 	RetiredAt   time.Time             `json:"retiredAt,omitzero"`
 	RemoveAfter time.Time             `json:"removeAfter,omitzero"`
 }
 
-// Manager loads, creates and publishes signing keys.
+// CacheMaxAge is how long a verifier may cache the published set fetched at
+// now: the configured maximum, cut short by the next planned change.
+func (st *State) CacheMaxAge(now time.Time, limit time.Duration) time.Duration {
+	if st.NextChange.IsZero() {
+		return limit
+	}
+	return max(0, min(limit, st.NextChange.Sub(now)))
+}
+
+// PublishMargin is added to every publication window. It absorbs clock
+// skew and late refreshes, and follows the Domino guidance (publish new
+// keys at least max-age + 30 min before use): whether Domino refetches the
+// JWKS on an unknown kid is not documented, so nothing may rely on it.
+const PublishMargin = 30 * time.Minute
+
+// Manager loads, creates, rotates and publishes signing keys.
 type Manager struct {
-	store     store.Store
-	kek       *KEK
-	algorithm jose.SignatureAlgorithm
-	now       func() time.Time
+	store store.Store
+	kek   *KEK
+	opts  Options
 
 	mu      sync.Mutex // serialises changes; readers never take it
 	current atomic.Pointer[State]
@@ -125,7 +144,23 @@ type Manager struct {
 type Options struct {
 	Algorithm jose.SignatureAlgorithm // default RS256
 	Now       func() time.Time        // default time.Now
+	// RotationPeriod is how long a key signs before its successor takes
+	// over; zero disables automatic rotation.
+	RotationPeriod time.Duration
+	// MaxAge is the longest time verifiers may cache the JWKS.
+	MaxAge time.Duration
+	// TokenLifetime is the longest lifetime of a token we issue.
+	TokenLifetime time.Duration
 }
+
+// PrePublish is how long a new key is published before it signs: any JWKS
+// a verifier cached before the key appeared has expired by then.
+func (o Options) PrePublish() time.Duration { return o.MaxAge + PublishMargin }
+
+// Retention is how long a retired key stays published: every token it
+// signed has expired by then, even for a verifier that cached the JWKS
+// just before the key was removed.
+func (o Options) Retention() time.Duration { return o.TokenLifetime + o.MaxAge + PublishMargin }
 
 // NewManager returns a manager; call Load before use.
 func NewManager(s store.Store, kek *KEK, opts Options) *Manager {
@@ -135,43 +170,28 @@ func NewManager(s store.Store, kek *KEK, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Manager{store: s, kek: kek, algorithm: opts.Algorithm, now: opts.Now}
+	if opts.MaxAge == 0 {
+		opts.MaxAge = time.Hour
+	}
+	if opts.TokenLifetime == 0 {
+		opts.TokenLifetime = time.Hour
+	}
+	return &Manager{store: s, kek: kek, opts: opts}
 }
+
+// Options returns the manager's timing settings.
+func (m *Manager) Options() Options { return m.opts }
 
 // Current returns the key set in force. It never blocks.
 func (m *Manager) Current() *State { return m.current.Load() }
 
-// Load reads the stored keys, decrypts them, and creates and activates a
-// first key if there is none. A KEK mismatch is an error and nothing is
-// written, so a wrong KEK can never destroy keys.
+// Load reads the stored keys, decrypts the active one, and brings the set
+// up to date (a first key on an empty store, any rotation step that is
+// due). A KEK mismatch is an error and nothing is written, so a wrong KEK
+// can never destroy keys.
 func (m *Manager) Load(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	keys, err := m.store.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("signing: listing keys: %w", err)
-	}
-	for _, k := range keys {
-		if k.KEKID != m.kek.ID() {
-			return fmt.Errorf("signing: key %s: %w (stored under KEK %s, configured KEK is %s)", k.ID, ErrWrongKEK, k.KEKID, m.kek.ID())
-		}
-	}
-	if !slices.ContainsFunc(keys, func(k store.SigningKey) bool { return k.State == store.SigningActive }) {
-		k, err := m.generate(m.algorithm, store.SigningActive)
-		if err != nil {
-			return err
-		}
-		if err := m.store.CreateSigningKey(ctx, k); err != nil {
-			return fmt.Errorf("signing: storing new key: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	st, err := m.build(keys)
-	if err != nil {
-		return err
-	}
-	m.current.Store(st)
-	return nil
+	_, err := m.Tick(ctx)
+	return err
 }
 
 // generate makes a new key of alg and seals its private part.
@@ -199,7 +219,7 @@ func (m *Manager) generate(alg jose.SignatureAlgorithm, state store.SigningKeySt
 	if err != nil {
 		return store.SigningKey{}, fmt.Errorf("signing: encrypting private key: %w", err)
 	}
-	now := m.now().UTC()
+	now := m.opts.Now().UTC()
 	k := store.SigningKey{ID: pub.KeyID, Algorithm: string(alg), State: state, PublicJWK: pubJSON,
 		EncryptedPrivateKey: sealed, KEKID: m.kek.ID(), CreatedAt: now}
 	if state == store.SigningActive {
@@ -237,8 +257,7 @@ func (m *Manager) build(keys []store.SigningKey) (*State, error) {
 			return nil, fmt.Errorf("signing: key %s: stored public JWK holds private material", k.ID)
 		}
 		st.PublicKeys.Keys = append(st.PublicKeys.Keys, pub)
-		st.Keys = append(st.Keys, KeyInfo{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt,
-			ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter})
+		st.Keys = append(st.Keys, info(k))
 		if k.State != store.SigningActive {
 			continue
 		}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server"
+)
+
+// newSigningKeysCommand manages the server's JWT signing keys. (API keys
+// of service accounts are `tokenwright key`.)
+func newSigningKeysCommand(getenv env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Manage the JWT signing keys published in the JWKS (administrators)",
+		Long: `Manage the JWT signing keys. A new key is published in the JWKS for the
+JWKS max-age plus 30 minutes before it signs anything, and a retired key stays
+published for the longest token lifetime plus the max-age plus 30 minutes, so
+relying parties that cache the JWKS never meet an unknown kid.
+(API keys of service accounts are managed with "tokenwright key".)`,
+	}
+	var c conn
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List signing keys: kid, algorithm, state and dates",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			keys, err := cl.ListSigningKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), api.List[api.SigningKey]{Items: keys}, func(tw *tabwriter.Writer) {
+				fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tREMOVED AFTER")
+				for _, k := range keys {
+					from := k.ActivatedAt
+					if k.State == "pending" {
+						from = k.ActivateAt
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State,
+						stamp(k.CreatedAt), stamp(from), stamp(k.RetiredAt), stamp(k.RemoveAfter))
+				}
+			})
+		},
+	}
+	c.register(list)
+
+	var rc conn
+	var now bool
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Publish a new signing key now; it signs after the pre-publication window",
+		Long: `Publish a new signing key now. It starts signing after the JWKS max-age plus
+30 minutes; the current key then retires and stays published until every token it
+signed has expired. With --now the new key signs at once: use it only when the
+active key is compromised (relying parties refetch the JWKS on the unknown kid),
+then remove the old key with "tokenwright keys remove KID".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := rc.client(getenv)
+			if err != nil {
+				return err
+			}
+			k, err := cl.RotateSigningKey(cmd.Context(), api.RotateSigningKey{Immediate: now})
+			if err != nil {
+				return err
+			}
+			return rc.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
+				fmt.Fprintf(tw, "New signing key %s (%s), state %s, signs from %s\n", k.KID, k.Algorithm, k.State,
+					stamp(firstTime(k.ActivatedAt, k.ActivateAt)))
+			})
+		},
+	}
+	rc.register(rotate)
+	rotate.Flags().BoolVar(&now, "now", false, "sign with the new key at once (compromised key)")
+
+	var dc conn
+	remove := &cobra.Command{
+		Use:   "remove KID",
+		Short: "Remove a pending or retired key from the JWKS at once (tokens it signed stop verifying)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := dc.client(getenv)
+			if err != nil {
+				return err
+			}
+			if err := cl.RemoveSigningKey(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Removed signing key %s\n", args[0])
+			return nil
+		},
+	}
+	dc.register(remove)
+	cmd.AddCommand(list, rotate, remove)
+	return cmd
+}
+
+// newKEKCommand manages the key-encryption key (offline: the server must
+// be stopped).
+func newKEKCommand(getenv env) *cobra.Command {
+	cmd := &cobra.Command{Use: "kek", Short: "Manage the key-encryption key that protects the signing keys"}
+	var configFile, dataDir, newFile string
+	var generate bool
+	rotate := &cobra.Command{
+		Use:   "rotate --new-kek-file FILE",
+		Short: "Re-encrypt every signing key under a new KEK in one transaction (server stopped)",
+		Long: `Re-encrypt every signing key under a new key-encryption key, in one
+transaction: afterwards all keys are under the new KEK, or (on any error) all
+are still under the old one. The current KEK comes from the usual settings
+(TOKENWRIGHT_KEK, TOKENWRIGHT_KEK_FILE, kek.file, DATA/kek). Stop the server
+first; start it again with the new KEK configured.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, getenv, configFile, dataDir)
+			if err != nil {
+				return err
+			}
+			n, err := server.RotateKEK(cmd.Context(), cfg, getenv.Get, newFile, generate)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Re-encrypted %d signing keys under the KEK in %s.\n"+
+				"Start the server with TOKENWRIGHT_KEK_FILE=%s (or kek.file), then destroy the old KEK.\n", n, newFile, newFile)
+			return nil
+		},
+	}
+	f := rotate.Flags()
+	f.StringVar(&configFile, "config", "", "config file (env TOKENWRIGHT_CONFIG)")
+	f.StringVar(&dataDir, "data", "", "data directory (env TOKENWRIGHT_DATA)")
+	f.StringVar(&newFile, "new-kek-file", "", "file holding the new KEK (base64 of 32 bytes)")
+	f.BoolVar(&generate, "generate", false, "create the new KEK file (mode 0600); it must not exist")
+	_ = rotate.MarkFlagRequired("new-kek-file")
+	cmd.AddCommand(rotate)
+	return cmd
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func firstTime(a, b time.Time) time.Time {
+	if !a.IsZero() {
+		return a
+	}
+	return b
+}

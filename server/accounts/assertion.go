@@ -1,0 +1,271 @@
+package accounts
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// assertionAlgorithms are the JWS algorithms accepted in client
+// assertions: asymmetric only (no HS*, no none).
+var assertionAlgorithms = []jose.SignatureAlgorithm{
+	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
+	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
+}
+
+const (
+	// maxAssertionLifetime bounds exp - now, so the replay cache stays small
+	// and a stolen assertion is useless soon.
+	maxAssertionLifetime = time.Hour
+	assertionLeeway      = 30 * time.Second
+	maxAssertionSize     = 8 << 10
+)
+
+// parseClientPublicKey accepts a public key as a JWK (JSON) or PEM
+// ("PUBLIC KEY" or "CERTIFICATE") and returns its JWK form. Private keys
+// are refused: they must never be sent to the server.
+func parseClientPublicKey(text string) ([]byte, error) {
+	text = strings.TrimSpace(text)
+	if len(text) > 16<<10 {
+		return nil, invalid("publicKey", "is too large")
+	}
+	var jwk jose.JSONWebKey
+	switch {
+	case strings.HasPrefix(text, "{"):
+		if err := jwk.UnmarshalJSON([]byte(text)); err != nil {
+			return nil, invalid("publicKey", "is not a valid JWK: %v", err)
+		}
+		if !jwk.IsPublic() {
+			return nil, invalid("publicKey", "holds private key material; send only the public key")
+		}
+	case strings.HasPrefix(text, "-----BEGIN"):
+		block, _ := pem.Decode([]byte(text))
+		if block == nil {
+			return nil, invalid("publicKey", "is not valid PEM")
+		}
+		var pub any
+		var err error
+		switch block.Type {
+		case "PUBLIC KEY":
+			pub, err = x509.ParsePKIXPublicKey(block.Bytes)
+		case "CERTIFICATE":
+			var cert *x509.Certificate
+			if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+				pub = cert.PublicKey
+			}
+		default:
+			return nil, invalid("publicKey", "PEM must be a PUBLIC KEY or CERTIFICATE block, not %q", block.Type)
+		}
+		if err != nil {
+			return nil, invalid("publicKey", "cannot be parsed: %v", err)
+		}
+		jwk = jose.JSONWebKey{Key: pub, Use: "sig"}
+	default:
+		return nil, invalid("publicKey", "must be a JWK (JSON) or a PEM public key or certificate")
+	}
+	switch k := jwk.Key.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, invalid("publicKey", "RSA keys must have at least 2048 bits")
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return nil, invalid("publicKey", "must be an RSA, EC or Ed25519 key")
+	}
+	if jwk.KeyID == "" {
+		thumb, err := jwk.Thumbprint(crypto.SHA256)
+		if err != nil {
+			return nil, invalid("publicKey", "%v", err)
+		}
+		jwk.KeyID = base64.RawURLEncoding.EncodeToString(thumb)
+	}
+	jwk.Certificates = nil
+	return jwk.MarshalJSON()
+}
+
+// AuthenticateAssertion verifies a private_key_jwt client assertion
+// (RFC 7523 §2.2): signed by a registered public key of the client,
+// iss = sub = client id, aud naming this server (one of audiences), not
+// expired, bounded lifetime, and a jti never seen before. clientID, if the
+// request carried one, must match. Every failure is ErrInvalidClient.
+func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID string, audiences []string, ip netip.Addr) (*Principal, error) {
+	if len(assertion) > maxAssertionSize {
+		return nil, fail("assertion too large")
+	}
+	tok, err := jwt.ParseSigned(assertion, assertionAlgorithms)
+	if err != nil {
+		return nil, fail("malformed assertion")
+	}
+	var unverified jwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
+		return nil, fail("malformed assertion claims")
+	}
+	client := unverified.Issuer
+	if client == "" || clientID != "" && clientID != client {
+		return nil, fail("assertion issuer does not match client_id")
+	}
+	sa, err := s.store.GetServiceAccount(ctx, client)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fail("unknown client")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking up client: %w", err)
+	}
+	keys, err := s.store.ListKeys(ctx, store.KeyQuery{Kind: store.KindServiceKey, Owner: client})
+	if err != nil {
+		return nil, fmt.Errorf("listing client keys: %w", err)
+	}
+	header := tok.Headers[0]
+	now := s.now()
+	var key store.Key
+	var claims jwt.Claims
+	verified := false
+	for _, k := range keys {
+		if len(k.PublicJWK) == 0 || k.Revoked() || k.Expired(now) {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if err := jwk.UnmarshalJSON(k.PublicJWK); err != nil {
+			continue
+		}
+		if header.KeyID != "" && header.KeyID != jwk.KeyID && header.KeyID != k.ID {
+			continue
+		}
+		if jwk.Algorithm != "" && jwk.Algorithm != header.Algorithm {
+			continue
+		}
+		if err := tok.Claims(jwk.Key, &claims); err == nil {
+			key, verified = k, true
+			break
+		}
+	}
+	if !verified {
+		return nil, fail("assertion signature does not match a registered public key")
+	}
+	if claims.Subject != client {
+		return nil, fail("assertion subject differs from issuer")
+	}
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: client, Subject: client, AnyAudience: audiences, Time: now}, assertionLeeway); err != nil {
+		return nil, fail("assertion claims: " + err.Error())
+	}
+	if claims.Expiry == nil || claims.ID == "" {
+		return nil, fail("assertion lacks exp or jti")
+	}
+	exp := claims.Expiry.Time()
+	if exp.Sub(now) > maxAssertionLifetime {
+		return nil, fail("assertion lifetime exceeds one hour")
+	}
+	if sa.Status != store.StatusActive {
+		return nil, fail("account inactive")
+	}
+	if !ipAllowed(ip, key.CIDRs) || !ipAllowed(ip, sa.AllowedCIDRs) {
+		return nil, fail("source address outside the allowed CIDRs")
+	}
+	if fresh, err := s.replay.first(ctx, s.store, client+"\x00"+claims.ID, exp.Add(assertionLeeway), now); err != nil {
+		return nil, fmt.Errorf("recording assertion jti: %w", err)
+	} else if !fresh {
+		return nil, fail("assertion replayed")
+	}
+	s.usage.record(key.ID, now, ip)
+	return &Principal{Key: key, Account: &sa}, nil
+}
+
+// replayGuard remembers assertion jti values until they expire. It checks
+// and records under one lock, so two concurrent requests with the same
+// assertion cannot both pass; records are also persisted (in the token
+// deny-list, under a prefix no access token uses) so a restart does not
+// reopen the window.
+type replayGuard struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+const assertionPrefix = "assertion:"
+
+func (g *replayGuard) first(ctx context.Context, st store.Store, id string, until, now time.Time) (bool, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seen == nil {
+		g.seen = map[string]time.Time{}
+	}
+	if exp, ok := g.seen[id]; ok && now.Before(exp) {
+		return false, nil
+	}
+	key := assertionPrefix + base64.RawURLEncoding.EncodeToString([]byte(id))
+	if seen, err := st.IsTokenRevoked(ctx, key); err != nil || seen {
+		return false, err
+	}
+	if err := st.RevokeToken(ctx, store.RevokedToken{JTI: key, ExpiresAt: until, RevokedAt: now}); err != nil {
+		return false, err
+	}
+	if len(g.seen) > 4096 {
+		for k, exp := range g.seen {
+			if !now.Before(exp) {
+				delete(g.seen, k)
+			}
+		}
+	}
+	g.seen[id] = until
+	return true, nil
+}
+
+// HasPermission reports whether p's account holds permission.
+func (p *Principal) HasPermission(permission string) bool {
+	return p.Account != nil && slices.Contains(p.Account.Permissions, permission)
+}
+
+// PublicKeyOf returns a key-based credential's registered public JWK, or
+// nil for a secret-based key (for API output).
+func PublicKeyOf(k store.Key) json.RawMessage {
+	if len(k.PublicJWK) == 0 {
+		return nil
+	}
+	return json.RawMessage(k.PublicJWK)
+}
+
+// CredentialActive reports whether the key that a token was issued to
+// could still obtain one: it exists, is neither revoked nor expired, and
+// its account or user is active. Introspection uses it so that revoking a
+// key also deactivates the tokens already issued to it.
+func (s *Service) CredentialActive(ctx context.Context, keyID string) (bool, error) {
+	k, err := s.store.GetKey(ctx, keyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if k.Revoked() || k.Expired(s.now()) {
+		return false, nil
+	}
+	if k.Kind == store.KindPersonalToken {
+		u, err := s.store.GetUser(ctx, k.Owner)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		return err == nil && u.Status == store.StatusActive, err
+	}
+	sa, err := s.store.GetServiceAccount(ctx, k.Owner)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && sa.Status == store.StatusActive, err
+}

@@ -1,0 +1,108 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/gorilla/mux"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/signing"
+)
+
+// SigningKeys is what the API needs from the signing-key manager.
+type SigningKeys interface {
+	Current() *signing.State
+	Rotate(ctx context.Context, immediate bool) (signing.KeyInfo, error)
+	Remove(ctx context.Context, kid string) error
+}
+
+// WithSigningKeys enables the signing-key routes (administrators only).
+func (a *API) WithSigningKeys(m SigningKeys) *API {
+	a.signing = m
+	return a
+}
+
+func (a *API) registerSigningKeys(route func(string, handlerFunc, ...string)) {
+	route("/signing-keys", a.listSigningKeys, http.MethodGet)
+	route("/signing-keys:rotate", a.rotateSigningKey, http.MethodPost)
+	route("/signing-keys/{kid:[A-Za-z0-9_-]+}", a.removeSigningKey, http.MethodDelete)
+}
+
+var errNoSigning = &decodeError{http.StatusNotFound, api.CodeNotFound, "signing keys are not managed by this server"}
+
+func (a *API) listSigningKeys(r *http.Request, actor accounts.Actor) (int, any, error) {
+	if !actor.IsAdmin() {
+		return 0, nil, accounts.ErrForbidden
+	}
+	if a.signing == nil {
+		return 0, nil, errNoSigning
+	}
+	st := a.signing.Current()
+	out := api.List[api.SigningKey]{Items: []api.SigningKey{}}
+	// Newest first, like every other list in the API.
+	for i := len(st.Keys) - 1; i >= 0; i-- {
+		out.Items = append(out.Items, toAPISigningKey(st.Keys[i]))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *API) rotateSigningKey(r *http.Request, actor accounts.Actor) (int, any, error) {
+	var req api.RotateSigningKey
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return 0, nil, err
+		}
+	}
+	if !actor.IsAdmin() {
+		a.accounts.RecordAudit(r.Context(), actor, "signing_key.rotate", "", accounts.ErrForbidden, nil)
+		return 0, nil, accounts.ErrForbidden
+	}
+	if a.signing == nil {
+		return 0, nil, errNoSigning
+	}
+	k, err := a.signing.Rotate(r.Context(), req.Immediate)
+	details := map[string]string{"immediate": boolString(req.Immediate)}
+	a.accounts.RecordAudit(r.Context(), actor, "signing_key.rotate", k.ID, err, details)
+	if errors.Is(err, signing.ErrRotationPending) {
+		return 0, nil, &decodeError{http.StatusConflict, api.CodeConflict, err.Error()}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusCreated, toAPISigningKey(k), nil
+}
+
+func (a *API) removeSigningKey(r *http.Request, actor accounts.Actor) (int, any, error) {
+	kid := mux.Vars(r)["kid"]
+	if !actor.IsAdmin() {
+		a.accounts.RecordAudit(r.Context(), actor, "signing_key.remove", kid, accounts.ErrForbidden, nil)
+		return 0, nil, accounts.ErrForbidden
+	}
+	if a.signing == nil {
+		return 0, nil, errNoSigning
+	}
+	err := a.signing.Remove(r.Context(), kid)
+	a.accounts.RecordAudit(r.Context(), actor, "signing_key.remove", kid, err, nil)
+	if errors.Is(err, signing.ErrKeyInUse) {
+		return 0, nil, &decodeError{http.StatusConflict, api.CodeConflict, err.Error()}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func toAPISigningKey(k signing.KeyInfo) api.SigningKey {
+	return api.SigningKey{KID: k.ID, Algorithm: k.Algorithm, State: string(k.State), CreatedAt: k.CreatedAt,
+		ActivateAt: k.ActivateAt, ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter}
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/store/bolt"
+)
+
+// RotateKEK re-encrypts every signing key in cfg's data directory from the
+// configured KEK to the one in newFile (created first when generate is
+// set), in one transaction. It opens the database exclusively, so the
+// server must be stopped; afterwards it must be started with the new KEK.
+func RotateKEK(ctx context.Context, cfg Config, environ func(string) string, newFile string, generate bool) (int, error) {
+	if newFile == "" {
+		return 0, errors.New("the new key-encryption key file is required")
+	}
+	defaultPath := filepath.Join(cfg.DataDir, "kek")
+	envKEK, kekFile := environ("TOKENWRIGHT_KEK"), firstNonEmpty(environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File)
+	if envKEK == "" && kekFile == "" {
+		// Never let LoadKEK generate a KEK here: that would be a new key,
+		// not the one the signing keys are sealed with.
+		if _, err := os.Stat(defaultPath); errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("no key-encryption key configured and none at %s", defaultPath)
+		}
+	}
+	oldKEK, _, err := signing.LoadKEK(envKEK, kekFile, defaultPath)
+	if err != nil {
+		return 0, err
+	}
+	dbPath := filepath.Join(cfg.DataDir, bolt.FileName)
+	if _, err := os.Stat(dbPath); err != nil {
+		return 0, fmt.Errorf("no database in %s: %w", cfg.DataDir, err)
+	}
+	db, err := bolt.Open(dbPath, bolt.Options{})
+	if err != nil {
+		return 0, fmt.Errorf("opening the database (is the server still running?): %w", err)
+	}
+	defer db.Close()
+	var newKEK *signing.KEK
+	if generate {
+		newKEK, err = signing.GenerateKEKFile(newFile)
+	} else {
+		newKEK, err = signing.ReadKEKFile(newFile)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return signing.RotateKEK(ctx, db, oldKEK, newKEK)
+}

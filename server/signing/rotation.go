@@ -1,0 +1,393 @@
+package signing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// The key lifecycle, with P = PrePublish (JWKS max-age + margin) and
+// R = Retention (longest token lifetime + JWKS max-age + margin):
+//
+//	pending  published in JWKS, does not sign; becomes active at ActivateAt,
+//	         which is at least P after it was published
+//	active   the one key that signs; after RotationPeriod a successor is
+//	         created P ahead of time so the handover happens on schedule
+//	retired  no longer signs, still published until RemoveAfter = retired + R
+//	removed  deleted from the store and from JWKS
+//
+// Every change goes through Tick (periodic) or Rotate (manual). Both work
+// out the complete new set, write it in one transaction, and swap in a new
+// State: the token path never sees a half-changed set.
+
+// ErrRotationPending means a successor key is already waiting to activate.
+var ErrRotationPending = errors.New("a new signing key is already pending")
+
+// lockName is the cluster-wide lock held while changing the key set, so
+// that exactly one replica rotates.
+const lockName = "signing-keys"
+
+// Tick reloads the stored set and applies every lifecycle step that is due:
+// a first key on an empty store, creating a successor, activating it,
+// retiring its predecessor, removing expired retired keys, and repairing a
+// set left with two active keys. It reports whether it wrote anything.
+func (m *Manager) Tick(ctx context.Context) (changed bool, err error) {
+	err = m.exclusive(ctx, func(ctx context.Context) error {
+		keys, err := m.list(ctx)
+		if err != nil {
+			return err
+		}
+		var next []store.SigningKey
+		next, changed, err = m.plan(keys, m.opts.Now().UTC())
+		if err != nil {
+			return err
+		}
+		return m.commit(ctx, next, changed)
+	})
+	return changed, err
+}
+
+// Rotate starts a rotation now. Scheduled (immediate false): a new key is
+// published at once and takes over after PrePublish, so no verifier ever
+// meets a token whose key it has not seen. Immediate: the new key signs at
+// once and the old one retires (still published for Retention); verifiers
+// with a cached JWKS refetch on the unknown kid, which Domino does at most
+// every 30 s, so tokens may be refused briefly: use it when the active key
+// is compromised, together with Remove.
+func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
+	var created store.SigningKey
+	err := m.exclusive(ctx, func(ctx context.Context) error {
+		keys, err := m.list(ctx)
+		if err != nil {
+			return err
+		}
+		now := m.opts.Now().UTC()
+		if i := slices.IndexFunc(keys, isState(store.SigningPending)); i >= 0 {
+			if !immediate {
+				return fmt.Errorf("%w: %s activates at %s", ErrRotationPending, keys[i].ID, keys[i].ActivateAt.Format(time.RFC3339))
+			}
+			// Immediate rotation promotes the waiting key instead of
+			// adding another one.
+			keys[i].ActivateAt = now
+			created = keys[i]
+		} else {
+			k, err := m.generate(m.opts.Algorithm, store.SigningPending)
+			if err != nil {
+				return err
+			}
+			k.ActivateAt = now.Add(m.opts.PrePublish())
+			if immediate {
+				k.ActivateAt = now
+			}
+			keys = append(keys, k)
+			created = k
+		}
+		next, _, err := m.plan(keys, now)
+		if err != nil {
+			return err
+		}
+		return m.commit(ctx, next, true)
+	})
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	for _, k := range m.Current().Keys {
+		if k.ID == created.ID {
+			return k, nil
+		}
+	}
+	return info(created), nil
+}
+
+// ErrKeyInUse means the key to remove is the one that signs.
+var ErrKeyInUse = errors.New("the active signing key cannot be removed; rotate first")
+
+// Remove deletes a pending or retired key from the store and the JWKS at
+// once (a compromised key). Tokens it signed stop verifying.
+func (m *Manager) Remove(ctx context.Context, kid string) error {
+	return m.exclusive(ctx, func(ctx context.Context) error {
+		keys, err := m.list(ctx)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(keys, func(k store.SigningKey) bool { return k.ID == kid })
+		if i < 0 {
+			return fmt.Errorf("signing key %s: %w", kid, store.ErrNotFound)
+		}
+		if keys[i].State == store.SigningActive {
+			return ErrKeyInUse
+		}
+		next, _, err := m.plan(slices.Delete(keys, i, i+1), m.opts.Now().UTC())
+		if err != nil {
+			return err
+		}
+		return m.commit(ctx, next, true)
+	})
+}
+
+// exclusive runs fn under the process lock and, for shared stores, the
+// cluster-wide lock.
+func (m *Manager) exclusive(ctx context.Context, fn func(context.Context) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.store.(store.Locker); ok {
+		return l.Exclusive(ctx, lockName, fn)
+	}
+	return fn(ctx)
+}
+
+// list reads the stored set and refuses it if any key was sealed under
+// another KEK, before anything is decrypted or written.
+func (m *Manager) list(ctx context.Context) ([]store.SigningKey, error) {
+	keys, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("signing: listing keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.KEKID != m.kek.ID() {
+			return nil, fmt.Errorf("signing: key %s: %w (stored under KEK %s, configured KEK is %s)", k.ID, ErrWrongKEK, k.KEKID, m.kek.ID())
+		}
+	}
+	return keys, nil
+}
+
+// commit writes the planned set if it differs from what is stored and
+// publishes it. The set is rebuilt even when nothing changed, so that keys
+// written by another replica are picked up.
+func (m *Manager) commit(ctx context.Context, keys []store.SigningKey, changed bool) error {
+	st, err := m.build(slices.Clone(keys))
+	if err != nil {
+		return err
+	}
+	if changed {
+		if err := m.store.ReplaceSigningKeys(ctx, keys); err != nil {
+			return fmt.Errorf("signing: storing key set: %w", err)
+		}
+	}
+	st.NextChange = m.nextChange(keys)
+	if old := m.current.Load(); old != nil && old.ETag == st.ETag && old.Active.KeyID == st.Active.KeyID &&
+		old.NextChange.Equal(st.NextChange) && slices.Equal(old.Keys, st.Keys) {
+		return nil // keep the old pointer: nothing a reader could see changed
+	}
+	m.current.Store(st)
+	return nil
+}
+
+// plan applies every due lifecycle step to keys at now.
+func (m *Manager) plan(keys []store.SigningKey, now time.Time) (_ []store.SigningKey, changed bool, _ error) {
+	keys = slices.Clone(keys)
+	o := m.opts
+	retire := func(k *store.SigningKey) {
+		k.State, k.RetiredAt, k.RemoveAfter = store.SigningRetired, now, now.Add(o.Retention())
+		changed = true
+	}
+	activate := func(k *store.SigningKey) {
+		k.State, k.ActivatedAt = store.SigningActive, now
+		changed = true
+	}
+
+	// A due pending key takes over (the newest one if several are due).
+	due := -1
+	for i, k := range keys {
+		if k.State == store.SigningPending && !now.Before(k.ActivateAt) && (due < 0 || k.ActivateAt.After(keys[due].ActivateAt)) {
+			due = i
+		}
+	}
+	if due >= 0 {
+		for i := range keys {
+			if keys[i].State == store.SigningActive {
+				retire(&keys[i])
+			}
+		}
+		activate(&keys[due])
+	}
+
+	// Repair: one active key, the most recently activated.
+	active := -1
+	for i, k := range keys {
+		if k.State != store.SigningActive {
+			continue
+		}
+		if active >= 0 {
+			older := i
+			if k.ActivatedAt.After(keys[active].ActivatedAt) {
+				older, active = active, i
+			}
+			retire(&keys[older])
+			continue
+		}
+		active = i
+	}
+
+	// First start: a key that signs at once (nothing has been published
+	// before, so nobody can miss it).
+	if active < 0 {
+		k, err := m.generate(o.Algorithm, store.SigningActive)
+		if err != nil {
+			return nil, false, err
+		}
+		keys = append(keys, k)
+		active, changed = len(keys)-1, true
+	}
+
+	// A successor, published PrePublish before it is needed: on schedule,
+	// or because the configured algorithm changed.
+	if !slices.ContainsFunc(keys, isState(store.SigningPending)) {
+		a := keys[active]
+		var activateAt time.Time
+		switch {
+		case a.Algorithm != string(o.Algorithm):
+			activateAt = now.Add(o.PrePublish())
+		case o.RotationPeriod > 0 && !now.Before(a.ActivatedAt.Add(o.RotationPeriod-o.PrePublish())):
+			activateAt = later(a.ActivatedAt.Add(o.RotationPeriod), now.Add(o.PrePublish()))
+		}
+		if !activateAt.IsZero() {
+			k, err := m.generate(o.Algorithm, store.SigningPending)
+			if err != nil {
+				return nil, false, err
+			}
+			k.ActivateAt = activateAt
+			keys = append(keys, k)
+			changed = true
+		}
+	}
+
+	// Retired keys whose tokens have all expired leave the set.
+	kept := keys[:0]
+	for _, k := range keys {
+		if k.State == store.SigningRetired && !now.Before(k.RemoveAfter) {
+			changed = true
+			continue
+		}
+		kept = append(kept, k)
+	}
+	return kept, changed, nil
+}
+
+// nextChange is the earliest planned change of the published set: a
+// retired key's removal or the publication of the next successor.
+func (m *Manager) nextChange(keys []store.SigningKey) time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	pending := false
+	for _, k := range keys {
+		switch k.State {
+		case store.SigningRetired:
+			consider(k.RemoveAfter)
+		case store.SigningPending:
+			pending = true
+			// Activation does not change the published set, but the tick
+			// that performs it must run then.
+		}
+	}
+	if !pending && m.opts.RotationPeriod > 0 {
+		for _, k := range keys {
+			if k.State == store.SigningActive {
+				consider(k.ActivatedAt.Add(m.opts.RotationPeriod - m.opts.PrePublish()))
+			}
+		}
+	}
+	return next
+}
+
+// NextTick is when Tick next has work to do: the next change of the
+// published set or the next activation.
+func (st *State) NextTick() time.Time {
+	next := st.NextChange
+	for _, k := range st.Keys {
+		if k.State == store.SigningPending && (next.IsZero() || k.ActivateAt.Before(next)) {
+			next = k.ActivateAt
+		}
+	}
+	return next
+}
+
+// Run calls Tick whenever work is due, and at least every interval so that
+// a set changed by another replica is picked up, until ctx ends.
+func (m *Manager) Run(ctx context.Context, interval time.Duration, onError func(error)) {
+	for {
+		wait := interval
+		if next := m.Current().NextTick(); !next.IsZero() {
+			wait = max(time.Second, min(wait, next.Sub(m.opts.Now())))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if _, err := m.Tick(ctx); err != nil && ctx.Err() == nil {
+			onError(err)
+		}
+	}
+}
+
+// RotateKEK re-encrypts every stored signing key from the old KEK to the
+// new one and writes the whole set in one transaction: either every key is
+// under the new KEK afterwards, or none is.
+func RotateKEK(ctx context.Context, s store.Store, oldKEK, newKEK *KEK) (int, error) {
+	keys, err := s.ListSigningKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("signing: listing keys: %w", err)
+	}
+	for i, k := range keys {
+		if k.KEKID == newKEK.ID() {
+			return 0, fmt.Errorf("signing: key %s is already under the new KEK", k.ID)
+		}
+		if k.KEKID != oldKEK.ID() {
+			return 0, fmt.Errorf("signing: key %s: %w (stored under KEK %s, current KEK is %s)", k.ID, ErrWrongKEK, k.KEKID, oldKEK.ID())
+		}
+		der, err := oldKEK.Open(k.EncryptedPrivateKey, []byte(k.ID))
+		if err != nil {
+			return 0, fmt.Errorf("signing: key %s: %w", k.ID, err)
+		}
+		sealed, err := newKEK.Seal(der, []byte(k.ID))
+		clear(der)
+		if err != nil {
+			return 0, fmt.Errorf("signing: key %s: %w", k.ID, err)
+		}
+		keys[i].EncryptedPrivateKey, keys[i].KEKID = sealed, newKEK.ID()
+	}
+	if err := s.ReplaceSigningKeys(ctx, keys); err != nil {
+		return 0, fmt.Errorf("signing: storing re-encrypted keys: %w", err)
+	}
+	return len(keys), nil
+}
+
+func isState(s store.SigningKeyState) func(store.SigningKey) bool {
+	return func(k store.SigningKey) bool { return k.State == s }
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func info(k store.SigningKey) KeyInfo {
+	return KeyInfo{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt, ActivateAt: k.ActivateAt,
+		ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter}
+}
+
+// Algorithms lists the algorithms of the published keys, active first.
+func (st *State) Algorithms() []jose.SignatureAlgorithm {
+	algs := []jose.SignatureAlgorithm{st.Active.Algorithm}
+	for _, k := range st.Keys {
+		if a := jose.SignatureAlgorithm(k.Algorithm); !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	return algs
+}
