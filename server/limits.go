@@ -11,6 +11,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/ratelimit"
 )
 
@@ -100,6 +101,9 @@ func newLimits(c LimitsConfig, onReject func(string, ratelimit.Scope), now func(
 			ClientKey: oauthClientKey,
 			Reject:    rejectOAuth,
 			OnReject:  onReject,
+			// Resource servers may introspect on every request they
+			// serve; only their failures are charged.
+			FreeSuccess: func(r *http.Request) bool { return r.URL.Path == oauth.IntrospectPath },
 		},
 		admin: &ratelimit.Guard{
 			Endpoint:  "admin",

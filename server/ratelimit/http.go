@@ -35,6 +35,9 @@ type Guard struct {
 	OnReject func(endpoint string, scope Scope)
 	// Failure classifies a response status; nil means IsFailure.
 	Failure func(status int) bool
+	// FreeSuccess, if set, exempts some requests' successes from the
+	// charge (failures are always charged).
+	FreeSuccess func(r *http.Request) bool
 }
 
 // IsFailure says whether a response status counts as a failed attempt: a
@@ -90,6 +93,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			isFailure = IsFailure
 		}
 		failed := isFailure(rec.status)
+		if !failed && g.FreeSuccess != nil && g.FreeSuccess(r) {
+			return
+		}
 		charge := func(l *Limiter, key string) {
 			if l == nil || key == "" {
 				return

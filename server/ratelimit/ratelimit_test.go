@@ -165,3 +165,41 @@ func TestAddressKeyGroupsIPv6By64(t *testing.T) {
 		t.Error("invalid address got a key")
 	}
 }
+
+func TestFreeSuccessIsNotCharged(t *testing.T) {
+	c := &clock{t: time.Unix(1_000_000, 0)}
+	p := ratelimit.Policy{Rate: 1, Burst: 3, SuccessCost: 1, FailureCost: 3}
+	g := &ratelimit.Guard{
+		Client:      ratelimit.New(p, c.Now),
+		ClientKey:   func(*http.Request) string { return "rs" },
+		Reject:      func(w http.ResponseWriter, _ *http.Request, _ time.Duration) { w.WriteHeader(429) },
+		FreeSuccess: func(r *http.Request) bool { return r.URL.Path == "/free" },
+	}
+	status := http.StatusOK
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+	do := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
+		return rec.Code
+	}
+	for i := range 50 {
+		if code := do("/free"); code != 200 {
+			t.Fatalf("free success %d: HTTP %d", i, code)
+		}
+	}
+	for i := range 3 {
+		if code := do("/paid"); code != 200 {
+			t.Fatalf("paid success %d: HTTP %d", i, code)
+		}
+	}
+	if code := do("/free"); code != 429 {
+		t.Fatalf("after the paid burst: HTTP %d, want 429 (the bucket is shared)", code)
+	}
+	c.Advance(3 * time.Second)
+	status = http.StatusUnauthorized
+	do("/free") // a failure on the free path is charged
+	status = http.StatusOK
+	if code := do("/free"); code != 429 {
+		t.Fatalf("after a failed introspection: HTTP %d, want 429", code)
+	}
+}
