@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/metrics"
@@ -58,19 +57,6 @@ func routeLabel(path string) string {
 		return "metrics"
 	}
 	return "web"
-}
-
-// instrument records each request's latency by route and status class.
-func (s *Server) instrument(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		s.metrics.Observe(routeLabel(r.URL.Path), rec.status, time.Since(start))
-	})
 }
 
 // warnOnLoosePermissions warns when the data directory, the database or a

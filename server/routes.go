@@ -53,7 +53,7 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	// CORS is inside the log so that preflight answers are logged.
 	// hygiene and the admin limits sit inside the log so that their
 	// refusals are logged and measured too.
-	return s.clientIP(s.recoverer(s.requestLog(s.instrument(hygiene(s.corsMiddleware(s.limits.Admin(r)))))))
+	return s.clientIP(s.recoverer(s.requestLog(hygiene(s.corsMiddleware(s.limits.Admin(r))))))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -246,8 +246,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// requestLog writes one line per request. It logs the path but never the
-// query string, headers or body, which may carry credentials.
+// requestLog writes one line per request (a token issuance is recorded on
+// that same line, see reqctx.LogFields) and feeds the latency metrics. It
+// logs the path but never the query string, headers or body, which may
+// carry credentials.
 func (s *Server) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -256,6 +258,8 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		elapsed := time.Since(start)
+		s.metrics.Observe(routeLabel(r.URL.Path), rec.status, elapsed)
 		level := zerolog.DebugLevel
 		switch {
 		case rec.status >= 500:
@@ -263,9 +267,22 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		case r.URL.Path != "/healthz" && r.URL.Path != "/readyz":
 			level = zerolog.InfoLevel
 		}
-		s.log.WithLevel(level).Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
-			Int("bytes", rec.bytes).Dur("duration", time.Since(start)).
-			Str("remote", reqctx.ClientIP(r.Context()).String()).Msg("request")
+		ev := s.log.WithLevel(level)
+		if ev == nil {
+			return
+		}
+		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
+			Int("bytes", rec.bytes).Dur("duration", elapsed)
+		msg := "request"
+		if req := reqctx.From(r.Context()); req != nil {
+			ev = ev.Stringer("remote", req.ClientIP)
+			if f := req.Log; f.Event != "" {
+				msg = f.Event
+				ev = ev.Str("event", f.Event).Str("client_id", f.ClientID).Str("key_id", f.KeyID).Str("jti", f.JTI).
+					Str("kid", f.KID).Strs("scope", f.Scope).Strs("aud", f.Audience).Time("exp", f.ExpiresAt)
+			}
+		}
+		ev.Msg(msg)
 	})
 }
 

@@ -429,3 +429,39 @@ func TestRetrieveErrorIsParsedByOAuth2(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Every issuance is recorded: one JSON log line per token request, with
+// the client, the credential, the jti, the signing kid, scope, audience
+// and expiry, and never the secret or the token.
+func TestTokenIssuanceIsRecordedOnOneLogLine(t *testing.T) {
+	s, key := setup(t)
+	tok, err := ccConfig(s, "ci-bot", key.ClientSecret).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := claimsOfToken(t, tok.AccessToken)
+	var lines []map[string]any
+	for _, line := range strings.Split(s.Logs(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["path"] == "/oauth/token" {
+			lines = append(lines, m)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines for one token request", len(lines))
+	}
+	l := lines[0]
+	want := map[string]any{"event": "token.issued", "message": "token.issued", "client_id": "ci-bot", "key_id": key.ID,
+		"jti": claims["jti"], "kid": jwtHeader(t, tok.AccessToken)["kid"], "status": float64(200), "remote": "127.0.0.1"}
+	for k, v := range want {
+		if l[k] != v {
+			t.Errorf("log field %s = %v, want %v", k, l[k], v)
+		}
+	}
+	if toJSON(l["aud"]) != toJSON(claims["aud"]) || l["exp"] == nil || l["scope"] == nil {
+		t.Errorf("log line lacks aud/exp/scope: %v", l)
+	}
+	if logs := s.Logs(); strings.Contains(logs, key.ClientSecret) || strings.Contains(logs, tok.AccessToken) {
+		t.Fatal("the secret or the token reached the log")
+	}
+}

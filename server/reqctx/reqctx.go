@@ -1,21 +1,60 @@
-// Package reqctx carries per-request facts established by middleware (the
-// caller's address) to the code that needs them, through the context.
+// Package reqctx carries per-request facts through the context: the
+// caller's address (established by middleware, read by policy code) and
+// the fields a handler adds to the request's log line.
 package reqctx
 
 import (
 	"context"
 	"net/netip"
+	"time"
 )
 
-type clientIPKey struct{}
+// Request is what the context carries for one request.
+type Request struct {
+	ClientIP netip.Addr
+	Log      LogFields
+}
 
-// WithClientIP returns ctx carrying the caller's address.
+// LogFields are facts a handler wants on the request's single log line:
+// a token issuance is recorded there, so it costs one log write, not two.
+type LogFields struct {
+	Event     string // e.g. token.issued; empty for a plain request
+	ClientID  string
+	KeyID     string // the credential used
+	JTI       string
+	KID       string // the signing key
+	Scope     []string
+	Audience  []string
+	ExpiresAt time.Time
+}
+
+type requestKey struct{}
+
+// WithClientIP returns ctx carrying a new Request with the caller's
+// address.
 func WithClientIP(ctx context.Context, ip netip.Addr) context.Context {
-	return context.WithValue(ctx, clientIPKey{}, ip)
+	return context.WithValue(ctx, requestKey{}, &Request{ClientIP: ip})
+}
+
+// From returns the request's facts, or nil outside a request.
+func From(ctx context.Context) *Request {
+	r, _ := ctx.Value(requestKey{}).(*Request)
+	return r
 }
 
 // ClientIP returns the caller's address, or the zero Addr if unknown.
 func ClientIP(ctx context.Context) netip.Addr {
-	ip, _ := ctx.Value(clientIPKey{}).(netip.Addr)
-	return ip
+	if r := From(ctx); r != nil {
+		return r.ClientIP
+	}
+	return netip.Addr{}
+}
+
+// Log returns the request's log fields to fill in, or a throwaway value
+// outside a request, so callers need no nil check.
+func Log(ctx context.Context) *LogFields {
+	if r := From(ctx); r != nil {
+		return &r.Log
+	}
+	return &LogFields{}
 }
