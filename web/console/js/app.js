@@ -72,6 +72,7 @@ export async function refresh() {
   view.replaceChildren(...scratch.childNodes);
   view.removeAttribute('aria-busy');
   view.dataset.page = path;
+  view.dataset.route = raw;
   const title = $('page-title');
   if (title && document.activeElement === document.body) title.focus({ preventScroll: true });
 }

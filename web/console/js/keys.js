@@ -40,7 +40,7 @@ export async function keyPanel({ kind, base, clientId, canCreate = true, title }
     const created = await formDialog({
       id: 'create-key', title: kind === 'key' ? 'New API key' : 'New personal access token',
       fields: [
-        { name: 'name', label: 'Name', required: true, hint: 'Lowercase letters, digits, dots and dashes; unique here.' },
+        { name: 'name', label: 'Name', required: true, hint: kind === 'key' ? 'A label, e.g. the job that uses it.' : 'Letters, digits, dots and dashes; unique among your tokens.' },
         { name: 'description', label: 'Description', type: 'textarea', rows: 2 },
         { name: 'expiry', label: 'Expires in', type: 'select', options: expiryChoices, value: '90d' },
       ],

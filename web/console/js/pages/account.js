@@ -68,5 +68,7 @@ export async function accountPage(view, me, name) {
       h('button', { type: 'button', class: 'danger-outline', id: 'delete-account', onclick: remove }, 'Delete account'));
   }
   const keys = await keyPanel({ kind: 'key', base: path + '/keys', clientId: sa.userName, title: 'API keys' });
-  page(view, sa.userName, h('p', {}, h('a', { href: '#/accounts' }, '← Service accounts')), actions, details, keys);
+  // Keys come first: they are what people come here for day to day.
+  page(view, sa.userName, h('p', { class: 'crumb' }, h('a', { href: '#/accounts' }, '← Service accounts'), ' · ', sa.email, ' · ', badge(sa.status)),
+    actions, keys, h('section', { class: 'panel', 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'Settings'), details));
 }
