@@ -420,13 +420,24 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 	)
 	b.screenshot(ctx, "users")
 
+	// Signing keys: the one active key, with the kid that JWKS publishes.
+	do(t, ctx, "signing keys",
+		chromedp.Click(chromedp.CSS(`#nav a[href="#/signing-keys"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/signing-keys"] tr[data-kid] .badge[data-status="active"]`)),
+	)
+	kid := run(t, ctx, "kid", chromedp.Text(chromedp.CSS(`tr[data-kid] code.kid`)))
+	if jwks := srv.DoRaw(t, "", http.MethodGet, "/keys"); kid == "" || !strings.Contains(jwks, `"kid":"`+kid+`"`) {
+		t.Errorf("signing keys page shows kid %q, not in JWKS %s", kid, jwks)
+	}
+	b.screenshot(ctx, "signing-keys")
+
 	// A reload forgets the token (it lives in memory only); after signing in
 	// again the console returns to the page it was on.
 	do(t, ctx, "reload",
 		chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.ID("signin-token")),
 		chromedp.SendKeys(chromedp.ID("signin-token"), srv.AdminToken+kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/users"] tr[data-user="admin"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/signing-keys"] tr[data-kid]`)),
 	)
 
 	// Deleting the account asks first, then it is gone.
@@ -584,6 +595,17 @@ func TestConsoleOwnerSeesOnlyWhatTheyMayDo(t *testing.T) {
 		t.Errorf("at 375 px the page is %d px wide (viewport %d)", w[0], w[1])
 	}
 	b.screenshot(ctx, "narrow-keys")
+	// The row menu opens inside the screen, and its actions are reachable.
+	do(t, ctx, "narrow menu",
+		chromedp.Click(chromedp.CSS(`tr[data-key="deploy"] .menu-button`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="deploy"] [role="menu"]`)),
+	)
+	inside := run(t, ctx, "menu inside viewport", chromedp.Evaluate[bool](
+		`(() => { const r = document.querySelector('tr[data-key="deploy"] [role="menu"]').getBoundingClientRect(); return r.left >= 0 && r.right <= window.innerWidth })()`))
+	if !inside {
+		t.Error("at 375 px the row menu opens outside the screen")
+	}
+	b.screenshot(ctx, "narrow-menu")
 	b.checkConsole()
 }
 

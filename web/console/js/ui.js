@@ -185,18 +185,34 @@ export function rowMenu(label, items) {
     return b;
   });
   const wrap = h('div', { class: 'menu-wrap' }, button, menu);
+  // The menu is position: fixed next to its button, so the table's scroll
+  // box cannot clip it; it closes when the page scrolls away from it.
+  function place() {
+    const r = button.getBoundingClientRect();
+    const w = menu.offsetWidth;
+    const h = menu.offsetHeight;
+    const below = r.bottom + 4 + h <= window.innerHeight;
+    menu.style.top = (below ? r.bottom + 4 : Math.max(4, r.top - 4 - h)) + 'px';
+    menu.style.left = Math.max(4, Math.min(r.right - w, window.innerWidth - w - 4)) + 'px';
+  }
   function open(focusLast) {
     menu.hidden = false;
+    place();
     button.setAttribute('aria-expanded', 'true');
     (focusLast ? entries[entries.length - 1] : entries[0]).focus();
     document.addEventListener('pointerdown', outside, true);
+    window.addEventListener('scroll', onScroll, true);
+    window.addEventListener('resize', onScroll);
   }
   function close(refocus = true) {
     menu.hidden = true;
     button.setAttribute('aria-expanded', 'false');
     document.removeEventListener('pointerdown', outside, true);
+    window.removeEventListener('scroll', onScroll, true);
+    window.removeEventListener('resize', onScroll);
     if (refocus) button.focus();
   }
+  function onScroll() { close(false); }
   function outside(ev) { if (!wrap.contains(ev.target)) close(false); }
   button.addEventListener('click', () => (menu.hidden ? open(false) : close()));
   button.addEventListener('keydown', (ev) => {
