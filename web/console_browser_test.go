@@ -273,6 +273,33 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		t.Errorf("account as created by the UI: %+v", sa)
 	}
 
+	// Edit: bad claims JSON is refused in the dialog; good changes land.
+	do(t, ctx, "edit account with bad claims",
+		chromedp.Click(chromedp.ID("edit-account-button")),
+		chromedp.WaitVisible(chromedp.ID("edit-account-claims")),
+		chromedp.SendKeys(chromedp.ID("edit-account-claims"), `{"team": `),
+		chromedp.Click(chromedp.CSS(`#edit-account button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#edit-account .error`)),
+	)
+	if msg := run(t, ctx, "claims error", chromedp.Text(chromedp.CSS(`#edit-account .error`))); !strings.Contains(msg, "not valid JSON") {
+		t.Errorf("bad claims error %q", msg)
+	}
+	do(t, ctx, "edit account",
+		chromedp.SetValue(chromedp.ID("edit-account-claims"), `{"team": "ops", "tier": 2}`),
+		chromedp.SetValue(chromedp.ID("edit-account-roles"), "deployer, reader"),
+		chromedp.SetValue(chromedp.ID("edit-account-notesName"), "CN=ci-bot/O=Acme"),
+		chromedp.Click(chromedp.CSS(`#edit-account button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("edit-account")),
+		chromedp.WaitVisible(chromedp.CSS(`pre.claims`)),
+	)
+	if code := srv.Do(t, srv.AdminToken, http.MethodGet, "/api/v1/service-accounts/ci-bot", nil, &sa); code != http.StatusOK {
+		t.Fatalf("get account: HTTP %d", code)
+	}
+	if strings.Join(sa.Roles, ",") != "deployer,reader" || sa.NotesName != "CN=ci-bot/O=Acme" || sa.Claims["team"] != "ops" || sa.Claims["tier"] != float64(2) ||
+		strings.Join(sa.AllowedScopes, " ") != "Domino.user.all $DATA" {
+		t.Errorf("account after the UI edit: roles %v notes %q claims %v scopes %v", sa.Roles, sa.NotesName, sa.Claims, sa.AllowedScopes)
+	}
+
 	// An API error is shown in words and the dialog stays open.
 	do(t, ctx, "a key without a name is refused",
 		chromedp.Click(chromedp.ID("new-key")),
@@ -572,6 +599,47 @@ func TestConsoleOwnerSeesOnlyWhatTheyMayDo(t *testing.T) {
 	if code, oerr := exchange(t, srv, "alice-bot", secret); code != http.StatusOK {
 		t.Errorf("owner's key at the token endpoint: HTTP %d %s", code, oerr)
 	}
+	// Rotate with no grace: the new secret works, the old one stops.
+	do(t, ctx, "rotate",
+		chromedp.Click(chromedp.CSS(`tr[data-key="deploy"] .menu-button`)),
+		chromedp.Click(chromedp.Search(`//tr[@data-key="deploy"]//button[@role="menuitem"][normalize-space()="Rotate"]`)),
+		chromedp.SetValue(chromedp.ID("rotate-key-grace"), "0"),
+		chromedp.Click(chromedp.CSS(`#rotate-key button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("reveal-secret")),
+	)
+	rotated := run(t, ctx, "rotated secret", chromedp.Value(chromedp.ID("reveal-secret")))
+	do(t, ctx, "done", chromedp.Click(chromedp.ID("reveal-done")), chromedp.WaitNotPresent(chromedp.ID("reveal-dialog")))
+	if rotated == secret || !strings.HasPrefix(rotated, "twk_") {
+		t.Fatalf("rotation revealed %q", rotated)
+	}
+	if code, oerr := exchange(t, srv, "alice-bot", rotated); code != http.StatusOK {
+		t.Errorf("rotated secret: HTTP %d %s", code, oerr)
+	}
+	if code, oerr := exchange(t, srv, "alice-bot", secret); code != http.StatusUnauthorized || oerr != "invalid_client" {
+		t.Errorf("old secret after rotation without grace: HTTP %d %s", code, oerr)
+	}
+
+	// My tokens: a new personal access token signs in to the API.
+	do(t, ctx, "new PAT",
+		chromedp.Click(chromedp.CSS(`#nav a[href="#/tokens"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/tokens"] tr[data-key="console"]`)),
+		chromedp.Click(chromedp.ID("new-key")),
+		chromedp.SendKeys(chromedp.ID("create-key-name"), "laptop"),
+		chromedp.SetValue(chromedp.ID("create-key-expiry"), "7d"),
+		chromedp.Click(chromedp.CSS(`#create-key button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("reveal-secret")),
+	)
+	patSecret := run(t, ctx, "PAT secret", chromedp.Value(chromedp.ID("reveal-secret")))
+	// Seven days is within the server's expiringSoon window (7d).
+	do(t, ctx, "done", chromedp.Click(chromedp.ID("reveal-done")), chromedp.WaitVisible(chromedp.CSS(`tr[data-key="laptop"] .badge[data-status="expiring_soon"]`)))
+	if badge := run(t, ctx, "badge", chromedp.Text(chromedp.CSS(`tr[data-key="laptop"] .badge`))); badge != "Expiring soon" {
+		t.Errorf("a 7-day token shows %q", badge)
+	}
+	var meUser api.User
+	if code := srv.Do(t, patSecret, http.MethodGet, "/api/v1/users/me", nil, &meUser); code != http.StatusOK || meUser.UserName != "alice" {
+		t.Errorf("the PAT made in the console: HTTP %d user %q", code, meUser.UserName)
+	}
+
 	// Someone else's account and administrator pages are refused in words.
 	do(t, ctx, "other account",
 		chromedp.Evaluate[chromedp.Void](`location.hash = '#/accounts/other-bot'`),
