@@ -449,7 +449,23 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#nav a[href="#/users"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-user="admin"]`)),
 	)
+	do(t, ctx, "create user",
+		chromedp.Click(chromedp.ID("new-user")),
+		chromedp.SendKeys(chromedp.ID("create-user-userName"), "bob"),
+		chromedp.SendKeys(chromedp.ID("create-user-email"), "bob@example.com"),
+		chromedp.SendKeys(chromedp.ID("create-user-roles"), "viewer"),
+		chromedp.Click(chromedp.CSS(`#create-user button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-user="bob"]`)),
+	)
+	var bob api.User
+	if code := srv.Do(t, srv.AdminToken, http.MethodGet, "/api/v1/users/bob", nil, &bob); code != http.StatusOK || bob.Admin || strings.Join(bob.Roles, ",") != "viewer" {
+		t.Errorf("user made in the console: HTTP %d %+v", code, bob)
+	}
 	b.screenshot(ctx, "users")
+	do(t, ctx, "all tokens",
+		chromedp.Click(chromedp.CSS(`#view a[href="#/all-tokens"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/all-tokens"] tr[data-user="admin"]`)),
+	)
 
 	// Signing keys: the one active key, with the kid that JWKS publishes.
 	do(t, ctx, "signing keys",

@@ -74,7 +74,10 @@ export async function refresh() {
   view.dataset.page = path;
   view.dataset.route = raw;
   const title = $('page-title');
-  if (title && document.activeElement === document.body) title.focus({ preventScroll: true });
+  // Move the focus to the new page's heading (screen readers announce it)
+  // unless the user is already working inside the page.
+  const active = document.activeElement;
+  if (title && (active === document.body || $('nav').contains(active))) title.focus({ preventScroll: true });
 }
 
 function showSignedIn() {
