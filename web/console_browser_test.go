@@ -487,6 +487,22 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/signing-keys"] tr[data-kid]`)),
 	)
 
+	// Deactivate asks first; the account then gets no tokens; Activate undoes it.
+	do(t, ctx, "deactivate",
+		chromedp.Click(chromedp.CSS(`#nav a[href="#/accounts"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-account="ci-bot"] a`)),
+		chromedp.Click(chromedp.ID("toggle-account")),
+		chromedp.Click(chromedp.CSS(`#confirm-dialog button[value="ok"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`.crumb .badge[data-status="inactive"]`)),
+	)
+	if code := srv.Do(t, srv.AdminToken, http.MethodGet, "/api/v1/service-accounts/ci-bot", nil, &sa); code != http.StatusOK || sa.Status != "inactive" {
+		t.Errorf("after Deactivate in the UI: HTTP %d status %q", code, sa.Status)
+	}
+	do(t, ctx, "activate",
+		chromedp.Click(chromedp.ID("toggle-account")),
+		chromedp.WaitVisible(chromedp.CSS(`.crumb .badge[data-status="active"]`)),
+	)
+
 	// Deleting the account asks first, then it is gone.
 	do(t, ctx, "delete account",
 		chromedp.Click(chromedp.CSS(`#nav a[href="#/accounts"]`)),
@@ -654,6 +670,19 @@ func TestConsoleOwnerSeesOnlyWhatTheyMayDo(t *testing.T) {
 	var meUser api.User
 	if code := srv.Do(t, patSecret, http.MethodGet, "/api/v1/users/me", nil, &meUser); code != http.StatusOK || meUser.UserName != "alice" {
 		t.Errorf("the PAT made in the console: HTTP %d user %q", code, meUser.UserName)
+	}
+
+	// Revoke all (on the owner's account, after asking) revokes every key.
+	do(t, ctx, "revoke all",
+		chromedp.Click(chromedp.CSS(`#nav a[href="#/accounts"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-account="alice-bot"] a`)),
+		chromedp.Click(chromedp.ID("revoke-all")),
+		chromedp.Click(chromedp.CSS(`#confirm-dialog button[value="ok"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="deploy"] .badge[data-status="revoked"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("revoke-all")), // nothing left to revoke
+	)
+	if code, oerr := exchange(t, srv, "alice-bot", rotated); code != http.StatusUnauthorized || oerr != "invalid_client" {
+		t.Errorf("after Revoke all: HTTP %d %s", code, oerr)
 	}
 
 	// Someone else's account and administrator pages are refused in words.
