@@ -18,7 +18,7 @@ var consoleFiles embed.FS
 // no eval, no third-party origin, no framing (clickjacking). API data is
 // rendered with DOM text APIs, so this is defence in depth against XSS, not
 // the only line.
-const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Console serves the administration console's static assets at /ui/. The

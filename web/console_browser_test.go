@@ -563,6 +563,16 @@ func TestConsoleShowsUserInputAsText(t *testing.T) {
 		}
 	}
 	b.screenshot(ctx, "xss-as-text")
+
+	// The skip link moves the focus to the content without leaving the page.
+	do(t, ctx, "skip link",
+		chromedp.Focus(chromedp.CSS(`a.skip`)),
+		chromedp.KeyEvent(kb.Enter),
+	)
+	where := run(t, ctx, "after skip", chromedp.Evaluate[[]string](`[document.activeElement.id, location.hash]`))
+	if where[0] != "main" || where[1] != "#/accounts/xss-demo" {
+		t.Errorf("after the skip link: focus on #%s, hash %s", where[0], where[1])
+	}
 	b.checkConsole()
 }
 

@@ -47,7 +47,7 @@ let generation = 0;
 // refresh renders the page for the current hash.
 export async function refresh() {
   if (!me) return;
-  const raw = location.hash || '#/accounts';
+  const raw = location.hash.startsWith('#/') ? location.hash : '#/accounts';
   const [path, query] = raw.split('?');
   const params = new URLSearchParams(query || '');
   const view = $('view');
@@ -88,7 +88,7 @@ function showSignedIn() {
   const nav = clear($('nav'));
   nav.appendChild(h('ul', {}, navItems.filter(([, , admin]) => !admin || me.admin)
     .map(([href, label]) => h('li', {}, h('a', { href }, label)))));
-  if (!location.hash || location.hash === '#') location.hash = '#/accounts';
+  if (!location.hash.startsWith('#/')) location.hash = '#/accounts';
   else refresh();
 }
 
@@ -136,7 +136,12 @@ function start() {
   $('signin-form').addEventListener('submit', signIn);
   $('signout').addEventListener('click', () => signOut('You are signed out.'));
   setUnauthenticatedHandler(() => signOut('Your session ended: the token was revoked or has expired. Sign in again.'));
-  window.addEventListener('hashchange', () => { if (hasToken()) refresh(); });
+  // Only "#/…" fragments are routes; others (the skip link's) are not.
+  window.addEventListener('hashchange', () => { if (hasToken() && location.hash.startsWith('#/')) refresh(); });
+  document.querySelector('.skip').addEventListener('click', (ev) => {
+    ev.preventDefault();
+    $('main').focus();
+  });
   $('signin-token').focus();
 }
 
