@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 // numbers it prints are for people (README, docs/performance.md), never
 // asserted.
 func TestModesProduceResults(t *testing.T) {
-	for _, mode := range []string{"token", "jwks", "discovery", "keycreate"} {
+	for _, mode := range []string{"token", "jwks", "discovery", "introspect", "keycreate"} {
 		t.Run(mode, func(t *testing.T) {
 			var out bytes.Buffer
 			args := []string{"-mode", mode, "-duration", "300ms", "-sign-duration", "100ms", "-workers", "2", "-keys", "20", "-json"}

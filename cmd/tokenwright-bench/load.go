@@ -24,6 +24,10 @@ type load struct {
 	account string // owner of the keys
 	secrets []string
 	client  *http.Client
+	// introspection mode: the caller's credentials and the tokens it asks
+	// about.
+	introspector [2]string
+	tokens       []string
 }
 
 func newLoad(ctx context.Context, o options, target, admin string, srv *child) (*load, error) {
@@ -31,7 +35,8 @@ func newLoad(ctx context.Context, o options, target, admin string, srv *child) (
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConns: o.workers * 2, MaxIdleConnsPerHost: o.workers * 2, DisableCompression: true},
 	}}
-	if o.mode != "token" && (o.mode != "keycreate" || srv != nil) {
+	needsKeys := o.mode == "token" || o.mode == "introspect"
+	if !needsKeys && (o.mode != "keycreate" || srv != nil) {
 		return l, nil
 	}
 	if srv != nil {
@@ -40,9 +45,63 @@ func newLoad(ctx context.Context, o options, target, admin string, srv *child) (
 			return nil, err
 		}
 		l.secrets = strings.Split(strings.TrimSpace(string(data)), "\n")
-		return l, nil
+	} else if err := l.seedOnline(ctx); err != nil {
+		return nil, err
 	}
-	return l, l.seedOnline(ctx)
+	if o.mode == "introspect" {
+		return l, l.prepareIntrospection(ctx)
+	}
+	return l, nil
+}
+
+// prepareIntrospection creates a resource-server account allowed to
+// introspect and mints the tokens it will ask about.
+func (l *load) prepareIntrospection(ctx context.Context) error {
+	name := fmt.Sprintf("introspector-%d", time.Now().UnixNano()%1e9)
+	body := fmt.Sprintf(`{"userName":%q,"email":"%s@example.com","permissions":["introspect"]}`, name, name)
+	if _, err := l.adminCall(ctx, "/api/v1/service-accounts", body); err != nil {
+		return err
+	}
+	out, err := l.adminCall(ctx, "/api/v1/service-accounts/"+name+"/keys", `{"name":"bench"}`)
+	if err != nil {
+		return err
+	}
+	var k struct{ ClientSecret string }
+	if err := json.Unmarshal(out, &k); err != nil {
+		return err
+	}
+	l.introspector = [2]string{name, k.ClientSecret}
+	for i := range min(len(l.secrets), 100) {
+		tokenReq, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+"/oauth/token",
+			strings.NewReader("grant_type=client_credentials"))
+		tokenReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		tokenReq.SetBasicAuth(l.account, l.secrets[i])
+		resp, err := l.client.Do(tokenReq)
+		if err != nil {
+			return err
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if err != nil || tok.AccessToken == "" {
+			return fmt.Errorf("minting a token to introspect: HTTP %d %v", resp.StatusCode, err)
+		}
+		l.tokens = append(l.tokens, tok.AccessToken)
+	}
+	// A benchmark of {"active":false} answers would measure the wrong path.
+	req, _ := l.request(ctx, 0)
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var res struct{ Active bool }
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil || !res.Active {
+		return fmt.Errorf("introspection of a fresh token is not active (HTTP %d, %v)", resp.StatusCode, err)
+	}
+	return nil
 }
 
 // seedOnline creates an account and keys through the admin API of a
@@ -57,7 +116,7 @@ func (l *load) seedOnline(ctx context.Context) error {
 	if _, err := l.adminCall(ctx, "/api/v1/service-accounts", body); err != nil {
 		return err
 	}
-	if l.o.mode != "token" {
+	if l.o.mode != "token" && l.o.mode != "introspect" {
 		return nil
 	}
 	for i := range min(l.o.keys, maxLoadKeys) {
@@ -98,6 +157,15 @@ func (l *load) request(ctx context.Context, n int) (*http.Request, int) {
 			strings.NewReader("grant_type=client_credentials"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(l.account, l.secrets[n%len(l.secrets)])
+		return req, http.StatusOK
+	case "introspect":
+		if len(l.tokens) == 0 {
+			break
+		}
+		form := "token=" + l.tokens[n%len(l.tokens)]
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+"/oauth/introspect", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(l.introspector[0], l.introspector[1])
 		return req, http.StatusOK
 	case "jwks":
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, l.target+"/keys", nil)

@@ -10,7 +10,7 @@
 //	tokenwright-bench -mode token -alg RS256 -workers 8 -duration 10s
 //	tokenwright-bench -mode token -alg ES256 -rate 2000        # latency at a fixed rate
 //	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
-//	tokenwright-bench -mode jwks | -mode discovery | -mode keycreate
+//	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
 package main
 
 import (
@@ -65,7 +65,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("tokenwright-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, keycreate")
+	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate")
 	fs.StringVar(&o.alg, "alg", "RS256", "signing algorithm of the server: RS256, ES256, EdDSA, ...")
 	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0)+4, "concurrent keep-alive workers")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to drive the load")
@@ -81,9 +81,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		return o, err
 	}
 	switch o.mode {
-	case "token", "jwks", "discovery", "keycreate":
+	case "token", "jwks", "discovery", "introspect", "keycreate":
 	default:
-		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, keycreate)", o.mode)
+		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, introspect, keycreate)", o.mode)
 	}
 	if o.workers < 1 || o.duration <= 0 || o.keys < 1 {
 		return o, errors.New("-workers, -duration and -keys must be positive")
