@@ -487,6 +487,31 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#view[data-page="#/signing-keys"] tr[data-kid]`)),
 	)
 
+	// Domino setup for the account: the server's guided configuration, with
+	// this server's issuer in the IdP section; a bad site is explained.
+	do(t, ctx, "domino setup, bad site",
+		chromedp.Click(chromedp.CSS(`#nav a[href="#/accounts"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-account="ci-bot"] a`)),
+		chromedp.Click(chromedp.ID("domino-link")),
+		chromedp.SendKeys(chromedp.ID("domino-site"), "ftp://domino"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#domino-output .error`)),
+	)
+	if msg := run(t, ctx, "domino error", chromedp.Text(chromedp.CSS(`#domino-output .error`))); !strings.Contains(msg, "site") {
+		t.Errorf("bad Domino site explained as %q", msg)
+	}
+	do(t, ctx, "domino setup",
+		chromedp.SetValue(chromedp.ID("domino-site"), "https://domino.example.com"),
+		chromedp.Click(chromedp.CSS(`#domino-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#domino-output section[data-section="idpcat"] pre`)),
+	)
+	if acct := run(t, ctx, "selected account", chromedp.Value(chromedp.ID("domino-account"))); acct != "ci-bot" {
+		t.Errorf("Domino page opened from ci-bot selects %q", acct)
+	}
+	if idp := run(t, ctx, "idpcat", chromedp.Text(chromedp.CSS(`#domino-output section[data-section="idpcat"] pre`))); !strings.Contains(idp, srv.URL) {
+		t.Errorf("the idpcat section does not name the issuer %s:\n%s", srv.URL, idp)
+	}
+	b.screenshot(ctx, "domino-setup")
+
 	// Deactivate asks first; the account then gets no tokens; Activate undoes it.
 	do(t, ctx, "deactivate",
 		chromedp.Click(chromedp.CSS(`#nav a[href="#/accounts"]`)),
@@ -612,8 +637,8 @@ func TestConsoleOwnerSeesOnlyWhatTheyMayDo(t *testing.T) {
 	signIn(t, ctx, srv, pat.ClientSecret)
 
 	nav := run(t, ctx, "nav", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#nav a')].map(a => a.textContent)`))
-	if strings.Join(nav, ",") != "Service accounts,My tokens" {
-		t.Errorf("owner's navigation %v, want only Service accounts and My tokens", nav)
+	if strings.Join(nav, ",") != "Service accounts,My tokens,Domino setup" {
+		t.Errorf("owner's navigation %v, want only Service accounts, My tokens and Domino setup", nav)
 	}
 	rows := run(t, ctx, "accounts", chromedp.Evaluate[[]string](`[...document.querySelectorAll('tr[data-account]')].map(r => r.dataset.account)`))
 	if strings.Join(rows, ",") != "alice-bot" {

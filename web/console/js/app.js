@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 
 // Routes: pattern → [page, admin only]. Non-administrators see only what
 // they may use; the API still decides (it answers 403/404 otherwise).
+// Domino setup is for everyone: the API shows owners their own accounts.
 const routes = [
   [/^#\/accounts$/, (v, p) => accountsPage(v, me, p), false],
   [/^#\/accounts\/([^/]+)$/, (v, p, m) => accountPage(v, me, decodeURIComponent(m[1])), false],
@@ -25,7 +26,7 @@ const routes = [
   [/^#\/all-tokens$/, (v, p) => allTokensPage(v, me, p), true],
   [/^#\/audit$/, (v, p) => auditPage(v, me, p), true],
   [/^#\/signing-keys$/, (v, p) => signingKeysPage(v, me, p), true],
-  [/^#\/domino$/, (v, p) => dominoPage(v, me, p), true],
+  [/^#\/domino$/, (v, p) => dominoPage(v, me, p), false],
 ];
 
 const navItems = [
@@ -34,7 +35,7 @@ const navItems = [
   ['#/users', 'Users', true],
   ['#/audit', 'Audit log', true],
   ['#/signing-keys', 'Signing keys', true],
-  ['#/domino', 'Domino setup', true],
+  ['#/domino', 'Domino setup', false],
 ];
 
 export function navigate(hash) {

@@ -64,9 +64,11 @@ export async function accountPage(view, me, name) {
     actions = h('div', { class: 'toolbar' },
       h('button', { type: 'button', class: 'secondary', id: 'edit-account-button', onclick: edit }, 'Edit'),
       h('button', { type: 'button', class: 'secondary', id: 'toggle-account', onclick: toggle }, sa.status === 'active' ? 'Deactivate' : 'Activate'),
-      h('a', { class: 'button secondary', href: '#/domino?account=' + encodeURIComponent(sa.userName) }, 'Domino setup'),
       h('button', { type: 'button', class: 'danger-outline', id: 'delete-account', onclick: remove }, 'Delete account'));
   }
+  const domino = h('a', { class: 'button secondary', id: 'domino-link', href: '#/domino?account=' + encodeURIComponent(sa.userName) }, 'Domino setup');
+  if (actions) actions.insertBefore(domino, actions.lastChild);
+  else actions = h('div', { class: 'toolbar' }, domino);
   const keys = await keyPanel({ kind: 'key', base: path + '/keys', clientId: sa.userName, title: 'API keys' });
   // Keys come first: they are what people come here for day to day.
   page(view, sa.userName, h('p', { class: 'crumb' }, h('a', { href: '#/accounts' }, '← Service accounts'), ' · ', sa.email, ' · ', badge(sa.status)),

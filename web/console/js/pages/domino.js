@@ -7,25 +7,28 @@ import { page, errorBox, notAvailable } from '../ui.js';
 export async function dominoPage(view, me, params) {
   let accounts = [];
   try { accounts = (await get('/service-accounts')).items; } catch { /* the form still works with a typed name */ }
-  const site = h('input', { id: 'domino-site', name: 'site', type: 'url', placeholder: 'https://domino.example.com', required: true, autocomplete: 'off' });
+  // Not required here: a server with configured domino.sites has a default,
+  // and otherwise the API explains what is missing.
+  const site = h('input', { id: 'domino-site', name: 'site', type: 'url', placeholder: 'https://domino.example.com', autocomplete: 'off' });
   site.value = params.get('site') || '';
   const account = h('select', { id: 'domino-account', name: 'account' },
-    h('option', { value: '' }, '(none: site settings only)'),
+    h('option', { value: '' }, '(all accounts with the Domino profile)'),
     accounts.map((a) => h('option', { value: a.userName, selected: a.userName === params.get('account') }, a.userName)));
-  const form = h('form', { class: 'filters', id: 'domino-form' },
+  const form = h('form', { class: 'filters', id: 'domino-form', novalidate: true },
     h('div', { class: 'field' }, h('label', { for: 'domino-site' }, 'Domino site URL'), site),
     h('div', { class: 'field' }, h('label', { for: 'domino-account' }, 'Service account'), account),
     h('div', { class: 'field end' }, h('button', { type: 'submit', class: 'primary' }, 'Show setup')));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const q = new URLSearchParams({ site: site.value.trim() });
+    const q = new URLSearchParams({ run: '1' });
+    if (site.value.trim()) q.set('site', site.value.trim());
     if (account.value) q.set('account', account.value);
     location.hash = '#/domino?' + q;
   });
   const out = h('div', { id: 'domino-output' });
-  if (params.get('site')) {
-    const q = new URLSearchParams({ site: params.get('site') });
-    if (params.get('account')) q.set('account', params.get('account'));
+  if (params.get('run')) {
+    const q = new URLSearchParams();
+    for (const k of ['site', 'account']) if (params.get(k)) q.set(k, params.get(k));
     try {
       const setup = await get('/domino/setup?' + q);
       for (const s of setup.sections || []) {
