@@ -21,7 +21,9 @@ import (
 // listener with keep-alive clients (one per GOMAXPROCS × parallelism).
 // Compare with BenchmarkRawRS256Sign: the signature is the ceiling.
 func BenchmarkTokenEndpoint(b *testing.B) {
-	s := servertest.Start(b, servertest.Options{})
+	// One client far above the abuse limits: the limiter is measured by
+	// BenchmarkGoodClientDuringFlood instead.
+	s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})
 	s.CreateAccount(b, api.CreateServiceAccount{UserName: "bench", Email: "bench@example.com",
 		AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"https://domino.example.com"}})
 	key := s.CreateKey(b, "bench", api.CreateKey{Name: "bench"})
@@ -82,7 +84,10 @@ func BenchmarkRawRS256Sign(b *testing.B) {
 func BenchmarkTokenHandler(b *testing.B) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		b.Run(alg, func(b *testing.B) {
-			s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = alg }})
+			s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) {
+				c.Signing.Algorithm = alg
+				c.Limits.Enabled = false // see BenchmarkTokenEndpoint
+			}})
 			s.CreateAccount(b, api.CreateServiceAccount{UserName: "bench", Email: "bench@example.com", NotesName: "CN=bench/O=B",
 				AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"https://domino.example.com"}})
 			key := s.CreateKey(b, "bench", api.CreateKey{Name: "bench"})

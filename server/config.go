@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,6 +85,9 @@ type Config struct {
 	// CORS is the Domino-REST-API-style origin map (server/cors).
 	CORS   cors.Config  `yaml:"cors"`
 	Domino DominoConfig `yaml:"domino"`
+
+	// Limits are the brute-force and abuse limits (see docs/hardening.md).
+	Limits LimitsConfig `yaml:"limits"`
 }
 
 // MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
@@ -105,6 +109,7 @@ func DefaultConfig() Config {
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
+	c.Limits = defaultLimits()
 	return c
 }
 
@@ -231,6 +236,18 @@ func setFromString(f reflect.Value, s string) error {
 			}
 		}
 		f.Set(reflect.ValueOf(items))
+	case float64:
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("expected a number, got %q", s)
+		}
+		f.SetFloat(v)
+	case int:
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("expected an integer, got %q", s)
+		}
+		f.SetInt(int64(v))
 	case bool:
 		switch strings.ToLower(s) {
 		case "true", "1", "yes":
@@ -294,6 +311,7 @@ func (c *Config) Validate() error {
 		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
 	}
 	errs = append(errs, c.validateTrust()...)
+	errs = append(errs, c.Limits.validate()...)
 	return errors.Join(errs...)
 }
 

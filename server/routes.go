@@ -32,12 +32,14 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
 	oauthHandler := oauthServer.Handler()
 	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
-		r.Handle(path, tokenEndpointGuard(oauthHandler))
+		r.Handle(path, tokenEndpointGuard(s.limits.OAuth(oauthHandler)))
 	}
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
+	adminAPI.SetSnapshotter(s.snapshot)
 	adminAPI.Register(r)
 	// The web console (issue 8): static assets, a client of the admin API.
 	console := web.Console()
@@ -53,7 +55,9 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	})
 	// clientIP is outermost so that the request log sees the address too;
 	// CORS is inside the log so that preflight answers are logged.
-	return s.clientIP(s.recoverer(s.requestLog(s.corsMiddleware(r))))
+	// hygiene and the admin limits sit inside the log so that their
+	// refusals are logged and measured too.
+	return s.clientIP(s.recoverer(s.requestLog(s.instrument(hygiene(s.corsMiddleware(s.limits.Admin(r)))))))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

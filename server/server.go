@@ -21,6 +21,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/issuer"
+	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
@@ -42,6 +43,9 @@ type Server struct {
 	handler  http.Handler
 	now      func() time.Time
 	tls      *tlsconfig.Reloader // nil: plain HTTP
+	metrics  *metrics.Metrics    // hardening.go
+	limits   *limits             // limits.go
+	db       *bolt.Store         // the file under the cache, for backups
 
 	discovery atomic.Pointer[discoveryEntry]
 
@@ -96,9 +100,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	s.warnOnLoosePermissions(firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File))
 	// This process makes every write to the bbolt file, so a read-through
 	// cache (invalidated by those writes) is exact.
 	s.store = cache.New(db)
+	s.db = db
 	defer func() {
 		if err != nil {
 			_ = db.Close()
@@ -138,7 +144,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	})
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
-	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
+	oauthServer := oauth.New(s.accounts, iss, s.log)
+	s.initOperations(oauthServer)
+	s.handler = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
 	return s, nil
 }

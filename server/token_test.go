@@ -266,8 +266,17 @@ func TestClientSecretPostAndTransportRules(t *testing.T) {
 		t.Fatalf("token response cache headers: %v", h)
 	}
 
-	// GET (with the secret in the query string) is refused.
+	// GET is refused; with the secret in the query string it is a 400
+	// before anything else (issue 7: secrets in URLs are refused everywhere).
 	resp, err := http.Get(s.URL + "/oauth/token?" + form.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("GET with secret in URL: HTTP %d", resp.StatusCode)
+	}
+	resp, err = http.Get(s.URL + "/oauth/token")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newSigningKeysCommand(getenv),
 		newKEKCommand(getenv),
 		newDominoCommand(getenv),
+		newBackupCommand(getenv), newRestoreCommand(),
 	)
 	return root
 }

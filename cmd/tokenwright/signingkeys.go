@@ -83,8 +83,10 @@ then remove the old key with "tokenwright keys remove KID".`,
 
 	var dc conn
 	remove := &cobra.Command{
-		Use:   "remove KID",
+		Use:   "remove [--] KID",
 		Short: "Remove a pending or retired key from the JWKS at once (tokens it signed stop verifying)",
+		Long: `Remove a pending or retired key from the JWKS at once: tokens it signed stop
+verifying. A kid is base64url and may start with "-": put "--" before it.`,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := dc.client(getenv)

@@ -35,8 +35,8 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 	if list.Items[0].KID != pending["kid"] || list.Items[0].State != "active" || list.Items[1].State != "retired" {
 		t.Fatalf("after rotate --now: %+v", list.Items)
 	}
-	run(t, env, false, "keys", "remove", list.Items[1].KID)
-	if errOut := run(t, env, true, "keys", "remove", list.Items[0].KID); !strings.Contains(errOut, "active") {
+	run(t, env, false, "keys", "remove", "--", list.Items[1].KID)
+	if errOut := run(t, env, true, "keys", "remove", "--", list.Items[0].KID); !strings.Contains(errOut, "active") {
 		t.Fatalf("removing the active key: %s", errOut)
 	}
 

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -60,6 +61,12 @@ func validateText(field, s string, max int) error {
 	for _, r := range s {
 		if r < 0x20 && r != '\t' || r == 0x7f {
 			return invalid(field, "must not contain control characters")
+		}
+		// Bidirectional controls (U+202E and friends) make text display
+		// in another order than it is stored: a spoofing tool in the
+		// console, the audit log and Domino names.
+		if unicode.Is(unicode.Bidi_Control, r) {
+			return invalid(field, "must not contain bidirectional control characters")
 		}
 	}
 	return nil

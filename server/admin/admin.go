@@ -35,6 +35,7 @@ type API struct {
 	log      zerolog.Logger
 	signing  SigningKeys // nil: the signing-key routes answer 404
 	domino   DominoSettings
+	snapshot Snapshotter // backup.go; nil: backups unavailable
 }
 
 // New returns the API.
@@ -68,6 +69,7 @@ func (a *API) Register(r *mux.Router) {
 	route("/audit", a.listAudit, http.MethodGet)
 	a.registerSigningKeys(route)
 	route("/domino/setup", a.dominoSetup, http.MethodGet)
+	sub.Handle("/backup", http.HandlerFunc(a.serveBackup)).Methods(http.MethodGet)
 	// Unknown routes and wrong methods fall through to the parent router's
 	// JSON 404/405 handlers (a subrouter's own handlers hide 405s).
 }

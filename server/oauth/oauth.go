@@ -36,11 +36,12 @@ type Server struct {
 	accounts *accounts.Service
 	issuer   *issuer.Issuer
 	log      zerolog.Logger
+	observer Observer // observer.go
 }
 
 // New returns the op.Server.
 func New(a *accounts.Service, i *issuer.Issuer, log zerolog.Logger) *Server {
-	return &Server{accounts: a, issuer: i, log: log}
+	return &Server{accounts: a, issuer: i, log: log, observer: nopObserver{}}
 }
 
 // Handler returns the HTTP handler for the OAuth endpoints. CORS is off
@@ -88,6 +89,7 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		method = oidc.AuthMethodPrivateKeyJWT
 		p, err = s.accounts.AuthenticateAssertion(ctx, cc.ClientAssertion, cc.ClientID, auds, reqctx.ClientIP(ctx))
 	case cc.ClientSecret == "":
+		s.failed(endpoint, "no secret", cc.ClientID)
 		return nil, errInvalidClient()
 	default:
 		if _, _, basic := (&http.Request{Header: header}).BasicAuth(); basic {
@@ -97,6 +99,7 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 	}
 	if errors.Is(err, accounts.ErrInvalidClient) {
 		s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason(err)).Msg("client authentication failed")
+		s.failed(endpoint, reason(err), cc.ClientID)
 		return nil, errInvalidClient()
 	}
 	if err != nil {
@@ -129,8 +132,10 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	grant, err := s.accounts.Grant(c.principal, r.Data.Scope, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
+		s.observer.TokenFailed("invalid scope", c.principal.ClientID())
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidTarget):
+		s.observer.TokenFailed("invalid target", c.principal.ClientID())
 		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
 	case err != nil:
 		s.log.Error().Err(err).Msg("applying token policy")
@@ -144,6 +149,7 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	s.log.Info().Str("event", "token.issued").Str("client_id", grant.ClientID).Str("key_id", grant.KeyID).
 		Str("jti", tok.ID).Str("kid", tok.KeyID).Strs("scope", grant.Scopes).Strs("aud", grant.Audiences).
 		Time("exp", tok.ExpiresAt).Msg("token issued")
+	s.observer.TokenIssued(grant.ClientID)
 	resp := op.NewResponse(&oidc.AccessTokenResponse{
 		AccessToken: tok.JWT,
 		TokenType:   oidc.BearerToken,

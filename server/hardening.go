@@ -1,0 +1,112 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/metrics"
+	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/server/ratelimit"
+	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/bolt"
+)
+
+// initOperations builds the metrics and the rate limits and connects them
+// to the OAuth server.
+func (s *Server) initOperations(oauthServer *oauth.Server) {
+	s.metrics = metrics.New(s.signingKeysForMetrics, s.now)
+	oauthServer.SetObserver(s.metrics)
+	s.limits = newLimits(s.cfg.Limits, func(endpoint string, scope ratelimit.Scope) {
+		s.metrics.RateLimited(endpoint, string(scope))
+	}, s.now)
+}
+
+func (s *Server) signingKeysForMetrics() []metrics.SigningKey {
+	st := s.signing.Current()
+	if st == nil {
+		return nil
+	}
+	out := make([]metrics.SigningKey, 0, len(st.Keys))
+	for _, k := range st.Keys {
+		out = append(out, metrics.SigningKey{State: string(k.State), CreatedAt: k.CreatedAt, Active: k.State == store.SigningActive})
+	}
+	return out
+}
+
+// routeLabel maps a path to one of a fixed set of metric labels, so that
+// hostile paths cannot create series.
+func routeLabel(path string) string {
+	switch {
+	case path == oauth.TokenPath:
+		return "token"
+	case strings.HasPrefix(path, "/oauth/"):
+		return "oauth_other"
+	case path == oauth.KeysPath:
+		return "jwks"
+	case strings.HasPrefix(path, "/.well-known/"):
+		return "discovery"
+	case strings.HasPrefix(path, admin.Prefix+"/"):
+		return "admin"
+	case path == "/healthz" || path == "/readyz":
+		return "health"
+	case path == "/metrics":
+		return "metrics"
+	}
+	return "web"
+}
+
+// instrument records each request's latency by route and status class.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.metrics.Observe(routeLabel(r.URL.Path), rec.status, time.Since(start))
+	})
+}
+
+// warnOnLoosePermissions warns when the data directory, the database or a
+// KEK file can be read by other users of the machine: the database holds
+// the sealed signing keys and the KEK unseals them. tokenwright creates
+// them 0700/0600 itself; looser modes come from copies and restores.
+func (s *Server) warnOnLoosePermissions(kekFile string) {
+	check := func(path string, what string, dir bool) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return
+		}
+		mode := fi.Mode().Perm()
+		loose := mode&0o077 != 0
+		if dir {
+			loose = mode&0o022 != 0 || mode&0o007 != 0
+		}
+		if loose {
+			s.log.Warn().Str("path", path).Str("mode", mode.String()).
+				Msgf("the %s is accessible to other users; run chmod %s %s", what, map[bool]string{true: "700", false: "600"}[dir], path)
+		}
+	}
+	check(s.cfg.DataDir, "data directory", true)
+	check(filepath.Join(s.cfg.DataDir, bolt.FileName), "database", false)
+	check(filepath.Join(s.cfg.DataDir, "kek"), "key-encryption key", false)
+	if kekFile != "" {
+		check(kekFile, "key-encryption key", false)
+	}
+	check(filepath.Join(s.cfg.DataDir, AdminTokenFile), "bootstrap admin token file", false)
+}
+
+// snapshot streams a consistent copy of the database (GET /api/v1/backup).
+func (s *Server) snapshot(_ context.Context, w http.ResponseWriter, size func(int64)) (int64, error) {
+	return s.db.Snapshot(w, size)
+}
+
+// Unwrap lets http.ResponseController reach the connection through the
+// request log's recorder (the backup extends its write deadline).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/server/ratelimit"
+)
+
+// LimitsConfig is the `limits:` section: token buckets per client id and
+// per source address. OAuth endpoints (token, and introspection/revocation
+// when they exist) share one pair of bucket families; the admin API has its
+// own, keyed by source address and by the bearer token's public key id.
+type LimitsConfig struct {
+	// Enabled turns all limits off when false (benchmarks of the raw path).
+	Enabled bool `yaml:"enabled"`
+	// ClientRate/ClientBurst: tokens per second and capacity per client id.
+	ClientRate  float64 `yaml:"clientRate"`
+	ClientBurst float64 `yaml:"clientBurst"`
+	// IPRate/IPBurst: the same per source address.
+	IPRate  float64 `yaml:"ipRate"`
+	IPBurst float64 `yaml:"ipBurst"`
+	// SuccessCost and FailureCost are charged once the answer is known
+	// (failure: any 4xx except 429).
+	SuccessCost float64 `yaml:"successCost"`
+	FailureCost float64 `yaml:"failureCost"`
+	// AdminRate/AdminBurst apply per address and per admin token.
+	AdminRate  float64 `yaml:"adminRate"`
+	AdminBurst float64 `yaml:"adminBurst"`
+	// MaxKeys bounds the buckets each family keeps (memory under a flood of
+	// random client ids or addresses); least recently used go first.
+	MaxKeys int `yaml:"maxKeys"`
+}
+
+// defaultLimits: a well-behaved client asks for a token every few minutes,
+// so 20/s sustained (burst 100) per client is far above need; a failure
+// costs 10, so one client id or one address gets about 2 wrong secrets a
+// second once the burst is spent.
+func defaultLimits() LimitsConfig {
+	return LimitsConfig{
+		Enabled:    true,
+		ClientRate: 20, ClientBurst: 100,
+		IPRate: 50, IPBurst: 200,
+		SuccessCost: 1, FailureCost: 10,
+		AdminRate: 20, AdminBurst: 100,
+		MaxKeys: 100_000,
+	}
+}
+
+func (l LimitsConfig) validate() []error {
+	var errs []error
+	pos := func(key string, v float64) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("limits.%s: must be positive, got %v", key, v))
+		}
+	}
+	if !l.Enabled {
+		return nil
+	}
+	pos("clientRate", l.ClientRate)
+	pos("clientBurst", l.ClientBurst)
+	pos("ipRate", l.IPRate)
+	pos("ipBurst", l.IPBurst)
+	pos("adminRate", l.AdminRate)
+	pos("adminBurst", l.AdminBurst)
+	if l.SuccessCost < 0 || l.FailureCost < l.SuccessCost {
+		errs = append(errs, errors.New("limits.failureCost must be at least limits.successCost, and costs must not be negative"))
+	}
+	if l.MaxKeys < 16 {
+		errs = append(errs, fmt.Errorf("limits.maxKeys: must be at least 16, got %d", l.MaxKeys))
+	}
+	return errs
+}
+
+// limits holds the guards built from the configuration.
+type limits struct {
+	oauth *ratelimit.Guard
+	admin *ratelimit.Guard
+}
+
+func newLimits(c LimitsConfig, onReject func(string, ratelimit.Scope), now func() time.Time) *limits {
+	if !c.Enabled {
+		return &limits{}
+	}
+	policy := func(rate, burst float64) ratelimit.Policy {
+		return ratelimit.Policy{Rate: rate, Burst: burst, SuccessCost: c.SuccessCost, FailureCost: c.FailureCost, MaxKeys: c.MaxKeys}
+	}
+	return &limits{
+		oauth: &ratelimit.Guard{
+			Endpoint:  "oauth",
+			IP:        ratelimit.New(policy(c.IPRate, c.IPBurst), now),
+			Client:    ratelimit.New(policy(c.ClientRate, c.ClientBurst), now),
+			ClientKey: oauthClientKey,
+			Reject:    rejectOAuth,
+			OnReject:  onReject,
+			// Resource servers may introspect on every request they
+			// serve; only their failures are charged.
+			FreeSuccess: func(r *http.Request) bool { return r.URL.Path == oauth.IntrospectPath },
+		},
+		admin: &ratelimit.Guard{
+			Endpoint:  "admin",
+			IP:        ratelimit.New(policy(c.AdminRate, c.AdminBurst), now),
+			Client:    ratelimit.New(policy(c.AdminRate, c.AdminBurst), now),
+			ClientKey: adminClientKey,
+			Reject:    rejectAdmin,
+			OnReject:  onReject,
+			// Administrators make validation mistakes; guessers get 401s.
+			Failure: ratelimit.IsAuthFailure,
+		},
+	}
+}
+
+// OAuth limits an OAuth endpoint (token, introspection, revocation). Put it
+// inside tokenEndpointGuard so the body is already bounded and known to be
+// a form when the client id is read from it.
+func (l *limits) OAuth(next http.Handler) http.Handler {
+	if l.oauth == nil {
+		return next
+	}
+	return l.oauth.Wrap(next)
+}
+
+// Admin limits every path under the admin API prefix and passes the rest.
+func (l *limits) Admin(next http.Handler) http.Handler {
+	if l.admin == nil {
+		return next
+	}
+	limited := l.admin.Wrap(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, admin.Prefix+"/") {
+			limited.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxLimitKey bounds a bucket key: real client ids are short, and a flood
+// of 8 KiB ids must not cost 8 KiB per bucket.
+const maxLimitKey = 128
+
+func truncateKey(s string) string {
+	if len(s) > maxLimitKey {
+		return s[:maxLimitKey]
+	}
+	return s
+}
+
+// oauthClientKey is the client id of an OAuth request: the Basic user name
+// (form-decoded, RFC 6749 §2.3.1) or the client_id form field.
+func oauthClientKey(r *http.Request) string {
+	if user, _, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(user); err == nil {
+			user = u
+		}
+		return truncateKey(user)
+	}
+	// The body is bounded and a form (tokenEndpointGuard); ParseForm
+	// fills r.PostForm, which the op layer then reuses.
+	if err := r.ParseForm(); err != nil {
+		return ""
+	}
+	return truncateKey(r.PostForm.Get("client_id"))
+}
+
+// adminClientKey is the public key id of the bearer token (no lookup: a
+// token that does not parse has no key and is limited by address only).
+func adminClientKey(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	cred, err := apikey.Parse(strings.TrimSpace(token))
+	if err != nil {
+		return ""
+	}
+	return cred.ID
+}
+
+// rejectOAuth answers slow_down: the token-endpoint error code registered by
+// RFC 8628 for "you are asking too often", which puts the blame on the
+// client. temporarily_unavailable (RFC 6749 §4.1.2.1) would say the server
+// is overloaded and belongs to the authorization endpoint.
+func rejectOAuth(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
+	oauthError(w, http.StatusTooManyRequests, "slow_down", "too many requests; retry after the number of seconds in Retry-After")
+}
+
+func rejectAdmin(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusTooManyRequests, api.Error{Code: api.CodeRateLimited, Message: "too many requests; retry after the number of seconds in Retry-After"})
+}

@@ -1,0 +1,205 @@
+package ratelimit_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenwright/tokenwright/server/ratelimit"
+	"github.com/tokenwright/tokenwright/server/reqctx"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func TestFailuresCostMoreAndRefill(t *testing.T) {
+	c := &clock{t: time.Unix(1_000_000, 0)}
+	l := ratelimit.New(ratelimit.Policy{Rate: 2, Burst: 10, SuccessCost: 1, FailureCost: 5}, c.Now)
+
+	// Ten successes fit the burst; the eleventh is refused.
+	for i := range 10 {
+		if ok, _ := l.Allow("good"); !ok {
+			t.Fatalf("success %d refused", i)
+		}
+		l.Success("good")
+	}
+	if ok, wait := l.Allow("good"); ok || wait != 500*time.Millisecond {
+		t.Fatalf("after burst: ok=%v wait=%v, want refused for 500ms", ok, wait)
+	}
+
+	// Two failures exhaust the same burst.
+	for i := range 2 {
+		if ok, _ := l.Allow("bad"); !ok {
+			t.Fatalf("failure %d refused early", i)
+		}
+		l.Failure("bad")
+	}
+	if ok, _ := l.Allow("bad"); ok {
+		t.Fatal("third failure allowed: failures must cost more than successes")
+	}
+	// Debt is bounded by the burst: after Burst/Rate + 1/Rate seconds the
+	// worst debtor gets one more try.
+	for range 100 {
+		l.Failure("bad")
+	}
+	c.Advance(10 * time.Second) // -10 → +10 would need 10s; -10+20 = 10 capped
+	if ok, _ := l.Allow("bad"); !ok {
+		t.Fatal("debt not bounded: still refused after 2×Burst/Rate")
+	}
+	// Other keys are never affected.
+	if ok, _ := l.Allow("other"); !ok {
+		t.Fatal("unrelated key refused")
+	}
+}
+
+func TestMemoryIsBoundedUnderRandomKeys(t *testing.T) {
+	l := ratelimit.New(ratelimit.Policy{Rate: 1, Burst: 1, FailureCost: 1, MaxKeys: 1600}, nil)
+	for i := range 200_000 {
+		l.Failure("random-" + strconv.Itoa(i))
+	}
+	if n := l.Len(); n > 1600 {
+		t.Fatalf("%d buckets held, cap 1600", n)
+	}
+	// The most recent key is still tracked (LRU keeps it).
+	if ok, _ := l.Allow("random-199999"); ok {
+		t.Fatal("most recent debtor forgotten")
+	}
+}
+
+func TestGuardChargesByOutcome(t *testing.T) {
+	c := &clock{t: time.Unix(1_000_000, 0)}
+	p := ratelimit.Policy{Rate: 1, Burst: 20, SuccessCost: 1, FailureCost: 10}
+	var rejected []string
+	g := &ratelimit.Guard{
+		Endpoint:  "test",
+		IP:        ratelimit.New(p, c.Now),
+		Client:    ratelimit.New(p, c.Now),
+		ClientKey: func(r *http.Request) string { return r.Header.Get("X-Client") },
+		Reject: func(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
+			w.WriteHeader(http.StatusTooManyRequests)
+		},
+		OnReject: func(e string, s ratelimit.Scope) { rejected = append(rejected, e+"/"+string(s)) },
+	}
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Fail") != "" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	}))
+	do := func(ip, client string, fail bool) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		req = req.WithContext(reqctx.WithClientIP(req.Context(), netip.MustParseAddr(ip)))
+		req.Header.Set("X-Client", client)
+		if fail {
+			req.Header.Set("X-Fail", "1")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	// Two failures from one address exhaust its bucket ...
+	for range 2 {
+		if rec := do("10.0.0.1", "victim", true); rec.Code != 401 {
+			t.Fatalf("HTTP %d", rec.Code)
+		}
+	}
+	rec := do("10.0.0.1", "someone-else", false)
+	if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("third request from the address: HTTP %d Retry-After=%q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	// ... and the client id's bucket; another address for that client id is
+	// refused too (the per-client family), while another client is not.
+	if rec := do("10.0.0.2", "victim", false); rec.Code != 429 {
+		t.Fatalf("victim from another address: HTTP %d, want 429", rec.Code)
+	}
+	for i := range 15 {
+		if rec := do("10.0.0.3", "good", false); rec.Code != 200 {
+			t.Fatalf("good client request %d: HTTP %d", i, rec.Code)
+		}
+	}
+	if len(rejected) != 2 || rejected[0] != "test/ip" || rejected[1] != "test/client" {
+		t.Fatalf("rejections observed: %v", rejected)
+	}
+}
+
+func BenchmarkAllowCharge(b *testing.B) {
+	l := ratelimit.New(ratelimit.Policy{Rate: 1e9, Burst: 1e9, SuccessCost: 1, FailureCost: 10}, nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			k := "client-" + strconv.Itoa(i%64)
+			l.Allow(k)
+			l.Success(k)
+			i++
+		}
+	})
+}
+
+func TestAddressKeyGroupsIPv6By64(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":               "192.0.2.7",
+		"::ffff:192.0.2.7":        "192.0.2.7",
+		"2001:db8:1:2:aaaa::1":    "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3": "2001:db8:1:2::/64",
+		"2001:db8:1:3::1":         "2001:db8:1:3::/64",
+		"::1":                     "::/64",
+	} {
+		if got := ratelimit.AddressKey(netip.MustParseAddr(in)); got != want {
+			t.Errorf("AddressKey(%s) = %s, want %s", in, got, want)
+		}
+	}
+	if ratelimit.AddressKey(netip.Addr{}) != "" {
+		t.Error("invalid address got a key")
+	}
+}
+
+func TestFreeSuccessIsNotCharged(t *testing.T) {
+	c := &clock{t: time.Unix(1_000_000, 0)}
+	p := ratelimit.Policy{Rate: 1, Burst: 3, SuccessCost: 1, FailureCost: 3}
+	g := &ratelimit.Guard{
+		Client:      ratelimit.New(p, c.Now),
+		ClientKey:   func(*http.Request) string { return "rs" },
+		Reject:      func(w http.ResponseWriter, _ *http.Request, _ time.Duration) { w.WriteHeader(429) },
+		FreeSuccess: func(r *http.Request) bool { return r.URL.Path == "/free" },
+	}
+	status := http.StatusOK
+	h := g.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(status) }))
+	do := func(path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
+		return rec.Code
+	}
+	for i := range 50 {
+		if code := do("/free"); code != 200 {
+			t.Fatalf("free success %d: HTTP %d", i, code)
+		}
+	}
+	for i := range 3 {
+		if code := do("/paid"); code != 200 {
+			t.Fatalf("paid success %d: HTTP %d", i, code)
+		}
+	}
+	if code := do("/free"); code != 429 {
+		t.Fatalf("after the paid burst: HTTP %d, want 429 (the bucket is shared)", code)
+	}
+	c.Advance(3 * time.Second)
+	status = http.StatusUnauthorized
+	do("/free") // a failure on the free path is charged
+	status = http.StatusOK
+	if code := do("/free"); code != 429 {
+		t.Fatalf("after a failed introspection: HTTP %d, want 429", code)
+	}
+}

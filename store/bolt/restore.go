@@ -1,0 +1,79 @@
+package bolt
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Restore replaces the database at dst with a verified copy of src. The
+// server must be stopped: Restore takes the file's lock to make sure. The
+// old file is kept beside the new one (its name is returned) rather than
+// deleted, so a wrong restore can be undone by hand.
+func Restore(src, dst string, now time.Time) (aside string, err error) {
+	if err := Verify(src); err != nil {
+		return "", fmt.Errorf("restore: refusing %s: %w", src, err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		// Opening read-write takes the exclusive lock a running server
+		// holds; a short timeout turns "in use" into a clear error.
+		db, err := bbolt.Open(dst, 0o600, &bbolt.Options{Timeout: 500 * time.Millisecond})
+		if err != nil {
+			return "", fmt.Errorf("restore: %s is in use or unreadable (stop the server first): %w", dst, err)
+		}
+		_ = db.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
+	}
+	tmp := dst + ".restoring"
+	if err := copyFile(src, tmp); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("restore: copying: %w", err)
+	}
+	if err := Verify(tmp); err != nil {
+		_ = os.Remove(tmp)
+		return "", fmt.Errorf("restore: the copy does not verify: %w", err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		aside = dst + ".before-restore-" + now.UTC().Format("20060102T150405Z")
+		if err := os.Rename(dst, aside); err != nil {
+			_ = os.Remove(tmp)
+			return "", fmt.Errorf("restore: keeping the old database aside: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return aside, fmt.Errorf("restore: %w", err)
+	}
+	return aside, syncDir(dir)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, cerr := io.Copy(out, in)
+	return errors.Join(cerr, out.Sync(), out.Close())
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
