@@ -52,6 +52,11 @@ func TestConsoleServesAssetsWithSecurityHeaders(t *testing.T) {
 			t.Errorf("GET %s: body lacks %q", c.path, c.contains)
 		}
 		h := resp.Header
+		// Exactly one policy: browsers enforce every CSP header they get,
+		// so a second, stricter one (the server's default) would break the page.
+		if n := len(h.Values("Content-Security-Policy")); n != 1 {
+			t.Errorf("GET %s: %d Content-Security-Policy headers, want 1", c.path, n)
+		}
 		csp := h.Get("Content-Security-Policy")
 		for _, want := range []string{"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'", "object-src 'none'", "base-uri 'none'"} {
 			if !strings.Contains(csp, want) {
