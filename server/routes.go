@@ -41,6 +41,10 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
 	adminAPI.SetSnapshotter(s.snapshot)
 	adminAPI.Register(r)
+	// The web console (issue 8): static assets, a client of the admin API.
+	console := web.Console()
+	r.Handle(strings.TrimSuffix(web.ConsolePath, "/"), console).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(web.ConsolePath).Handler(console).Methods(http.MethodGet, http.MethodHead)
 	r.PathPrefix("/").Handler(web.Handler(s.cfg.Issuer)).Methods(http.MethodGet, http.MethodHead)
 
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,55 @@
+// Personal access tokens: my own, one user's (administrators), and everyone's
+// (administrators).
+import { h, fmtTime } from '../dom.js';
+import { get, post } from '../api.js';
+import { badge, table, page, errorBox, rowMenu, confirmDialog, toast } from '../ui.js';
+import { keyPanel } from '../keys.js';
+import { refresh } from '../app.js';
+
+export async function myTokensPage(view, me) {
+  const panel = await keyPanel({ kind: 'token', base: '/users/me/tokens', clientId: me.userName, title: 'Tokens' });
+  page(view, 'My personal access tokens',
+    h('p', {}, 'Tokens sign you in to this console, the CLI and the admin API, and can be exchanged for a JWT with client ID ',
+      h('code', {}, me.userName), '.'), panel);
+}
+
+export async function userTokensPage(view, me, user) {
+  const base = '/users/' + encodeURIComponent(user) + '/tokens';
+  const panel = await keyPanel({ kind: 'token', base, clientId: user, title: 'Tokens of ' + user });
+  page(view, 'Tokens of ' + user, h('p', {}, h('a', { href: '#/users' }, '← Users')), panel);
+}
+
+const statuses = [['', 'Any status'], ['active', 'Active'], ['expiring_soon', 'Expiring soon'], ['expired', 'Expired'], ['revoked', 'Revoked']];
+
+export async function allTokensPage(view, me, params) {
+  const status = params.get('status') || '';
+  const select = h('select', { id: 'token-status' }, statuses.map(([v, l]) => h('option', { value: v, selected: v === status }, l)));
+  select.addEventListener('change', () => { location.hash = '#/all-tokens' + (select.value ? '?status=' + select.value : ''); });
+  const filter = h('div', { class: 'toolbar' }, h('div', { class: 'field inline' }, h('label', { for: 'token-status' }, 'Status'), select));
+  let items;
+  try {
+    items = (await get('/tokens' + (status ? '?status=' + encodeURIComponent(status) : ''))).items;
+  } catch (e) {
+    page(view, 'All personal access tokens', filter, errorBox(e));
+    return;
+  }
+  const actions = (k) => rowMenu('Actions for ' + k.clientId + '/' + k.name, [k.status !== 'revoked' && {
+    label: 'Revoke', danger: true, action: async () => {
+      const ok = await confirmDialog({ title: 'Revoke ' + k.name + ' of ' + k.clientId + '?',
+        text: 'The token stops working at once. This cannot be undone.', action: 'Revoke token' });
+      if (!ok) return;
+      try { await post('/users/' + encodeURIComponent(k.clientId) + '/tokens/' + encodeURIComponent(k.id) + ':revoke'); toast('Revoked.'); } catch (e) { toast(e.message); }
+      refresh();
+    } }]);
+  const columns = [
+    { label: 'User', cell: (k) => h('a', { href: '#/users/' + encodeURIComponent(k.clientId) + '/tokens' }, k.clientId) },
+    { label: 'Name', cell: (k) => [k.name, k.description ? h('div', { class: 'desc' }, k.description) : null] },
+    { label: 'Created', cell: (k) => fmtTime(k.createdAt) },
+    { label: 'Expires', cell: (k) => (k.expiresAt ? fmtTime(k.expiresAt) : 'Never') },
+    { label: 'Last used', cell: (k) => (k.lastUsedAt ? fmtTime(k.lastUsedAt) : 'Never') },
+    { label: 'Status', cell: (k) => badge(k.status) },
+    { label: 'Actions', cell: actions },
+  ];
+  page(view, 'All personal access tokens', filter,
+    items.length ? table('All personal access tokens', columns, items, (k) => ({ dataset: { key: k.name, user: k.clientId } })) : h('p', { class: 'empty' }, 'No tokens.'));
+}
