@@ -28,7 +28,7 @@ func TokenSource(ctx context.Context, cfg TokenConfig) oauth2.TokenSource {
 	cc := clientcredentials.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
-		TokenURL:     strings.TrimSuffix(cfg.Issuer, "/") + "/oauth/token",
+		TokenURL:     TokenURL(cfg.Issuer),
 		Scopes:       cfg.Scopes,
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
@@ -40,3 +40,6 @@ func TokenSource(ctx context.Context, cfg TokenConfig) oauth2.TokenSource {
 	}
 	return cc.TokenSource(ctx)
 }
+
+// TokenURL is the token endpoint of the tokenwright server at issuer.
+func TokenURL(issuer string) string { return strings.TrimSuffix(issuer, "/") + "/oauth/token" }
