@@ -25,8 +25,8 @@ type receiver struct {
 	failFirst int
 
 	mu       sync.Mutex
-	attempts map[string]int          // per delivery id
-	notices  map[string]int          // accepted notices per key id
+	attempts map[string]int // per delivery id
+	notices  map[string]int // accepted notices per key id
 	payloads map[string]notify.Payload
 	bad      []string
 }
