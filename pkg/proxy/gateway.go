@@ -170,7 +170,7 @@ func (g *Gateway) token(ctx context.Context, clientID, key, target string) (stri
 		if limit := tok.Expiry.Add(-expiryMargin); !tok.Expiry.IsZero() && limit.Before(e.validTill) {
 			e.validTill = limit
 		}
-	} else if gerr.status >= 500 {
+	} else if gerr.status >= 500 || gerr.status == http.StatusTooManyRequests {
 		e.validTill = now // do not remember our own or the server's trouble
 	}
 	return e.token, e.fail
@@ -223,6 +223,9 @@ func (g *Gateway) exchange(ctx context.Context, clientID, key, target string) (*
 		return tok, nil
 	}
 	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode == http.StatusTooManyRequests {
+		return nil, &gatewayError{http.StatusTooManyRequests, "rate_limited", "tokenwright is rate limiting token requests; retry later"}
+	}
 	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 		g.log.Info("key refused by tokenwright", "client_id", clientID, "error", re.ErrorCode, "target", target)
 		switch re.ErrorCode {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,5 +181,37 @@ func TestGatewayRefreshesAcrossExpiry(t *testing.T) {
 	tokens, failures, _, _ := e.up.snapshot()
 	if len(failures) > 0 || tokens < 3 || issued(e.s) != tokens {
 		t.Fatalf("%d requests: %d tokens, server issued %d, failures %v", n, tokens, issued(e.s), failures)
+	}
+}
+
+// The token endpoint's own trouble (rate limiting, errors) is reported as
+// such and never cached: the next request asks again.
+func TestGatewayTokenEndpointTrouble(t *testing.T) {
+	t.Parallel()
+	var calls, status atomic.Int32
+	status.Store(http.StatusTooManyRequests)
+	tokenEndpoint := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write([]byte(`{"error":"slow_down"}`))
+	}))
+	upURL, _ := url.Parse("http://127.0.0.1:1")
+	g, err := proxy.NewGateway(proxy.GatewayConfig{Upstream: upURL, TokenURL: tokenEndpoint + "/oauth/token", ClientID: "tool"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := serve(t, g)
+	for i := range 2 {
+		if r := get(t, gw+"/x", apiKey("twk_x")); r.status != http.StatusTooManyRequests || !strings.Contains(r.body, `"rate_limited"`) {
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	status.Store(http.StatusInternalServerError)
+	if r := get(t, gw+"/x", apiKey("twk_x")); r.status != http.StatusBadGateway || !strings.Contains(r.body, `"token_unavailable"`) {
+		t.Fatalf("server error: %d %s", r.status, r.body)
+	}
+	if calls.Load() != 3 {
+		t.Fatalf("token endpoint asked %d times, want 3 (failures that are not the key's are not cached)", calls.Load())
 	}
 }

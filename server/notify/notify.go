@@ -134,11 +134,15 @@ func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
 			continue
 		}
 		ok, err := n.notify(ctx, k)
-		if err != nil {
-			errs = append(errs, err)
-		}
 		if ok {
 			sent++
+		}
+		if err != nil {
+			// The webhook (or the store) is failing: the other notices
+			// would spend their retries on it too. They wait for the next
+			// run, unclaimed.
+			errs = append(errs, err)
+			break
 		}
 		if ctx.Err() != nil {
 			break
