@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -96,11 +97,21 @@ func TestProxyAndGatewayCommands(t *testing.T) {
 		t.Fatalf("non-loopback listen: %s", out)
 	}
 
-	// Proxy: credentials from the environment, curl-like callers send none.
-	p, perr := startProxy(t, append(env, "TOKENWRIGHT_CLIENT_ID=nb", "TOKENWRIGHT_CLIENT_SECRET="+key.ClientSecret),
-		"--upstream", up, "--audience", "Domino")
+	// Proxy: the key from a file, curl-like callers send none.
+	secretFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(secretFile, []byte(key.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, perr := startProxy(t, append(env, "TOKENWRIGHT_CLIENT_ID=nb"), "--upstream", up, "--audience", "Domino",
+		"--client-secret-file", secretFile)
 	if code, body := fetch(t, p+"/api/data", nil); code != 200 || !strings.Contains(body, `"sub":"nb"`) {
 		t.Fatalf("through the proxy: %d %s", code, body)
+	}
+
+	// Wrong credentials stop the proxy at start, with the server's reason.
+	if out := run(t, append(env, "TOKENWRIGHT_CLIENT_ID=nb", "TOKENWRIGHT_CLIENT_SECRET=twk_wrong"), true,
+		"proxy", "--listen", "127.0.0.1:0", "--upstream", up); !strings.Contains(out, "invalid_client") {
+		t.Fatalf("proxy with a wrong key: %s", out)
 	}
 
 	// Gateway: the caller brings the key.
