@@ -15,7 +15,9 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tokenwright/tokenwright/pkg/duration"
+	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
 
 // Config is the server configuration. It is read from a YAML (or JSON) file,
@@ -48,7 +50,7 @@ type Config struct {
 		RotationPeriod Duration `yaml:"rotationPeriod"`
 		// JWKSMaxAge caps how long relying parties may cache the JWKS
 		// (Cache-Control max-age). It also sets the rotation timing: a new
-		// key is published JWKSMaxAge + 5m before it signs.
+		// key is published JWKSMaxAge + 30m before it signs.
 		JWKSMaxAge Duration `yaml:"jwksMaxAge"`
 	} `yaml:"signing"`
 
@@ -83,6 +85,17 @@ type Config struct {
 		AdminName  string `yaml:"adminName"`
 		AdminEmail string `yaml:"adminEmail"`
 	} `yaml:"bootstrap"`
+
+	// TLS serves HTTPS from PEM, PKCS#12 or JKS (see docs/domino.md).
+	TLS tlsconfig.Source `yaml:"tls"`
+	// HealthListen is an optional plain-HTTP address serving only
+	// /healthz and /readyz (for load balancers that cannot speak TLS).
+	HealthListen string `yaml:"healthListen"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string `yaml:"trustedProxies"`
+	// CORS is the Domino-REST-API-style origin map (server/cors).
+	CORS   cors.Config  `yaml:"cors"`
+	Domino DominoConfig `yaml:"domino"`
 }
 
 // MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
@@ -211,6 +224,10 @@ func upperSnake(s string) string {
 }
 
 func setFromString(f reflect.Value, s string) error {
+	// Settings with their own text form (e.g. cors.origins).
+	if v, ok := f.Addr().Interface().(interface{ Set(string) error }); ok {
+		return v.Set(s)
+	}
 	switch f.Interface().(type) {
 	case string:
 		f.SetString(s)
@@ -276,7 +293,7 @@ func (c *Config) Validate() error {
 	}
 	prePublish := c.Signing.JWKSMaxAge.Std() + signing.PublishMargin
 	if p := c.Signing.RotationPeriod.Std(); p < 0 || p > 0 && p < 2*prePublish {
-		bad("signing.rotationPeriod", "must be 0 (off) or at least twice jwksMaxAge + 5m (%s), got %s", 2*prePublish, p)
+		bad("signing.rotationPeriod", "must be 0 (off) or at least twice jwksMaxAge + 30m (%s), got %s", 2*prePublish, p)
 	}
 	if c.Keys.DefaultLifetime <= 0 {
 		bad("keys.defaultLifetime", "must be positive")
@@ -301,6 +318,7 @@ func (c *Config) Validate() error {
 			bad("notifications.webhook.url", "must be an absolute http(s) URL, got %q", w)
 		}
 	}
+	errs = append(errs, c.validateTrust()...)
 	return errors.Join(errs...)
 }
 

@@ -182,7 +182,13 @@ func signWith(t *testing.T, kid string, claims map[string]any) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k, KeyID: kid}}, nil)
+	return signJWT(t, jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k, KeyID: kid}}, nil, claims)
+}
+
+// signJWT signs claims with go-jose, as a third party would.
+func signJWT(t *testing.T, key jose.SigningKey, opts *jose.SignerOptions, claims any) string {
+	t.Helper()
+	signer, err := jose.NewSigner(key, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,15 +247,7 @@ func assertion(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm, kid
 	if kid != "" {
 		opts = opts.WithHeader(jose.HeaderKey("kid"), kid)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jwt.Signed(signer).Claims(c).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return signJWT(t, jose.SigningKey{Algorithm: alg, Key: key}, opts, c)
 }
 
 func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
@@ -350,15 +348,7 @@ func mustEC(t *testing.T) *ecdsa.PrivateKey {
 }
 
 func hmacAssertion(t *testing.T, c jwt.Claims) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jwt.Signed(signer).Claims(c).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return signJWT(t, jose.SigningKey{Algorithm: jose.HS256, Key: []byte("0123456789abcdef0123456789abcdef")}, nil, c)
 }
 
 func toJSON(v any) string {

@@ -5,7 +5,6 @@ import (
 	"log"
 	"mime"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +47,9 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
 	})
-	// clientIP is outermost so that the request log sees the address too.
-	return clientIP(s.recoverer(s.requestLog(r)))
+	// clientIP is outermost so that the request log sees the address too;
+	// CORS is inside the log so that preflight answers are logged.
+	return s.clientIP(s.recoverer(s.requestLog(s.corsMiddleware(r))))
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -217,16 +217,6 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
-}
-
-// clientIP records the caller's address for policy (CIDR limits) and logs.
-func clientIP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			r = r.WithContext(reqctx.WithClientIP(r.Context(), ap.Addr().Unmap()))
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // statusRecorder remembers what a handler wrote, for the request log.

@@ -23,6 +23,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 	"github.com/tokenwright/tokenwright/store/cache"
@@ -40,6 +41,7 @@ type Server struct {
 	accounts *accounts.Service
 	handler  http.Handler
 	now      func() time.Time
+	tls      *tlsconfig.Reloader // nil: plain HTTP
 
 	discovery atomic.Pointer[discoveryEntry]
 
@@ -116,6 +118,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	policy.DefaultAudiences, policy.DefaultScopes = cfg.Tokens.DefaultAudiences, cfg.Tokens.DefaultScopes
 	policy.DefaultKeyLifetime, policy.MaxKeyLifetime = cfg.Keys.DefaultLifetime.Std(), cfg.Keys.MaxLifetime.Std()
 	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
+	policy.DominoSites, policy.DominoRESTAPI = cfg.Domino.Sites, cfg.Domino.RestAPI
 	s.accounts = accounts.New(s.store, accounts.Options{Policy: policy, Logger: s.log, Now: opts.Now})
 
 	if err := s.bootstrap(ctx, opts.Banner); err != nil {
@@ -129,13 +132,19 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
+	if err := s.setupTLS(bg); err != nil {
+		stop()
+		s.background.Wait()
+		return nil, err
+	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
 	})
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
-	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithSigningKeys(s.signing))
+	s.handler = s.routes(oauth.New(s.accounts, iss, s.log), admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
+		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
 	return s, nil
 }
 
@@ -203,8 +212,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Msg("tokenwright is serving")
+	if s.tls != nil {
+		// ServeTLS negotiates HTTP/2 by ALPN; GetCertificate picks up
+		// reloaded certificates for new connections.
+		srv.TLSConfig = s.tls.ServerConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Bool("tls", s.tls != nil).Msg("tokenwright is serving")
 	select {
 	case err := <-errc:
 		return err
@@ -229,6 +245,19 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	s.reloadOnHangup(ctx)
+	if cfg.HealthListen != "" {
+		hln, err := net.Listen("tcp", cfg.HealthListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("healthListen: %w", err)
+		}
+		go func() {
+			if err := s.ServeHealth(ctx, hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error().Err(err).Msg("health listener failed")
+			}
+		}()
 	}
 	return s.Serve(ctx, ln)
 }

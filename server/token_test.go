@@ -161,7 +161,8 @@ func TestScopeAndAudienceSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := claimsOf(tok)
-	if c.Scope != "$DATA" || !slices.Equal(c.Aud, []string{"https://api.example.com/v1/orders"}) {
+	// Under the Domino profile Domino.user.all is always granted (first).
+	if c.Scope != "Domino.user.all $DATA" || !slices.Equal(c.Aud, []string{"https://api.example.com/v1/orders"}) {
 		t.Fatalf("scope %q aud %v", c.Scope, c.Aud)
 	}
 

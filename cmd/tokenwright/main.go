@@ -70,6 +70,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newAuditCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newKEKCommand(getenv),
+		newDominoCommand(getenv),
 	)
 	return root
 }

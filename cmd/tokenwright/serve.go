@@ -19,17 +19,11 @@ environment variables, then these flags. On an empty data directory the first
 administrator is created and its token written to DATA/admin.token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configFile == "" {
-				configFile = getenv.Get("TOKENWRIGHT_CONFIG")
-			}
-			cfg, err := server.LoadConfig(configFile, getenv)
+			cfg, err := loadConfig(cmd, getenv, configFile, dataDir)
 			if err != nil {
 				return err
 			}
 			flags := cmd.Flags()
-			if flags.Changed("data") {
-				cfg.DataDir = dataDir
-			}
 			if flags.Changed("listen") {
 				cfg.Listen = listen
 			}
@@ -54,4 +48,21 @@ administrator is created and its token written to DATA/admin.token.`,
 	f.StringVar(&listen, "listen", "", "listen address (default 127.0.0.1:8080; env TOKENWRIGHT_LISTEN)")
 	f.StringVar(&issuer, "issuer", "", "issuer URL, exactly as verifiers will see it (default http://127.0.0.1:8080; env TOKENWRIGHT_ISSUER)")
 	return cmd
+}
+
+// loadConfig reads the config file (--config or TOKENWRIGHT_CONFIG), the
+// TOKENWRIGHT_* environment, and a --data flag when given: what every
+// command that works on a data directory needs.
+func loadConfig(cmd *cobra.Command, getenv env, configFile, dataDir string) (server.Config, error) {
+	if configFile == "" {
+		configFile = getenv.Get("TOKENWRIGHT_CONFIG")
+	}
+	cfg, err := server.LoadConfig(configFile, getenv)
+	if err != nil {
+		return cfg, err
+	}
+	if cmd.Flags().Changed("data") {
+		cfg.DataDir = dataDir
+	}
+	return cfg, nil
 }

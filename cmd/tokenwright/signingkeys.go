@@ -18,8 +18,8 @@ func newSigningKeysCommand(getenv env) *cobra.Command {
 		Use:   "keys",
 		Short: "Manage the JWT signing keys published in the JWKS (administrators)",
 		Long: `Manage the JWT signing keys. A new key is published in the JWKS for the
-JWKS max-age plus 5 minutes before it signs anything, and a retired key stays
-published for the longest token lifetime plus the max-age plus 5 minutes, so
+JWKS max-age plus 30 minutes before it signs anything, and a retired key stays
+published for the longest token lifetime plus the max-age plus 30 minutes, so
 relying parties that cache the JWKS never meet an unknown kid.
 (API keys of service accounts are managed with "tokenwright key".)`,
 	}
@@ -58,7 +58,7 @@ relying parties that cache the JWKS never meet an unknown kid.
 		Use:   "rotate",
 		Short: "Publish a new signing key now; it signs after the pre-publication window",
 		Long: `Publish a new signing key now. It starts signing after the JWKS max-age plus
-5 minutes; the current key then retires and stays published until every token it
+30 minutes; the current key then retires and stays published until every token it
 signed has expired. With --now the new key signs at once: use it only when the
 active key is compromised (relying parties refetch the JWKS on the unknown kid),
 then remove the old key with "tokenwright keys remove KID".`,
@@ -119,15 +119,9 @@ are still under the old one. The current KEK comes from the usual settings
 first; start it again with the new KEK configured.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if configFile == "" {
-				configFile = getenv.Get("TOKENWRIGHT_CONFIG")
-			}
-			cfg, err := server.LoadConfig(configFile, getenv)
+			cfg, err := loadConfig(cmd, getenv, configFile, dataDir)
 			if err != nil {
 				return err
-			}
-			if cmd.Flags().Changed("data") {
-				cfg.DataDir = dataDir
 			}
 			n, err := server.RotateKEK(cmd.Context(), cfg, getenv.Get, newFile, generate)
 			if err != nil {

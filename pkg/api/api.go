@@ -240,7 +240,7 @@ type DominoSetup struct {
 
 // DominoSection is one block the Domino administrator pastes somewhere.
 type DominoSection struct {
-	ID      string `json:"id"`     // idpcat, notes.ini, keepconfig, person
+	ID      string `json:"id"`     // idpcat, notes.ini, keepconfig, keepconfig-jwt, person
 	Title   string `json:"title"`  // human heading
 	Where   string `json:"where"`  // where to paste it
 	Format  string `json:"format"` // text, ini, json

@@ -156,6 +156,8 @@ func (s *Service) Grant(p *Principal, requestedScopes, requestedAudiences []stri
 		g.Email, g.Roles = p.User.Email, p.User.Roles
 	}
 	g.Lifetime = min(g.Lifetime, s.policy.MaxTokenLifetime)
+	ownAudiences := p.Account != nil && len(p.Account.AllowedAudiences) > 0
+	allowedScopes, allowedAudiences = s.dominoAllowed(g.Profile, ownAudiences, allowedScopes, allowedAudiences)
 	if len(p.Key.Scopes) > 0 {
 		allowedScopes = p.Key.Scopes
 	}
@@ -167,13 +169,17 @@ func (s *Service) Grant(p *Principal, requestedScopes, requestedAudiences []stri
 		g.Scopes = slices.Clone(allowedScopes)
 	} else {
 		for _, sc := range requestedScopes {
-			if !slices.Contains(allowedScopes, sc) {
+			if !slices.Contains(allowedScopes, sc) && (g.Profile != ProfileDomino || sc != DominoUserAllScope) {
 				return Grant{}, fmt.Errorf("%w: %q", ErrInvalidScope, sc)
 			}
 			if !slices.Contains(g.Scopes, sc) {
 				g.Scopes = append(g.Scopes, sc)
 			}
 		}
+	}
+	if g.Profile == ProfileDomino {
+		// Core Domino refuses any token without it, whatever was asked.
+		g.Scopes = withFirst(g.Scopes, DominoUserAllScope)
 	}
 
 	if len(requestedAudiences) == 0 {

@@ -33,6 +33,10 @@ type Policy struct {
 	// DefaultAudiences and DefaultScopes apply to principals that have none.
 	DefaultAudiences []string
 	DefaultScopes    []string
+	// DominoSites are the Domino site URLs that Domino-profile principals
+	// without audiences of their own receive; DominoRESTAPI adds "Domino".
+	DominoSites   []string
+	DominoRESTAPI bool
 }
 
 // DefaultPolicy is what a server without configuration uses.

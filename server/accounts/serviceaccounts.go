@@ -204,11 +204,14 @@ func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in
 	// The key keeps the account's roles as they are now; later role changes
 	// on the account do not widen or narrow existing keys.
 	key.Roles = slices.Clone(sa.Roles)
-	if key.Scopes, err = narrow("scopes", in.Scopes, validScope, func(v string) bool { return slices.Contains(sa.AllowedScopes, v) }); err != nil {
+	// A key may narrow what the account's tokens may carry, server
+	// defaults and the Domino profile's additions included.
+	allowedScopes, allowedAudiences := s.accountAllowed(sa)
+	if key.Scopes, err = narrow("scopes", in.Scopes, validScope, func(v string) bool { return slices.Contains(allowedScopes, v) }); err != nil {
 		return k, "", err
 	}
 	if key.Audiences, err = narrow("audiences", in.Audiences, validAudience, func(v string) bool {
-		return audienceAllowed(v, sa.AllowedAudiences) || slices.Contains(sa.AllowedAudiences, v)
+		return audienceAllowed(v, allowedAudiences) || slices.Contains(allowedAudiences, v)
 	}); err != nil {
 		return k, "", err
 	}

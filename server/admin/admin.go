@@ -34,6 +34,7 @@ type API struct {
 	accounts *accounts.Service
 	log      zerolog.Logger
 	signing  SigningKeys // nil: the signing-key routes answer 404
+	domino   DominoSettings
 }
 
 // New returns the API.
@@ -66,6 +67,7 @@ func (a *API) Register(r *mux.Router) {
 	a.registerLifecycle(route)
 	route("/audit", a.listAudit, http.MethodGet)
 	a.registerSigningKeys(route)
+	route("/domino/setup", a.dominoSetup, http.MethodGet)
 	// Unknown routes and wrong methods fall through to the parent router's
 	// JSON 404/405 handlers (a subrouter's own handlers hide 405s).
 }

@@ -122,6 +122,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ServiceAccount": api.ServiceAccount{}, "CreateKey": api.CreateKey{}, "RotateKey": api.RotateKey{}, "Key": api.Key{},
 		"RevokeAllResult": api.RevokeAllResult{}, "User": api.User{}, "CreateUser": api.CreateUser{}, "UpdateUser": api.UpdateUser{},
 		"SigningKey": api.SigningKey{}, "RotateSigningKey": api.RotateSigningKey{},
+		"DominoSetup": api.DominoSetup{}, "DominoSection": api.DominoSection{},
 	}
 	for name, v := range types {
 		schema, ok := s.Components.Schemas[name]

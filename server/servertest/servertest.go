@@ -36,6 +36,7 @@ type Server struct {
 	Config     server.Config
 	Server     *server.Server
 	logs       *lockedBuffer
+	client     *http.Client
 
 	cancel context.CancelFunc
 	done   chan error
@@ -53,6 +54,9 @@ type Options struct {
 	Now func() time.Time
 	// Environ replaces the environment lookup (KEK tests).
 	Environ func(string) string
+	// HTTPClient is used by Do and DoRaw (default http.DefaultClient); a
+	// TLS test server needs one that trusts the test CA.
+	HTTPClient *http.Client
 }
 
 // quietOIDC silences zitadel/oidc, which logs through the global slog
@@ -86,7 +90,16 @@ func Start(t testing.TB, opts Options) *Server {
 		opts.Environ = func(string) string { return "" }
 	}
 	logs := &lockedBuffer{}
-	log := zerolog.New(logs).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	var out io.Writer = logs
+	if _, benchmark := t.(*testing.B); benchmark {
+		// Benchmarks still format every log line, as production does, but
+		// must not measure an ever-growing in-memory buffer.
+		out = io.Discard
+	}
+	log := zerolog.New(out).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	if out == logs {
+		log = log.Level(zerolog.DebugLevel)
+	}
 	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Environ: opts.Environ})
 	if err != nil {
 		_ = ln.Close()
@@ -94,7 +107,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{URL: cfg.Issuer, Addr: ln.Addr().String(), DataDir: dir, Config: cfg, Server: srv, logs: logs,
-		cancel: cancel, done: make(chan error, 1)}
+		client: opts.HTTPClient, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- srv.Serve(ctx, ln) }()
 	if data, err := os.ReadFile(filepath.Join(dir, server.AdminTokenFile)); err == nil {
 		s.AdminToken = strings.TrimSpace(string(data))
@@ -169,7 +182,11 @@ func (s *Server) send(t testing.TB, token, method, path string, in any) (int, []
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	hc := s.client
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

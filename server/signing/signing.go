@@ -124,9 +124,11 @@ func (st *State) CacheMaxAge(now time.Time, limit time.Duration) time.Duration {
 	return max(0, min(limit, st.NextChange.Sub(now)))
 }
 
-// PublishMargin is added to every publication window to absorb clock skew
-// between tokenwright and relying parties and a late refresh.
-const PublishMargin = 5 * time.Minute
+// PublishMargin is added to every publication window. It absorbs clock
+// skew and late refreshes, and follows the Domino guidance (publish new
+// keys at least max-age + 30 min before use): whether Domino refetches the
+// JWKS on an unknown kid is not documented, so nothing may rely on it.
+const PublishMargin = 30 * time.Minute
 
 // Manager loads, creates, rotates and publishes signing keys.
 type Manager struct {

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tokenwright/tokenwright/pkg/dominocheck"
+	"github.com/tokenwright/tokenwright/server/domino"
+)
+
+func newDominoCommand(getenv env) *cobra.Command {
+	cmd := &cobra.Command{Use: "domino", Short: "Set up and check HCL Domino's trust in tokenwright"}
+	cmd.AddCommand(newDominoConfigCommand(getenv), newDominoCheckCommand(getenv))
+	return cmd
+}
+
+func newDominoConfigCommand(getenv env) *cobra.Command {
+	var c conn
+	var site, account string
+	cmd := &cobra.Command{
+		Use:   "config --site URL [--account NAME]",
+		Short: "Print what the Domino administrator enters (idpcat, notes.ini, keepconfig.d, Person documents)",
+		Long: `Print, ready to paste, the Domino configuration that makes Domino 12.0.2/14.x and
+the Domino REST API trust this tokenwright: the idpcat.nsf OIDC provider fields,
+the notes.ini lines for 12.0.2, the REST API's keepconfig.d JSON and the Person
+document fields of each service account (or only --account). Problems that would
+make Domino refuse an account's tokens are listed with their fix.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.client(getenv)
+			if err != nil {
+				return err
+			}
+			setup, err := cl.DominoSetup(cmd.Context(), site, account)
+			if err != nil {
+				return err
+			}
+			return c.print(cmd.OutOrStdout(), setup, func(tw *tabwriter.Writer) {
+				// The sections are preformatted text; no columns.
+				fmt.Fprint(tw, domino.Render(setup))
+			})
+		},
+	}
+	c.register(cmd)
+	cmd.Flags().StringVar(&site, "site", "", "Domino Internet Site URL, e.g. https://domino.example.com (default: the server's first domino.sites)")
+	cmd.Flags().StringVar(&account, "account", "", "describe only this service account")
+	return cmd
+}
+
+func newDominoCheckCommand(getenv env) *cobra.Command {
+	var server, site, clientID, secretFile, caFile string
+	cmd := &cobra.Command{
+		Use:   "check --site URL --client-id ID",
+		Short: "Obtain a token and validate it as Domino would, one PASS/FAIL line per rule",
+		Long: `Obtain a token for --client-id (secret from TOKENWRIGHT_CLIENT_SECRET or --secret-file)
+and check it, discovery and the JWKS the way Domino does: https with a trusted chain,
+issuer equality, kid in the JWKS, allowed alg, aud containing the site, scope with
+Domino.user.all, sane iat/exp, email, azp, and a JWKS Cache-Control max-age.
+Each failure comes with its fix; the exit status is 1 if any rule fails.
+--cacert trusts a CA file as Domino's cacert.pem does (default: the system roots).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			secret := getenv.Get("TOKENWRIGHT_CLIENT_SECRET")
+			if secretFile != "" {
+				data, err := os.ReadFile(secretFile)
+				if err != nil {
+					return fmt.Errorf("--secret-file: %w", err)
+				}
+				secret = strings.TrimSpace(string(data))
+			}
+			clientID = firstOf(clientID, getenv.Get("TOKENWRIGHT_CLIENT_ID"))
+			if site == "" || clientID == "" || secret == "" {
+				return errors.New("--site, --client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --secret-file) are required")
+			}
+			hc, err := checkClient(caFile)
+			if err != nil {
+				return err
+			}
+			results := dominocheck.Run(cmd.Context(), dominocheck.Options{
+				Server: firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer), Site: site,
+				ClientID: clientID, ClientSecret: secret, HTTPClient: hc,
+			})
+			if err := dominocheck.Write(cmd.OutOrStdout(), results); err != nil {
+				return err
+			}
+			if dominocheck.Failed(results) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "Domino would not accept these tokens: fix the FAIL lines above.")
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "tokenwright URL exactly as entered in idpcat (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
+	f.StringVar(&site, "site", "", "Domino Internet Site URL that must be in aud, e.g. https://domino.example.com")
+	f.StringVar(&clientID, "client-id", "", "service account name (env TOKENWRIGHT_CLIENT_ID)")
+	f.StringVar(&secretFile, "secret-file", "", "file holding the API key (default: env TOKENWRIGHT_CLIENT_SECRET)")
+	f.StringVar(&caFile, "cacert", "", "PEM file of CAs to trust instead of the system roots (like Domino's cacert.pem)")
+	return cmd
+}
+
+// checkClient trusts the system roots, or only the CAs in caFile.
+func checkClient(caFile string) (*http.Client, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert: no PEM certificates in %s", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment}}, nil
+}

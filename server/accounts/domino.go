@@ -1,0 +1,77 @@
+package accounts
+
+import (
+	"slices"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// Domino-specific values the Domino profile guarantees (see
+// docs/domino.md and the Domino trust reference).
+const (
+	// DominoUserAllScope is required by core Domino's bearer validation in
+	// every token it accepts.
+	DominoUserAllScope = "Domino.user.all"
+	// DominoRESTAudience is the Domino REST API's default audience.
+	DominoRESTAudience = "Domino"
+)
+
+// dominoAllowed widens what a Domino-profile principal may receive before
+// a key narrows it: Domino.user.all always; the server-wide Domino sites
+// when the account names no audiences of its own; "Domino" when the REST
+// API is enabled. Other profiles are returned unchanged.
+func (s *Service) dominoAllowed(profile string, ownAudiences bool, scopes, audiences []string) ([]string, []string) {
+	if profile != ProfileDomino {
+		return scopes, audiences
+	}
+	scopes = withFirst(scopes, DominoUserAllScope)
+	audiences = slices.Clone(audiences)
+	if !ownAudiences {
+		for _, site := range s.policy.DominoSites {
+			if !slices.Contains(audiences, site) {
+				audiences = append(audiences, site)
+			}
+		}
+	}
+	if s.policy.DominoRESTAPI && !slices.Contains(audiences, DominoRESTAudience) {
+		audiences = append(audiences, DominoRESTAudience)
+	}
+	return scopes, audiences
+}
+
+// withFirst returns list with v at the front (moved there if present), so
+// the scope string reads "Domino.user.all ..." as in HCL's examples.
+func withFirst(list []string, v string) []string {
+	out := make([]string, 0, len(list)+1)
+	out = append(out, v)
+	for _, it := range list {
+		if it != v {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// DefaultGrant is what a token request without scope or audience
+// parameters would grant sa (for the guided Domino setup).
+func (s *Service) DefaultGrant(sa store.ServiceAccount) (Grant, error) {
+	return s.Grant(&Principal{Key: store.Key{Owner: sa.Name}, Account: &sa}, nil, nil)
+}
+
+// accountAllowed is what sa's tokens may carry before a key narrows it:
+// the account's lists or the server defaults, plus the Domino profile's
+// additions. Grant applies the same rules.
+func (s *Service) accountAllowed(sa store.ServiceAccount) (scopes, audiences []string) {
+	scopes, audiences = s.policy.DefaultScopes, s.policy.DefaultAudiences
+	if len(sa.AllowedScopes) > 0 {
+		scopes = sa.AllowedScopes
+	}
+	if len(sa.AllowedAudiences) > 0 {
+		audiences = sa.AllowedAudiences
+	}
+	profile := sa.Profile
+	if profile == "" {
+		profile = ProfileDomino
+	}
+	return s.dominoAllowed(profile, len(sa.AllowedAudiences) > 0, scopes, audiences)
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tokenwright/tokenwright/server/clientip"
+	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/server/tlsconfig"
+)
+
+// tlsPollInterval is how often the certificate files are checked for a
+// replacement (cheap: a few kilobytes hashed).
+const tlsPollInterval = 2 * time.Second
+
+// setupTLS loads the certificate (a startup error if it fails) and starts
+// watching its files.
+func (s *Server) setupTLS(bg context.Context) error {
+	if !s.cfg.TLS.Enabled() {
+		return nil
+	}
+	r, err := tlsconfig.NewReloader(s.cfg.TLS, s.log.With().Str("component", "tls").Logger())
+	if err != nil {
+		return err
+	}
+	s.tls = r
+	leaf := r.Certificate().Leaf
+	s.log.Info().Str("subject", leaf.Subject.String()).Time("not_after", leaf.NotAfter).Msg("TLS certificate loaded")
+	s.background.Go(func() { r.Watch(bg, tlsPollInterval) })
+	return nil
+}
+
+// ReloadTLS re-reads the certificate files now (SIGHUP). A failure keeps
+// the previous certificate.
+func (s *Server) ReloadTLS() error {
+	if s.tls == nil {
+		return errors.New("TLS is not configured")
+	}
+	return s.tls.Reload()
+}
+
+// reloadOnHangup reloads the certificate on every SIGHUP until ctx ends.
+// Without TLS the signal is logged and ignored, so that a `systemctl
+// reload` never stops the server.
+func (s *Server) reloadOnHangup(ctx context.Context) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				if s.tls == nil {
+					s.log.Info().Msg("SIGHUP: no TLS certificate to reload")
+					continue
+				}
+				s.log.Info().Msg("SIGHUP: reloading the TLS certificate")
+				_ = s.ReloadTLS()
+			}
+		}
+	}()
+}
+
+// clientIP resolves the caller's address (trusted proxies) for everything
+// behind it: policy, audit and the request log.
+func (s *Server) clientIP(next http.Handler) http.Handler {
+	// Validate has already checked the list.
+	proxies, _ := clientip.ParseProxies(s.cfg.TrustedProxies)
+	return clientip.Middleware(proxies)(next)
+}
+
+// corsMiddleware applies the cors setting to the public documents and the
+// admin API, and to the token endpoint only with cors.tokenEndpoint.
+func (s *Server) corsMiddleware(next http.Handler) http.Handler {
+	c := s.cfg.CORS
+	return c.Middleware(func(r *http.Request) bool {
+		p := r.URL.Path
+		switch {
+		case p == oauth.TokenPath:
+			return c.TokenEndpoint
+		case p == oauth.KeysPath, strings.HasPrefix(p, "/.well-known/"), strings.HasPrefix(p, "/api/"):
+			return true
+		}
+		return false
+	})(next)
+}
+
+// healthHandler serves only the probes, for the plain-HTTP health listener.
+func (s *Server) healthHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /healthz and /readyz only"})
+	})
+	return mux
+}
+
+// ServeHealth serves the probes on ln (plain HTTP) until ctx is cancelled.
+func (s *Server) ServeHealth(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.healthHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          newStdLogger(s.log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("listen", ln.Addr().String()).Msg("health listener (plain HTTP, /healthz and /readyz only)")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("health listener shutdown: %w", err)
+	}
+	return nil
+}
