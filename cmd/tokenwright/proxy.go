@@ -21,7 +21,7 @@ import (
 func newProxyCommand(getenv env) *cobra.Command {
 	var server, listen, upstream, clientID, secretFile, margin, revalidate string
 	var scopes, audiences []string
-	var acceptAPIKey, allowRemote bool
+	var acceptAPIKey, allowRemote, forwardIP bool
 	cmd := &cobra.Command{
 		Use:   "proxy --listen 127.0.0.1:PORT --upstream URL",
 		Short: "Forward requests to an upstream with a tokenwright bearer token",
@@ -59,7 +59,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return fmt.Errorf("--revalidate: want a duration such as 5s, got %q", revalidate)
 				}
 				if h, err = proxy.NewGateway(proxy.GatewayConfig{Upstream: up, TokenURL: client.TokenURL(issuer), ClientID: clientID,
-					Audiences: audiences, Scopes: scopes, Revalidate: rv, Logger: log}); err != nil {
+					Audiences: audiences, Scopes: scopes, Revalidate: rv, ForwardClientIP: forwardIP, Logger: log}); err != nil {
 					return err
 				}
 			} else {
@@ -96,6 +96,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 	f.StringVar(&margin, "refresh-margin", "60s", "fetch a new token this long before the current one expires")
 	f.BoolVar(&acceptAPIKey, "accept-api-key", false, "gateway mode: callers authenticate with their own tokenwright key")
 	f.StringVar(&revalidate, "revalidate", "5s", "gateway mode: how long a key check is reused (the most a revoked key keeps working)")
+	f.BoolVar(&forwardIP, "forward-client-ip", false, "gateway mode: tell tokenwright the caller's address (X-Forwarded-For) so CIDR limits apply to it; list this gateway in tokenwright's trustedProxies")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow a --listen address that is not loopback")
 	_ = cmd.MarkFlagRequired("upstream")
 	return cmd

@@ -50,7 +50,7 @@ func TestTokenCacheThroughTheBinary(t *testing.T) {
 	if err := json.Unmarshal([]byte(run(t, tokEnv, false, "token", "--format", "json")), &js); err != nil {
 		t.Fatal(err)
 	}
-	if js.AccessToken != first || js.Scope != "read" || time.Until(js.ExpiresAt) < 5*time.Minute {
+	if js.AccessToken != first || js.Scope != "Domino.user.all read" || time.Until(js.ExpiresAt) < 5*time.Minute {
 		t.Fatalf("--format json from the cache: %+v", js)
 	}
 	waitIssued(1)

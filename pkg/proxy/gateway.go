@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -32,6 +33,12 @@ type GatewayConfig struct {
 	// Revalidate is how long a key's exchange result (token or refusal) is
 	// reused: the longest a revoked key keeps working. Default 5 s.
 	Revalidate time.Duration
+	// ForwardClientIP sends the caller's address (the TCP peer of the
+	// gateway, never a header the caller sent) as X-Forwarded-For on token
+	// requests, so that tokenwright applies CIDR allow-lists to the caller.
+	// tokenwright believes it only if the gateway's address is listed in
+	// its trustedProxies; otherwise CIDRs apply to the gateway's address.
+	ForwardClientIP bool
 	// HTTPClient makes token requests; Transport reaches the upstream.
 	HTTPClient *http.Client
 	Transport  http.RoundTripper
@@ -86,6 +93,11 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
+	if cfg.ForwardClientIP {
+		hc := *cfg.HTTPClient
+		hc.Transport = forwardedFor{next: hc.Transport}
+		cfg.HTTPClient = &hc
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -114,7 +126,15 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	// The same join ReverseProxy's SetURL performs, so the URL authorised
 	// is the URL requested upstream.
 	target := g.cfg.Upstream.Scheme + "://" + g.cfg.Upstream.Host + strings.TrimSuffix(g.cfg.Upstream.EscapedPath(), "/") + escaped
-	tok, gerr := g.token(r.Context(), clientID, key, target)
+	ctx := r.Context()
+	var peer string
+	if g.cfg.ForwardClientIP {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			peer = ap.Addr().Unmap().String()
+			ctx = context.WithValue(ctx, peerKey{}, peer)
+		}
+	}
+	tok, gerr := g.token(ctx, clientID, key, target, peer)
 	if gerr != nil {
 		if gerr.status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="tokenwright gateway"`)
@@ -150,8 +170,9 @@ func firstNonEmpty(a, b string) string {
 
 // token returns a JWT for the key and target URL, from the cache when the
 // last exchange is recent enough.
-func (g *Gateway) token(ctx context.Context, clientID, key, target string) (string, *gatewayError) {
-	e := g.entry(cacheKey(clientID, key, target))
+func (g *Gateway) token(ctx context.Context, clientID, key, target, peer string) (string, *gatewayError) {
+	// With ForwardClientIP the verdict depends on the caller's address.
+	e := g.entry(cacheKey(clientID, key, target, peer))
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := g.cfg.Now()
@@ -177,8 +198,8 @@ func (g *Gateway) token(ctx context.Context, clientID, key, target string) (stri
 }
 
 // cacheKey hashes the credential: the map must not hold keys in clear.
-func cacheKey(clientID, key, target string) string {
-	sum := sha256.Sum256([]byte(clientID + "\x00" + key + "\x00" + target))
+func cacheKey(clientID, key, target, peer string) string {
+	sum := sha256.Sum256([]byte(clientID + "\x00" + key + "\x00" + target + "\x00" + peer))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -238,4 +259,23 @@ func (g *Gateway) exchange(ctx context.Context, clientID, key, target string) (*
 	}
 	g.log.Error("token request failed", "client_id", clientID, "error", err.Error())
 	return nil, &gatewayError{http.StatusBadGateway, "token_unavailable", "tokenwright could not be reached"}
+}
+
+type peerKey struct{}
+
+// forwardedFor adds X-Forwarded-For with the caller's address (from the
+// request context) to token requests. Only ever the TCP peer: a header
+// from the caller would let it choose its address.
+type forwardedFor struct{ next http.RoundTripper }
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	next := f.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if peer, ok := r.Context().Value(peerKey{}).(string); ok {
+		r = r.Clone(r.Context())
+		r.Header.Set("X-Forwarded-For", peer)
+	}
+	return next.RoundTrip(r)
 }

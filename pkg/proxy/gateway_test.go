@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/proxy"
+	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -213,5 +216,64 @@ func TestGatewayTokenEndpointTrouble(t *testing.T) {
 	}
 	if calls.Load() != 3 {
 		t.Fatalf("token endpoint asked %d times, want 3 (failures that are not the key's are not cached)", calls.Load())
+	}
+}
+
+// getFrom sends a request from a chosen loopback source address.
+func getFrom(t *testing.T, src, u string, header http.Header) reply {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return reply{resp.StatusCode, string(body)}
+}
+
+// With ForwardClientIP, and the gateway listed in tokenwright's
+// trustedProxies, a key's CIDR allow-list applies to the gateway's caller.
+func TestGatewayForwardsClientIPForCIDRs(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32"} // the gateway's address towards tokenwright
+	}})
+	up := startUpstream(t, s.URL)
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "tool", Email: "tool@example.com",
+		AllowedAudiences: []string{"Domino", up.URL + "/api/*"}})
+	key := s.CreateKey(t, "tool", api.CreateKey{Name: "from-two", CIDRs: []string{"127.0.0.2/32"}}).ClientSecret
+	upURL, _ := url.Parse(up.URL)
+	gateway := func(forward bool) string {
+		g, err := proxy.NewGateway(proxy.GatewayConfig{Upstream: upURL, TokenURL: client.TokenURL(s.URL),
+			Audiences: []string{"Domino"}, ForwardClientIP: forward})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return serve(t, g)
+	}
+	fwd, plain := gateway(true), gateway(false)
+	h := apiKey("tool:" + key)
+	// A caller's own X-Forwarded-For must not count.
+	spoof := http.Header{"X-Api-Key": {"tool:" + key}, "X-Forwarded-For": {"127.0.0.2"}}
+	for _, tc := range []struct {
+		name, gw, src string
+		header        http.Header
+		want          int
+	}{
+		{"allowed caller", fwd, "127.0.0.2", h, 200},
+		{"other caller", fwd, "127.0.0.3", h, 401},
+		{"other caller claiming the allowed address", fwd, "127.0.0.3", spoof, 401},
+		{"without forwarding tokenwright sees the gateway", plain, "127.0.0.2", h, 401},
+	} {
+		if r := getFrom(t, tc.src, tc.gw+"/api/data", tc.header); r.status != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, r.status, r.body, tc.want)
+		}
 	}
 }
