@@ -175,3 +175,21 @@ func TestWebhookNeedsASecret(t *testing.T) {
 		t.Fatalf("bad webhook URL: %v", err)
 	}
 }
+
+func TestNotificationSettingsFromTheEnvironment(t *testing.T) {
+	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_URL=https://hooks.example.com/tw",
+		"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET=not-a-setting-but-allowed", "TOKENWRIGHT_NOTIFICATIONS_INTERVAL=30s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Notifications.Webhook.URL != "https://hooks.example.com/tw" || cfg.Notifications.Interval.Std() != 30*time.Second {
+		t.Fatalf("%+v", cfg.Notifications)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Notifications.Interval = 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "notifications.interval") {
+		t.Fatalf("zero interval: %v", err)
+	}
+}
