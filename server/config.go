@@ -70,6 +70,18 @@ type Config struct {
 		UsageFlushInterval Duration `yaml:"usageFlushInterval"`
 	} `yaml:"keys"`
 
+	// Notifications: "expiring soon" notices for keys and personal access
+	// tokens (see docs/scripting.md). The webhook secret comes from
+	// TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET or Webhook.SecretFile.
+	Notifications struct {
+		Interval Duration `yaml:"interval"` // how often credentials are checked
+		Webhook  struct {
+			URL          string   `yaml:"url"`
+			SecretFile   string   `yaml:"secretFile"`
+			RetryBackoff Duration `yaml:"retryBackoff"` // first wait; doubles per attempt
+		} `yaml:"webhook"`
+	} `yaml:"notifications"`
+
 	Bootstrap struct {
 		AdminName  string `yaml:"adminName"`
 		AdminEmail string `yaml:"adminEmail"`
@@ -108,6 +120,8 @@ func DefaultConfig() Config {
 	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
+	c.Notifications.Interval = Duration(10 * time.Minute)
+	c.Notifications.Webhook.RetryBackoff = Duration(time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
 	c.Limits = defaultLimits()
 	return c
@@ -166,7 +180,7 @@ func applyEnv(c *Config, environ []string) error {
 	collectLeaves(reflect.ValueOf(c).Elem(), "TOKENWRIGHT", leaves)
 	ignored := map[string]bool{"TOKENWRIGHT_CONFIG": true, "TOKENWRIGHT_KEK": true, "TOKENWRIGHT_SERVER": true,
 		"TOKENWRIGHT_TOKEN": true, "TOKENWRIGHT_TOKEN_FILE": true, "TOKENWRIGHT_CLIENT_ID": true,
-		"TOKENWRIGHT_CLIENT_SECRET": true}
+		"TOKENWRIGHT_CLIENT_SECRET": true, "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET": true}
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, "TOKENWRIGHT_") || ignored[name] {
@@ -309,6 +323,17 @@ func (c *Config) Validate() error {
 	}
 	if iv := c.Keys.UsageFlushInterval.Std(); iv < 100*time.Millisecond || iv > time.Minute {
 		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
+	}
+	if iv := c.Notifications.Interval.Std(); iv < 100*time.Millisecond || iv > 24*time.Hour {
+		bad("notifications.interval", "must be between 100ms and 24h, got %s", iv)
+	}
+	if b := c.Notifications.Webhook.RetryBackoff.Std(); b < 10*time.Millisecond || b > time.Minute {
+		bad("notifications.webhook.retryBackoff", "must be between 10ms and 1m, got %s", b)
+	}
+	if w := c.Notifications.Webhook.URL; w != "" {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("notifications.webhook.url", "must be an absolute http(s) URL, got %q", w)
+		}
 	}
 	errs = append(errs, c.validateTrust()...)
 	errs = append(errs, c.Limits.validate()...)

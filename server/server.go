@@ -131,6 +131,10 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
+	notifier, err := s.newNotifier(opts.Environ)
+	if err != nil {
+		return nil, err
+	}
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
@@ -139,6 +143,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.background.Wait()
 		return nil, err
 	}
+	s.background.Go(func() { s.runNotifier(bg, notifier) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
 	})

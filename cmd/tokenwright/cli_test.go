@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "tokenwright")
+	// `tokenwright token` caches tokens in the user cache directory: keep
+	// the tests' tokens out of the developer's.
+	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		panic(fmt.Sprintf("building the binary: %v\n%s", err, out))
 	}

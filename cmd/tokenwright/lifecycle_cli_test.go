@@ -22,7 +22,8 @@ func TestCLILifecycle(t *testing.T) {
 	admin := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
 	token := func(clientID, secret string) error {
 		cmdEnv := append(append([]string{}, admin...), "TOKENWRIGHT_CLIENT_SECRET="+secret)
-		return runErr(cmdEnv, "token", "--client-id", clientID)
+		// --no-cache: this asks whether the server accepts the secret now.
+		return runErr(cmdEnv, "token", "--no-cache", "--client-id", clientID)
 	}
 
 	run(t, admin, false, "sa", "create", "etl", "--email", "automation+etl@example.com", "--scope", "$DATA")

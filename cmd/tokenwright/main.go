@@ -66,6 +66,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newUserCommand(getenv),
 		newPATCommand(getenv),
 		newTokenCommand(getenv),
+		newProxyCommand(getenv),
 		newAuditCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newKEKCommand(getenv),

@@ -9,17 +9,25 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tokenwright/tokenwright/pkg/client"
+	"github.com/tokenwright/tokenwright/pkg/tokencache"
 )
 
 func newTokenCommand(getenv env) *cobra.Command {
 	var server, clientID, clientSecret, format string
 	var scopes, audiences []string
+	var noCache bool
 	cmd := &cobra.Command{
 		Use:   "token --client-id ID [--scope S]... [--audience A]...",
 		Short: "Exchange an API key for a JWT and print it",
 		Long: `Exchange an API key for a short-lived JWT (OAuth 2.0 client credentials) and
 print the access token, for use as: curl -H "Authorization: Bearer $(tokenwright token ...)".
-The secret comes from --client-secret or, better, TOKENWRIGHT_CLIENT_SECRET.`,
+The secret comes from --client-secret or, better, TOKENWRIGHT_CLIENT_SECRET.
+
+The token is cached (0600, in the user cache directory, e.g.
+~/.cache/tokenwright) per server, client, secret, scopes and audiences, and
+reused until shortly before it expires, so a loop that calls this command
+makes one token request. The secret itself is never written. --no-cache
+bypasses the cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			clientSecret = firstOf(clientSecret, getenv.Get("TOKENWRIGHT_CLIENT_SECRET"))
@@ -27,11 +35,12 @@ The secret comes from --client-secret or, better, TOKENWRIGHT_CLIENT_SECRET.`,
 			if clientID == "" || clientSecret == "" {
 				return errors.New("--client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --client-secret) are required")
 			}
+			issuer := firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer)
 			ts := client.TokenSource(cmd.Context(), client.TokenConfig{
-				Issuer: firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer), ClientID: clientID,
-				ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences,
+				Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences,
 			})
-			tok, err := ts.Token()
+			tok, err := cachedToken(cmd, noCache, tokencache.Key{TokenURL: client.TokenURL(issuer), ClientID: clientID,
+				ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences}, ts.Token)
 			if err != nil {
 				var re *oauth2.RetrieveError
 				if errors.As(err, &re) {
@@ -61,5 +70,25 @@ The secret comes from --client-secret or, better, TOKENWRIGHT_CLIENT_SECRET.`,
 	f.StringArrayVar(&scopes, "scope", nil, "scope to request (repeatable; default: all the key allows)")
 	f.StringArrayVar(&audiences, "audience", nil, "audience to request (repeatable; default: the account's)")
 	f.StringVar(&format, "format", "raw", "output: raw (the JWT), header or json")
+	f.BoolVar(&noCache, "no-cache", false, "always request a new token (and do not store it)")
 	return cmd
+}
+
+// cachedToken serves the token from the user's token cache when it can. The
+// cache never stops the command from working: without a cache directory,
+// or when writing fails, it warns and uses the fresh token.
+func cachedToken(cmd *cobra.Command, noCache bool, key tokencache.Key, fetch func() (*oauth2.Token, error)) (*oauth2.Token, error) {
+	if noCache {
+		return fetch()
+	}
+	dir, err := tokencache.DefaultDir()
+	if err != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v (not caching)\n", err)
+		return fetch()
+	}
+	cache := &tokencache.Cache{Dir: dir, WriteError: func(err error) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n", err)
+	}}
+	tok, _, err := cache.Token(key, fetch)
+	return tok, err
 }

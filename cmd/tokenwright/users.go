@@ -169,7 +169,7 @@ func newPATCommand(getenv env) *cobra.Command {
 	create.Flags().StringVar(&expiresIn, "expires-in", "", "lifetime such as 30d or never (default: the server's, four months)")
 	_ = create.MarkFlagRequired("name")
 
-	var all bool
+	var all, expiring bool
 	var status string
 	list := &cobra.Command{
 		Use: "list", Short: "List personal access tokens", Args: cobra.NoArgs,
@@ -186,6 +186,9 @@ func newPATCommand(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if expiring {
+				status = api.KeyExpiringSoon
+			}
 			keys = filterKeys(keys, status)
 			return c.print(cmd.OutOrStdout(), api.List[api.Key]{Items: keys}, func(tw *tabwriter.Writer) {
 				fmt.Fprintln(tw, "ID\tUSER\tNAME\tSTATUS\tCREATED\tEXPIRES\tLAST USED")
@@ -198,6 +201,7 @@ func newPATCommand(getenv env) *cobra.Command {
 	}
 	list.Flags().BoolVar(&all, "all", false, "every user's tokens (administrators)")
 	list.Flags().StringVar(&status, "status", "", "only tokens with this status")
+	list.Flags().BoolVar(&expiring, "expiring", false, "only tokens that expire within the warning window (for cron jobs)")
 
 	byRef := func(use, short string, do func(cmd *cobra.Command, cl *client.Client, id string) (any, error)) *cobra.Command {
 		return &cobra.Command{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -20,6 +21,11 @@ type TokenConfig struct {
 	Audiences []string
 	// HTTPClient is used for token requests (nil: http.DefaultClient).
 	HTTPClient *http.Client
+	// RefreshMargin is how long before expiry a new token is fetched
+	// (zero: x/oauth2's default of 10 s). Long-running programs such as
+	// `tokenwright proxy` use a larger one so that a token never expires
+	// in flight.
+	RefreshMargin time.Duration
 }
 
 // TokenSource returns an oauth2.TokenSource that caches the JWT and fetches
@@ -28,7 +34,7 @@ func TokenSource(ctx context.Context, cfg TokenConfig) oauth2.TokenSource {
 	cc := clientcredentials.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
-		TokenURL:     strings.TrimSuffix(cfg.Issuer, "/") + "/oauth/token",
+		TokenURL:     TokenURL(cfg.Issuer),
 		Scopes:       cfg.Scopes,
 		AuthStyle:    oauth2.AuthStyleInHeader,
 	}
@@ -38,5 +44,20 @@ func TokenSource(ctx context.Context, cfg TokenConfig) oauth2.TokenSource {
 	if cfg.HTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, cfg.HTTPClient)
 	}
+	if cfg.RefreshMargin > 0 {
+		return oauth2.ReuseTokenSourceWithExpiry(nil, fetcher{ctx: ctx, cc: &cc}, cfg.RefreshMargin)
+	}
 	return cc.TokenSource(ctx)
 }
+
+// fetcher always asks the token endpoint; ReuseTokenSourceWithExpiry
+// around it decides when.
+type fetcher struct {
+	ctx context.Context
+	cc  *clientcredentials.Config
+}
+
+func (f fetcher) Token() (*oauth2.Token, error) { return f.cc.Token(f.ctx) }
+
+// TokenURL is the token endpoint of the tokenwright server at issuer.
+func TokenURL(issuer string) string { return strings.TrimSuffix(issuer, "/") + "/oauth/token" }

@@ -1,0 +1,133 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+)
+
+// verifyingUpstream answers 200 with the token's subject when go-oidc
+// accepts the bearer token (audience "Domino"), 401 otherwise.
+func verifyingUpstream(t *testing.T, issuer string) string {
+	t.Helper()
+	provider, err := oidc.NewProvider(context.Background(), issuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := provider.Verifier(&oidc.Config{ClientID: "Domino"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok, err := v.Verify(r.Context(), raw)
+		if err != nil || r.Header.Get("X-Api-Key") != "" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"sub": tok.Subject, "path": r.URL.Path})
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// startProxy runs `tokenwright proxy` and waits until it accepts connections.
+func startProxy(t *testing.T, env []string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binary, append([]string{"proxy", "--listen", addr}, args...)...)
+	cmd.Env = append(cleanEnv(), env...)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return "http://" + addr, stderr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy did not start:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fetch(t *testing.T, u string, header http.Header) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestProxyAndGatewayCommands(t *testing.T) {
+	d := startDaemon(t, filepath.Join(t.TempDir(), "data"))
+	up := verifyingUpstream(t, d.url)
+	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
+	run(t, env, false, "sa", "create", "nb", "--email", "nb@example.com", "--audience", "Domino", "--audience", up+"/api/*")
+	var key struct{ ClientSecret string }
+	if err := json.Unmarshal([]byte(run(t, env, false, "key", "create", "nb", "--name", "k", "-o", "json")), &key); err != nil {
+		t.Fatal(err)
+	}
+
+	// Refused: a public listen address without --allow-remote.
+	if out := run(t, env, true, "proxy", "--listen", "0.0.0.0:0", "--upstream", up); !strings.Contains(out, "--allow-remote") {
+		t.Fatalf("non-loopback listen: %s", out)
+	}
+
+	// Proxy: the key from a file, curl-like callers send none.
+	secretFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(secretFile, []byte(key.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, perr := startProxy(t, append(env, "TOKENWRIGHT_CLIENT_ID=nb"), "--upstream", up, "--audience", "Domino",
+		"--client-secret-file", secretFile)
+	if code, body := fetch(t, p+"/api/data", nil); code != 200 || !strings.Contains(body, `"sub":"nb"`) {
+		t.Fatalf("through the proxy: %d %s", code, body)
+	}
+
+	// Wrong credentials stop the proxy at start, with the server's reason.
+	if out := run(t, append(env, "TOKENWRIGHT_CLIENT_ID=nb", "TOKENWRIGHT_CLIENT_SECRET=twk_wrong"), true,
+		"proxy", "--listen", "127.0.0.1:0", "--upstream", up); !strings.Contains(out, "invalid_client") {
+		t.Fatalf("proxy with a wrong key: %s", out)
+	}
+
+	// Gateway: the caller brings the key.
+	g, gerr := startProxy(t, env, "--upstream", up, "--accept-api-key", "--audience", "Domino", "--client-id", "nb")
+	if code, body := fetch(t, g+"/api/data", http.Header{"X-Api-Key": {key.ClientSecret}}); code != 200 || !strings.Contains(body, `"sub":"nb"`) {
+		t.Fatalf("through the gateway: %d %s", code, body)
+	}
+	if code, body := fetch(t, g+"/other", http.Header{"X-Api-Key": {key.ClientSecret}}); code != 403 || !strings.Contains(body, `"error":"forbidden"`) {
+		t.Fatalf("gateway outside the URL patterns: %d %s", code, body)
+	}
+	if code, _ := fetch(t, g+"/api/data", nil); code != 401 {
+		t.Fatalf("gateway without a key: %d", code)
+	}
+	for _, logs := range []string{perr.String(), gerr.String(), d.stderr.String()} {
+		if strings.Contains(logs, key.ClientSecret) || strings.Contains(logs, key.ClientSecret[4:30]) {
+			t.Fatal("a log contains the key")
+		}
+	}
+}
