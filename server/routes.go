@@ -281,7 +281,7 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		if req := reqctx.From(r.Context()); req != nil {
 			ev = ev.Stringer("remote", req.ClientIP)
 			if f := req.Log; f.Event != "" {
-				msg = f.Event
+				msg = strings.ReplaceAll(f.Event, ".", " ") // token.issued: "token issued"
 				ev = ev.Str("event", f.Event).Str("client_id", f.ClientID).Str("key_id", f.KeyID).Str("jti", f.JTI).
 					Str("kid", f.KID).Strs("scope", f.Scope).Strs("aud", f.Audience).Time("exp", f.ExpiresAt)
 			}

@@ -451,7 +451,7 @@ func TestTokenIssuanceIsRecordedOnOneLogLine(t *testing.T) {
 		t.Fatalf("%d log lines for one token request", len(lines))
 	}
 	l := lines[0]
-	want := map[string]any{"event": "token.issued", "message": "token.issued", "client_id": "ci-bot", "key_id": key.ID,
+	want := map[string]any{"event": "token.issued", "message": "token issued", "client_id": "ci-bot", "key_id": key.ID,
 		"jti": claims["jti"], "kid": jwtHeader(t, tok.AccessToken)["kid"], "status": float64(200), "remote": "127.0.0.1"}
 	for k, v := range want {
 		if l[k] != v {
