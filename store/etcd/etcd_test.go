@@ -1,0 +1,207 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/etcd"
+	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
+	"github.com/tokenwright/tokenwright/store/storetest"
+)
+
+func open(t *testing.T, c *etcdtest.Cluster, prefix string) *etcd.Store {
+	t.Helper()
+	s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: c.Endpoints(), Prefix: prefix, RequestTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	n := 0
+	storetest.RunTests(t, func(t *testing.T) store.Store {
+		n++ // a fresh prefix per subtest is an empty store
+		return open(t, c, fmt.Sprintf("/conformance-%d/", n))
+	})
+}
+
+// Two stores on one prefix are two replicas: each sees the other's writes
+// through its watch, and the shared namespace holds across them.
+func TestTwoReplicas(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := open(t, c, "/tw/"), open(t, c, "/tw/")
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	sa := store.ServiceAccount{ID: "1", Name: "svc", Email: "svc@example.com", Status: store.StatusActive}
+	if err := a.CreateServiceAccount(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CreateUser(ctx, store.User{ID: "2", Name: "svc", Email: "x@example.com"}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("duplicate name through the other replica: %v", err)
+	}
+	if err := a.CreateKey(ctx, store.Key{ID: "k1", Kind: store.KindServiceKey, Owner: "svc", SecretHash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { k, err := b.GetKey(ctx, "k1"); return err == nil && !k.Revoked() })
+	if _, err := a.UpdateKey(ctx, "k1", func(k store.Key) (store.Key, error) { k.RevokedAt = time.Now(); return k, nil }); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFor(t, func() bool { k, err := b.GetKey(ctx, "k1"); return err == nil && k.Revoked() })
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("revocation reached the other replica after %s", d)
+	}
+
+	// Concurrent updates through both replicas lose nothing.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			_, err := s.UpdateServiceAccount(ctx, "svc", func(sa store.ServiceAccount) (store.ServiceAccount, error) {
+				sa.Roles = append(sa.Roles[:len(sa.Roles):len(sa.Roles)], fmt.Sprintf("r%d", i))
+				return sa, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := a.GetServiceAccount(ctx, "svc")
+	if len(got.Roles) != 20 {
+		t.Fatalf("lost updates across replicas: %d roles", len(got.Roles))
+	}
+
+	// Usage from both replicas merges by max.
+	later := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	must(t, a.RecordKeyUsage(ctx, []store.KeyUsage{{KeyID: "k1", At: later, IP: "10.0.0.1"}}))
+	must(t, b.RecordKeyUsage(ctx, []store.KeyUsage{{KeyID: "k1", At: later.Add(-time.Hour), IP: "10.0.0.2"}}))
+	k, _ := b.GetKey(ctx, "k1")
+	if !k.LastUsedAt.Equal(later) || k.LastUsedIP != "10.0.0.1" {
+		t.Fatalf("usage not merged by max: %v %s", k.LastUsedAt, k.LastUsedIP)
+	}
+
+	// A signing key written by one replica is announced on the other.
+	drain(b.SigningKeyChanges())
+	must(t, a.CreateSigningKey(ctx, store.SigningKey{ID: "kid", Algorithm: "ES256", State: store.SigningActive}))
+	select {
+	case <-b.SigningKeyChanges():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no signing-key change notification on the other replica")
+	}
+	keys, _ := b.ListSigningKeys(ctx)
+	if len(keys) != 1 || keys[0].ID != "kid" {
+		t.Fatalf("other replica lists %+v", keys)
+	}
+}
+
+func drain(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+// Exclusive admits one holder at a time across replicas.
+func TestExclusive(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := open(t, c, "/tw/"), open(t, c, "/tw/")
+	defer a.Close()
+	defer b.Close()
+	var inside, maxInside, runs atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 6 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			err := s.Exclusive(context.Background(), "rotation", func(ctx context.Context) error {
+				n := inside.Add(1)
+				for {
+					m := maxInside.Load()
+					if n <= m || maxInside.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+				inside.Add(-1)
+				runs.Add(1)
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if runs.Load() != 6 || maxInside.Load() != 1 {
+		t.Fatalf("runs %d, max concurrent holders %d; want 6 and 1", runs.Load(), maxInside.Load())
+	}
+}
+
+// Without quorum, writes fail with ErrUnavailable while reads are served
+// from the mirror until MaxStaleness; with quorum back, writes succeed.
+func TestQuorumLoss(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: c.Endpoints(), Prefix: "/tw/",
+		RequestTimeout: time.Second, MaxStaleness: 3 * time.Second, ProbeInterval: 200 * time.Millisecond})
+	must(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "1", Name: "svc", Email: "svc@example.com"}))
+	c.Kill(1)
+	c.Kill(2)
+	err = s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "2", Name: "svc2", Email: "svc2@example.com"})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("write without quorum: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.GetServiceAccount(ctx, "svc"); err != nil {
+		t.Fatalf("read from the mirror without quorum: %v", err)
+	}
+	waitFor(t, func() bool { return errors.Is(s.Health(ctx), store.ErrUnavailable) })
+	if _, err := s.GetServiceAccount(ctx, "svc"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("read after MaxStaleness: %v, want ErrUnavailable", err)
+	}
+	c.Restart(1)
+	c.Restart(2)
+	c.WaitHealthy(c.Endpoints()...)
+	waitFor(t, func() bool {
+		return s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "2", Name: "svc2", Email: "svc2@example.com"}) == nil
+	})
+	waitFor(t, func() bool { return s.Health(ctx) == nil })
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

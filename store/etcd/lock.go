@@ -1,0 +1,48 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// lockTTL is how long a lock outlives a crashed holder.
+const lockTTL = 10 // seconds
+
+// Exclusive implements store.Locker with an etcd mutex bound to a lease:
+// if this process dies or loses contact for lockTTL, the lease expires and
+// another replica may take over; fn's context is then cancelled.
+func (s *Store) Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(lockTTL), concurrency.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("etcd: lock %s: %w", name, unavailable(err))
+	}
+	defer sess.Close()
+	mu := concurrency.NewMutex(sess, s.key(famLock, name))
+	lctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout+lockTTL*time.Second)
+	err = mu.Lock(lctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("etcd: lock %s: %w", name, unavailable(err))
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
+		defer cancel()
+		_ = mu.Unlock(uctx)
+	}()
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		select {
+		case <-sess.Done(): // lease lost: someone else may hold the lock now
+			stop()
+		case <-fctx.Done():
+		}
+	}()
+	return fn(fctx)
+}
