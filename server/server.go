@@ -24,8 +24,6 @@ import (
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/store"
-	"github.com/tokenwright/tokenwright/store/bolt"
-	"github.com/tokenwright/tokenwright/store/cache"
 )
 
 // AdminTokenFile is where the bootstrap administrator token is written.
@@ -90,13 +88,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.log.Warn().Msg("the key-encryption key lives in the data directory; for production set TOKENWRIGHT_KEK_FILE to a file outside it")
 	}
 
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, bolt.FileName), bolt.Options{})
+	db, served, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	// This process makes every write to the bbolt file, so a read-through
-	// cache (invalidated by those writes) is exact.
-	s.store = cache.New(db)
+	s.store = served
 	defer func() {
 		if err != nil {
 			_ = db.Close()
@@ -125,6 +121,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
+	s.background.Go(func() { s.followSigningKeys(bg, db) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
 	})

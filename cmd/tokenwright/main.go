@@ -69,6 +69,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newAuditCommand(getenv),
 		newSigningKeysCommand(getenv),
 		newKEKCommand(getenv),
+		newMigrateCommand(),
 	)
 	return root
 }

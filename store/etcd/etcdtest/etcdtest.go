@@ -212,3 +212,22 @@ func (c *Cluster) WaitHealthy(endpoints ...string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Leader returns the index of the current leader (-1 if none answers).
+func (c *Cluster) Leader() int {
+	c.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return -1
+	}
+	defer cli.Close()
+	for i, m := range c.Members {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := cli.Status(ctx, m.ClientURL)
+		cancel()
+		if err == nil && st.Header.MemberId == st.Leader {
+			return i
+		}
+	}
+	return -1
+}

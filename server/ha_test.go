@@ -1,0 +1,250 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/servertest"
+	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
+)
+
+// sharedKEK is the key-encryption key every replica of one installation
+// shares (the signing keys in etcd are sealed under it).
+var sharedKEK = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// replica starts a tokenwright server on the etcd cluster c.
+func replica(t *testing.T, c *etcdtest.Cluster, edit func(*server.Config)) *servertest.Server {
+	t.Helper()
+	return servertest.Start(t, servertest.Options{
+		Environ: func(name string) string {
+			if name == "TOKENWRIGHT_KEK" {
+				return sharedKEK
+			}
+			return ""
+		},
+		Configure: func(cfg *server.Config) {
+			cfg.Store = server.StoreEtcd
+			cfg.Etcd.Endpoints = c.Endpoints()
+			cfg.Etcd.Prefix = "/ha/"
+			cfg.Keys.UsageFlushInterval = server.Duration(200 * time.Millisecond)
+			if edit != nil {
+				edit(cfg)
+			}
+		},
+	})
+}
+
+// replicas starts two replicas; the first bootstraps the administrator,
+// whose token both accept.
+func replicas(t *testing.T, c *etcdtest.Cluster, edit func(*server.Config)) (a, b *servertest.Server) {
+	t.Helper()
+	a = replica(t, c, edit)
+	b = replica(t, c, edit)
+	if a.AdminToken == "" || b.AdminToken != "" {
+		t.Fatalf("bootstrap: admin token on A %v, on B %v; want only on A", a.AdminToken != "", b.AdminToken != "")
+	}
+	b.AdminToken = a.AdminToken
+	return a, b
+}
+
+// within polls cond until it holds or limit passes, and returns how long
+// it took.
+func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func jwksKids(t *testing.T, s *servertest.Server) []string {
+	t.Helper()
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(s.DoRaw(t, "", http.MethodGet, "/keys")), &set); err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.Kid)
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+func TestHATwoReplicasShareState(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := replicas(t, c, nil)
+
+	// Created on A, usable on B.
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
+	within(t, time.Second, "key created on A usable on B", func() bool {
+		status, _ := tokenFor(t, b, "svc", key.ClientSecret)
+		return status == http.StatusOK
+	})
+	wantToken(t, a, "svc", key.ClientSecret)
+
+	// Revoked on A, refused on B within 1 s.
+	must(t, a.Do(t, a.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+key.ID+":revoke", nil, nil), 200, "revoke on A")
+	took := within(t, time.Second, "key revoked on A refused on B", func() bool {
+		status, code := tokenFor(t, b, "svc", key.ClientSecret)
+		return status == http.StatusUnauthorized && code == "invalid_client"
+	})
+	t.Logf("revocation on A reached B after %s", took)
+
+	// Concurrent duplicate creates through both replicas: exactly one wins
+	// the name, and exactly one wins the email.
+	const n = 8
+	codes := make([]int, 2*n)
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			in := api.CreateServiceAccount{UserName: "dup", Email: fmt.Sprintf("dup%d@example.com", i)}
+			if i >= n {
+				in = api.CreateServiceAccount{UserName: fmt.Sprintf("mail%d", i), Email: "same@example.com"}
+			}
+			codes[i] = s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts", in, nil)
+		})
+	}
+	wg.Wait()
+	for half, group := range [][]int{codes[:n], codes[n:]} {
+		created := 0
+		for _, code := range group {
+			switch code {
+			case http.StatusCreated:
+				created++
+			case http.StatusConflict:
+			default:
+				t.Fatalf("duplicate create answered HTTP %d", code)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("race %d: %d creates succeeded, want exactly 1 (%v)", half, created, group)
+		}
+	}
+	var list api.List[api.ServiceAccount]
+	must(t, b.Do(t, b.AdminToken, http.MethodGet, "/api/v1/service-accounts", nil, &list), 200, "list on B")
+	if len(list.Items) != 3 {
+		t.Fatalf("B lists %d accounts, want 3 (svc, dup, one mail*)", len(list.Items))
+	}
+
+	// Both replicas publish the same JWKS, also right after a rotation on A.
+	if ka, kb := jwksKids(t, a), jwksKids(t, b); len(ka) == 0 || !slices.Equal(ka, kb) {
+		t.Fatalf("JWKS differ: A %v, B %v", ka, kb)
+	}
+	must(t, a.Do(t, a.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", nil, nil), 201, "rotate on A")
+	ka := jwksKids(t, a)
+	within(t, 5*time.Second, "B publishes the key set rotated on A", func() bool { return slices.Equal(ka, jwksKids(t, b)) })
+	if len(ka) < 2 {
+		t.Fatalf("rotation published %v, want the old and the new key", ka)
+	}
+}
+
+func TestHAOneEtcdMemberDown(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	a, b := replicas(t, c, nil)
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
+
+	// Kill the leader, the worst member to lose.
+	leader := c.Leader()
+	if leader < 0 {
+		t.Fatal("no leader")
+	}
+	c.Kill(leader)
+	for _, s := range []*servertest.Server{a, b} {
+		wantToken(t, s, "svc", key.ClientSecret)
+	}
+	// Writes succeed again as soon as the two survivors have elected a
+	// leader; a write caught in the election answers a clean 503.
+	var k2 api.KeyWithSecret
+	took := within(t, 15*time.Second, "write on B after the leader was killed", func() bool {
+		code := b.Do(t, b.AdminToken, http.MethodPost, "/api/v1/service-accounts/svc/keys", api.CreateKey{Name: "after-kill"}, &k2)
+		if code != http.StatusCreated && code != http.StatusServiceUnavailable && code != http.StatusConflict {
+			t.Fatalf("write during the election: HTTP %d", code)
+		}
+		return code == http.StatusCreated
+	})
+	t.Logf("first successful write %s after the leader was killed", took)
+	for _, s := range []*servertest.Server{a, b} {
+		wantToken(t, s, "svc", key.ClientSecret)
+	}
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc2", Email: "svc2@example.com"})
+	within(t, time.Second, "key created on B during the outage usable on A", func() bool {
+		status, _ := tokenFor(t, a, "svc", k2.ClientSecret)
+		return status == http.StatusOK
+	})
+	must(t, b.Do(t, b.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+key.ID+":revoke", nil, nil), 200, "revoke on B")
+	within(t, time.Second, "revocation on B refused on A", func() bool {
+		status, _ := tokenFor(t, a, "svc", key.ClientSecret)
+		return status == http.StatusUnauthorized
+	})
+
+	// The member comes back and catches up.
+	c.Restart(leader)
+	c.WaitHealthy(c.Members[leader].ClientURL)
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc3", Email: "svc3@example.com"})
+}
+
+func TestHAQuorumLoss(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	a, b := replicas(t, c, func(cfg *server.Config) {
+		cfg.Etcd.RequestTimeout = server.Duration(time.Second)
+	})
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
+	within(t, time.Second, "B sees the key", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
+
+	c.Kill(1)
+	c.Kill(2)
+	// Tokens keep being issued from the in-memory index...
+	for _, s := range []*servertest.Server{a, b} {
+		wantToken(t, s, "svc", key.ClientSecret)
+		if got := s.DoRaw(t, "", http.MethodGet, "/readyz"); !json.Valid([]byte(got)) {
+			t.Fatalf("readyz: %s", got)
+		}
+	}
+	// ...while administrative writes fail cleanly with 503.
+	for _, s := range []*servertest.Server{a, b} {
+		var e api.Error
+		code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts",
+			api.CreateServiceAccount{UserName: "during", Email: "during@example.com"}, &e)
+		if code != http.StatusServiceUnavailable || e.Code != api.CodeUnavailable {
+			t.Fatalf("write without quorum: HTTP %d %+v, want 503 %s", code, e, api.CodeUnavailable)
+		}
+	}
+	wantToken(t, b, "svc", key.ClientSecret)
+
+	// Quorum returns: writes work again on both replicas.
+	c.Restart(1)
+	c.Restart(2)
+	c.WaitHealthy(c.Endpoints()...)
+	for i, s := range []*servertest.Server{a, b} {
+		within(t, 30*time.Second, "writes after quorum returns", func() bool {
+			return s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts",
+				api.CreateServiceAccount{UserName: fmt.Sprintf("after%d", i), Email: fmt.Sprintf("after%d@example.com", i)}, nil) == http.StatusCreated
+		})
+	}
+	k2 := b.CreateKey(t, "after0", api.CreateKey{Name: "ci"})
+	within(t, time.Second, "A sees B's new key", func() bool { s, _ := tokenFor(t, a, "after0", k2.ClientSecret); return s == 200 })
+}
