@@ -38,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -214,6 +215,11 @@ func (s *Store) Close() error {
 func unavailable(err error) error {
 	if err == nil || errors.Is(err, store.ErrUnavailable) {
 		return err
+	}
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		// Not an outage and not the client's fault: the cluster is
+		// configured too tight for this change (see the HA docs).
+		return fmt.Errorf("etcd: the change needs more operations in one transaction than the cluster's --max-txn-ops allows; raise it: %w", err)
 	}
 	return fmt.Errorf("etcd: %v: %w", err, store.ErrUnavailable)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -203,5 +204,36 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 30s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A change larger than etcd's --max-txn-ops (128 by default) is refused as
+// a whole, with an error that says which setting to raise, and nothing is
+// half-deleted; bulk writes that need not be atomic are split and succeed.
+func TestTransactionSizeLimit(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	s := open(t, c, "/tw/")
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "1", Name: "svc", Email: "svc@example.com"}))
+	var usage []store.KeyUsage
+	for i := range 150 {
+		id := fmt.Sprintf("k%03d", i)
+		must(t, s.CreateKey(ctx, store.Key{ID: id, Kind: store.KindServiceKey, Owner: "svc", SecretHash: []byte("h")}))
+		usage = append(usage, store.KeyUsage{KeyID: id, At: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), IP: "10.0.0.1"})
+	}
+	must(t, s.RecordKeyUsage(ctx, usage))
+	keys, _ := s.ListKeys(ctx, store.KeyQuery{})
+	for _, k := range keys {
+		if k.LastUsedAt.IsZero() {
+			t.Fatalf("usage of %s not recorded", k.ID)
+		}
+	}
+	err := s.DeleteServiceAccount(ctx, "svc")
+	if err == nil || errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), "--max-txn-ops") {
+		t.Fatalf("oversized delete: %v", err)
+	}
+	if keys, _ := s.ListKeys(ctx, store.KeyQuery{}); len(keys) != 150 {
+		t.Fatalf("%d keys left after a refused delete, want all 150", len(keys))
 	}
 }
