@@ -248,3 +248,33 @@ func TestHAQuorumLoss(t *testing.T) {
 	k2 := b.CreateKey(t, "after0", api.CreateKey{Name: "ci"})
 	within(t, time.Second, "A sees B's new key", func() bool { s, _ := tokenFor(t, a, "after0", k2.ClientSecret); return s == 200 })
 }
+
+// Replicas started at the same moment on an empty store agree: one
+// administrator, one signing key, the same JWKS.
+func TestHASimultaneousFirstStart(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	servers := make([]*servertest.Server, 3)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() { servers[i] = replica(t, c, nil) })
+	}
+	wg.Wait()
+	tokens := 0
+	for _, s := range servers {
+		if s.AdminToken != "" {
+			tokens++
+		}
+	}
+	if tokens != 1 {
+		t.Fatalf("%d replicas bootstrapped an administrator, want 1", tokens)
+	}
+	want := jwksKids(t, servers[0])
+	if len(want) != 1 {
+		t.Fatalf("JWKS %v, want exactly one key", want)
+	}
+	for _, s := range servers[1:] {
+		if got := jwksKids(t, s); !slices.Equal(got, want) {
+			t.Fatalf("JWKS differ: %v vs %v", got, want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/tokenwright/tokenwright/store"
 )
 
 // lockTTL is how long a lock outlives a crashed holder.
@@ -29,6 +31,14 @@ func (s *Store) Exclusive(ctx context.Context, name string, fn func(ctx context.
 			return ctx.Err()
 		}
 		return fmt.Errorf("etcd: lock %s: %w", name, unavailable(err))
+	}
+	// Whatever the previous holder wrote happened before we got the lock:
+	// let the mirror catch up to that point, so fn decides on fresh data.
+	if !s.waitRev(ctx, mu.Header().Revision, s.opts.RequestTimeout) {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
+		_ = mu.Unlock(uctx)
+		cancel()
+		return fmt.Errorf("etcd: lock %s: the watch did not catch up: %w", name, store.ErrUnavailable)
 	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
