@@ -208,9 +208,13 @@ func TestHAOneEtcdMemberDown(t *testing.T) {
 
 func TestHAQuorumLoss(t *testing.T) {
 	c := etcdtest.Start(t, 3)
-	a, b := replicas(t, c, func(cfg *server.Config) {
+	a := replica(t, c, func(cfg *server.Config) { cfg.Etcd.RequestTimeout = server.Duration(time.Second) })
+	// B trusts its in-memory index for only 2 s without quorum.
+	b := replica(t, c, func(cfg *server.Config) {
 		cfg.Etcd.RequestTimeout = server.Duration(time.Second)
+		cfg.Etcd.MaxStaleness = server.Duration(2 * time.Second)
 	})
+	b.AdminToken = a.AdminToken
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
 	within(t, time.Second, "B sees the key", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
@@ -233,7 +237,20 @@ func TestHAQuorumLoss(t *testing.T) {
 			t.Fatalf("write without quorum: HTTP %d %+v, want 503 %s", code, e, api.CodeUnavailable)
 		}
 	}
-	wantToken(t, b, "svc", key.ClientSecret)
+	// Past etcd.maxStaleness B stops issuing (it could miss a revocation
+	// made on the majority side of a partition) and reports not ready;
+	// A, with the default 5m, keeps issuing.
+	within(t, 10*time.Second, "B refuses once stale", func() bool {
+		status, _ := tokenFor(t, b, "svc", key.ClientSecret)
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Fatalf("stale replica answered HTTP %d", status)
+		}
+		return status == http.StatusServiceUnavailable
+	})
+	if code := b.Do(t, "", http.MethodGet, "/readyz", nil, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("stale replica /readyz: HTTP %d, want 503", code)
+	}
+	wantToken(t, a, "svc", key.ClientSecret)
 
 	// Quorum returns: writes work again on both replicas.
 	c.Restart(1)
@@ -245,6 +262,7 @@ func TestHAQuorumLoss(t *testing.T) {
 				api.CreateServiceAccount{UserName: fmt.Sprintf("after%d", i), Email: fmt.Sprintf("after%d@example.com", i)}, nil) == http.StatusCreated
 		})
 	}
+	within(t, 5*time.Second, "B issues again", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
 	k2 := b.CreateKey(t, "after0", api.CreateKey{Name: "ci"})
 	within(t, time.Second, "A sees B's new key", func() bool { s, _ := tokenFor(t, a, "after0", k2.ClientSecret); return s == 200 })
 }
