@@ -80,9 +80,20 @@ func TestTwoReplicas(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	got, _ := a.GetServiceAccount(ctx, "svc")
-	if len(got.Roles) != 20 {
-		t.Fatalf("lost updates across replicas: %d roles", len(got.Roles))
+	// The last write may have gone through b: a sees it once its watch
+	// delivers it. A lost update would never show up.
+	for _, s := range []*etcd.Store{a, b} {
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			got, _ := s.GetServiceAccount(ctx, "svc")
+			if len(got.Roles) == 20 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("lost updates across replicas: %d roles", len(got.Roles))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 
 	// Usage from both replicas merges by max.
