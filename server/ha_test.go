@@ -21,7 +21,7 @@ import (
 var sharedKEK = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
 // replica starts a tokenwright server on the etcd cluster c.
-func replica(t *testing.T, c *etcdtest.Cluster, edit func(*server.Config)) *servertest.Server {
+func replica(t testing.TB, c *etcdtest.Cluster, edit func(*server.Config)) *servertest.Server {
 	t.Helper()
 	return servertest.Start(t, servertest.Options{
 		Environ: func(name string) string {
