@@ -156,6 +156,24 @@ func TestMigrateRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("round trip lost something:\n got %+v\nwant %+v", got, want)
 	}
+
+	// `kek rotate` works on the configured etcd store too (replicas
+	// stopped): a replica with the new KEK serves the same keys.
+	etcdEnv := []string{"TOKENWRIGHT_STORE=etcd", "TOKENWRIGHT_ETCD_ENDPOINTS=" + endpoints, "TOKENWRIGHT_ETCD_PREFIX=/mig/"}
+	newKEK := filepath.Join(t.TempDir(), "kek.new")
+	out = run(t, append(etcdEnv, "TOKENWRIGHT_KEK_FILE="+filepath.Join(src.DataDir, "kek")), false,
+		"kek", "rotate", "--data", t.TempDir(), "--new-kek-file", newKEK, "--generate")
+	if !strings.Contains(out, "Re-encrypted") {
+		t.Fatalf("kek rotate on etcd: %s", out)
+	}
+	d = startDaemon(t, t.TempDir(), append(etcdEnv, "TOKENWRIGHT_KEK_FILE="+newKEK)...)
+	resp, err := http.PostForm(d.url+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"ci-bot"}, "client_secret": {key.ClientSecret}})
+	must(err)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("token after kek rotate on etcd: HTTP %d\n%s", resp.StatusCode, d.stderr)
+	}
 }
 
 // stripUsage drops lastUsed fields, which the token requests made above
