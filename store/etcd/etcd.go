@@ -14,8 +14,9 @@
 //
 // When etcd loses quorum, writes fail with store.ErrUnavailable while reads
 // keep being served from the mirror for Options.MaxStaleness after the last
-// successful contact with a quorum; after that reads fail too, because a
-// revocation made meanwhile could not have been seen.
+// successful contact with a quorum (a linearizable read whose revision the
+// watch then reached); after that reads fail too, because a revocation made
+// meanwhile could not have been seen.
 //
 // Audit events are not mirrored (they are never on the hot path): they are
 // read from etcd directly.
@@ -155,6 +156,8 @@ type Store struct {
 
 	watchCtx    context.Context
 	stop        context.CancelFunc
+	watchMu     sync.Mutex
+	cancelWatch context.CancelFunc // ends the current watch (self-healing)
 	done        sync.WaitGroup
 	lastContact atomic.Int64 // unix nanos of the last quorum read
 	signing     chan struct{}
@@ -327,7 +330,14 @@ func (s *Store) watchLoop() {
 		from := s.rev + 1
 		s.mu.RUnlock()
 		compacted := false
-		wch := s.cli.Watch(s.watchCtx, s.opts.Prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
+		// A child context shares the parent's watch stream (so that
+		// RequestProgress on watchCtx reaches it) and lets the probe end
+		// this one watch if it stalls.
+		wctx, cancel := context.WithCancel(s.watchCtx)
+		s.watchMu.Lock()
+		s.cancelWatch = cancel
+		s.watchMu.Unlock()
+		wch := s.cli.Watch(wctx, s.opts.Prefix, clientv3.WithPrefix(), clientv3.WithRev(from), clientv3.WithProgressNotify())
 		for resp := range wch {
 			if resp.CompactRevision != 0 {
 				compacted = true
@@ -338,13 +348,13 @@ func (s *Store) watchLoop() {
 			}
 			s.apply(resp)
 		}
+		cancel()
 		if s.watchCtx.Err() != nil {
 			return
 		}
 		if compacted {
-			if err := s.reload(s.watchCtx); err != nil {
-				compacted = true
-			}
+			// On failure the next watch is compacted again and we retry.
+			_ = s.reload(s.watchCtx)
 		}
 		select {
 		case <-s.watchCtx.Done():
@@ -377,21 +387,40 @@ func (s *Store) apply(resp clientv3.WatchResponse) {
 }
 
 // probeLoop records contact with a quorum: a linearizable read succeeds
-// only when the cluster has a leader and a majority.
+// only when the cluster has a leader and a majority, and its revision is
+// the cluster's present. The mirror counts as current only once the watch
+// has caught up to that revision; a watch that repeatedly fails to is
+// restarted, so a silently stalled stream cannot hide revocations.
 func (s *Store) probeLoop() {
 	t := time.NewTicker(s.opts.ProbeInterval)
 	defer t.Stop()
+	wait := max(s.opts.ProbeInterval, time.Second)
+	lagging := 0
 	for {
 		select {
 		case <-s.watchCtx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(s.watchCtx, max(s.opts.ProbeInterval, time.Second))
-		_, err := s.cli.Get(ctx, s.key(famMeta, "probe"))
+		ctx, cancel := context.WithTimeout(s.watchCtx, wait)
+		resp, err := s.cli.Get(ctx, s.key(famMeta, "probe"))
 		cancel()
-		if err == nil {
+		if err != nil {
+			continue
+		}
+		_ = s.cli.RequestProgress(s.watchCtx)
+		if s.waitRev(s.watchCtx, resp.Header.Revision, wait) {
 			s.lastContact.Store(time.Now().UnixNano())
+			lagging = 0
+			continue
+		}
+		if lagging++; lagging >= 3 {
+			lagging = 0
+			s.watchMu.Lock()
+			if s.cancelWatch != nil {
+				s.cancelWatch()
+			}
+			s.watchMu.Unlock()
 		}
 	}
 }
