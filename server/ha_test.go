@@ -175,16 +175,12 @@ func TestHAOneEtcdMemberDown(t *testing.T) {
 	for _, s := range []*servertest.Server{a, b} {
 		wantToken(t, s, "svc", key.ClientSecret)
 	}
-	// Writes succeed again as soon as the two survivors have elected a
-	// leader; a write caught in the election answers a clean 503.
-	var k2 api.KeyWithSecret
-	took := within(t, 15*time.Second, "write on B after the leader was killed", func() bool {
-		code := b.Do(t, b.AdminToken, http.MethodPost, "/api/v1/service-accounts/svc/keys", api.CreateKey{Name: "after-kill"}, &k2)
-		if code != http.StatusCreated && code != http.StatusServiceUnavailable && code != http.StatusConflict {
-			t.Fatalf("write during the election: HTTP %d", code)
-		}
-		return code == http.StatusCreated
-	})
+	// A write sent while the survivors elect a new leader is resent until
+	// it lands (idempotently: see store/etcd's transaction marker), so the
+	// caller just sees a slower success, not an error.
+	start := time.Now()
+	k2 := b.CreateKey(t, "svc", api.CreateKey{Name: "after-kill"})
+	took := time.Since(start)
 	t.Logf("first successful write %s after the leader was killed", took)
 	for _, s := range []*servertest.Server{a, b} {
 		wantToken(t, s, "svc", key.ClientSecret)

@@ -12,6 +12,9 @@
 // replica waits until its mirror has seen that write's revision, so a
 // client always reads what it just wrote.
 //
+// A transaction that gets no answer is resent until Options.RequestTimeout;
+// a marker key unique to the call makes the resend idempotent (see atomic).
+//
 // When etcd loses quorum, writes fail with store.ErrUnavailable while reads
 // keep being served from the mirror for Options.MaxStaleness after the last
 // successful contact with a quorum (a linearizable read whose revision the
@@ -160,6 +163,7 @@ type Store struct {
 	cancelWatch context.CancelFunc // ends the current watch (self-healing)
 	done        sync.WaitGroup
 	lastContact atomic.Int64 // unix nanos of the last quorum read
+	lastSeenRev atomic.Int64 // newest revision seen in a transaction answer
 	signing     chan struct{}
 
 	auditMu   sync.Mutex
@@ -275,7 +279,7 @@ func (s *Store) notifySigning() {
 	}
 }
 
-func mirrored(fam string) bool { return fam != famAudit && fam != famLock }
+func mirrored(fam string) bool { return fam != famAudit && fam != famLock && fam != famMeta }
 
 // applyPut and applyDelete update the mirror; callers hold mu.
 func (s *Store) applyPut(k, v []byte, rev int64) {
@@ -396,11 +400,16 @@ func (s *Store) probeLoop() {
 	defer t.Stop()
 	wait := max(s.opts.ProbeInterval, time.Second)
 	lagging := 0
+	lastSweep := time.Now()
 	for {
 		select {
 		case <-s.watchCtx.Done():
 			return
 		case <-t.C:
+		}
+		if time.Since(lastSweep) > markerTTL/10 {
+			lastSweep = time.Now()
+			s.sweepMarkers(s.watchCtx)
 		}
 		ctx, cancel := context.WithTimeout(s.watchCtx, wait)
 		resp, err := s.cli.Get(ctx, s.key(famMeta, "probe"))
@@ -545,10 +554,20 @@ const maxAttempts = 64
 // atomic runs fn against the mirror and commits its writes in one etcd
 // transaction guarded by the revisions of everything fn read. On conflict
 // it waits for the mirror to catch up and runs fn again.
+//
+// Every transaction also creates a marker key unique to this call. When a
+// send fails without an answer (the leader died, the request timed out),
+// the commit may or may not have happened; the same transaction is sent
+// again until RequestTimeout: its "marker absent" comparison makes the
+// resend a no-op if the first one landed, and the marker then tells us so.
+// A write caught in a leader election therefore succeeds once the new
+// leader is elected, instead of failing with an ambiguous error.
 func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	marker := s.key(famMeta, markerDir+s.newMarkerID())
+	deadline := time.Now().Add(s.opts.RequestTimeout)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		t := &tx{s: s, reads: map[string]int64{}, writes: map[string][]byte{}, staged: map[string]bool{}, dels: map[string]bool{}}
 		s.mu.RLock()
@@ -560,11 +579,12 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 		if len(t.order) == 0 {
 			return nil
 		}
-		cmps := make([]clientv3.Cmp, 0, len(t.reads))
+		cmps := make([]clientv3.Cmp, 0, len(t.reads)+1)
 		for k, rev := range t.reads {
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
 		}
-		ops := make([]clientv3.Op, 0, len(t.order))
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
+		ops := make([]clientv3.Op, 0, len(t.order)+1)
 		for _, k := range t.order {
 			if v, ok := t.writes[k]; ok {
 				ops = append(ops, clientv3.OpPut(k, string(v)))
@@ -572,23 +592,19 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 				ops = append(ops, clientv3.OpDelete(k))
 			}
 		}
-		rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Commit()
-		cancel()
+		ops = append(ops, clientv3.OpPut(marker, ""))
+		committed, err := s.send(ctx, deadline, cmps, ops, marker)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return unavailable(err)
+			return err
 		}
-		if resp.Succeeded {
+		if committed > 0 {
 			// Read-your-writes: return once the mirror shows this write.
-			if !s.waitRev(ctx, resp.Header.Revision, s.opts.RequestTimeout) {
+			if !s.waitRev(ctx, committed, s.opts.RequestTimeout) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
 				return fmt.Errorf("etcd: write committed at revision %d but the watch did not deliver it: %w",
-					resp.Header.Revision, store.ErrUnavailable)
+					committed, store.ErrUnavailable)
 			}
 			return nil
 		}
@@ -597,9 +613,84 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 		// comparison failed, then try again; a short wait bounds the case
 		// in which no notification comes (the CAS keeps retries correct).
 		_ = s.cli.RequestProgress(s.watchCtx)
-		s.waitRev(ctx, resp.Header.Revision, 200*time.Millisecond)
+		s.waitRev(ctx, s.lastSeenRev.Load(), 200*time.Millisecond)
 	}
 	return fmt.Errorf("etcd: too much contention after %d attempts: %w", maxAttempts, store.ErrUnavailable)
+}
+
+// markerDir holds the per-call marker keys; probeLoop sweeps old ones.
+const markerDir = "txn/"
+
+// markerTTL is how long markers are kept: far longer than any resend.
+const markerTTL = 10 * time.Minute
+
+// newMarkerID is time-ordered (so old markers are one key range) and
+// random (so replicas never collide).
+func (s *Store) newMarkerID() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+	return hex.EncodeToString(b[:]) + hex.EncodeToString(r[:])
+}
+
+// sweepMarkers deletes markers older than markerTTL in one range delete.
+func (s *Store) sweepMarkers(ctx context.Context) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(time.Now().Add(-markerTTL).UnixNano()))
+	from := s.key(famMeta, markerDir)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	_, _ = s.cli.Delete(ctx, from, clientv3.WithRange(from+hex.EncodeToString(b[:])))
+}
+
+// send commits one transaction, resending it after answerless failures
+// until deadline. It returns the commit revision, or 0 when a comparison
+// failed because another writer got there first.
+func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (int64, error) {
+	perTry := max(s.opts.RequestTimeout/3, 200*time.Millisecond)
+	for {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (the change may still be applied): %w",
+				s.opts.RequestTimeout, store.ErrUnavailable)
+		}
+		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
+		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
+		cancel()
+		if err == nil {
+			s.noteRev(resp.Header.Revision)
+			if resp.Succeeded {
+				return resp.Header.Revision, nil
+			}
+			if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+				return kvs[0].ModRevision, nil // an earlier send of this transaction landed
+			}
+			return 0, nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
+			return 0, unavailable(err) // definitive: resending cannot help
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(min(50*time.Millisecond, max(time.Until(deadline), 0))):
+		}
+	}
+}
+
+// noteRev remembers the newest revision an answer carried (the revision at
+// which a failed comparison was evaluated, for the catch-up wait).
+func (s *Store) noteRev(rev int64) {
+	for {
+		old := s.lastSeenRev.Load()
+		if rev <= old || s.lastSeenRev.CompareAndSwap(old, rev) {
+			return
+		}
+	}
 }
 
 // view runs fn under the mirror's read lock after the staleness check.
@@ -1060,15 +1151,15 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	if err != nil {
 		return e, fmt.Errorf("etcd: encoding audit event: %w", err)
 	}
+	// The event key is its own marker: a resend after an answerless
+	// failure finds it present when the first send landed.
 	k := s.key(famAudit, id)
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	resp, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
-		Then(clientv3.OpPut(k, string(data))).Commit()
+	committed, err := s.send(ctx, time.Now().Add(s.opts.RequestTimeout),
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0)}, []clientv3.Op{clientv3.OpPut(k, string(data))}, k)
 	if err != nil {
-		return e, unavailable(err)
+		return e, err
 	}
-	if !resp.Succeeded {
+	if committed == 0 {
 		return e, fmt.Errorf("audit id %s: %w", id, store.ErrAlreadyExists)
 	}
 	return e, nil
