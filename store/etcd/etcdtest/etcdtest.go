@@ -28,12 +28,12 @@ import (
 func Binary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("ETCD_BIN"); p != "" {
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	} else if p, err := exec.LookPath("etcd"); err == nil {
 		return p
-	}
-	if p, err := exec.LookPath("etcd"); err == nil {
-		return p
-	}
-	if _, err := os.Stat("/usr/bin/etcd"); err == nil {
+	} else if _, err := exec.LookPath("/usr/bin/etcd"); err == nil {
 		return "/usr/bin/etcd"
 	}
 	msg := "etcd binary not found (apt-get install etcd-server, or set ETCD_BIN)"
