@@ -186,6 +186,12 @@ func TestQuorumLoss(t *testing.T) {
 	if _, err := s.GetServiceAccount(ctx, "svc"); err != nil {
 		t.Fatalf("read from the mirror without quorum: %v", err)
 	}
+	// The cluster-wide lock cannot be taken, and says so instead of hanging.
+	ran := false
+	err = s.Exclusive(ctx, "rotation", func(context.Context) error { ran = true; return nil })
+	if ran || !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Exclusive without quorum: ran %v, err %v; want ErrUnavailable", ran, err)
+	}
 	waitFor(t, func() bool { return errors.Is(s.Health(ctx), store.ErrUnavailable) })
 	if _, err := s.GetServiceAccount(ctx, "svc"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("read after MaxStaleness: %v, want ErrUnavailable", err)

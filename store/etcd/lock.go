@@ -17,7 +17,18 @@ const lockTTL = 10 // seconds
 // if this process dies or loses contact for lockTTL, the lease expires and
 // another replica may take over; fn's context is then cancelled.
 func (s *Store) Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	sess, err := concurrency.NewSession(s.cli, concurrency.WithTTL(lockTTL), concurrency.WithContext(ctx))
+	// Grant the lease under a timeout (NewSession would wait for a quorum
+	// forever); the session then keeps it alive for as long as ctx lives.
+	gctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	lease, err := s.cli.Grant(gctx, lockTTL)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("etcd: lock %s: %w", name, unavailable(err))
+	}
+	sess, err := concurrency.NewSession(s.cli, concurrency.WithLease(lease.ID), concurrency.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("etcd: lock %s: %w", name, unavailable(err))
 	}
