@@ -199,10 +199,17 @@ func TestQuorumLoss(t *testing.T) {
 	c.Restart(1)
 	c.Restart(2)
 	c.WaitHealthy(c.Endpoints()...)
+	// The write refused during the outage may still have landed when the
+	// quorum returned (etcd kept the proposal): then it exists already.
 	waitFor(t, func() bool {
-		return s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "2", Name: "svc2", Email: "svc2@example.com"}) == nil
+		err := s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "2", Name: "svc2", Email: "svc2@example.com"})
+		return err == nil || errors.Is(err, store.ErrAlreadyExists)
 	})
+	must(t, s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "3", Name: "svc3", Email: "svc3@example.com"}))
 	waitFor(t, func() bool { return s.Health(ctx) == nil })
+	if _, err := s.GetServiceAccount(ctx, "svc2"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func must(t *testing.T, err error) {
