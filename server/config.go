@@ -30,6 +30,11 @@ type Config struct {
 	Issuer  string `yaml:"issuer"`
 	DataDir string `yaml:"dataDir"`
 
+	// Store selects the backend: bolt (default, one process) or etcd
+	// (several replicas; see docs/high-availability.md).
+	Store string     `yaml:"store"`
+	Etcd  EtcdConfig `yaml:"etcd"`
+
 	Log struct {
 		Level  string `yaml:"level"`  // trace, debug, info, warn, error
 		Format string `yaml:"format"` // auto, json, console
@@ -112,6 +117,7 @@ func DefaultConfig() Config {
 	c.Listen = "127.0.0.1:8080"
 	c.Issuer = "http://127.0.0.1:8080"
 	c.DataDir = "./tokenwright-data"
+	c.Store, c.Etcd = StoreBolt, defaultEtcdConfig()
 	c.Log.Level, c.Log.Format = "info", "auto"
 	c.Tokens.Lifetime = Duration(10 * time.Minute)
 	c.Signing.Algorithm = "RS256"
@@ -337,6 +343,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateTrust()...)
 	errs = append(errs, c.Limits.validate()...)
+	errs = append(errs, c.validateStore()...)
 	return errors.Join(errs...)
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
 
@@ -33,13 +34,21 @@ func RotateKEK(ctx context.Context, cfg Config, environ func(string) string, new
 	if err != nil {
 		return 0, err
 	}
-	dbPath := filepath.Join(cfg.DataDir, bolt.FileName)
-	if _, err := os.Stat(dbPath); err != nil {
-		return 0, fmt.Errorf("no database in %s: %w", cfg.DataDir, err)
-	}
-	db, err := bolt.Open(dbPath, bolt.Options{})
-	if err != nil {
-		return 0, fmt.Errorf("opening the database (is the server still running?): %w", err)
+	var db store.Store
+	if cfg.Store == StoreEtcd {
+		// The whole set is replaced in one etcd transaction; every replica
+		// must be stopped first and restarted with the new KEK.
+		if db, _, err = openStore(ctx, cfg); err != nil {
+			return 0, err
+		}
+	} else {
+		dbPath := filepath.Join(cfg.DataDir, bolt.FileName)
+		if _, err := os.Stat(dbPath); err != nil {
+			return 0, fmt.Errorf("no database in %s: %w", cfg.DataDir, err)
+		}
+		if db, err = bolt.Open(dbPath, bolt.Options{}); err != nil {
+			return 0, fmt.Errorf("opening the database (is the server still running?): %w", err)
+		}
 	}
 	defer db.Close()
 	var newKEK *signing.KEK

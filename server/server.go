@@ -27,7 +27,6 @@ import (
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
-	"github.com/tokenwright/tokenwright/store/cache"
 )
 
 // AdminTokenFile is where the bootstrap administrator token is written.
@@ -96,15 +95,16 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.log.Warn().Msg("the key-encryption key lives in the data directory; for production set TOKENWRIGHT_KEK_FILE to a file outside it")
 	}
 
-	db, err := bolt.Open(filepath.Join(cfg.DataDir, bolt.FileName), bolt.Options{})
+	db, served, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.warnOnLoosePermissions(firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File))
-	// This process makes every write to the bbolt file, so a read-through
-	// cache (invalidated by those writes) is exact.
-	s.store = cache.New(db)
-	s.db = db
+	s.store = served
+	if b, ok := db.(*bolt.Store); ok {
+		// The file itself (under the cache), for online backups.
+		s.db = b
+		s.warnOnLoosePermissions(firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File))
+	}
 	defer func() {
 		if err != nil {
 			_ = db.Close()
@@ -144,6 +144,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
+	s.background.Go(func() { s.followSigningKeys(bg, db) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
 	})

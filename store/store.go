@@ -318,3 +318,12 @@ func (q AuditQuery) EffectiveLimit() int {
 	}
 	return min(q.Limit, 1000)
 }
+
+// Watcher is implemented by backends that other processes write to (etcd).
+// SigningKeyChanges delivers a signal (coalesced: at most one pending)
+// whenever the stored signing keys change, so that a replica can publish
+// a key set written by another replica without waiting for its periodic
+// re-read.
+type Watcher interface {
+	SigningKeyChanges() <-chan struct{}
+}

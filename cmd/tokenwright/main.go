@@ -72,6 +72,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newKEKCommand(getenv),
 		newDominoCommand(getenv),
 		newBackupCommand(getenv), newRestoreCommand(),
+		newMigrateCommand(),
 	)
 	return root
 }

@@ -55,6 +55,9 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 // token on the admin API.
 func (s *Service) AuthenticateBearer(ctx context.Context, token, ip string) (Actor, error) {
 	p, err := s.authenticate(ctx, token)
+	if errors.Is(err, store.ErrUnavailable) {
+		return Actor{}, err // an outage, not a bad token: the API answers 503
+	}
 	if err != nil || p.User == nil {
 		return Actor{}, ErrUnauthenticated
 	}

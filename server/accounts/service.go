@@ -149,7 +149,9 @@ func (s *Service) Bootstrap(ctx context.Context, name, email string) (secret str
 	now := s.now().UTC()
 	admin := store.User{ID: newID(), Name: name, Email: email, Admin: true, Status: store.StatusActive,
 		CreatedAt: now, UpdatedAt: now, CreatedBy: "bootstrap"}
-	if err := s.store.CreateUser(ctx, admin); err != nil {
+	if err := s.store.CreateUser(ctx, admin); errors.Is(err, store.ErrAlreadyExists) {
+		return "", nil // another replica sharing the store bootstrapped first
+	} else if err != nil {
 		return "", fmt.Errorf("bootstrap: creating admin: %w", err)
 	}
 	// The bootstrap token does not expire, so that a fresh installation can

@@ -95,6 +95,10 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			ip = addr.String()
 		}
 		actor, err := a.accounts.AuthenticateBearer(r.Context(), token, ip)
+		if errors.Is(err, store.ErrUnavailable) {
+			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the store is unavailable; try again")
+			return
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "the bearer token is invalid, expired or revoked")

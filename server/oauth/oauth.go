@@ -104,7 +104,7 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 	}
 	if err != nil {
 		s.log.Error().Err(err).Msg("client authentication error")
-		return nil, errServer()
+		return nil, errServerOrUnavailable(err)
 	}
 	return &client{principal: p, method: method}, nil
 }

@@ -1,0 +1,294 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/servertest"
+	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
+)
+
+// sharedKEK is the key-encryption key every replica of one installation
+// shares (the signing keys in etcd are sealed under it).
+var sharedKEK = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// replica starts a tokenwright server on the etcd cluster c.
+func replica(t testing.TB, c *etcdtest.Cluster, edit func(*server.Config)) *servertest.Server {
+	t.Helper()
+	return servertest.Start(t, servertest.Options{
+		Environ: func(name string) string {
+			if name == "TOKENWRIGHT_KEK" {
+				return sharedKEK
+			}
+			return ""
+		},
+		Configure: func(cfg *server.Config) {
+			cfg.Store = server.StoreEtcd
+			cfg.Etcd.Endpoints = c.Endpoints()
+			cfg.Etcd.Prefix = "/ha/"
+			cfg.Keys.UsageFlushInterval = server.Duration(200 * time.Millisecond)
+			if edit != nil {
+				edit(cfg)
+			}
+		},
+	})
+}
+
+// replicas starts two replicas; the first bootstraps the administrator,
+// whose token both accept.
+func replicas(t *testing.T, c *etcdtest.Cluster, edit func(*server.Config)) (a, b *servertest.Server) {
+	t.Helper()
+	a = replica(t, c, edit)
+	b = replica(t, c, edit)
+	if a.AdminToken == "" || b.AdminToken != "" {
+		t.Fatalf("bootstrap: admin token on A %v, on B %v; want only on A", a.AdminToken != "", b.AdminToken != "")
+	}
+	b.AdminToken = a.AdminToken
+	return a, b
+}
+
+// within polls cond until it holds or limit passes, and returns how long
+// it took.
+func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not within %s", what, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func jwksKids(t *testing.T, s *servertest.Server) []string {
+	t.Helper()
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(s.DoRaw(t, "", http.MethodGet, "/keys")), &set); err != nil {
+		t.Fatal(err)
+	}
+	var kids []string
+	for _, k := range set.Keys {
+		kids = append(kids, k.Kid)
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+func TestHATwoReplicasShareState(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := replicas(t, c, nil)
+
+	// Created on A, usable on B.
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
+	within(t, time.Second, "key created on A usable on B", func() bool {
+		status, _ := tokenFor(t, b, "svc", key.ClientSecret)
+		return status == http.StatusOK
+	})
+	wantToken(t, a, "svc", key.ClientSecret)
+
+	// Revoked on A, refused on B within 1 s.
+	must(t, a.Do(t, a.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+key.ID+":revoke", nil, nil), 200, "revoke on A")
+	took := within(t, time.Second, "key revoked on A refused on B", func() bool {
+		status, code := tokenFor(t, b, "svc", key.ClientSecret)
+		return status == http.StatusUnauthorized && code == "invalid_client"
+	})
+	t.Logf("revocation on A reached B after %s", took)
+
+	// Concurrent duplicate creates through both replicas: exactly one wins
+	// the name, and exactly one wins the email.
+	const n = 8
+	codes := make([]int, 2*n)
+	var wg sync.WaitGroup
+	for i := range 2 * n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			in := api.CreateServiceAccount{UserName: "dup", Email: fmt.Sprintf("dup%d@example.com", i)}
+			if i >= n {
+				in = api.CreateServiceAccount{UserName: fmt.Sprintf("mail%d", i), Email: "same@example.com"}
+			}
+			codes[i] = s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts", in, nil)
+		})
+	}
+	wg.Wait()
+	for half, group := range [][]int{codes[:n], codes[n:]} {
+		created := 0
+		for _, code := range group {
+			switch code {
+			case http.StatusCreated:
+				created++
+			case http.StatusConflict:
+			default:
+				t.Fatalf("duplicate create answered HTTP %d", code)
+			}
+		}
+		if created != 1 {
+			t.Fatalf("race %d: %d creates succeeded, want exactly 1 (%v)", half, created, group)
+		}
+	}
+	var list api.List[api.ServiceAccount]
+	must(t, b.Do(t, b.AdminToken, http.MethodGet, "/api/v1/service-accounts", nil, &list), 200, "list on B")
+	if len(list.Items) != 3 {
+		t.Fatalf("B lists %d accounts, want 3 (svc, dup, one mail*)", len(list.Items))
+	}
+
+	// Both replicas publish the same JWKS, also right after a rotation on A.
+	if ka, kb := jwksKids(t, a), jwksKids(t, b); len(ka) == 0 || !slices.Equal(ka, kb) {
+		t.Fatalf("JWKS differ: A %v, B %v", ka, kb)
+	}
+	must(t, a.Do(t, a.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", nil, nil), 201, "rotate on A")
+	ka := jwksKids(t, a)
+	within(t, 5*time.Second, "B publishes the key set rotated on A", func() bool { return slices.Equal(ka, jwksKids(t, b)) })
+	if len(ka) < 2 {
+		t.Fatalf("rotation published %v, want the old and the new key", ka)
+	}
+}
+
+func TestHAOneEtcdMemberDown(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	a, b := replicas(t, c, nil)
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
+
+	// Kill the leader, the worst member to lose.
+	leader := c.Leader()
+	if leader < 0 {
+		t.Fatal("no leader")
+	}
+	c.Kill(leader)
+	for _, s := range []*servertest.Server{a, b} {
+		wantToken(t, s, "svc", key.ClientSecret)
+	}
+	// A write sent while the survivors elect a new leader is resent until
+	// it lands (idempotently: see store/etcd's transaction marker), so the
+	// caller just sees a slower success, not an error.
+	start := time.Now()
+	k2 := b.CreateKey(t, "svc", api.CreateKey{Name: "after-kill"})
+	took := time.Since(start)
+	t.Logf("first successful write %s after the leader was killed", took)
+	for _, s := range []*servertest.Server{a, b} {
+		wantToken(t, s, "svc", key.ClientSecret)
+	}
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc2", Email: "svc2@example.com"})
+	within(t, time.Second, "key created on B during the outage usable on A", func() bool {
+		status, _ := tokenFor(t, a, "svc", k2.ClientSecret)
+		return status == http.StatusOK
+	})
+	must(t, b.Do(t, b.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+key.ID+":revoke", nil, nil), 200, "revoke on B")
+	within(t, time.Second, "revocation on B refused on A", func() bool {
+		status, _ := tokenFor(t, a, "svc", key.ClientSecret)
+		return status == http.StatusUnauthorized
+	})
+
+	// The member comes back and catches up.
+	c.Restart(leader)
+	c.WaitHealthy(c.Members[leader].ClientURL)
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc3", Email: "svc3@example.com"})
+}
+
+func TestHAQuorumLoss(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	a := replica(t, c, func(cfg *server.Config) { cfg.Etcd.RequestTimeout = server.Duration(time.Second) })
+	// B trusts its in-memory index for only 2 s without quorum.
+	b := replica(t, c, func(cfg *server.Config) {
+		cfg.Etcd.RequestTimeout = server.Duration(time.Second)
+		cfg.Etcd.MaxStaleness = server.Duration(2 * time.Second)
+	})
+	b.AdminToken = a.AdminToken
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
+	within(t, time.Second, "B sees the key", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
+
+	c.Kill(1)
+	c.Kill(2)
+	// Tokens keep being issued from the in-memory index...
+	for _, s := range []*servertest.Server{a, b} {
+		wantToken(t, s, "svc", key.ClientSecret)
+		if got := s.DoRaw(t, "", http.MethodGet, "/readyz"); !json.Valid([]byte(got)) {
+			t.Fatalf("readyz: %s", got)
+		}
+	}
+	// ...while administrative writes fail cleanly with 503.
+	for _, s := range []*servertest.Server{a, b} {
+		var e api.Error
+		code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts",
+			api.CreateServiceAccount{UserName: "during", Email: "during@example.com"}, &e)
+		if code != http.StatusServiceUnavailable || e.Code != api.CodeUnavailable {
+			t.Fatalf("write without quorum: HTTP %d %+v, want 503 %s", code, e, api.CodeUnavailable)
+		}
+	}
+	// Past etcd.maxStaleness B stops issuing (it could miss a revocation
+	// made on the majority side of a partition) and reports not ready;
+	// A, with the default 5m, keeps issuing.
+	within(t, 10*time.Second, "B refuses once stale", func() bool {
+		status, _ := tokenFor(t, b, "svc", key.ClientSecret)
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Fatalf("stale replica answered HTTP %d", status)
+		}
+		return status == http.StatusServiceUnavailable
+	})
+	if code := b.Do(t, "", http.MethodGet, "/readyz", nil, nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("stale replica /readyz: HTTP %d, want 503", code)
+	}
+	wantToken(t, a, "svc", key.ClientSecret)
+
+	// Quorum returns: writes work again on both replicas.
+	c.Restart(1)
+	c.Restart(2)
+	c.WaitHealthy(c.Endpoints()...)
+	for i, s := range []*servertest.Server{a, b} {
+		within(t, 30*time.Second, "writes after quorum returns", func() bool {
+			return s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts",
+				api.CreateServiceAccount{UserName: fmt.Sprintf("after%d", i), Email: fmt.Sprintf("after%d@example.com", i)}, nil) == http.StatusCreated
+		})
+	}
+	within(t, 5*time.Second, "B issues again", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
+	k2 := b.CreateKey(t, "after0", api.CreateKey{Name: "ci"})
+	within(t, time.Second, "A sees B's new key", func() bool { s, _ := tokenFor(t, a, "after0", k2.ClientSecret); return s == 200 })
+}
+
+// Replicas started at the same moment on an empty store agree: one
+// administrator, one signing key, the same JWKS.
+func TestHASimultaneousFirstStart(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	servers := make([]*servertest.Server, 3)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() { servers[i] = replica(t, c, nil) })
+	}
+	wg.Wait()
+	tokens := 0
+	for _, s := range servers {
+		if s.AdminToken != "" {
+			tokens++
+		}
+	}
+	if tokens != 1 {
+		t.Fatalf("%d replicas bootstrapped an administrator, want 1", tokens)
+	}
+	want := jwksKids(t, servers[0])
+	if len(want) != 1 {
+		t.Fatalf("JWKS %v, want exactly one key", want)
+	}
+	for _, s := range servers[1:] {
+		if got := jwksKids(t, s); !slices.Equal(got, want) {
+			t.Fatalf("JWKS differ: %v vs %v", got, want)
+		}
+	}
+}

@@ -1,0 +1,237 @@
+// Package etcd is the distributed Store backend: several tokenwright
+// replicas share one etcd cluster.
+//
+// Reads are served from an in-memory mirror of the key prefix that a watch
+// keeps coherent, so the token endpoint never waits for the network and a
+// change made through any replica (a revocation) reaches every other
+// replica as fast as etcd delivers the watch event. Every write is one etcd
+// transaction that compares the mod revision of every record it read (and
+// the absence of every unique name it claims) with what the mirror showed:
+// if another replica got there first the transaction fails, the mirror
+// catches up and the update closure runs again. After its own write a
+// replica waits until its mirror has seen that write's revision, so a
+// client always reads what it just wrote.
+//
+// A transaction that gets no answer is resent until Options.RequestTimeout;
+// a marker key unique to the call makes the resend idempotent (see atomic).
+//
+// When etcd loses quorum, writes fail with store.ErrUnavailable while reads
+// keep being served from the mirror for Options.MaxStaleness after the last
+// successful contact with a quorum (a linearizable read whose revision the
+// watch then reached); after that reads fail too, because a revocation made
+// meanwhile could not have been seen.
+//
+// Audit events are not mirrored (they are never on the hot path): they are
+// read from etcd directly.
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// Record families: each record lives at PREFIX + family + "/" + id.
+const (
+	famAccount  = "sa"
+	famUser     = "user"
+	famName     = "name"    // principal name -> "sa" | "user"
+	famEmail    = "email"   // email -> principal name
+	famKey      = "key"     // key id -> Key
+	famPATName  = "patname" // owner \x00 token name -> key id
+	famSigning  = "sk"
+	famRevoked  = "revoked"
+	famAudit    = "audit" // not mirrored
+	famLock     = "lock"  // concurrency mutexes, not mirrored
+	famMeta     = "meta"
+	principalSA = "sa"
+	principalU  = "user"
+)
+
+// Options configure Open.
+type Options struct {
+	Endpoints []string
+	// Prefix under which every key is stored; default "/tokenwright/".
+	Prefix string
+	// TLS, when set, is used for client connections (see LoadTLS).
+	TLS *tls.Config
+	// DialTimeout bounds the initial connection; default 5s.
+	DialTimeout time.Duration
+	// RequestTimeout bounds every write and linearizable read, so that a
+	// cluster without quorum yields ErrUnavailable instead of a hang;
+	// default 5s.
+	RequestTimeout time.Duration
+	// MaxStaleness is how long reads are served from the mirror after the
+	// last successful contact with a quorum; default 5m.
+	MaxStaleness time.Duration
+	// ProbeInterval is how often quorum contact is checked; default 1s.
+	ProbeInterval time.Duration
+	// MaxTxnOps splits bulk writes that need not be atomic (usage,
+	// pruning) into transactions of at most this many operations; it must
+	// not exceed etcd's --max-txn-ops (default 128).
+	MaxTxnOps int
+}
+
+func (o *Options) defaults() {
+	if o.Prefix == "" {
+		o.Prefix = "/tokenwright/"
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.RequestTimeout == 0 {
+		o.RequestTimeout = 5 * time.Second
+	}
+	if o.MaxStaleness == 0 {
+		o.MaxStaleness = 5 * time.Minute
+	}
+	if o.ProbeInterval == 0 {
+		o.ProbeInterval = time.Second
+	}
+	if o.MaxTxnOps == 0 {
+		o.MaxTxnOps = 100
+	}
+}
+
+// LoadTLS builds a client TLS configuration from PEM files: ca verifies the
+// etcd servers, cert and key (both or neither) authenticate this client.
+func LoadTLS(ca, cert, key string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("etcd.tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("etcd.tls.ca: %s holds no PEM certificate", ca)
+		}
+		cfg.RootCAs = pool
+	}
+	if (cert == "") != (key == "") {
+		return nil, errors.New("etcd.tls: cert and key must be given together")
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("etcd.tls.cert/key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+type entry struct {
+	val []byte
+	rev int64 // mod revision
+	// ownerIdx is kind \x00 owner for keys (the owner index).
+	ownerIdx string
+}
+
+// Store is the etcd implementation of store.Store and store.Locker.
+type Store struct {
+	cli  *clientv3.Client
+	opts Options
+
+	mu      sync.RWMutex
+	fams    map[string]map[string]entry
+	byOwner map[string]map[string]struct{} // kind \x00 owner -> key ids
+	rev     int64                          // every event up to rev is applied
+	advance chan struct{}                  // closed and replaced when rev moves
+
+	watchCtx    context.Context
+	stop        context.CancelFunc
+	watchMu     sync.Mutex
+	cancelWatch context.CancelFunc // ends the current watch (self-healing)
+	done        sync.WaitGroup
+	lastContact atomic.Int64 // unix nanos of the last quorum read
+	lastSeenRev atomic.Int64 // newest revision seen in a transaction answer
+	signing     chan struct{}
+
+	auditMu   sync.Mutex
+	lastAudit int64
+}
+
+var (
+	_ store.Store   = (*Store)(nil)
+	_ store.Locker  = (*Store)(nil)
+	_ store.Watcher = (*Store)(nil)
+)
+
+// Open connects, loads the prefix into memory and starts the watch.
+func Open(ctx context.Context, opts Options) (*Store, error) {
+	opts.defaults()
+	if len(opts.Endpoints) == 0 {
+		return nil, errors.New("etcd: no endpoints")
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            opts.Endpoints,
+		DialTimeout:          opts.DialTimeout,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
+		TLS:                  opts.TLS,
+		Logger:               zap.NewNop(),
+		Context:              context.WithoutCancel(ctx),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: connecting to %s: %w", strings.Join(opts.Endpoints, ","), unavailable(err))
+	}
+	wctx, stop := context.WithCancel(context.Background())
+	s := &Store{cli: cli, opts: opts, advance: make(chan struct{}), stop: stop,
+		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1)}
+	if err := s.reload(ctx); err != nil {
+		stop()
+		_ = cli.Close()
+		return nil, err
+	}
+	s.lastContact.Store(time.Now().UnixNano())
+	s.done.Go(s.watchLoop)
+	s.done.Go(s.probeLoop)
+	return s, nil
+}
+
+// Client exposes the etcd client (tests, migration).
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Close stops the watch and closes the connection.
+func (s *Store) Close() error {
+	s.stop()
+	s.done.Wait()
+	return s.cli.Close()
+}
+
+// unavailable maps a client error to store.ErrUnavailable, keeping its text.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, rpctypes.ErrTooManyOps) {
+		// Not an outage and not the client's fault: the cluster is
+		// configured too tight for this change (see the HA docs).
+		return fmt.Errorf("etcd: the change needs more operations in one transaction than the cluster's --max-txn-ops allows; raise it: %w", err)
+	}
+	return fmt.Errorf("etcd: %v: %w", err, store.ErrUnavailable)
+}
+
+func (s *Store) key(fam, id string) string { return s.opts.Prefix + fam + "/" + id }
+
+func (s *Store) split(k []byte) (fam, id string, ok bool) {
+	rest, ok := strings.CutPrefix(string(k), s.opts.Prefix)
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, "/")
+}

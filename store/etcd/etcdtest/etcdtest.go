@@ -1,0 +1,233 @@
+// Package etcdtest starts real etcd clusters (the etcd binary, Debian's
+// etcd-server) on 127.0.0.1 for tests: random free ports, temporary data
+// directories, and members that can be killed and restarted.
+//
+// Without the binary a test is skipped, unless TOKENWRIGHT_TEST_STRICT=1
+// (CI), where it fails.
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Binary finds the etcd executable: $ETCD_BIN, then PATH, then Debian's
+// /usr/bin/etcd. A missing binary skips t, or fails it under
+// TOKENWRIGHT_TEST_STRICT=1.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv("ETCD_BIN"); p != "" {
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	} else if p, err := exec.LookPath("etcd"); err == nil {
+		return p
+	} else if _, err := exec.LookPath("/usr/bin/etcd"); err == nil {
+		return "/usr/bin/etcd"
+	}
+	msg := "etcd binary not found (apt-get install etcd-server, or set ETCD_BIN)"
+	if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Member is one etcd process.
+type Member struct {
+	Name      string
+	ClientURL string
+	PeerURL   string
+	DataDir   string
+	logPath   string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	// exited is closed when the current process has been reaped.
+	exited chan struct{}
+}
+
+// Cluster is a set of members started together.
+type Cluster struct {
+	Members []*Member
+	bin     string
+	initial string
+	token   string
+	t       testing.TB
+}
+
+// Start starts an n-member cluster and waits until it has a leader. The
+// cluster is stopped when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	c := &Cluster{bin: bin, t: t, token: fmt.Sprintf("tw-%d", time.Now().UnixNano())}
+	var peers []string
+	for i := range n {
+		m := &Member{
+			Name:      fmt.Sprintf("m%d", i),
+			ClientURL: "http://" + freeAddr(t),
+			PeerURL:   "http://" + freeAddr(t),
+			DataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
+			logPath:   filepath.Join(dir, fmt.Sprintf("m%d.log", i)),
+		}
+		c.Members = append(c.Members, m)
+		peers = append(peers, m.Name+"="+m.PeerURL)
+	}
+	c.initial = strings.Join(peers, ",")
+	t.Cleanup(c.Stop)
+	for i := range c.Members {
+		c.startMember(i)
+	}
+	c.WaitHealthy(c.Endpoints()...)
+	return c
+}
+
+// freeAddr reserves a free loopback port. The port is released before etcd
+// binds it; a collision in that window fails loudly at startup.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (c *Cluster) startMember(i int) {
+	c.t.Helper()
+	m := c.Members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		c.t.Fatalf("etcdtest: member %s is already running", m.Name)
+	}
+	logf, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command(c.bin,
+		"--name", m.Name,
+		"--data-dir", m.DataDir,
+		"--listen-client-urls", m.ClientURL,
+		"--advertise-client-urls", m.ClientURL,
+		"--listen-peer-urls", m.PeerURL,
+		"--initial-advertise-peer-urls", m.PeerURL,
+		"--initial-cluster", c.initial,
+		"--initial-cluster-state", "new",
+		"--initial-cluster-token", c.token,
+		// Short heartbeats make elections after a kill quick.
+		"--heartbeat-interval", "50",
+		"--election-timeout", "500",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		c.t.Fatalf("etcdtest: starting %s: %v", m.Name, err)
+	}
+	m.cmd, m.exited = cmd, make(chan struct{})
+	exited := m.exited
+	go func() {
+		_ = cmd.Wait()
+		_ = logf.Close()
+		close(exited)
+	}()
+}
+
+// Endpoints are the client URLs of all members.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.Members {
+		out = append(out, m.ClientURL)
+	}
+	return out
+}
+
+// Kill stops member i abruptly (SIGKILL).
+func (c *Cluster) Kill(i int) {
+	m := c.Members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	m.cmd = nil
+}
+
+// Restart starts a killed member again on its data directory and waits
+// until it answers.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	c.startMember(i)
+}
+
+// Stop kills every member.
+func (c *Cluster) Stop() {
+	for i := range c.Members {
+		c.Kill(i)
+	}
+}
+
+// Log returns member i's output (for failure messages).
+func (c *Cluster) Log(i int) string {
+	data, _ := os.ReadFile(c.Members[i].logPath)
+	return string(data)
+}
+
+// WaitHealthy waits until a linearizable read through endpoints succeeds,
+// that is until the cluster has a leader and a quorum.
+func (c *Cluster) WaitHealthy(endpoints ...string) {
+	c.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		c.t.Fatalf("etcdtest: client: %v", err)
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err = cli.Get(ctx, "health")
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("etcdtest: cluster not healthy after 30s: %v\n%s", err, c.Log(0))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Leader returns the index of the current leader (-1 if none answers).
+func (c *Cluster) Leader() int {
+	c.t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return -1
+	}
+	defer cli.Close()
+	for i, m := range c.Members {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err := cli.Status(ctx, m.ClientURL)
+		cancel()
+		if err == nil && st.Header.MemberId == st.Leader {
+			return i
+		}
+	}
+	return -1
+}

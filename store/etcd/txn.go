@@ -1,0 +1,279 @@
+package etcd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// --- transactions ---
+
+// tx collects the reads and writes of one atomic update.
+type tx struct {
+	s      *Store
+	reads  map[string]int64 // full key -> mod revision seen (0: absent)
+	writes map[string][]byte
+	order  []string
+	staged map[string]bool // keys already in order
+	dels   map[string]bool
+}
+
+func (t *tx) get(fam, id string) ([]byte, bool) {
+	k := t.s.key(fam, id)
+	if v, ok := t.writes[k]; ok {
+		return v, true
+	}
+	if t.dels[k] {
+		return nil, false
+	}
+	e, ok := t.s.fams[fam][id]
+	if _, seen := t.reads[k]; !seen {
+		t.reads[k] = e.rev
+	}
+	return e.val, ok
+}
+
+func decode[T any](fam, id string, data []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return v, fmt.Errorf("etcd: decoding %s/%s: %w", fam, id, err)
+	}
+	return v, nil
+}
+
+func txGet[T any](t *tx, fam, id string) (T, error) {
+	data, ok := t.get(fam, id)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
+	}
+	return decode[T](fam, id, data)
+}
+
+func (t *tx) putRaw(fam, id string, v []byte) {
+	k := t.s.key(fam, id)
+	t.stage(k)
+	delete(t.dels, k)
+	t.writes[k] = v
+}
+
+func (t *tx) stage(k string) {
+	if !t.staged[k] {
+		t.staged[k] = true
+		t.order = append(t.order, k)
+	}
+}
+
+func (t *tx) put(fam, id string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("etcd: encoding %s/%s: %w", fam, id, err)
+	}
+	t.putRaw(fam, id, data)
+	return nil
+}
+
+func (t *tx) del(fam, id string) {
+	k := t.s.key(fam, id)
+	t.stage(k)
+	delete(t.writes, k)
+	t.dels[k] = true
+}
+
+// maxAttempts bounds conflict retries; beyond it the caller gets
+// ErrUnavailable ("try again") instead of spinning forever.
+const maxAttempts = 64
+
+// atomic runs fn against the mirror and commits its writes in one etcd
+// transaction guarded by the revisions of everything fn read. On conflict
+// it waits for the mirror to catch up and runs fn again.
+//
+// Every transaction also creates a marker key unique to this call. When a
+// send fails without an answer (the leader died, the request timed out),
+// the commit may or may not have happened; the same transaction is sent
+// again until RequestTimeout: its "marker absent" comparison makes the
+// resend a no-op if the first one landed, and the marker then tells us so.
+// A write caught in a leader election therefore succeeds once the new
+// leader is elected, instead of failing with an ambiguous error.
+func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	marker := s.key(famMeta, markerDir+s.newMarkerID())
+	deadline := time.Now().Add(s.opts.RequestTimeout)
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		t := &tx{s: s, reads: map[string]int64{}, writes: map[string][]byte{}, staged: map[string]bool{}, dels: map[string]bool{}}
+		s.mu.RLock()
+		err := fn(t)
+		s.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		if len(t.order) == 0 {
+			return nil
+		}
+		cmps := make([]clientv3.Cmp, 0, len(t.reads)+1)
+		for k, rev := range t.reads {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
+		ops := make([]clientv3.Op, 0, len(t.order)+1)
+		for _, k := range t.order {
+			if v, ok := t.writes[k]; ok {
+				ops = append(ops, clientv3.OpPut(k, string(v)))
+			} else if t.dels[k] {
+				ops = append(ops, clientv3.OpDelete(k))
+			}
+		}
+		ops = append(ops, clientv3.OpPut(marker, ""))
+		committed, err := s.send(ctx, deadline, cmps, ops, marker)
+		if err != nil {
+			return err
+		}
+		if committed > 0 {
+			// Read-your-writes: return once the mirror shows this write.
+			if !s.waitRev(ctx, committed, s.opts.RequestTimeout) {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				return fmt.Errorf("etcd: write committed at revision %d but the watch did not deliver it: %w",
+					committed, store.ErrUnavailable)
+			}
+			return nil
+		}
+		// Someone else wrote a record we read. Ask for a progress
+		// notification so the mirror reaches the revision at which the
+		// comparison failed, then try again; a short wait bounds the case
+		// in which no notification comes (the CAS keeps retries correct).
+		_ = s.cli.RequestProgress(s.watchCtx)
+		s.waitRev(ctx, s.lastSeenRev.Load(), 200*time.Millisecond)
+	}
+	return fmt.Errorf("etcd: too much contention after %d attempts: %w", maxAttempts, store.ErrUnavailable)
+}
+
+// markerDir holds the per-call marker keys; probeLoop sweeps old ones.
+const markerDir = "txn/"
+
+// markerTTL is how long markers are kept: far longer than any resend.
+const markerTTL = 10 * time.Minute
+
+// newMarkerID is time-ordered (so old markers are one key range) and
+// random (so replicas never collide).
+func (s *Store) newMarkerID() string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+	return hex.EncodeToString(b[:]) + hex.EncodeToString(r[:])
+}
+
+// sweepMarkers deletes markers older than markerTTL in one range delete.
+func (s *Store) sweepMarkers(ctx context.Context) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(time.Now().Add(-markerTTL).UnixNano()))
+	from := s.key(famMeta, markerDir)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	_, _ = s.cli.Delete(ctx, from, clientv3.WithRange(from+hex.EncodeToString(b[:])))
+}
+
+// send commits one transaction, resending it after answerless failures
+// until deadline. It returns the commit revision, or 0 when a comparison
+// failed because another writer got there first.
+func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (int64, error) {
+	perTry := max(s.opts.RequestTimeout/3, 200*time.Millisecond)
+	for {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (the change may still be applied): %w",
+				s.opts.RequestTimeout, store.ErrUnavailable)
+		}
+		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
+		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
+		cancel()
+		if err == nil {
+			s.noteRev(resp.Header.Revision)
+			if resp.Succeeded {
+				return resp.Header.Revision, nil
+			}
+			if kvs := resp.Responses[0].GetResponseRange().GetKvs(); len(kvs) > 0 {
+				return kvs[0].ModRevision, nil // an earlier send of this transaction landed
+			}
+			return 0, nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
+			return 0, unavailable(err) // definitive: resending cannot help
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(min(50*time.Millisecond, max(time.Until(deadline), 0))):
+		}
+	}
+}
+
+// noteRev remembers the newest revision an answer carried (the revision at
+// which a failed comparison was evaluated, for the catch-up wait).
+func (s *Store) noteRev(rev int64) {
+	for {
+		old := s.lastSeenRev.Load()
+		if rev <= old || s.lastSeenRev.CompareAndSwap(old, rev) {
+			return
+		}
+	}
+}
+
+// view runs fn under the mirror's read lock after the staleness check.
+func (s *Store) view(ctx context.Context, fn func() error) error {
+	if err := s.fresh(ctx); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return fn()
+}
+
+func viewGet[T any](s *Store, ctx context.Context, fam, id string) (v T, err error) {
+	err = s.view(ctx, func() error {
+		e, ok := s.fams[fam][id]
+		if !ok {
+			return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
+		}
+		v, err = decode[T](fam, id, e.val)
+		return err
+	})
+	return v, err
+}
+
+func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err error) {
+	err = s.view(ctx, func() error {
+		ids := make([]string, 0, len(s.fams[fam]))
+		for id := range s.fams[fam] {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			v, err := decode[T](fam, id, s.fams[fam][id].val)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
