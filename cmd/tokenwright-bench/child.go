@@ -15,6 +15,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -47,6 +48,7 @@ func serveChild(args []string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = pf.Close() }()
 	}
+	server.TuneRuntime(os.Getenv) // as `tokenwright serve` does
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.Listen, cfg.Issuer = *data, *listen, "http://"+*listen
 	cfg.Signing.Algorithm = *alg
@@ -182,6 +184,34 @@ func (c *child) rss() (current, peak float64) {
 		}
 	}
 	return current, peak
+}
+
+// cpuSeconds is the server process's user+system CPU time so far.
+func (c *child) cpuSeconds() float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// the 14th and 15th fields overall, in clock ticks (USER_HZ = 100).
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100
+}
+
+// selfCPUSeconds is this process's user+system CPU time so far.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
 }
 
 func (c *child) stop() {

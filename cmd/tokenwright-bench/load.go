@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -233,7 +236,11 @@ func (l *load) drive(ctx context.Context) (stats, error) {
 			var s stats
 			s.latencies = make([]time.Duration, 0, 4096)
 			n := rand.IntN(1 << 20)
-			buf := make([]byte, 8192)
+			var raw *rawConn
+			if l.o.client == "raw" {
+				raw = &rawConn{target: l.target}
+				defer raw.close()
+			}
 			for {
 				began := time.Now()
 				if schedule != nil {
@@ -247,22 +254,20 @@ func (l *load) drive(ctx context.Context) (stats, error) {
 				}
 				n++
 				req, want := l.request(context.WithoutCancel(ctx), n*l.o.workers+w)
-				resp, err := l.client.Do(req)
-				if err == nil {
-					for {
-						if _, rerr := resp.Body.Read(buf); rerr != nil {
-							break
-						}
-					}
-					resp.Body.Close()
+				var status int
+				var err error
+				if raw != nil {
+					status, err = raw.do(req)
+				} else {
+					status, err = l.do(req)
 				}
 				switch {
 				case err != nil:
 					s.errors++
 					s.firstError = err.Error()
-				case resp.StatusCode != want:
+				case status != want:
 					s.errors++
-					s.firstError = fmt.Sprintf("HTTP %d", resp.StatusCode)
+					s.firstError = fmt.Sprintf("HTTP %d", status)
 				default:
 					s.ok++
 					s.latencies = append(s.latencies, time.Since(began))
@@ -282,4 +287,82 @@ func (l *load) drive(ctx context.Context) (stats, error) {
 	total.elapsed = time.Since(start)
 	slices.Sort(total.latencies)
 	return total, nil
+}
+
+// do sends req through net/http's client (pooled connections, one
+// goroutine pair per connection) and drains the body.
+func (l *load) do(req *http.Request) (int, error) {
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, err
+}
+
+// rawConn is one keep-alive HTTP/1.1 connection used synchronously by one
+// worker: the request is written with net/http's Request.Write and the
+// answer read with http.ReadResponse, without the Transport's pool and
+// per-connection goroutines. On two shared cores the load generator's own
+// CPU is taken from the server, so the lighter client measures the server
+// more truly (-client nethttp compares).
+type rawConn struct {
+	target string
+	conn   net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+}
+
+func (c *rawConn) do(req *http.Request) (int, error) {
+	for attempt := 0; ; attempt++ {
+		status, err := c.roundTrip(req)
+		if err == nil || attempt == 1 || req.GetBody == nil {
+			return status, err
+		}
+		// A keep-alive connection the server closed: redial once.
+		c.close()
+		if req.Body, err = req.GetBody(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (c *rawConn) roundTrip(req *http.Request) (int, error) {
+	if c.conn == nil {
+		u, err := url.Parse(c.target)
+		if err != nil {
+			return 0, err
+		}
+		if c.conn, err = net.Dial("tcp", u.Host); err != nil {
+			return 0, err
+		}
+		c.br, c.bw = bufio.NewReaderSize(c.conn, 16<<10), bufio.NewWriterSize(c.conn, 4<<10)
+	}
+	if err := req.Write(c.bw); err != nil {
+		c.close()
+		return 0, err
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.close()
+		return 0, err
+	}
+	resp, err := http.ReadResponse(c.br, req)
+	if err != nil {
+		c.close()
+		return 0, err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.Close {
+		c.close()
+	}
+	return resp.StatusCode, err
+}
+
+func (c *rawConn) close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
 }

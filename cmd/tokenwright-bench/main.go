@@ -48,6 +48,7 @@ func main() {
 // options are the command-line settings.
 type options struct {
 	mode       string
+	client     string
 	alg        string
 	workers    int
 	duration   time.Duration
@@ -66,6 +67,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("tokenwright-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate")
+	fs.StringVar(&o.client, "client", "raw", "load generator: raw (one keep-alive connection per worker, lightest) or nethttp (net/http's Transport)")
 	fs.StringVar(&o.alg, "alg", "RS256", "signing algorithm of the server: RS256, ES256, EdDSA, ...")
 	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0)+4, "concurrent keep-alive workers")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to drive the load")
@@ -79,6 +81,11 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write the started server's CPU profile here (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	switch o.client {
+	case "raw", "nethttp":
+	default:
+		return o, fmt.Errorf("unknown -client %q (raw, nethttp)", o.client)
 	}
 	switch o.mode {
 	case "token", "jwks", "discovery", "introspect", "keycreate":
@@ -139,11 +146,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.mode == "token" {
 		res.RawSignsPerSec = rawSignRate(o.alg, o.signFor)
 	}
+	var serverCPU, clientCPU float64
+	if srv != nil {
+		serverCPU, clientCPU = srv.cpuSeconds(), selfCPUSeconds()
+	}
 	stats, err := lg.drive(ctx)
 	if err != nil {
 		return err
 	}
 	res.fill(stats)
+	if srv != nil && stats.ok > 0 {
+		serverCPU, clientCPU = srv.cpuSeconds()-serverCPU, selfCPUSeconds()-clientCPU
+		res.ServerCPUus, res.ClientCPUus = 1e6*serverCPU/float64(stats.ok), 1e6*clientCPU/float64(stats.ok)
+		if serverCPU > 0 {
+			res.ServerCapacity = float64(stats.ok) / serverCPU * float64(res.Cores)
+			if res.RawSignsPerSec > 0 {
+				res.ServerCapacityRaw = res.ServerCapacity / res.RawSignsPerSec
+			}
+		}
+	}
 	if res.RawSignsPerSec > 0 {
 		res.Ratio = res.PerSec / res.RawSignsPerSec
 	}

@@ -8,27 +8,34 @@ import (
 
 // result is what a run prints (as a table, or as JSON with -json).
 type result struct {
-	Mode            string  `json:"mode"`
-	Algorithm       string  `json:"algorithm"`
-	Cores           int     `json:"cores"`
-	Workers         int     `json:"workers"`
-	Keys            int     `json:"keys"`
-	TargetRate      float64 `json:"targetRate,omitempty"`
-	Requests        int     `json:"requests"`
-	Errors          int     `json:"errors"`
-	FirstError      string  `json:"firstError,omitempty"`
-	Seconds         float64 `json:"seconds"`
-	PerSec          float64 `json:"perSecond"`
-	P50ms           float64 `json:"p50ms"`
-	P90ms           float64 `json:"p90ms"`
-	P99ms           float64 `json:"p99ms"`
-	MaxMs           float64 `json:"maxMs"`
-	RawSignsPerSec  float64 `json:"rawSignsPerSecond,omitempty"`
-	Ratio           float64 `json:"ratioToRawSigning,omitempty"`
-	ServerRSSMB     float64 `json:"serverRssMB,omitempty"`
-	ServerPeakRSSMB float64 `json:"serverPeakRssMB,omitempty"`
-	StartupToReady  float64 `json:"startupToReadySeconds,omitempty"`
-	SeedSeconds     float64 `json:"seedSeconds,omitempty"`
+	Mode           string  `json:"mode"`
+	Algorithm      string  `json:"algorithm"`
+	Cores          int     `json:"cores"`
+	Workers        int     `json:"workers"`
+	Keys           int     `json:"keys"`
+	TargetRate     float64 `json:"targetRate,omitempty"`
+	Requests       int     `json:"requests"`
+	Errors         int     `json:"errors"`
+	FirstError     string  `json:"firstError,omitempty"`
+	Seconds        float64 `json:"seconds"`
+	PerSec         float64 `json:"perSecond"`
+	P50ms          float64 `json:"p50ms"`
+	P90ms          float64 `json:"p90ms"`
+	P99ms          float64 `json:"p99ms"`
+	MaxMs          float64 `json:"maxMs"`
+	RawSignsPerSec float64 `json:"rawSignsPerSecond,omitempty"`
+	Ratio          float64 `json:"ratioToRawSigning,omitempty"`
+	// CPU spent per request by the server and by this load generator
+	// (both on the same cores), and what the server alone would reach if
+	// it had every core: requests / server CPU seconds × cores.
+	ServerCPUus       float64 `json:"serverCpuMicrosPerRequest,omitempty"`
+	ClientCPUus       float64 `json:"clientCpuMicrosPerRequest,omitempty"`
+	ServerCapacity    float64 `json:"serverCapacityPerSecond,omitempty"`
+	ServerCapacityRaw float64 `json:"serverCapacityRatioToRawSigning,omitempty"`
+	ServerRSSMB       float64 `json:"serverRssMB,omitempty"`
+	ServerPeakRSSMB   float64 `json:"serverPeakRssMB,omitempty"`
+	StartupToReady    float64 `json:"startupToReadySeconds,omitempty"`
+	SeedSeconds       float64 `json:"seedSeconds,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -57,6 +64,13 @@ func (r *result) print(w io.Writer) {
 	if r.RawSignsPerSec > 0 {
 		row("raw signing", "%.0f/s (%s, same cores, same run)", r.RawSignsPerSec, r.Algorithm)
 		row("ratio", "%.1f%% of raw signing", 100*r.Ratio)
+	}
+	if r.ServerCPUus > 0 {
+		row("CPU per request", "server %.0fµs, load generator %.0fµs", r.ServerCPUus, r.ClientCPUus)
+		row("server capacity", "%.0f/s if the server had all %d cores", r.ServerCapacity, r.Cores)
+		if r.ServerCapacityRaw > 0 {
+			row("capacity ratio", "%.1f%% of raw signing", 100*r.ServerCapacityRaw)
+		}
 	}
 	if r.ServerRSSMB > 0 {
 		row("server RSS", "%.1f MB now, %.1f MB peak", r.ServerRSSMB, r.ServerPeakRSSMB)

@@ -39,6 +39,7 @@ administrator is created and its token written to DATA/admin.token.`,
 			}
 			// zitadel/oidc logs through the slog default; send it to zerolog.
 			slog.SetDefault(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "oidc").Logger())))
+			server.TuneRuntime(getenv.Get)
 			return server.Run(cmd.Context(), cfg, server.Options{Logger: log, Banner: cmd.ErrOrStderr(), Environ: getenv.Get})
 		},
 	}
