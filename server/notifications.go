@@ -33,6 +33,7 @@ func (s *Server) newNotifier(environ func(string) string) (*notify.Notifier, err
 	return notify.New(s.store, notify.Options{
 		WebhookURL: wh.URL, Secret: secret, InitialBackoff: wh.RetryBackoff.Std(), Issuer: s.cfg.Issuer,
 		Expiring: func(k store.Key) bool { return s.accounts.KeyStatus(k) == "expiring_soon" },
+		Window:   s.cfg.Keys.ExpiringSoon.Std(),
 		Logger:   s.log, Now: s.now,
 	}), nil
 }

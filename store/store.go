@@ -208,12 +208,32 @@ func (k Key) Expired(now time.Time) bool { return !k.ExpiresAt.IsZero() && !now.
 type KeyQuery struct {
 	Kind  KeyKind
 	Owner string
+	// ExpiresAfter/ExpiresBefore, when set, select keys with an expiry in
+	// (ExpiresAfter, ExpiresBefore]; keys that never expire never match.
+	// Backends may answer from an expiry index (the expiry-notice job asks
+	// for the next days' keys out of millions).
+	ExpiresAfter  time.Time
+	ExpiresBefore time.Time
+	// WithoutExpiryNotice selects keys whose expiry notice is not sent.
+	WithoutExpiryNotice bool
 }
 
 // Matches reports whether k is selected by q.
 func (q KeyQuery) Matches(k Key) bool {
-	return (q.Kind == "" || q.Kind == k.Kind) && (q.Owner == "" || q.Owner == k.Owner)
+	if q.Kind != "" && q.Kind != k.Kind || q.Owner != "" && q.Owner != k.Owner {
+		return false
+	}
+	if !q.ExpiresAfter.IsZero() || !q.ExpiresBefore.IsZero() {
+		if k.ExpiresAt.IsZero() || !k.ExpiresAt.After(q.ExpiresAfter) ||
+			!q.ExpiresBefore.IsZero() && k.ExpiresAt.After(q.ExpiresBefore) {
+			return false
+		}
+	}
+	return !q.WithoutExpiryNotice || k.ExpiryNoticeAt.IsZero()
 }
+
+// ByExpiry reports whether q is best answered from an expiry index.
+func (q KeyQuery) ByExpiry() bool { return q.Kind == "" && !q.ExpiresBefore.IsZero() }
 
 // KeyUsage is one observation of a key being used.
 type KeyUsage struct {

@@ -54,7 +54,11 @@ type Options struct {
 	Issuer string
 	// Expiring reports whether a key is in its "expiring soon" window
 	// (accounts.Service.KeyStatus == expiring_soon: the rule lives there).
-	Expiring   func(store.Key) bool
+	Expiring func(store.Key) bool
+	// Window is the length of the expiring-soon window; when set, each run
+	// asks the store only for keys expiring within it (an expiry index
+	// answers that without reading every key).
+	Window     time.Duration
 	HTTPClient *http.Client
 	Logger     zerolog.Logger
 	Now        func() time.Time
@@ -123,7 +127,12 @@ var errClaimed = errors.New("notice already claimed")
 // RunOnce notifies about every credential that entered its expiring-soon
 // window without a notice yet, and returns how many notices it sent.
 func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
-	keys, err := n.store.ListKeys(ctx, store.KeyQuery{})
+	q := store.KeyQuery{WithoutExpiryNotice: true}
+	if n.opts.Window > 0 {
+		now := n.opts.Now()
+		q.ExpiresAfter, q.ExpiresBefore = now, now.Add(n.opts.Window)
+	}
+	keys, err := n.store.ListKeys(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("listing keys: %w", err)
 	}

@@ -34,12 +34,15 @@ var (
 	bucketEmails      = []byte("principal_emails") // email -> name
 	bucketKeys        = []byte("keys")
 	bucketKeysByOwner = []byte("keys_by_owner") // kind \x00 owner \x00 id -> nil
-	bucketSigningKeys = []byte("signing_keys")
-	bucketAudit       = []byte("audit") // big-endian sequence -> event
-	bucketRevoked     = []byte("revoked_tokens")
+	// keys_by_expiry: big-endian unix seconds of ExpiresAt, id -> nil, for
+	// keys that expire: the expiry-notice job reads days, not millions.
+	bucketKeysByExpiry = []byte("keys_by_expiry")
+	bucketSigningKeys  = []byte("signing_keys")
+	bucketAudit        = []byte("audit") // big-endian sequence -> event
+	bucketRevoked      = []byte("revoked_tokens")
 
 	allBuckets = [][]byte{bucketAccounts, bucketUsers, bucketNames, bucketEmails, bucketKeys,
-		bucketKeysByOwner, bucketSigningKeys, bucketAudit, bucketRevoked}
+		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked}
 )
 
 const (
@@ -88,10 +91,15 @@ func Open(path string, opts Options) (*Store, error) {
 	db.MaxBatchDelay = 2 * time.Millisecond
 	if !opts.ReadOnly && !hasAllBuckets(db) {
 		err = db.Update(func(tx *bbolt.Tx) error {
+			hadKeys := tx.Bucket(bucketKeys) != nil
+			needsExpiryIndex := tx.Bucket(bucketKeysByExpiry) == nil
 			for _, b := range allBuckets {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
+			}
+			if hadKeys && needsExpiryIndex {
+				return buildExpiryIndex(tx) // a file from before the index
 			}
 			return nil
 		})
@@ -381,6 +389,13 @@ func deleteOwnedKeys(tx *bbolt.Tx, kind store.KeyKind, owner string) error {
 	}
 	for _, k := range doomed {
 		id := k[len(prefix):]
+		key, err := get[store.Key](tx, bucketKeys, string(id))
+		if err != nil {
+			return err
+		}
+		if err := unindexExpiry(tx, key); err != nil {
+			return err
+		}
 		if err := keys.Delete(id); err != nil {
 			return err
 		}
@@ -389,6 +404,35 @@ func deleteOwnedKeys(tx *bbolt.Tx, kind store.KeyKind, owner string) error {
 		}
 	}
 	return nil
+}
+
+// expiryIndexKey orders keys by expiry second, then id.
+func expiryIndexKey(expires time.Time, id string) []byte {
+	return binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(max(0, expires.Unix())))
+}
+
+func indexExpiry(tx *bbolt.Tx, k store.Key) error {
+	if k.ExpiresAt.IsZero() {
+		return nil
+	}
+	return tx.Bucket(bucketKeysByExpiry).Put(append(expiryIndexKey(k.ExpiresAt, k.ID), k.ID...), nil)
+}
+
+func unindexExpiry(tx *bbolt.Tx, k store.Key) error {
+	if k.ExpiresAt.IsZero() {
+		return nil
+	}
+	return tx.Bucket(bucketKeysByExpiry).Delete(append(expiryIndexKey(k.ExpiresAt, k.ID), k.ID...))
+}
+
+func buildExpiryIndex(tx *bbolt.Tx) error {
+	return tx.Bucket(bucketKeys).ForEach(func(_, data []byte) error {
+		var k store.Key
+		if err := json.Unmarshal(data, &k); err != nil {
+			return err
+		}
+		return indexExpiry(tx, k)
+	})
 }
 
 func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
@@ -419,6 +463,9 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 		if err := tx.Bucket(bucketKeysByOwner).Put(ownerIndexKey(k.Kind, k.Owner, k.ID), nil); err != nil {
 			return err
 		}
+		if err := indexExpiry(tx, k); err != nil {
+			return err
+		}
 		return put(tx, bucketKeys, k.ID, k)
 	})
 }
@@ -440,14 +487,37 @@ func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) (out []store.Key
 }
 
 func listKeys(tx *bbolt.Tx, q store.KeyQuery) ([]store.Key, error) {
-	if q.Kind == "" {
-		all, err := list[store.Key](tx, bucketKeys)
-		if err != nil {
-			return nil, err
-		}
-		return slices.DeleteFunc(all, func(k store.Key) bool { return !q.Matches(k) }), nil
-	}
 	var out []store.Key
+	if q.ByExpiry() {
+		// From just after ExpiresAfter's second to the end of
+		// ExpiresBefore's; Matches trims the edges exactly.
+		from, to := expiryIndexKey(q.ExpiresAfter, ""), expiryIndexKey(q.ExpiresBefore.Add(time.Second), "")
+		c := tx.Bucket(bucketKeysByExpiry).Cursor()
+		for k, _ := c.Seek(from); k != nil && bytes.Compare(k, to) < 0; k, _ = c.Next() {
+			key, err := get[store.Key](tx, bucketKeys, string(k[8:]))
+			if err != nil {
+				return nil, err
+			}
+			if q.Matches(key) {
+				out = append(out, key)
+			}
+		}
+		return out, nil
+	}
+	if q.Kind == "" {
+		// Decode one at a time: a million keys never sit in memory twice.
+		err := tx.Bucket(bucketKeys).ForEach(func(id, data []byte) error {
+			var k store.Key
+			if err := json.Unmarshal(data, &k); err != nil {
+				return fmt.Errorf("bolt: decoding %s/%s: %w", bucketKeys, id, err)
+			}
+			if q.Matches(k) {
+				out = append(out, k)
+			}
+			return nil
+		})
+		return out, err
+	}
 	prefix := ownerIndexPrefix(q.Kind, q.Owner)
 	c := tx.Bucket(bucketKeysByOwner).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
@@ -481,6 +551,14 @@ func updateKey(tx *bbolt.Tx, id string, update func(store.Key) (store.Key, error
 		return store.Key{}, err
 	}
 	updated.ID, updated.Kind, updated.Owner = old.ID, old.Kind, old.Owner
+	if !updated.ExpiresAt.Equal(old.ExpiresAt) {
+		if err := unindexExpiry(tx, old); err != nil {
+			return store.Key{}, err
+		}
+		if err := indexExpiry(tx, updated); err != nil {
+			return store.Key{}, err
+		}
+	}
 	return updated, put(tx, bucketKeys, id, updated)
 }
 
@@ -513,6 +591,9 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 			return err
 		}
 		if err := tx.Bucket(bucketKeysByOwner).Delete(ownerIndexKey(k.Kind, k.Owner, k.ID)); err != nil {
+			return err
+		}
+		if err := unindexExpiry(tx, k); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketKeys).Delete([]byte(id))

@@ -38,6 +38,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentDuplicateCreates", testConcurrentDuplicateCreates},
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"UpdateErrorLeavesValue", testUpdateErrorLeavesValue},
+		{"KeysByExpiry", testKeysByExpiry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -537,4 +538,58 @@ func testPATNamesUnique(t *testing.T, s store.Store) {
 	// After deletion the name is free again.
 	must(t, s.DeleteKey(ctx, "p1"))
 	must(t, s.CreateKey(ctx, pat("p4", "alice", "laptop")))
+}
+
+// testKeysByExpiry: the expiry-range query (what the expiry-notice job
+// asks) follows expiry changes, notices, deletions and owner deletion.
+func testKeysByExpiry(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateServiceAccount(ctx, account("svc", "svc@example.com")))
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	at := func(id string, kind store.KeyKind, owner string, expires time.Time) store.Key {
+		k := key(id, kind, owner)
+		k.ExpiresAt = expires
+		return k
+	}
+	must(t, s.CreateKey(ctx, at("soon", store.KindServiceKey, "svc", t0.Add(2*time.Hour))))
+	must(t, s.CreateKey(ctx, at("edge", store.KindServiceKey, "svc", t0.Add(3*time.Hour))))
+	must(t, s.CreateKey(ctx, at("later", store.KindServiceKey, "svc", t0.Add(30*24*time.Hour))))
+	must(t, s.CreateKey(ctx, at("gone", store.KindServiceKey, "svc", t0.Add(-time.Hour))))
+	must(t, s.CreateKey(ctx, at("never", store.KindServiceKey, "svc", time.Time{})))
+	must(t, s.CreateKey(ctx, at("pat", store.KindPersonalToken, "alice", t0.Add(time.Hour))))
+	query := func(q store.KeyQuery) []string {
+		keys, err := s.ListKeys(ctx, q)
+		must(t, err)
+		var out []string
+		for _, k := range keys {
+			out = append(out, k.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	window := store.KeyQuery{ExpiresAfter: t0, ExpiresBefore: t0.Add(3 * time.Hour), WithoutExpiryNotice: true}
+	if got := query(window); !slices.Equal(got, []string{"edge", "pat", "soon"}) {
+		t.Fatalf("expiring within 3h: %v", got)
+	}
+	// A notice sent, an expiry moved into the window, one moved out.
+	_, err := s.UpdateKey(ctx, "soon", func(k store.Key) (store.Key, error) { k.ExpiryNoticeAt = t0; return k, nil })
+	must(t, err)
+	_, err = s.UpdateKey(ctx, "later", func(k store.Key) (store.Key, error) { k.ExpiresAt = t0.Add(time.Minute); return k, nil })
+	must(t, err)
+	_, err = s.UpdateKey(ctx, "edge", func(k store.Key) (store.Key, error) { k.ExpiresAt = t0.Add(4 * time.Hour); return k, nil })
+	must(t, err)
+	if got := query(window); !slices.Equal(got, []string{"later", "pat"}) {
+		t.Fatalf("after updates: %v", got)
+	}
+	must(t, s.DeleteKey(ctx, "later"))
+	must(t, s.DeleteUser(ctx, "alice"))
+	if got := query(window); len(got) != 0 {
+		t.Fatalf("after deletions: %v", got)
+	}
+	if got := query(store.KeyQuery{ExpiresBefore: t0.Add(5 * time.Hour)}); !slices.Equal(got, []string{"edge", "gone", "soon"}) {
+		t.Fatalf("everything expiring before +5h: %v", got)
+	}
+	if got := query(store.KeyQuery{Kind: store.KindServiceKey, Owner: "svc", ExpiresAfter: t0}); !slices.Equal(got, []string{"edge", "soon"}) {
+		t.Fatalf("svc keys expiring after t0: %v", got)
+	}
 }
