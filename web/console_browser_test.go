@@ -288,6 +288,8 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("edit-account-claims"), `{"team": "ops", "tier": 2}`),
 		chromedp.SetValue(chromedp.ID("edit-account-roles"), "deployer, reader"),
 		chromedp.SetValue(chromedp.ID("edit-account-notesName"), "CN=ci-bot/O=Acme"),
+		chromedp.SetValue(chromedp.ID("edit-account-profile"), "generic"),
+		chromedp.Click(chromedp.ID("edit-account-introspect")),
 		chromedp.Click(chromedp.CSS(`#edit-account button[type="submit"]`)),
 		chromedp.WaitNotPresent(chromedp.ID("edit-account")),
 		chromedp.WaitVisible(chromedp.CSS(`pre.claims`)),
@@ -296,8 +298,15 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		t.Fatalf("get account: HTTP %d", code)
 	}
 	if strings.Join(sa.Roles, ",") != "deployer,reader" || sa.NotesName != "CN=ci-bot/O=Acme" || sa.Claims["team"] != "ops" || sa.Claims["tier"] != float64(2) ||
-		strings.Join(sa.AllowedScopes, " ") != "Domino.user.all $DATA" {
-		t.Errorf("account after the UI edit: roles %v notes %q claims %v scopes %v", sa.Roles, sa.NotesName, sa.Claims, sa.AllowedScopes)
+		strings.Join(sa.AllowedScopes, " ") != "Domino.user.all $DATA" || sa.Profile != "generic" || strings.Join(sa.Permissions, ",") != "introspect" {
+		t.Errorf("account after the UI edit: roles %v notes %q claims %v scopes %v profile %q permissions %v",
+			sa.Roles, sa.NotesName, sa.Claims, sa.AllowedScopes, sa.Profile, sa.Permissions)
+	}
+	// Back to the Domino profile (through the API: the page stays as it
+	// is): the Domino setup page below expects it.
+	domino := "domino"
+	if code := srv.Do(t, srv.AdminToken, http.MethodPatch, "/api/v1/service-accounts/ci-bot", api.UpdateServiceAccount{Profile: &domino}, nil); code != http.StatusOK {
+		t.Fatalf("profile back to domino: HTTP %d", code)
 	}
 
 	// An API error is shown in words and the dialog stays open.

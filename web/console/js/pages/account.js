@@ -30,6 +30,8 @@ export async function accountPage(view, me, name) {
     row('Allowed networks', join(sa.allowedCidrs) || 'any'),
     row('Owners', join(sa.owners)),
     row('Token lifetime', sa.tokenLifetime ? sa.tokenLifetime + ' s' : 'server default'),
+    row('Token profile', sa.profile || 'domino'),
+    row('Permissions', (sa.permissions || []).join(', ') || 'none'),
     row('Custom claims', sa.claims ? h('pre', { class: 'claims' }, JSON.stringify(sa.claims, null, 2)) : ''),
     row('Created', (sa.createdAt || '').slice(0, 10) + (sa.createdBy ? ' by ' + sa.createdBy : '')));
 

@@ -19,6 +19,10 @@ export function accountFields(sa, creating) {
     { name: 'allowedCidrs', label: 'Allowed source networks', value: join(sa.allowedCidrs), hint: 'Comma-separated CIDRs; empty allows any.' },
     { name: 'tokenLifetime', label: 'Token lifetime (seconds)', type: 'number', value: sa.tokenLifetime ? String(sa.tokenLifetime) : '', hint: 'Empty: the server default.' },
     { name: 'claims', label: 'Custom claims (JSON object)', type: 'textarea', rows: 3, value: sa.claims ? JSON.stringify(sa.claims, null, 2) : '' },
+    { name: 'profile', label: 'Token profile', type: 'select', value: sa.profile || 'domino',
+      options: [['domino', 'Domino (typ JWT, CN, email)'], ['generic', 'Generic RFC 9068 (typ at+jwt)']] },
+    { name: 'introspect', label: 'May introspect tokens (resource server)', type: 'checkbox',
+      value: (sa.permissions || []).includes('introspect') },
   ].filter(Boolean);
 }
 
@@ -28,6 +32,7 @@ export function accountBody(v, creating) {
     email: v.email.trim(), notesName: v.notesName.trim(), description: v.description.trim(),
     allowedScopes: list(v.allowedScopes), allowedAudiences: list(v.allowedAudiences),
     owners: list(v.owners), allowedCidrs: list(v.allowedCidrs),
+    profile: v.profile, permissions: v.introspect ? ['introspect'] : [],
   };
   const roles = list(v.roles);
   if (creating) {
