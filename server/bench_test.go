@@ -24,6 +24,12 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 	// One client far above the abuse limits: the limiter is measured by
 	// BenchmarkGoodClientDuringFlood instead.
 	s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})
+	driveTokenEndpoint(b, s)
+}
+
+// driveTokenEndpoint creates an account and a key on s and drives its
+// token endpoint with parallel keep-alive clients, reporting tokens/s.
+func driveTokenEndpoint(b *testing.B, s *servertest.Server) {
 	s.CreateAccount(b, api.CreateServiceAccount{UserName: "bench", Email: "bench@example.com",
 		AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"https://domino.example.com"}})
 	key := s.CreateKey(b, "bench", api.CreateKey{Name: "bench"})
