@@ -5,9 +5,7 @@ package examples_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,28 +37,13 @@ func need(t *testing.T, program, why string) string {
 // only with a bearer token that verifies against tokenwright's JWKS and
 // has the audience "Domino".
 func domino(t *testing.T, issuer string) string {
-	t.Helper()
-	provider, err := oidc.NewProvider(context.Background(), issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := provider.Verifier(&oidc.Config{ClientID: "Domino"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok, err := v.Verify(r.Context(), raw)
+	return servertest.Upstream(t, issuer, "Domino", func(w http.ResponseWriter, r *http.Request, tok *oidc.IDToken, err error) {
 		if err != nil || r.URL.Path != "/api/v1/scopes" {
 			http.Error(w, `{"status":401}`, http.StatusUnauthorized)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"verifiedSubject": tok.Subject})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	})
 }
 
 func setup(t *testing.T) (env []string, secret string) {

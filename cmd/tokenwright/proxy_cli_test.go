@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,33 +13,19 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
 // verifyingUpstream answers 200 with the token's subject when go-oidc
 // accepts the bearer token (audience "Domino"), 401 otherwise.
 func verifyingUpstream(t *testing.T, issuer string) string {
-	t.Helper()
-	provider, err := oidc.NewProvider(context.Background(), issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := provider.Verifier(&oidc.Config{ClientID: "Domino"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok, err := v.Verify(r.Context(), raw)
+	return servertest.Upstream(t, issuer, "Domino", func(w http.ResponseWriter, r *http.Request, tok *oidc.IDToken, err error) {
 		if err != nil || r.Header.Get("X-Api-Key") != "" {
 			http.Error(w, "no", http.StatusUnauthorized)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"sub": tok.Subject, "path": r.URL.Path})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String()
+	})
 }
 
 // startProxy runs `tokenwright proxy` and waits until it accepts connections.

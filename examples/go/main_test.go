@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -19,32 +18,19 @@ import (
 // stand-in that verifies the bearer token with go-oidc.
 func TestExample(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{})
-	provider, err := oidc.NewProvider(context.Background(), s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := provider.Verifier(&oidc.Config{ClientID: "Domino"})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok, err := v.Verify(r.Context(), raw)
+	domino := servertest.Upstream(t, s.URL, "Domino", func(w http.ResponseWriter, r *http.Request, tok *oidc.IDToken, err error) {
 		if err != nil {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"verifiedSubject": tok.Subject, "path": r.URL.Path})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	})
 
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", AllowedAudiences: []string{"Domino"}})
 	t.Setenv("TOKENWRIGHT_SERVER", s.URL)
 	t.Setenv("TOKENWRIGHT_CLIENT_ID", "ci-bot")
 	t.Setenv("TOKENWRIGHT_CLIENT_SECRET", s.CreateKey(t, "ci-bot", api.CreateKey{Name: "k"}).ClientSecret)
-	t.Setenv("DOMINO_URL", "http://"+ln.Addr().String())
+	t.Setenv("DOMINO_URL", domino)
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, []string{"/api/v1/scopes"}); err != nil {
 		t.Fatal(err)

@@ -35,42 +35,22 @@ type upstream struct {
 
 func startUpstream(t *testing.T, issuer string) *upstream {
 	t.Helper()
-	provider, err := oidc.NewProvider(context.Background(), issuer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier := provider.Verifier(&oidc.Config{ClientID: "Domino"})
 	u := &upstream{tokens: map[string]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.URL = "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok, err := verifier.Verify(r.Context(), raw)
+	u.URL = servertest.Upstream(t, issuer, "Domino", func(w http.ResponseWriter, r *http.Request, tok *oidc.IDToken, err error) {
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		u.headers = append(u.headers, r.Header.Clone())
-		if !ok || err != nil {
-			u.failures = append(u.failures, r.URL.Path+": "+errString(err))
+		if err != nil {
+			u.failures = append(u.failures, r.URL.Path+": "+err.Error())
 			http.Error(w, "bad token", http.StatusUnauthorized)
 			return
 		}
+		raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		u.tokens[raw] = true
 		u.auds = append(u.auds, tok.Audience)
 		_ = json.NewEncoder(w).Encode(map[string]string{"sub": tok.Subject, "path": r.URL.Path, "query": r.URL.RawQuery})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	})
 	return u
-}
-
-func errString(err error) string {
-	if err == nil {
-		return "no bearer"
-	}
-	return err.Error()
 }
 
 func (u *upstream) snapshot() (tokens int, failures []string, headers []http.Header, auds [][]string) {
