@@ -259,6 +259,11 @@ func TestHAQuorumLoss(t *testing.T) {
 		})
 	}
 	within(t, 5*time.Second, "B issues again", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
+	// after0 was written through A; B's watch may still be catching up
+	// after the outage (replicas converge, they do not read through).
+	within(t, 5*time.Second, "B sees A's account", func() bool {
+		return b.Do(t, b.AdminToken, http.MethodGet, "/api/v1/service-accounts/after0", nil, nil) == http.StatusOK
+	})
 	k2 := b.CreateKey(t, "after0", api.CreateKey{Name: "ci"})
 	within(t, time.Second, "A sees B's new key", func() bool { s, _ := tokenFor(t, a, "after0", k2.ClientSecret); return s == 200 })
 }
