@@ -221,7 +221,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"wrong secret", cc, "ci-bot", key.ClientSecret[:len(key.ClientSecret)-1] + "x", 401, "invalid_client"},
+		{"wrong secret", cc, "ci-bot", servertest.WrongSecret(key.ClientSecret), 401, "invalid_client"},
 		{"unknown key", cc, "ci-bot", unknown, 401, "invalid_client"},
 		{"unknown client", cc, "nobody", key.ClientSecret, 401, "invalid_client"},
 		{"someone else's key", cc, "ci-bot", otherKey.ClientSecret, 401, "invalid_client"},

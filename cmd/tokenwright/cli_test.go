@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
 var binary string
@@ -180,7 +181,7 @@ func TestCLIWalkThrough(t *testing.T) {
 		t.Fatalf("claims %+v", claims)
 	}
 
-	errOut := run(t, append(env, "TOKENWRIGHT_CLIENT_SECRET="+secret[:len(secret)-2]+"xx"), true, "token", "--client-id", "ci-bot")
+	errOut := run(t, append(env, "TOKENWRIGHT_CLIENT_SECRET="+servertest.WrongSecret(secret)), true, "token", "--client-id", "ci-bot")
 	if !strings.Contains(errOut, "invalid_client") {
 		t.Fatalf("bad secret: %s", errOut)
 	}

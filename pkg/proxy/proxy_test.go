@@ -138,7 +138,7 @@ func TestInjectorRefreshesAcrossExpiry(t *testing.T) {
 
 	// Broken credentials: a JSON 502, no secret in the answer.
 	bad := proxy.NewInjector(proxy.InjectorConfig{Upstream: upURL, Tokens: client.TokenSource(context.Background(), client.TokenConfig{
-		Issuer: s.URL, ClientID: "script", ClientSecret: secret[:len(secret)-1] + "x"})})
+		Issuer: s.URL, ClientID: "script", ClientSecret: servertest.WrongSecret(secret)})})
 	r := get(t, serve(t, bad)+"/api/data", nil)
 	if r.status != http.StatusBadGateway || !strings.Contains(r.body, `"error":"token_unavailable"`) || strings.Contains(r.body, secret[:20]) {
 		t.Fatalf("bad credentials: %d %s", r.status, r.body)

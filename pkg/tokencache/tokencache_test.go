@@ -120,7 +120,7 @@ func TestMissesAndExpiry(t *testing.T) {
 	}
 	// A different secret (rotated, or wrong) never sees the cached token.
 	other := key
-	other.ClientSecret = secret[:len(secret)-1] + "x"
+	other.ClientSecret = servertest.WrongSecret(secret)
 	if _, ok := c.Get(other); ok {
 		t.Fatal("a different secret hit the cache")
 	}

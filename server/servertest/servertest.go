@@ -238,3 +238,18 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// WrongSecret returns secret with its last character changed to another
+// one: the same shape, never the same value (appending a fixed letter would
+// return the secret itself when it already ends in that letter).
+func WrongSecret(secret string) string {
+	if secret == "" {
+		return "x"
+	}
+	last := secret[len(secret)-1]
+	repl := byte('x')
+	if last == 'x' {
+		repl = 'y'
+	}
+	return secret[:len(secret)-1] + string(repl)
+}
