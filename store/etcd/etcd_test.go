@@ -207,9 +207,13 @@ func TestQuorumLoss(t *testing.T) {
 	})
 	must(t, s.CreateServiceAccount(ctx, store.ServiceAccount{ID: "3", Name: "svc3", Email: "svc3@example.com"}))
 	waitFor(t, func() bool { return s.Health(ctx) == nil })
-	if _, err := s.GetServiceAccount(ctx, "svc2"); err != nil {
-		t.Fatal(err)
-	}
+	// svc2 exists (created now, or the outage's write landed late); the
+	// mirror shows it once the watch has delivered that revision. Seen
+	// once in CI: not yet visible on the first read after recovery.
+	waitFor(t, func() bool {
+		_, err := s.GetServiceAccount(ctx, "svc2")
+		return err == nil
+	})
 }
 
 func must(t *testing.T, err error) {
