@@ -326,6 +326,12 @@ func (c *checker) checkClaims(cl map[string]any, issuer string) {
 		c.fail("scope has Domino.user.all", fmt.Sprintf("scope %q", scope),
 			fmt.Sprintf("use the domino profile, which always adds it: tokenwright sa update %s --profile domino", id))
 	}
+	// Judge the times as Domino would on receipt: now, after the token was
+	// issued (the time taken at the start can precede iat's second).
+	c.now = time.Now()
+	if c.opts.Now != nil {
+		c.now = c.opts.Now()
+	}
 	iat, hasIat := num(cl["iat"])
 	exp, hasExp := num(cl["exp"])
 	switch {
