@@ -144,15 +144,21 @@ type ServiceAccount struct {
 
 // User is a human principal; users authenticate with personal access tokens.
 type User struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Email     string    `json:"email"`
-	Roles     []string  `json:"roles,omitempty"`
-	Admin     bool      `json:"admin,omitempty"`
-	Status    Status    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
-	CreatedBy string    `json:"createdBy,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	ID    string   `json:"id"`
+	Name  string   `json:"name"`
+	Email string   `json:"email"`
+	Roles []string `json:"roles,omitempty"`
+	Admin bool     `json:"admin,omitempty"`
+	// AllowedScopes, AllowedAudiences and AllowedCIDRs bound what the
+	// user's personal access tokens may reach (set by administrators
+	// only); empty means the server defaults. A token can only narrow them.
+	AllowedScopes    []string  `json:"allowedScopes,omitempty"`
+	AllowedAudiences []string  `json:"allowedAudiences,omitempty"`
+	AllowedCIDRs     []string  `json:"allowedCidrs,omitempty"`
+	Status           Status    `json:"status"`
+	CreatedAt        time.Time `json:"createdAt"`
+	CreatedBy        string    `json:"createdBy,omitempty"`
+	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
 // KeyKind says what a key belongs to.
