@@ -160,9 +160,9 @@ func TestBruteForceFloodDoesNotHurtOtherClients(t *testing.T) {
 		t.Fatalf("refusal: HTTP %d %v %v", resp.StatusCode, body, resp.Header)
 	}
 
-	// The victim's own bucket runs dry too: the per-client family limits
-	// that id from any address (the price of a per-client limit; see
-	// SECURITY.md), while "good" was never touched.
+	// From a fresh address, wrong secrets for the victim's id are judged
+	// until that (client id, address) pair has spent its own failure
+	// budget; the flood from 127.0.0.2 did not spend it.
 	fresh, unauthorized := clientFrom("127.0.0.5"), 0
 	for {
 		resp, err := fresh.Do(tokenRequest(context.Background(), base, "victim", "twk_x"))
@@ -174,8 +174,11 @@ func TestBruteForceFloodDoesNotHurtOtherClients(t *testing.T) {
 			break
 		}
 		if unauthorized++; resp.StatusCode != 401 || unauthorized > 10 {
-			t.Fatalf("victim id from a fresh address: HTTP %d after %d failures; the per-client limit allows 10", resp.StatusCode, unauthorized)
+			t.Fatalf("victim id from a fresh address: HTTP %d after %d failures; the pair limit allows 10", resp.StatusCode, unauthorized)
 		}
+	}
+	if unauthorized != 10 {
+		t.Fatalf("victim id from a fresh address: refused after %d failures, want 10 (its own pair budget)", unauthorized)
 	}
 
 	// The metrics saw it, with bounded labels: the victim never got a
@@ -184,7 +187,7 @@ func TestBruteForceFloodDoesNotHurtOtherClients(t *testing.T) {
 	for _, want := range []string{
 		`tokenwright_tokens_issued_total{client="good"} 80`,
 		`tokenwright_rate_limited_total{endpoint="oauth",limiter="ip"}`,
-		`tokenwright_rate_limited_total{endpoint="oauth",limiter="client"}`,
+		`tokenwright_rate_limited_total{endpoint="oauth",limiter="client_address"}`,
 		`tokenwright_tokens_failed_total{client="unknown",reason="wrong_secret"}`,
 		`tokenwright_tokens_failed_total{client="unknown",reason="malformed_credential"}`,
 		`tokenwright_signing_keys{state="active"} 1`,
