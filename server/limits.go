@@ -14,24 +14,27 @@ import (
 	"github.com/tokenwright/tokenwright/server/ratelimit"
 )
 
-// LimitsConfig is the `limits:` section: token buckets per client id and
-// per source address. OAuth endpoints (token, and introspection/revocation
-// when they exist) share one pair of bucket families; the admin API has its
-// own, keyed by source address and by the bearer token's public key id.
+// LimitsConfig is the `limits:` section: token buckets per source address,
+// per (claimed client, source address) and per verified client (see
+// ratelimit.Guard for which is charged when). The OAuth endpoints (token,
+// introspection, revocation) share one set of families; the admin API has
+// its own, where the client is the bearer token's key id.
 type LimitsConfig struct {
 	// Enabled turns all limits off when false (benchmarks of the raw path).
 	Enabled bool `yaml:"enabled"`
-	// ClientRate/ClientBurst: tokens per second and capacity per client id.
+	// ClientRate/ClientBurst: tokens per second and capacity of a verified
+	// client's bucket (its own requests), and of the failure budget of each
+	// (claimed client id, source address) pair.
 	ClientRate  float64 `yaml:"clientRate"`
 	ClientBurst float64 `yaml:"clientBurst"`
-	// IPRate/IPBurst: the same per source address.
+	// IPRate/IPBurst: the failure budget of a source address (IPv6: /64).
 	IPRate  float64 `yaml:"ipRate"`
 	IPBurst float64 `yaml:"ipBurst"`
 	// SuccessCost and FailureCost are charged once the answer is known
-	// (failure: any 4xx except 429).
+	// (failure: any 4xx except 429; on the admin API, 401 only).
 	SuccessCost float64 `yaml:"successCost"`
 	FailureCost float64 `yaml:"failureCost"`
-	// AdminRate/AdminBurst apply per address and per admin token.
+	// AdminRate/AdminBurst size all three admin families.
 	AdminRate  float64 `yaml:"adminRate"`
 	AdminBurst float64 `yaml:"adminBurst"`
 	// MaxKeys bounds the buckets each family keeps (memory under a flood of
@@ -41,8 +44,8 @@ type LimitsConfig struct {
 
 // defaultLimits: a well-behaved client asks for a token every few minutes,
 // so 20/s sustained (burst 100) per client is far above need; a failure
-// costs 10, so one client id or one address gets about 2 wrong secrets a
-// second once the burst is spent.
+// costs 10, so one client id from one address gets about 2 wrong secrets a
+// second once its burst of 10 is spent, and one address about 5 (burst 20).
 func defaultLimits() LimitsConfig {
 	return LimitsConfig{
 		Enabled:    true,

@@ -233,6 +233,11 @@ func TestBodyClientIDMustMatchBasic(t *testing.T) {
 		url.Values{"token": {tok.AccessToken}, "client_id": {"gateway"}}, &e); code != 400 || e["error"] != "invalid_request" {
 		t.Fatalf("revocation with body client_id=gateway, Basic ci-bot: HTTP %d %v", code, e)
 	}
+	// Without Basic, several client_id values must agree too.
+	if code := postForm(t, s, "/oauth/token", "", "", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"ci-bot", "gateway"}, "client_secret": {key.ClientSecret}}, &e); code != 400 || e["error"] != "invalid_request" {
+		t.Fatalf("token with client_id=ci-bot&client_id=gateway: HTTP %d %v", code, e)
+	}
 	// The refused revocation did nothing.
 	if !introspect(t, s, gw, tok.AccessToken).Active {
 		t.Fatal("a refused revocation revoked the token")

@@ -102,7 +102,7 @@ func tokenEndpointGuard(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
 		if _, err := oauth.ClaimedClient(r); errors.Is(err, oauth.ErrClientIDMismatch) {
-			oauthError(w, http.StatusBadRequest, "invalid_request", "the client_id in the body differs from the client authenticated by HTTP Basic")
+			oauthError(w, http.StatusBadRequest, "invalid_request", oauth.ErrClientIDMismatch.Error())
 			return
 		} else if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
 			oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")

@@ -16,7 +16,7 @@ import (
 // would silently let Basic win; we refuse the request (invalid_request), so
 // that what a request claims to be and what it is authenticated as never
 // differ.
-var ErrClientIDMismatch = errors.New("client_id in the body differs from the client authenticated by HTTP Basic")
+var ErrClientIDMismatch = errors.New("the body's client_id differs from the HTTP Basic user or from another client_id")
 
 // ClaimedClient returns the client id an OAuth request claims, before any
 // verification: the HTTP Basic user name (form-decoded, RFC 6749 §2.3.1)
