@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -15,24 +14,27 @@ import (
 	"github.com/tokenwright/tokenwright/server/ratelimit"
 )
 
-// LimitsConfig is the `limits:` section: token buckets per client id and
-// per source address. OAuth endpoints (token, and introspection/revocation
-// when they exist) share one pair of bucket families; the admin API has its
-// own, keyed by source address and by the bearer token's public key id.
+// LimitsConfig is the `limits:` section: token buckets per source address,
+// per (claimed client, source address) and per verified client (see
+// ratelimit.Guard for which is charged when). The OAuth endpoints (token,
+// introspection, revocation) share one set of families; the admin API has
+// its own, where the client is the bearer token's key id.
 type LimitsConfig struct {
 	// Enabled turns all limits off when false (benchmarks of the raw path).
 	Enabled bool `yaml:"enabled"`
-	// ClientRate/ClientBurst: tokens per second and capacity per client id.
+	// ClientRate/ClientBurst: tokens per second and capacity of a verified
+	// client's bucket (its own requests), and of the failure budget of each
+	// (claimed client id, source address) pair.
 	ClientRate  float64 `yaml:"clientRate"`
 	ClientBurst float64 `yaml:"clientBurst"`
-	// IPRate/IPBurst: the same per source address.
+	// IPRate/IPBurst: the failure budget of a source address (IPv6: /64).
 	IPRate  float64 `yaml:"ipRate"`
 	IPBurst float64 `yaml:"ipBurst"`
 	// SuccessCost and FailureCost are charged once the answer is known
-	// (failure: any 4xx except 429).
+	// (failure: any 4xx except 429; on the admin API, 401 only).
 	SuccessCost float64 `yaml:"successCost"`
 	FailureCost float64 `yaml:"failureCost"`
-	// AdminRate/AdminBurst apply per address and per admin token.
+	// AdminRate/AdminBurst size all three admin families.
 	AdminRate  float64 `yaml:"adminRate"`
 	AdminBurst float64 `yaml:"adminBurst"`
 	// MaxKeys bounds the buckets each family keeps (memory under a flood of
@@ -42,8 +44,8 @@ type LimitsConfig struct {
 
 // defaultLimits: a well-behaved client asks for a token every few minutes,
 // so 20/s sustained (burst 100) per client is far above need; a failure
-// costs 10, so one client id or one address gets about 2 wrong secrets a
-// second once the burst is spent.
+// costs 10, so one client id from one address gets about 2 wrong secrets a
+// second once its burst of 10 is spent, and one address about 5 (burst 20).
 func defaultLimits() LimitsConfig {
 	return LimitsConfig{
 		Enabled:    true,
@@ -86,32 +88,38 @@ type limits struct {
 	admin *ratelimit.Guard
 }
 
+// newLimits builds the guards (see ratelimit.Guard for which bucket is
+// charged when). The per-client settings size both the bucket of a
+// verified client (its own successes and mistakes) and the failure budget
+// of each (claimed client, source address) pair.
 func newLimits(c LimitsConfig, onReject func(string, ratelimit.Scope), now func() time.Time) *limits {
 	if !c.Enabled {
 		return &limits{}
 	}
-	policy := func(rate, burst float64) ratelimit.Policy {
-		return ratelimit.Policy{Rate: rate, Burst: burst, SuccessCost: c.SuccessCost, FailureCost: c.FailureCost, MaxKeys: c.MaxKeys}
+	limiter := func(rate, burst float64) *ratelimit.Limiter {
+		return ratelimit.New(ratelimit.Policy{Rate: rate, Burst: burst, SuccessCost: c.SuccessCost, FailureCost: c.FailureCost, MaxKeys: c.MaxKeys}, now)
 	}
 	return &limits{
 		oauth: &ratelimit.Guard{
-			Endpoint:  "oauth",
-			IP:        ratelimit.New(policy(c.IPRate, c.IPBurst), now),
-			Client:    ratelimit.New(policy(c.ClientRate, c.ClientBurst), now),
-			ClientKey: oauthClientKey,
-			Reject:    rejectOAuth,
-			OnReject:  onReject,
+			Endpoint: "oauth",
+			IP:       limiter(c.IPRate, c.IPBurst),
+			ClaimIP:  limiter(c.ClientRate, c.ClientBurst),
+			Client:   limiter(c.ClientRate, c.ClientBurst),
+			Claimed:  oauthClaimedClient,
+			Reject:   rejectOAuth,
+			OnReject: onReject,
 			// Resource servers may introspect on every request they
 			// serve; only their failures are charged.
 			FreeSuccess: func(r *http.Request) bool { return r.URL.Path == oauth.IntrospectPath },
 		},
 		admin: &ratelimit.Guard{
-			Endpoint:  "admin",
-			IP:        ratelimit.New(policy(c.AdminRate, c.AdminBurst), now),
-			Client:    ratelimit.New(policy(c.AdminRate, c.AdminBurst), now),
-			ClientKey: adminClientKey,
-			Reject:    rejectAdmin,
-			OnReject:  onReject,
+			Endpoint: "admin",
+			IP:       limiter(c.AdminRate, c.AdminBurst),
+			ClaimIP:  limiter(c.AdminRate, c.AdminBurst),
+			Client:   limiter(c.AdminRate, c.AdminBurst),
+			Claimed:  adminClaimedKey,
+			Reject:   rejectAdmin,
+			OnReject: onReject,
 			// Administrators make validation mistakes; guessers get 401s.
 			Failure: ratelimit.IsAuthFailure,
 		},
@@ -154,26 +162,17 @@ func truncateKey(s string) string {
 	return s
 }
 
-// oauthClientKey is the client id of an OAuth request: the Basic user name
-// (form-decoded, RFC 6749 §2.3.1) or the client_id form field.
-func oauthClientKey(r *http.Request) string {
-	if user, _, ok := r.BasicAuth(); ok {
-		if u, err := url.QueryUnescape(user); err == nil {
-			user = u
-		}
-		return truncateKey(user)
-	}
-	// The body is bounded and a form (tokenEndpointGuard); ParseForm
-	// fills r.PostForm, which the op layer then reuses.
-	if err := r.ParseForm(); err != nil {
-		return ""
-	}
-	return truncateKey(r.PostForm.Get("client_id"))
+// oauthClaimedClient is the client id an OAuth request claims (the same
+// rule that refuses a body client_id differing from the Basic user).
+func oauthClaimedClient(r *http.Request) string {
+	id, _ := oauth.ClaimedClient(r)
+	return truncateKey(id)
 }
 
-// adminClientKey is the public key id of the bearer token (no lookup: a
-// token that does not parse has no key and is limited by address only).
-func adminClientKey(r *http.Request) string {
+// adminClaimedKey is the public key id of the bearer token (parsed, no
+// lookup: a token that does not parse claims nothing and is limited by
+// address only).
+func adminClaimedKey(r *http.Request) string {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return ""
@@ -190,10 +189,10 @@ func adminClientKey(r *http.Request) string {
 // client. temporarily_unavailable (RFC 6749 §4.1.2.1) would say the server
 // is overloaded and belongs to the authorization endpoint.
 func rejectOAuth(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
-	oauthError(w, http.StatusTooManyRequests, "slow_down", "too many requests; retry after the number of seconds in Retry-After")
+	oauthError(w, http.StatusTooManyRequests, "slow_down", ratelimit.RefusalMessage)
 }
 
 func rejectAdmin(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusTooManyRequests, api.Error{Code: api.CodeRateLimited, Message: "too many requests; retry after the number of seconds in Retry-After"})
+	writeJSON(w, http.StatusTooManyRequests, api.Error{Code: api.CodeRateLimited, Message: ratelimit.RefusalMessage})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"log"
 	"mime"
 	"net/http"
@@ -78,7 +79,8 @@ func oauthError(w http.ResponseWriter, status int, code, description string) {
 // tokenEndpointGuard closes, for the token, introspection and revocation
 // endpoints, the gaps the op layer leaves open (see the
 // zitadel notes): GET with secrets in the query string, oversized bodies,
-// non-form bodies; and adds WWW-Authenticate to 401 answers (RFC 6749 §5.2).
+// non-form bodies, a body client_id that contradicts the Basic user; and
+// adds WWW-Authenticate to 401 answers (RFC 6749 §5.2).
 func tokenEndpointGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -99,6 +101,16 @@ func tokenEndpointGuard(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
+		if _, err := oauth.ClaimedClient(r); errors.Is(err, oauth.ErrClientIDMismatch) {
+			oauthError(w, http.StatusBadRequest, "invalid_request", oauth.ErrClientIDMismatch.Error())
+			return
+		} else if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
+			return
+		} else if err != nil {
+			oauthError(w, http.StatusBadRequest, "invalid_request", "the form body could not be parsed")
+			return
+		}
 		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
 	})
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/ratelimit"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -102,6 +103,13 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "the bearer token is invalid, expired or revoked")
+			return
+		}
+		// Only now, with the token verified, may the rate limiter check
+		// (and charge) this key's own budget: forged tokens naming the key
+		// id cannot spend it.
+		if errors.Is(reqctx.Authenticated(r.Context(), actor.KeyID), reqctx.ErrThrottled) {
+			writeError(w, http.StatusTooManyRequests, api.CodeRateLimited, ratelimit.RefusalMessage)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))

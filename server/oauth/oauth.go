@@ -106,6 +106,9 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		s.log.Error().Err(err).Msg("client authentication error")
 		return nil, errServerOrUnavailable(err)
 	}
+	if errors.Is(reqctx.Authenticated(ctx, p.ClientID()), reqctx.ErrThrottled) {
+		return nil, errSlowDown()
+	}
 	return &client{principal: p, method: method}, nil
 }
 

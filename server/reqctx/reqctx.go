@@ -5,6 +5,7 @@ package reqctx
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"time"
 )
@@ -57,4 +58,30 @@ func Log(ctx context.Context) *LogFields {
 		return &r.Log
 	}
 	return &LogFields{}
+}
+
+// ErrThrottled is what Authenticated returns when the request's rate
+// limiter refuses the authenticated caller because it has spent its own
+// budget. The limiter has already set Retry-After; the caller answers 429
+// in its endpoint's error format.
+var ErrThrottled = errors.New("too many requests from this client")
+
+type admissionKey struct{}
+
+// WithAdmission returns ctx carrying admit, the rate limiter's hook for
+// the moment a request's caller is authenticated (see Authenticated).
+func WithAdmission(ctx context.Context, admit func(identity string) error) context.Context {
+	return context.WithValue(ctx, admissionKey{}, admit)
+}
+
+// Authenticated tells the request's rate limiter, if any, that the caller
+// proved to be identity (a client id, an admin key id): this is how the
+// limiter learns the outcome of authentication as a value, and the only
+// point at which it checks the caller's own budget, so that nobody else's
+// failures can spend it. It returns ErrThrottled if that budget is spent.
+func Authenticated(ctx context.Context, identity string) error {
+	if admit, ok := ctx.Value(admissionKey{}).(func(string) error); ok && admit != nil {
+		return admit(identity)
+	}
+	return nil
 }
