@@ -167,7 +167,7 @@ func TestGatewayCommandForwardingLimitsAndPaths(t *testing.T) {
 		}
 	}
 	code, hdr, body := fetchFrom(t, "127.0.0.3", g+"/api/data", h)
-	if code != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(body, `"error":"rate_limited"`) {
+	if code != 429 || hdr.Get("Retry-After") == "" || hdr.Get("Cache-Control") != "no-store" || !strings.Contains(body, `"error":"rate_limited"`) {
 		t.Fatalf("third refusal: %d %v %s", code, hdr, body)
 	}
 	if code, _, body := fetchFrom(t, "127.0.0.2", g+"/api/other", h); code != 200 {

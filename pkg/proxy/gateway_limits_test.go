@@ -150,3 +150,50 @@ func TestGatewayJunkKeyFloodDoesNotStarveOtherCallers(t *testing.T) {
 		})
 	}
 }
+
+// A caller pays for what it costs tokenwright: a request served with a
+// cached token is free, one that needs a token exchange costs SuccessCost,
+// a refusal FailureCost; an empty bucket is answered 429 by the gateway.
+func TestGatewayChargesCallersByOutcome(t *testing.T) {
+	t.Parallel()
+	frozen := time.Now()
+	now := func() time.Time { return frozen }
+	s := servertest.Start(t, servertest.Options{})
+	up := startUpstream(t, s.URL)
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "tool", Email: "tool@example.com",
+		AllowedAudiences: []string{"Domino", up.URL + "/api/*"}})
+	key := s.CreateKey(t, "tool", api.CreateKey{Name: "static"}).ClientSecret
+	upURL, _ := url.Parse(up.URL)
+	tokens := &countingTransport{}
+	g, err := proxy.NewGateway(proxy.GatewayConfig{Upstream: upURL, TokenURL: client.TokenURL(s.URL), Audiences: []string{"Domino"},
+		Now: now, HTTPClient: &http.Client{Transport: tokens},
+		Limits: &proxy.CallerLimits{Rate: 1, Burst: 22, SuccessCost: 1, FailureCost: 10, MaxCallers: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := serve(t, g)
+	h := apiKey("tool:" + key)
+	for i := range 20 { // one exchange (22 → 21), then the cache
+		if r := getFrom(t, "127.0.0.2", gw+"/api/data", h); r.status != 200 {
+			t.Fatalf("cached request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	for i := range 2 { // asked (21 → 11), then cached (11 → 1): a cached refusal costs the same
+		if r := getFrom(t, "127.0.0.2", gw+"/admin", h); r.status != 403 {
+			t.Fatalf("outside the patterns, %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if r := getFrom(t, "127.0.0.2", gw+"/api/other", h); r.status != 200 { // 1 → 0
+		t.Fatalf("a new URL: %d %s", r.status, r.body)
+	}
+	asked := tokens.n.Load()
+	if r := getFrom(t, "127.0.0.2", gw+"/api/third", h); r.status != 429 || !strings.Contains(r.body, `"rate_limited"`) {
+		t.Fatalf("empty bucket: %d %s", r.status, r.body)
+	}
+	if asked != 3 || tokens.n.Load() != asked {
+		t.Fatalf("token requests: %d, then %d (want 3, none for the refused one)", asked, tokens.n.Load())
+	}
+	if r := getFrom(t, "127.0.0.3", gw+"/api/data", h); r.status != 200 {
+		t.Fatalf("another caller: %d %s", r.status, r.body)
+	}
+}
