@@ -22,6 +22,7 @@ func newProxyCommand(getenv env) *cobra.Command {
 	var server, listen, upstream, clientID, secretFile, margin, revalidate string
 	var scopes, audiences []string
 	var acceptAPIKey, allowRemote, forwardIP bool
+	limits := proxy.DefaultCallerLimits()
 	cmd := &cobra.Command{
 		Use:   "proxy --listen 127.0.0.1:PORT --upstream URL",
 		Short: "Forward requests to an upstream with a tokenwright bearer token",
@@ -37,7 +38,13 @@ KEY with --client-id ACCOUNT) or as the Basic-auth password (user = account).
 The gateway exchanges it for a JWT whose audience is the requested upstream URL
 (plus --audience values), so tokenwright applies the key's status, expiry,
 CIDR and URL-pattern limits, and re-checks every --revalidate. The key never
-reaches the upstream.
+reaches the upstream. Request paths that an upstream could normalise into a
+different path (";" parameters, encoded "." "/" "\" or "%", dot segments,
+invalid UTF-8, look-alike characters) are refused with 400. Each caller
+(address, IPv6 /64) has its own bucket (--caller-*): a caller whose requests
+keep being refused gets 429 from the gateway without reaching tokenwright.
+The caller's address is sent to tokenwright as X-Forwarded-For, which it
+believes only if this gateway is in its trustedProxies.
 
 The proxy listens on loopback only unless --allow-remote is given.`,
 		Args: cobra.NoArgs,
@@ -59,7 +66,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return fmt.Errorf("--revalidate: want a duration such as 5s, got %q", revalidate)
 				}
 				if h, err = proxy.NewGateway(proxy.GatewayConfig{Upstream: up, TokenURL: client.TokenURL(issuer), ClientID: clientID,
-					Audiences: audiences, Scopes: scopes, Revalidate: rv, ForwardClientIP: forwardIP, Logger: log}); err != nil {
+					Audiences: audiences, Scopes: scopes, Revalidate: rv, OmitClientIP: !forwardIP, Limits: &limits, Logger: log}); err != nil {
 					return err
 				}
 			} else {
@@ -96,7 +103,11 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 	f.StringVar(&margin, "refresh-margin", "60s", "fetch a new token this long before the current one expires")
 	f.BoolVar(&acceptAPIKey, "accept-api-key", false, "gateway mode: callers authenticate with their own tokenwright key")
 	f.StringVar(&revalidate, "revalidate", "5s", "gateway mode: how long a key check is reused (the most a revoked key keeps working)")
-	f.BoolVar(&forwardIP, "forward-client-ip", false, "gateway mode: tell tokenwright the caller's address (X-Forwarded-For) so CIDR limits apply to it; list this gateway in tokenwright's trustedProxies")
+	f.BoolVar(&forwardIP, "forward-client-ip", true, "gateway mode: tell tokenwright the caller's address (X-Forwarded-For) so CIDR and per-address limits apply to it; believed only if tokenwright lists this gateway in trustedProxies")
+	f.Float64Var(&limits.Rate, "caller-rate", limits.Rate, "gateway mode: tokens per second each caller's bucket regains (0: no per-caller limits)")
+	f.Float64Var(&limits.Burst, "caller-burst", limits.Burst, "gateway mode: size of each caller's bucket")
+	f.Float64Var(&limits.FailureCost, "caller-failure-cost", limits.FailureCost, "gateway mode: what a refused request (400, 401, 403) costs its caller")
+	f.Float64Var(&limits.SuccessCost, "caller-success-cost", limits.SuccessCost, "gateway mode: what a request that needed a new token costs its caller (cached ones are free)")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow a --listen address that is not loopback")
 	_ = cmd.MarkFlagRequired("upstream")
 	return cmd

@@ -116,3 +116,68 @@ func TestProxyAndGatewayCommands(t *testing.T) {
 		}
 	}
 }
+
+// fetchFrom is fetch from a chosen loopback source address.
+func fetchFrom(t *testing.T, src, u string, header http.Header) (int, http.Header, string) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer c.CloseIdleConnections()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// The gateway's documented defaults and flags, through the binary: the
+// caller's address is forwarded unless --forward-client-ip=false, the
+// --caller-* flags bound what a caller's refusals may cost, and a path an
+// upstream could normalise differently is refused.
+func TestGatewayCommandForwardingLimitsAndPaths(t *testing.T) {
+	d := startDaemon(t, filepath.Join(t.TempDir(), "data"), "TOKENWRIGHT_TRUSTED_PROXIES=127.0.0.1")
+	up := verifyingUpstream(t, d.url)
+	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
+	run(t, env, false, "sa", "create", "nb", "--email", "nb@example.com", "--audience", "Domino", "--audience", up+"/api/*")
+	var key struct{ ClientSecret string }
+	if err := json.Unmarshal([]byte(run(t, env, false, "key", "create", "nb", "--name", "k", "--cidr", "127.0.0.2/32", "-o", "json")), &key); err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"X-Api-Key": {"nb:" + key.ClientSecret}}
+
+	// Defaults, except a bucket that refills too slowly to matter here:
+	// two refusals (2 × 10) empty it.
+	g, _ := startProxy(t, env, "--upstream", up, "--accept-api-key", "--audience", "Domino",
+		"--caller-rate", "0.01", "--caller-burst", "20")
+	if code, _, body := fetchFrom(t, "127.0.0.2", g+"/api/data", h); code != 200 || !strings.Contains(body, `"sub":"nb"`) {
+		t.Fatalf("the key's own address, forwarded by default: %d %s", code, body)
+	}
+	if code, _, body := fetchFrom(t, "127.0.0.2", g+"/api/..;/data", h); code != 400 || !strings.Contains(body, `"error":"invalid_request"`) {
+		t.Fatalf("a ';' path parameter: %d %s", code, body)
+	}
+	for i := range 2 {
+		if code, _, body := fetchFrom(t, "127.0.0.3", g+"/api/data", h); code != 401 {
+			t.Fatalf("refusal %d from an address outside the key's CIDRs: %d %s", i, code, body)
+		}
+	}
+	code, hdr, body := fetchFrom(t, "127.0.0.3", g+"/api/data", h)
+	if code != 429 || hdr.Get("Retry-After") == "" || hdr.Get("Cache-Control") != "no-store" || !strings.Contains(body, `"error":"rate_limited"`) {
+		t.Fatalf("third refusal: %d %v %s", code, hdr, body)
+	}
+	if code, _, body := fetchFrom(t, "127.0.0.2", g+"/api/other", h); code != 200 {
+		t.Fatalf("the other caller after the refusals: %d %s", code, body)
+	}
+
+	// --forward-client-ip=false: tokenwright sees the gateway, whose
+	// address is outside the key's CIDRs.
+	off, _ := startProxy(t, env, "--upstream", up, "--accept-api-key", "--audience", "Domino", "--forward-client-ip=false")
+	if code, _, body := fetchFrom(t, "127.0.0.2", off+"/api/data", h); code != 401 {
+		t.Fatalf("without forwarding: %d %s", code, body)
+	}
+}

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,12 +35,17 @@ type GatewayConfig struct {
 	// Revalidate is how long a key's exchange result (token or refusal) is
 	// reused: the longest a revoked key keeps working. Default 5 s.
 	Revalidate time.Duration
-	// ForwardClientIP sends the caller's address (the TCP peer of the
-	// gateway, never a header the caller sent) as X-Forwarded-For on token
-	// requests, so that tokenwright applies CIDR allow-lists to the caller.
-	// tokenwright believes it only if the gateway's address is listed in
-	// its trustedProxies; otherwise CIDRs apply to the gateway's address.
-	ForwardClientIP bool
+	// The gateway sends the caller's address (the TCP peer of the gateway,
+	// never a header the caller sent) as X-Forwarded-For on its token
+	// requests, so that tokenwright applies CIDR allow-lists and its
+	// per-address limits to the caller. tokenwright believes it only if the
+	// gateway's address is listed in its trustedProxies; otherwise it
+	// ignores the header and sees the gateway, so sending it is harmless.
+	// OmitClientIP leaves it out.
+	OmitClientIP bool
+	// Limits bounds what each caller may cost (see CallerLimits); nil
+	// means DefaultCallerLimits().
+	Limits *CallerLimits
 	// HTTPClient makes token requests; Transport reaches the upstream.
 	HTTPClient *http.Client
 	Transport  http.RoundTripper
@@ -61,9 +68,10 @@ const maxEntries = 10000
 
 // Gateway turns static keys into short-lived JWTs per request.
 type Gateway struct {
-	cfg GatewayConfig
-	log *slog.Logger
-	rp  http.Handler
+	cfg     GatewayConfig
+	log     *slog.Logger
+	rp      http.Handler
+	callers *callerBuckets
 
 	mu      sync.Mutex
 	entries map[string]*exchange
@@ -93,7 +101,7 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
-	if cfg.ForwardClientIP {
+	if !cfg.OmitClientIP {
 		hc := *cfg.HTTPClient
 		hc.Transport = forwardedFor{next: hc.Transport}
 		cfg.HTTPClient = &hc
@@ -101,7 +109,15 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, log: orDiscard(cfg.Logger), entries: map[string]*exchange{}}
+	limits := DefaultCallerLimits()
+	if cfg.Limits != nil {
+		limits = *cfg.Limits
+	}
+	if err := limits.validate(); err != nil {
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: orDiscard(cfg.Logger), entries: map[string]*exchange{},
+		callers: newCallerBuckets(limits, cfg.Now)}
 	g.rp = newReverseProxy(cfg.Upstream, cfg.Transport, g.log)
 	return g, nil
 }
@@ -112,29 +128,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
-	clientID, key, ok := g.credentials(r)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Basic realm="tokenwright gateway"`)
-		writeError(w, http.StatusUnauthorized, "unauthenticated", "send a tokenwright key in X-Api-Key or as the Basic-auth password")
+	// The caller is the TCP peer: a header would let it pick its bucket.
+	caller := callerKey(r.RemoteAddr)
+	if ok, wait := g.callers.allow(caller); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many refused or new requests from this address; retry later")
 		return
 	}
-	escaped := r.URL.EscapedPath()
-	if err := cleanPath(escaped); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
-		return
-	}
-	// The same join ReverseProxy's SetURL performs, so the URL authorised
-	// is the URL requested upstream.
-	target := g.cfg.Upstream.Scheme + "://" + g.cfg.Upstream.Host + strings.TrimSuffix(g.cfg.Upstream.EscapedPath(), "/") + escaped
-	ctx := r.Context()
-	var peer string
-	if g.cfg.ForwardClientIP {
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-			peer = ap.Addr().Unmap().String()
-			ctx = context.WithValue(ctx, peerKey{}, peer)
+	tok, exchanged, gerr := g.authorise(r)
+	switch {
+	case gerr == nil:
+		if exchanged {
+			g.callers.charge(caller, g.callers.limits.SuccessCost)
 		}
+	case gerr.status < 500 && gerr.status != http.StatusTooManyRequests:
+		g.callers.charge(caller, g.callers.limits.FailureCost)
 	}
-	tok, gerr := g.token(ctx, clientID, key, target, peer)
 	if gerr != nil {
 		if gerr.status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Basic realm="tokenwright gateway"`)
@@ -143,6 +152,32 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), bearerKey{}, tok)))
+}
+
+// authorise returns the token to forward r with, and whether tokenwright
+// was asked for it (rather than the cache).
+func (g *Gateway) authorise(r *http.Request) (tok string, exchanged bool, gerr *gatewayError) {
+	clientID, key, ok := g.credentials(r)
+	if !ok {
+		return "", false, &gatewayError{http.StatusUnauthorized, "unauthenticated", "send a tokenwright key in X-Api-Key or as the Basic-auth password"}
+	}
+	escaped, err := requestPath(r)
+	if err != nil {
+		return "", false, &gatewayError{http.StatusBadRequest, "invalid_request", err.Error()}
+	}
+	// The same join ReverseProxy's SetURL performs, so the URL authorised
+	// is the URL requested upstream (requestPath checked that r.URL's
+	// escaped path, which SetURL uses, is the raw path).
+	target := g.cfg.Upstream.Scheme + "://" + g.cfg.Upstream.Host + strings.TrimSuffix(g.cfg.Upstream.EscapedPath(), "/") + escaped
+	ctx := r.Context()
+	var peer string
+	if !g.cfg.OmitClientIP {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			peer = ap.Addr().Unmap().String()
+			ctx = context.WithValue(ctx, peerKey{}, peer)
+		}
+	}
+	return g.token(ctx, clientID, key, target, peer)
 }
 
 // credentials reads the key from X-Api-Key ("KEY" or "ACCOUNT:KEY") or
@@ -170,17 +205,17 @@ func firstNonEmpty(a, b string) string {
 
 // token returns a JWT for the key and target URL, from the cache when the
 // last exchange is recent enough.
-func (g *Gateway) token(ctx context.Context, clientID, key, target, peer string) (string, *gatewayError) {
-	// With ForwardClientIP the verdict depends on the caller's address.
+func (g *Gateway) token(ctx context.Context, clientID, key, target, peer string) (string, bool, *gatewayError) {
+	// With the caller's address forwarded the verdict depends on it.
 	e := g.entry(cacheKey(clientID, key, target, peer))
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := g.cfg.Now()
 	if now.Before(e.validTill) {
 		if e.fail != nil {
-			return "", e.fail
+			return "", false, e.fail
 		}
-		return e.token, nil
+		return e.token, false, nil
 	}
 	tok, gerr := g.exchange(ctx, clientID, key, target)
 	e.token, e.fail = "", gerr
@@ -194,7 +229,7 @@ func (g *Gateway) token(ctx context.Context, clientID, key, target, peer string)
 	} else if gerr.status >= 500 || gerr.status == http.StatusTooManyRequests {
 		e.validTill = now // do not remember our own or the server's trouble
 	}
-	return e.token, e.fail
+	return e.token, true, e.fail
 }
 
 // cacheKey hashes the credential: the map must not hold keys in clear.

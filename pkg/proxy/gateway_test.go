@@ -238,8 +238,9 @@ func getFrom(t *testing.T, src, u string, header http.Header) reply {
 	return reply{resp.StatusCode, string(body)}
 }
 
-// With ForwardClientIP, and the gateway listed in tokenwright's
-// trustedProxies, a key's CIDR allow-list applies to the gateway's caller.
+// By default the gateway forwards its caller's address; with the gateway
+// listed in tokenwright's trustedProxies, a key's CIDR allow-list then
+// applies to the gateway's caller. OmitClientIP turns forwarding off.
 func TestGatewayForwardsClientIPForCIDRs(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
@@ -252,7 +253,7 @@ func TestGatewayForwardsClientIPForCIDRs(t *testing.T) {
 	upURL, _ := url.Parse(up.URL)
 	gateway := func(forward bool) string {
 		g, err := proxy.NewGateway(proxy.GatewayConfig{Upstream: upURL, TokenURL: client.TokenURL(s.URL),
-			Audiences: []string{"Domino"}, ForwardClientIP: forward})
+			Audiences: []string{"Domino"}, OmitClientIP: !forward})
 		if err != nil {
 			t.Fatal(err)
 		}

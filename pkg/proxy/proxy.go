@@ -25,7 +25,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"time"
 )
 
@@ -134,25 +133,4 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return log
-}
-
-// cleanPath refuses request paths whose meaning an upstream might change by
-// normalising them (dot segments, encoded slashes, backslashes): the
-// gateway authorises the path as written, so it must be the path served.
-func cleanPath(escaped string) error {
-	if !strings.HasPrefix(escaped, "/") {
-		return fmt.Errorf("the request path must start with /")
-	}
-	lower := strings.ToLower(escaped)
-	for _, bad := range []string{"%2f", "%5c", "%2e", "\\", "//"} {
-		if strings.Contains(lower, bad) {
-			return fmt.Errorf("the request path must not contain %q", bad)
-		}
-	}
-	for _, seg := range strings.Split(escaped, "/") {
-		if seg == "." || seg == ".." {
-			return fmt.Errorf("the request path must not contain dot segments")
-		}
-	}
-	return nil
 }
