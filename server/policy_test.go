@@ -323,3 +323,37 @@ type tokenEndpoint string
 
 func (e tokenEndpoint) TokenEndpoint() string    { return string(e) }
 func (e tokenEndpoint) HttpClient() *http.Client { return http.DefaultClient }
+
+// Source addresses go through the same reach: a key's or PAT's CIDRs must
+// lie within its owner's, and a user's CIDRs bind their PATs at the token
+// endpoint and on the admin API.
+func TestCIDRsAreBoundedByTheOwner(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", AllowedCIDRs: []string{"127.0.0.0/8"}})
+	for _, c := range []string{"0.0.0.0/0", "10.0.0.0/8", "::1/128"} {
+		if code := s.Do(t, s.AdminToken, "POST", "/api/v1/service-accounts/svc/keys", api.CreateKey{Name: "k", CIDRs: []string{c}}, nil); code != 400 {
+			t.Errorf("key CIDR %s outside the account's: HTTP %d", c, code)
+		}
+	}
+	s.CreateKey(t, "svc", api.CreateKey{Name: "k", CIDRs: []string{"127.0.0.1/32"}})
+
+	pat := plainUser(t, s, "bob")
+	if code := s.Do(t, pat.ClientSecret, "GET", "/api/v1/users/me", nil, nil); code != 200 {
+		t.Fatalf("PAT before the user is bound to other addresses: HTTP %d", code)
+	}
+	if _, err := s.Server.Store().UpdateUser(context.Background(), "bob", func(u store.User) (store.User, error) {
+		u.AllowedCIDRs = []string{"10.0.0.0/8"}
+		return u, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.Do(t, pat.ClientSecret, "GET", "/api/v1/users/me", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("PAT from outside its user's CIDRs on the admin API: HTTP %d", code)
+	}
+	if status, body, _ := exchange(t, s, "bob", pat.ClientSecret, nil); status != 401 || body["error"] != "invalid_client" {
+		t.Errorf("PAT from outside its user's CIDRs at the token endpoint: HTTP %d %v", status, body)
+	}
+	if code := s.Do(t, s.AdminToken, "POST", "/api/v1/users/bob/tokens", api.CreateKey{Name: "wide", CIDRs: []string{"127.0.0.0/8"}}, nil); code != 400 {
+		t.Errorf("PAT CIDR outside its user's: HTTP %d", code)
+	}
+}

@@ -213,3 +213,12 @@ func cidrWithin(c string, owner []string) bool {
 	}
 	return false
 }
+
+// ValidAudience and ValidScope apply the rules of administrators' lists
+// to the server-wide defaults (tokens.defaultAudiences, defaultScopes), so
+// that a configured default is never something an administrator could
+// not set.
+func ValidAudience(s string) bool { return validAudience(s) }
+
+// ValidScope: see ValidAudience.
+func ValidScope(s string) bool { return validScope(s) }
