@@ -357,3 +357,38 @@ func TestCIDRsAreBoundedByTheOwner(t *testing.T) {
 		t.Errorf("PAT CIDR outside its user's: HTTP %d", code)
 	}
 }
+
+// A token stays active at introspection only while its credential's
+// current reach covers the token's scopes and audiences.
+func TestIntrospectionFollowsTheCurrentReach(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	gw := introspector(t, s)
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Profile: "generic",
+		AllowedScopes: []string{"read", "write"}, AllowedAudiences: []string{apiBase + "/*"}})
+	key := s.CreateKey(t, "svc", api.CreateKey{Name: "k"})
+	_, body, _ := exchange(t, s, "svc", key.ClientSecret, url.Values{"scope": {"read"}, "resource": {apiBase + "/private/x"}})
+	readPrivate := body["access_token"].(string)
+	_, body, _ = exchange(t, s, "svc", key.ClientSecret, url.Values{"scope": {"write"}, "resource": {apiBase + "/public/x"}})
+	writePublic := body["access_token"].(string)
+	_, body, _ = exchange(t, s, "svc", key.ClientSecret, url.Values{"scope": {"read"}, "resource": {apiBase + "/public/x"}})
+	readPublic := body["access_token"].(string)
+	for _, tok := range []string{readPrivate, writePublic, readPublic} {
+		if !introspect(t, s, gw, tok).Active {
+			t.Fatal("fresh token inactive")
+		}
+	}
+	scopes, auds := []string{"read"}, []string{apiBase + "/public/*"}
+	if code := s.Do(t, s.AdminToken, "PATCH", "/api/v1/service-accounts/svc",
+		api.UpdateServiceAccount{AllowedScopes: &scopes, AllowedAudiences: &auds}, nil); code != 200 {
+		t.Fatal(code)
+	}
+	if introspect(t, s, gw, readPrivate).Active {
+		t.Error("token for an audience the account lost is active")
+	}
+	if introspect(t, s, gw, writePublic).Active {
+		t.Error("token with a scope the account lost is active")
+	}
+	if !introspect(t, s, gw, readPublic).Active {
+		t.Error("token still within reach is inactive")
+	}
+}
