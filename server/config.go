@@ -16,8 +16,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tokenwright/tokenwright/pkg/duration"
-	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
