@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tokenwright/tokenwright/pkg/duration"
+	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
@@ -307,6 +308,16 @@ func (c *Config) Validate() error {
 	}
 	if lt := c.Tokens.Lifetime.Std(); lt < 30*time.Second || lt > MaxTokenLifetime {
 		bad("tokens.lifetime", "must be between 30s and %s, got %s", MaxTokenLifetime, lt)
+	}
+	for _, a := range c.Tokens.DefaultAudiences {
+		if !accounts.ValidAudience(a) {
+			bad("tokens.defaultAudiences", "%q is not an https URL (http only for loopback), a URL prefix ending in '*', or a name like Domino", a)
+		}
+	}
+	for _, sc := range c.Tokens.DefaultScopes {
+		if !accounts.ValidScope(sc) {
+			bad("tokens.defaultScopes", "%q is not a valid scope", sc)
+		}
 	}
 	if _, err := signing.ParseAlgorithm(c.Signing.Algorithm); err != nil {
 		bad("signing.algorithm", "%v", err)

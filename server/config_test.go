@@ -61,6 +61,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"bad listen":         {file: "listen: nowhere\n", want: "listen"},
 		"max below default":  {file: "keys:\n  maxLifetime: 30d\n", want: "keys.maxLifetime"},
 		"trailing slash iss": {file: "issuer: https://idp.example.com/\n", want: "issuer"},
+		"dot-segment aud":    {file: "tokens:\n  defaultAudiences: [https://api.example.com/a/../*]\n", want: "tokens.defaultAudiences"},
+		"http aud":           {file: "tokens:\n  defaultAudiences: [http://api.example.com]\n", want: "tokens.defaultAudiences"},
+		"bad default scope":  {file: "tokens:\n  defaultScopes: [\"a\\\\b\"]\n", want: "tokens.defaultScopes"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -176,7 +176,7 @@ func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID
 	if sa.Status != store.StatusActive {
 		return nil, fail("account inactive")
 	}
-	if !ipAllowed(ip, key.CIDRs) || !ipAllowed(ip, sa.AllowedCIDRs) {
+	if !s.reach(&Principal{Key: key, Account: &sa}).AllowsAddress(ip) {
 		return nil, fail("source address outside the allowed CIDRs")
 	}
 	if fresh, err := s.replay.first(ctx, s.store, client+"\x00"+claims.ID, exp.Add(assertionLeeway), now); err != nil {
@@ -242,10 +242,12 @@ func PublicKeyOf(k store.Key) json.RawMessage {
 }
 
 // CredentialActive reports whether the key that a token was issued to
-// could still obtain one: it exists, is neither revoked nor expired, and
-// its account or user is active. Introspection uses it so that revoking a
-// key also deactivates the tokens already issued to it.
-func (s *Service) CredentialActive(ctx context.Context, keyID string) (bool, error) {
+// could still obtain it: the key exists and is neither revoked nor
+// expired, its account or user is active, and its current reach (reach.go)
+// still covers the token's scopes and audiences. Introspection uses it so
+// that revoking a key, or narrowing its owner, also deactivates the tokens
+// already issued.
+func (s *Service) CredentialActive(ctx context.Context, keyID string, scopes, audiences []string) (bool, error) {
 	k, err := s.store.GetKey(ctx, keyID)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
@@ -256,16 +258,25 @@ func (s *Service) CredentialActive(ctx context.Context, keyID string) (bool, err
 	if k.Revoked() || k.Expired(s.now()) {
 		return false, nil
 	}
+	p := &Principal{Key: k}
 	if k.Kind == store.KindPersonalToken {
 		u, err := s.store.GetUser(ctx, k.Owner)
 		if errors.Is(err, store.ErrNotFound) {
 			return false, nil
 		}
-		return err == nil && u.Status == store.StatusActive, err
+		if err != nil || u.Status != store.StatusActive {
+			return false, err
+		}
+		p.User = &u
+	} else {
+		sa, err := s.store.GetServiceAccount(ctx, k.Owner)
+		if errors.Is(err, store.ErrNotFound) {
+			return false, nil
+		}
+		if err != nil || sa.Status != store.StatusActive {
+			return false, err
+		}
+		p.Account = &sa
 	}
-	sa, err := s.store.GetServiceAccount(ctx, k.Owner)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil && sa.Status == store.StatusActive, err
+	return s.reach(p).Covers(scopes, audiences, p.ClientID()), nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/apikey"
@@ -44,7 +43,7 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 	if subtle.ConstantTimeCompare([]byte(p.ClientID()), []byte(clientID)) != 1 {
 		return nil, fail("client_id does not own the key")
 	}
-	if !ipAllowed(ip, p.Key.CIDRs) || p.Account != nil && !ipAllowed(ip, p.Account.AllowedCIDRs) {
+	if !s.reach(p).AllowsAddress(ip) {
 		return nil, fail("source address outside the allowed CIDRs")
 	}
 	s.usage.record(p.Key.ID, s.now(), ip)
@@ -62,7 +61,7 @@ func (s *Service) AuthenticateBearer(ctx context.Context, token, ip string) (Act
 		return Actor{}, ErrUnauthenticated
 	}
 	addr, _ := netip.ParseAddr(ip)
-	if addr.IsValid() && !ipAllowed(addr, p.Key.CIDRs) {
+	if addr.IsValid() && !s.reach(p).AllowsAddress(addr) {
 		return Actor{}, ErrUnauthenticated
 	}
 	s.usage.record(p.Key.ID, s.now(), addr)
@@ -132,47 +131,34 @@ type Grant struct {
 	Lifetime  time.Duration
 }
 
-// Grant applies the scope and audience policy to a token request.
-// requestedScopes empty means all allowed scopes; requestedAudiences empty
-// means the principal's default audiences.
+// Grant applies the credential's reach (reach.go) to a token request.
+// requestedScopes empty means all scopes within reach; requestedAudiences
+// empty means the default audiences within reach.
 func (s *Service) Grant(p *Principal, requestedScopes, requestedAudiences []string) (Grant, error) {
-	g := Grant{ClientID: p.ClientID(), KeyID: p.Key.ID, Profile: ProfileDomino, Lifetime: s.policy.DefaultTokenLifetime}
-	allowedScopes, allowedAudiences := s.policy.DefaultScopes, s.policy.DefaultAudiences
+	r := s.reach(p)
+	g := Grant{ClientID: p.ClientID(), KeyID: p.Key.ID, Profile: r.Profile, Lifetime: s.policy.DefaultTokenLifetime}
 	switch {
 	case p.Account != nil:
 		sa := p.Account
 		g.Email, g.NotesName, g.Claims = sa.Email, sa.NotesName, sa.Claims
 		g.Roles = p.Key.Roles
-		if sa.Profile != "" {
-			g.Profile = sa.Profile
-		}
 		if sa.TokenLifetime > 0 {
 			g.Lifetime = sa.TokenLifetime
-		}
-		if len(sa.AllowedScopes) > 0 {
-			allowedScopes = sa.AllowedScopes
-		}
-		if len(sa.AllowedAudiences) > 0 {
-			allowedAudiences = sa.AllowedAudiences
 		}
 	case p.User != nil:
 		g.Email, g.Roles = p.User.Email, p.User.Roles
 	}
 	g.Lifetime = min(g.Lifetime, s.policy.MaxTokenLifetime)
-	ownAudiences := p.Account != nil && len(p.Account.AllowedAudiences) > 0
-	allowedScopes, allowedAudiences = s.dominoAllowed(g.Profile, ownAudiences, allowedScopes, allowedAudiences)
-	if len(p.Key.Scopes) > 0 {
-		allowedScopes = p.Key.Scopes
-	}
-	if len(p.Key.Audiences) > 0 {
-		allowedAudiences = p.Key.Audiences
-	}
 
-	if len(requestedScopes) == 0 {
-		g.Scopes = slices.Clone(allowedScopes)
-	} else {
+	allowed, ok := r.Scopes()
+	switch {
+	case !ok:
+		return Grant{}, fmt.Errorf("%w: none of the credential's scopes is allowed for its owner any more", ErrInvalidScope)
+	case len(requestedScopes) == 0:
+		g.Scopes = allowed
+	default:
 		for _, sc := range requestedScopes {
-			if !slices.Contains(allowedScopes, sc) && (g.Profile != ProfileDomino || sc != DominoUserAllScope) {
+			if !r.AllowsScope(sc) {
 				return Grant{}, fmt.Errorf("%w: %q", ErrInvalidScope, sc)
 			}
 			if !slices.Contains(g.Scopes, sc) {
@@ -186,17 +172,15 @@ func (s *Service) Grant(p *Principal, requestedScopes, requestedAudiences []stri
 	}
 
 	if len(requestedAudiences) == 0 {
-		for _, a := range allowedAudiences {
-			if !strings.HasSuffix(a, "*") {
-				g.Audiences = append(g.Audiences, a)
-			}
+		if g.Audiences, ok = r.DefaultAudiences(); !ok {
+			return Grant{}, fmt.Errorf("%w: none of the credential's audiences is allowed for its owner any more; request one", ErrInvalidTarget)
 		}
 		if len(g.Audiences) == 0 {
 			g.Audiences = []string{g.ClientID}
 		}
 	} else {
 		for _, a := range requestedAudiences {
-			if !audienceAllowed(a, allowedAudiences) {
+			if !r.AllowsAudience(a) {
 				return Grant{}, fmt.Errorf("%w: %q", ErrInvalidTarget, a)
 			}
 			if !slices.Contains(g.Audiences, a) {

@@ -53,25 +53,8 @@ func withFirst(list []string, v string) []string {
 }
 
 // DefaultGrant is what a token request without scope or audience
-// parameters would grant sa (for the guided Domino setup).
+// parameters would grant sa (for the guided Domino setup): Grant itself,
+// for a key that narrows nothing.
 func (s *Service) DefaultGrant(sa store.ServiceAccount) (Grant, error) {
 	return s.Grant(&Principal{Key: store.Key{Owner: sa.Name}, Account: &sa}, nil, nil)
-}
-
-// accountAllowed is what sa's tokens may carry before a key narrows it:
-// the account's lists or the server defaults, plus the Domino profile's
-// additions. Grant applies the same rules.
-func (s *Service) accountAllowed(sa store.ServiceAccount) (scopes, audiences []string) {
-	scopes, audiences = s.policy.DefaultScopes, s.policy.DefaultAudiences
-	if len(sa.AllowedScopes) > 0 {
-		scopes = sa.AllowedScopes
-	}
-	if len(sa.AllowedAudiences) > 0 {
-		audiences = sa.AllowedAudiences
-	}
-	profile := sa.Profile
-	if profile == "" {
-		profile = ProfileDomino
-	}
-	return s.dominoAllowed(profile, len(sa.AllowedAudiences) > 0, scopes, audiences)
 }

@@ -204,20 +204,13 @@ func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in
 	// The key keeps the account's roles as they are now; later role changes
 	// on the account do not widen or narrow existing keys.
 	key.Roles = slices.Clone(sa.Roles)
-	// A key may narrow what the account's tokens may carry, server
-	// defaults and the Domino profile's additions included.
-	allowedScopes, allowedAudiences := s.accountAllowed(sa)
-	if key.Scopes, err = narrow("scopes", in.Scopes, validScope, func(v string) bool { return slices.Contains(allowedScopes, v) }); err != nil {
+	// A key may only narrow what the account's tokens may carry, server
+	// defaults and the Domino profile's additions included (reach.go).
+	r, err := s.ownerReach(&sa, nil).narrowing(in.Scopes, in.Audiences, in.CIDRs)
+	if err != nil {
 		return k, "", err
 	}
-	if key.Audiences, err = narrow("audiences", in.Audiences, validAudience, func(v string) bool {
-		return audienceAllowed(v, allowedAudiences) || slices.Contains(allowedAudiences, v)
-	}); err != nil {
-		return k, "", err
-	}
-	if key.CIDRs, err = validateList("cidrs", in.CIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"); err != nil {
-		return k, "", err
-	}
+	key.Scopes, key.Audiences, key.CIDRs = r.keyScopes, r.keyAudiences, r.keyCIDRs
 	if err := s.store.CreateKey(ctx, key); err != nil {
 		return k, "", err
 	}
@@ -225,21 +218,6 @@ func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in
 		return key, "", nil
 	}
 	return key, cred.String(), nil
-}
-
-// narrow validates a per-key restriction: every entry must be allowed by
-// the owner.
-func narrow(field string, items []string, valid func(string) bool, allowed func(string) bool) ([]string, error) {
-	out, err := validateList(field, items, valid, "valid")
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range out {
-		if !allowed(it) {
-			return nil, invalid(field, "%q is not allowed for this account", it)
-		}
-	}
-	return out, nil
 }
 
 // expiry turns the requested lifetime into an absolute expiry under policy.

@@ -194,7 +194,8 @@ func (s *Service) patOwner(ctx context.Context, actor Actor, user string) (store
 // administrator). The name is lowercased and must be unique for the user.
 func (s *Service) CreatePAT(ctx context.Context, actor Actor, user string, in NewPAT) (k store.Key, secret string, err error) {
 	defer func() { s.audit(ctx, actor, "pat.create", user, err, map[string]string{"keyId": k.ID, "name": k.Name}) }()
-	if _, err := s.patOwner(ctx, actor, user); err != nil {
+	owner, err := s.patOwner(ctx, actor, user)
+	if err != nil {
 		return k, "", err
 	}
 	name := strings.ToLower(in.Name)
@@ -214,15 +215,12 @@ func (s *Service) CreatePAT(ctx context.Context, actor Actor, user string, in Ne
 		return k, "", err
 	}
 	key.CreatedBy = actor.Name()
-	if key.Scopes, err = validateList("scopes", in.Scopes, validScope, "a valid scope"); err != nil {
+	// A PAT can only narrow its user's reach (reach.go).
+	r, err := s.ownerReach(nil, &owner).narrowing(in.Scopes, in.Audiences, in.CIDRs)
+	if err != nil {
 		return k, "", err
 	}
-	if key.Audiences, err = validateList("audiences", in.Audiences, validAudience, "a valid audience"); err != nil {
-		return k, "", err
-	}
-	if key.CIDRs, err = validateList("cidrs", in.CIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"); err != nil {
-		return k, "", err
-	}
+	key.Scopes, key.Audiences, key.CIDRs = r.keyScopes, r.keyAudiences, r.keyCIDRs
 	if err := s.store.CreateKey(ctx, key); err != nil {
 		return k, "", err
 	}

@@ -3,9 +3,9 @@ package accounts
 import (
 	"net/mail"
 	"net/netip"
-	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -92,21 +92,146 @@ func validScope(s string) bool { return scopeRE.MatchString(s) }
 
 func validRole(s string) bool { return scopeRE.MatchString(s) && len(s) <= 64 }
 
-// validAudience accepts an absolute URI, a URI prefix ending in '*', or a
-// plain token such as "Domino" (the Domino REST API's default audience).
+// audienceNameRE: the non-URL audience names an owner may list, such as
+// the Domino REST API's "Domino". A name is only ever matched exactly.
+var audienceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// hostRE: a lowercase DNS name or IPv4 address (IPv6 goes in brackets).
+var hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+
+// validAudience accepts what an owner or a credential may list: an
+// audience value (validAudienceValue) or a pattern, which is the prefix of
+// such a URL followed by '*'. The prefix must reach into the path
+// ("https://host/..."), so no pattern can match another host, and it obeys
+// the value rules, so no pattern holds a dot segment.
 func validAudience(s string) bool {
-	if s == "" || len(s) > 512 || !utf8.ValidString(s) || strings.ContainsAny(s, " \t\r\n\"\\") {
+	if prefix, ok := strings.CutSuffix(s, "*"); ok {
+		return validAudienceURL(prefix, true)
+	}
+	return validAudienceValue(s)
+}
+
+// validAudienceValue accepts one audience a token may carry: a name
+// (audienceNameRE) or an absolute https URL (http only for loopback hosts)
+// in a form whose meaning no server's normalisation can change: lowercase
+// scheme and host, no userinfo, query or fragment, only printable ASCII,
+// no backslash, ';' or '*', no dot segments or empty segments, and percent
+// escapes only for printable ASCII other than '.', '/', '\' and '%'
+// (so no encoded separators and no double encoding). Prefix matching of
+// patterns is then safe by construction: a value that starts with a
+// pattern's prefix is inside it.
+func validAudienceValue(s string) bool {
+	return audienceNameRE.MatchString(s) || validAudienceURL(s, false)
+}
+
+// validAudienceURL checks an audience URL, or with prefix the part of a
+// pattern before its '*' (whose last path segment may be partial).
+func validAudienceURL(s string, prefix bool) bool {
+	if len(s) > 512 {
 		return false
 	}
-	base, _ := strings.CutSuffix(s, "*")
-	if strings.Contains(base, "*") {
+	rest, loopbackOnly := "", false
+	switch {
+	case strings.HasPrefix(s, "https://"):
+		rest = s[len("https://"):]
+	case strings.HasPrefix(s, "http://"):
+		rest, loopbackOnly = s[len("http://"):], true
+	default:
 		return false
 	}
-	if !strings.Contains(base, ":") {
-		return scopeRE.MatchString(s)
+	authority, path, hasPath := strings.Cut(rest, "/")
+	if prefix && !hasPath {
+		return false // "https://api.example.com*" would match api.example.com.evil.org
 	}
-	u, err := url.Parse(base)
-	return err == nil && u.Scheme != ""
+	if !validAuthority(authority, loopbackOnly) {
+		return false
+	}
+	if !hasPath {
+		return true
+	}
+	segments := strings.Split(path, "/")
+	for i, seg := range segments {
+		if seg == "" && i < len(segments)-1 || seg == "." || seg == ".." || !validSegment(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// validSegment checks one path segment's characters and escapes.
+func validSegment(seg string) bool {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("-._~!$&'()+,=:@", c) >= 0:
+		case c == '%':
+			if i+2 >= len(seg) {
+				return false
+			}
+			b, ok := unhex(seg[i+1], seg[i+2])
+			if !ok || b < 0x20 || b >= 0x7f || b == '.' || b == '/' || b == '\\' || b == '%' {
+				return false
+			}
+			i += 2
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func unhex(hi, lo byte) (byte, bool) {
+	h, ok1 := hexDigit(hi)
+	l, ok2 := hexDigit(lo)
+	return h<<4 | l, ok1 && ok2
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// validAuthority checks host[:port]: no userinfo; a lowercase DNS name,
+// IPv4 address or bracketed IPv6 address; a port of 1-65535. With
+// loopbackOnly (http) the host must be localhost or a loopback address.
+func validAuthority(authority string, loopbackOnly bool) bool {
+	host, port := authority, ""
+	if strings.HasPrefix(authority, "[") {
+		end := strings.IndexByte(authority, ']')
+		if end < 0 {
+			return false
+		}
+		host, port = authority[:end+1], authority[end+1:]
+		a, err := netip.ParseAddr(host[1 : len(host)-1])
+		if err != nil || !a.Is6() || a.Zone() != "" || loopbackOnly && !a.IsLoopback() {
+			return false
+		}
+	} else {
+		if i := strings.IndexByte(authority, ':'); i >= 0 {
+			host, port = authority[:i], authority[i:]
+		}
+		if len(host) > 253 || !hostRE.MatchString(host) {
+			return false
+		}
+		if loopbackOnly {
+			a, err := netip.ParseAddr(host)
+			if host != "localhost" && (err != nil || !a.IsLoopback()) {
+				return false
+			}
+		}
+	}
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port[1:])
+	return port[0] == ':' && err == nil && n >= 1 && n <= 65535 && port[1] != '0' && port[1] != '+'
 }
 
 func validCIDR(s string) bool {

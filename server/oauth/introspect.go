@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -59,7 +60,7 @@ func (s *Server) introspect(ctx context.Context, token string) *introspection {
 		logIfErr(s, err, "introspection: deny-list lookup")
 		return inactive
 	}
-	live, err := s.accounts.CredentialActive(ctx, v.KeyID)
+	live, err := s.accounts.CredentialActive(ctx, v.KeyID, strings.Fields(v.Scope), v.Audience)
 	if err != nil || !live {
 		logIfErr(s, err, "introspection: credential lookup")
 		return inactive

@@ -127,12 +127,20 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	if !ok {
 		return nil, errServer()
 	}
+	// An empty element means nothing requested: zitadel/oidc hands over
+	// "scope=" as [""] (its own client sends that when no scope is asked
+	// for), and "a  b" as ["a", "", "b"].
+	scopes := slices.DeleteFunc(slices.Clone(r.Data.Scope), func(sc string) bool { return sc == "" })
 	var audiences []string
-	audiences = append(audiences, r.PostForm["resource"]...)
+	for _, a := range r.PostForm["resource"] {
+		if a != "" {
+			audiences = append(audiences, a)
+		}
+	}
 	for _, a := range r.PostForm["audience"] {
 		audiences = append(audiences, strings.Fields(a)...)
 	}
-	grant, err := s.accounts.Grant(c.principal, r.Data.Scope, audiences)
+	grant, err := s.accounts.Grant(c.principal, scopes, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
 		s.observer.TokenFailed("invalid scope", c.principal.ClientID())
