@@ -73,6 +73,9 @@ type Config struct {
 		// UsageFlushInterval is how often buffered lastUsedAt/lastUsedIp
 		// observations are written: the most a crash can lose of them.
 		UsageFlushInterval Duration `yaml:"usageFlushInterval"`
+		// MaxPATsPerUser bounds the personal access tokens one user holds
+		// (revoked and expired ones count until deleted).
+		MaxPATsPerUser int `yaml:"maxPATsPerUser"`
 	} `yaml:"keys"`
 
 	// Notifications: "expiring soon" notices for keys and personal access
@@ -126,6 +129,7 @@ func DefaultConfig() Config {
 	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
+	c.Keys.MaxPATsPerUser = 50
 	c.Notifications.Interval = Duration(10 * time.Minute)
 	c.Notifications.Webhook.RetryBackoff = Duration(time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
@@ -329,6 +333,9 @@ func (c *Config) Validate() error {
 	}
 	if iv := c.Keys.UsageFlushInterval.Std(); iv < 100*time.Millisecond || iv > time.Minute {
 		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
+	}
+	if n := c.Keys.MaxPATsPerUser; n < 1 || n > 10000 {
+		bad("keys.maxPATsPerUser", "must be between 1 and 10000, got %d", n)
 	}
 	if iv := c.Notifications.Interval.Std(); iv < 100*time.Millisecond || iv > 24*time.Hour {
 		bad("notifications.interval", "must be between 100ms and 24h, got %s", iv)

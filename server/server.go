@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	policy.DefaultAudiences, policy.DefaultScopes = cfg.Tokens.DefaultAudiences, cfg.Tokens.DefaultScopes
 	policy.DefaultKeyLifetime, policy.MaxKeyLifetime = cfg.Keys.DefaultLifetime.Std(), cfg.Keys.MaxLifetime.Std()
 	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
+	policy.MaxPATsPerUser = cfg.Keys.MaxPATsPerUser
 	policy.DominoSites, policy.DominoRESTAPI = cfg.Domino.Sites, cfg.Domino.RestAPI
 	s.accounts = accounts.New(s.store, accounts.Options{Policy: policy, Logger: s.log, Now: opts.Now})
 

@@ -74,13 +74,20 @@ func deleteOwnedKeys(t *tx, kind store.KeyKind, owner string) error {
 	return nil
 }
 
-// checkOwners enforces the contract that owners are existing users. The
-// reads guard the write: a concurrent DeleteUser of an owner changes the
-// user's record, so this transaction's comparison fails and it runs again.
-func checkOwners(t *tx, owners []string) error {
+// checkOwners enforces the contract that owners are existing users.
+// Owners not in previous are being added: their user record is rewritten
+// unchanged, so that this transaction and a concurrent DeleteUser of that
+// user both write the record and one of them fails its compare-and-swap.
+// (Only reading it would not do: DeleteUser decides which accounts to
+// touch from the mirror, which may not show this write yet.)
+func checkOwners(t *tx, owners, previous []string) error {
 	for _, o := range owners {
-		if _, ok := t.get(famUser, o); !ok {
+		rec, ok := t.get(famUser, o)
+		if !ok {
 			return fmt.Errorf("owner %q: %w", o, store.ErrNotFound)
+		}
+		if !slices.Contains(previous, o) {
+			t.putRaw(famUser, o, rec)
 		}
 	}
 	return nil
@@ -88,8 +95,9 @@ func checkOwners(t *tx, owners []string) error {
 
 // dropOwner removes user from every service account's Owners. Each account
 // it rewrites is read through t, so a concurrent update of that account
-// fails one of the two compare-and-swaps; an update that adds user to
-// another account fails checkOwners' comparison on the user's record.
+// fails one of the two compare-and-swaps; an account that gains user
+// concurrently rewrote the user's record (checkOwners), which DeleteUser
+// reads and deletes, so one of the two runs again.
 func dropOwner(t *tx, user string) error {
 	for name, e := range t.s.fams[famAccount] {
 		sa, err := decode[store.ServiceAccount](famAccount, name, e.val)
@@ -113,7 +121,7 @@ func dropOwner(t *tx, user string) error {
 
 func (s *Store) CreateServiceAccount(ctx context.Context, sa store.ServiceAccount) error {
 	return s.atomic(ctx, func(t *tx) error {
-		if err := checkOwners(t, sa.Owners); err != nil {
+		if err := checkOwners(t, sa.Owners, nil); err != nil {
 			return err
 		}
 		if err := claimPrincipal(t, principalSA, sa.Name, sa.Email); err != nil {
@@ -143,7 +151,7 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, name string, update fu
 			return err
 		}
 		updated.Name, updated.ID = old.Name, old.ID // immutable
-		if err := checkOwners(t, updated.Owners); err != nil {
+		if err := checkOwners(t, updated.Owners, old.Owners); err != nil {
 			return err
 		}
 		if err := changeEmail(t, name, old.Email, updated.Email); err != nil {
