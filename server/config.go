@@ -227,13 +227,18 @@ func collectLeaves(v reflect.Value, prefix string, out map[string]reflect.Value)
 	}
 }
 
+// upperSnake maps a setting's name to its environment form. An upper-case
+// letter starts a word only after a lower-case letter or digit, so an
+// acronym stays one word: maxPATsPerUser is MAX_PATS_PER_USER.
 func upperSnake(s string) string {
 	var b strings.Builder
-	for i, r := range s {
-		if 'A' <= r && r <= 'Z' && i > 0 {
+	prev := rune(0)
+	for _, r := range s {
+		if 'A' <= r && r <= 'Z' && ('a' <= prev && prev <= 'z' || '0' <= prev && prev <= '9') {
 			b.WriteByte('_')
 		}
 		b.WriteRune(r)
+		prev = r
 	}
 	return strings.ToUpper(b.String())
 }
