@@ -131,21 +131,26 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up U
 	if up.Status != nil && *up.Status != store.StatusActive && *up.Status != store.StatusInactive {
 		return u, invalid("status", "must be active or inactive")
 	}
-	lists := [3]*[]string{up.AllowedScopes, up.AllowedAudiences, up.AllowedCIDRs}
-	if lists[0] != nil {
-		if *lists[0], err = validateList("allowedScopes", *lists[0], validScope, "a valid scope"); err != nil {
-			return u, err
-		}
+	// The same validators as a service account's allowed lists.
+	allowed := []struct {
+		field string
+		list  **[]string
+		check func(string) bool
+		what  string
+	}{
+		{"allowedScopes", &up.AllowedScopes, validScope, "a valid scope"},
+		{"allowedAudiences", &up.AllowedAudiences, validAudience, "an absolute URI, URI prefix ending in '*', or audience name"},
+		{"allowedCidrs", &up.AllowedCIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"},
 	}
-	if lists[1] != nil {
-		if *lists[1], err = validateList("allowedAudiences", *lists[1], validAudience, "an absolute URI, URI prefix ending in '*', or audience name"); err != nil {
+	for _, a := range allowed {
+		if *a.list == nil {
+			continue
+		}
+		clean, err := validateList(a.field, **a.list, a.check, a.what)
+		if err != nil {
 			return u, err
 		}
-	}
-	if lists[2] != nil {
-		if *lists[2], err = validateList("allowedCidrs", *lists[2], validCIDR, "a CIDR such as 10.0.0.0/8"); err != nil {
-			return u, err
-		}
+		*a.list = &clean
 	}
 	losesAdmin := old.Admin && old.Status == store.StatusActive &&
 		(up.Admin != nil && !*up.Admin || up.Status != nil && *up.Status == store.StatusInactive)
