@@ -131,6 +131,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.bootstrap(ctx, opts.Banner); err != nil {
 		return nil, err
 	}
+	if n, err := s.accounts.DropUnknownOwners(ctx); err != nil {
+		return nil, fmt.Errorf("removing deleted users from owner lists: %w", err)
+	} else if n > 0 {
+		s.log.Warn().Int("accounts", n).Msg("removed deleted users from service accounts' owners (left by an earlier version)")
+	}
 
 	notifier, err := s.newNotifier(opts.Environ)
 	if err != nil {

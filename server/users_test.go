@@ -1,15 +1,20 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
+	"github.com/tokenwright/tokenwright/store/bolt"
 )
 
 // newUserWithPAT creates a user through the API and returns a PAT of theirs.
@@ -341,4 +346,52 @@ func TestUserAllowedListsAdminOnly(t *testing.T) {
 	// Changing the lists alone revokes nothing: the policy narrows at
 	// every request.
 	must(t, s.Do(t, frank, "GET", "/api/v1/users/me", nil, nil), 200, "frank's PAT after list changes")
+}
+
+// Finding 9, existing data: a database written before DeleteUser cleaned
+// owner lists may still name deleted users. The server removes them at
+// start, so a new user given such a name owns nothing there either.
+func TestStartDropsDeletedUsersFromOwnerLists(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	newUserWithPAT(t, s, api.CreateUser{UserName: "bob", Email: "bob@example.com"})
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Owners: []string{"bob"}})
+	dir := s.DataDir
+	s.Stop()
+
+	// What an earlier version left behind: "ghost" was deleted as a user
+	// but is still listed as an owner.
+	db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("service_accounts"))
+		var sa map[string]any
+		if err := json.Unmarshal(b.Get([]byte("svc")), &sa); err != nil {
+			return err
+		}
+		sa["owners"] = []string{"ghost", "bob"}
+		data, err := json.Marshal(sa)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("svc"), data)
+	})
+	if cerr := db.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
+
+	s = servertest.Start(t, servertest.Options{DataDir: dir})
+	var sa api.ServiceAccount
+	must(t, s.Do(t, s.AdminToken, "GET", "/api/v1/service-accounts/svc", nil, &sa), 200, "get svc")
+	if !slices.Equal(sa.Owners, []string{"bob"}) {
+		t.Fatalf("owners after restart %v, want [bob]", sa.Owners)
+	}
+	ghost := newUserWithPAT(t, s, api.CreateUser{UserName: "ghost", Email: "ghost@example.com"})
+	must(t, s.Do(t, ghost, "GET", "/api/v1/service-accounts/svc", nil, nil), 404, "the new ghost reads svc")
+	var audit api.List[map[string]any]
+	must(t, s.Do(t, s.AdminToken, "GET", "/api/v1/audit?actor=system&target=svc", nil, &audit), 200, "audit")
+	if len(audit.Items) != 1 || audit.Items[0]["details"].(map[string]any)["removed"] != "ghost" {
+		t.Fatalf("repair not audited: %+v", audit.Items)
+	}
 }

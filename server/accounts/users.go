@@ -240,6 +240,53 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, name string) (err
 	return s.store.DeleteUser(ctx, name)
 }
 
+// DropUnknownOwners removes, from every service account, owners that are
+// not users: what deleting a user left behind before DeleteUser removed
+// the user from owner lists itself. Such a name would make a different
+// person later created with it an owner. The server runs it at start; it
+// returns how many accounts it changed and audits each change.
+func (s *Service) DropUnknownOwners(ctx context.Context) (int, error) {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	isUser := map[string]bool{}
+	for _, u := range users {
+		isUser[u.Name] = true
+	}
+	accounts, err := s.store.ListServiceAccounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	system := Actor{User: store.User{Name: "system"}}
+	changed := 0
+	for _, sa := range accounts {
+		var stale []string
+		for _, o := range sa.Owners {
+			if !isUser[o] {
+				stale = append(stale, o)
+			}
+		}
+		if len(stale) == 0 {
+			continue
+		}
+		_, err := s.store.UpdateServiceAccount(ctx, sa.Name, func(a store.ServiceAccount) (store.ServiceAccount, error) {
+			a.Owners = slices.DeleteFunc(slices.Clone(a.Owners), func(o string) bool { return slices.Contains(stale, o) })
+			return a, nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		s.audit(ctx, system, "service_account.update", sa.Name, err,
+			map[string]string{"reason": "owners that are no longer users removed", "removed": strings.Join(stale, ",")})
+		if err != nil {
+			return changed, err
+		}
+		changed++
+	}
+	return changed, nil
+}
+
 // NewPAT is the input to CreatePAT.
 type NewPAT struct {
 	Name        string
