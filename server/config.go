@@ -74,6 +74,9 @@ type Config struct {
 		// UsageFlushInterval is how often buffered lastUsedAt/lastUsedIp
 		// observations are written: the most a crash can lose of them.
 		UsageFlushInterval Duration `yaml:"usageFlushInterval"`
+		// MaxPATsPerUser bounds the personal access tokens one user holds
+		// (revoked and expired ones count until deleted).
+		MaxPATsPerUser int `yaml:"maxPATsPerUser"`
 	} `yaml:"keys"`
 
 	// Notifications: "expiring soon" notices for keys and personal access
@@ -127,6 +130,7 @@ func DefaultConfig() Config {
 	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
 	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
+	c.Keys.MaxPATsPerUser = 50
 	c.Notifications.Interval = Duration(10 * time.Minute)
 	c.Notifications.Webhook.RetryBackoff = Duration(time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
@@ -224,13 +228,18 @@ func collectLeaves(v reflect.Value, prefix string, out map[string]reflect.Value)
 	}
 }
 
+// upperSnake maps a setting's name to its environment form. An upper-case
+// letter starts a word only after a lower-case letter or digit, so an
+// acronym stays one word: maxPATsPerUser is MAX_PATS_PER_USER.
 func upperSnake(s string) string {
 	var b strings.Builder
-	for i, r := range s {
-		if 'A' <= r && r <= 'Z' && i > 0 {
+	prev := rune(0)
+	for _, r := range s {
+		if 'A' <= r && r <= 'Z' && ('a' <= prev && prev <= 'z' || '0' <= prev && prev <= '9') {
 			b.WriteByte('_')
 		}
 		b.WriteRune(r)
+		prev = r
 	}
 	return strings.ToUpper(b.String())
 }
@@ -340,6 +349,9 @@ func (c *Config) Validate() error {
 	}
 	if iv := c.Keys.UsageFlushInterval.Std(); iv < 100*time.Millisecond || iv > time.Minute {
 		bad("keys.usageFlushInterval", "must be between 100ms and 1m, got %s", iv)
+	}
+	if n := c.Keys.MaxPATsPerUser; n < 1 || n > 10000 {
+		bad("keys.maxPATsPerUser", "must be between 1 and 10000, got %d", n)
 	}
 	if iv := c.Notifications.Interval.Std(); iv < 100*time.Millisecond || iv > 24*time.Hour {
 		bad("notifications.interval", "must be between 100ms and 24h, got %s", iv)

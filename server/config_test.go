@@ -106,3 +106,23 @@ func TestExampleConfigIsValid(t *testing.T) {
 		t.Fatalf("example not read as written: %+v", cfg)
 	}
 }
+
+// keys.maxPATsPerUser: default 50, TOKENWRIGHT_KEYS_MAX_PATS_PER_USER (an
+// acronym stays one word in the variable's name), validated.
+func TestMaxPATsPerUserSetting(t *testing.T) {
+	cfg, err := server.LoadConfig("", nil)
+	if err != nil || cfg.Keys.MaxPATsPerUser != 50 {
+		t.Fatalf("default %d, %v", cfg.Keys.MaxPATsPerUser, err)
+	}
+	cfg, err = server.LoadConfig("", []string{"TOKENWRIGHT_KEYS_MAX_PATS_PER_USER=7"})
+	if err != nil || cfg.Keys.MaxPATsPerUser != 7 || cfg.Validate() != nil {
+		t.Fatalf("from the environment: %d, %v", cfg.Keys.MaxPATsPerUser, err)
+	}
+	cfg, err = server.LoadConfig(writeFile(t, "keys:\n  maxPATsPerUser: 0\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "keys.maxPATsPerUser") {
+		t.Fatalf("0 accepted or not named: %v", err)
+	}
+}

@@ -360,9 +360,8 @@ func TestUsersAndTheLastAdministrator(t *testing.T) {
 	}
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/users", api.CreateUser{UserName: "root2", Email: "root2@example.com", Admin: true}, nil), 201, "second admin")
 	must(t, s.Do(t, s.AdminToken, "PATCH", "/api/v1/users/admin", api.UpdateUser{Admin: &no}, nil), 200, "demote with another admin present")
-	var users api.List[api.User]
-	// The former admin's token still authenticates but is no longer an admin.
-	must(t, s.Do(t, s.AdminToken, "GET", "/api/v1/users", nil, &users), 403, "demoted admin lists users")
+	// Demotion revoked the former admin's tokens (issue 13, finding 10).
+	must(t, s.Do(t, s.AdminToken, "GET", "/api/v1/users", nil, nil), 401, "demoted admin lists users")
 }
 
 func TestLastUsedIsBufferedAndFlushedOnShutdown(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/claimnames"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/server/signing"
@@ -168,8 +169,7 @@ func (s *Server) discoveryDocument(st *signing.State) []byte {
 		RevocationEndpointAuthMethodsSupported:    authMethods,
 		SubjectTypesSupported:                     []string{"public"},
 		IDTokenSigningAlgValuesSupported:          algs,
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "azp",
-			"scope", "email", "CN", "roles"},
+		ClaimsSupported:                           claimnames.Issued(),
 	}
 	data, _ := json.Marshal(md)
 	return data

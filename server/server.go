@@ -124,11 +124,17 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	policy.DefaultAudiences, policy.DefaultScopes = cfg.Tokens.DefaultAudiences, cfg.Tokens.DefaultScopes
 	policy.DefaultKeyLifetime, policy.MaxKeyLifetime = cfg.Keys.DefaultLifetime.Std(), cfg.Keys.MaxLifetime.Std()
 	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
+	policy.MaxPATsPerUser = cfg.Keys.MaxPATsPerUser
 	policy.DominoSites, policy.DominoRESTAPI = cfg.Domino.Sites, cfg.Domino.RestAPI
 	s.accounts = accounts.New(s.store, accounts.Options{Policy: policy, Logger: s.log, Now: opts.Now})
 
 	if err := s.bootstrap(ctx, opts.Banner); err != nil {
 		return nil, err
+	}
+	if n, err := s.accounts.DropUnknownOwners(ctx); err != nil {
+		return nil, fmt.Errorf("removing deleted users from owner lists: %w", err)
+	} else if n > 0 {
+		s.log.Warn().Int("accounts", n).Msg("removed deleted users from service accounts' owners (left by an earlier version)")
 	}
 
 	notifier, err := s.newNotifier(opts.Environ)

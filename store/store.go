@@ -29,13 +29,19 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrInvalidArgument is a malformed query (e.g. a paging cursor).
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrLimitExceeded is returned by CreateKey when the owner already
+	// holds the maximum number of keys the caller allowed (MaxPerOwner).
+	ErrLimitExceeded = errors.New("limit exceeded")
 )
 
 // Store is the persistence contract. Names of service accounts and users
 // share one namespace (a client_id is unambiguous), and so do their emails
 // (an email maps to exactly one Domino Person document).
 type Store interface {
-	// Service accounts.
+	// Service accounts. Every name in Owners must be an existing user:
+	// CreateServiceAccount and UpdateServiceAccount fail with ErrNotFound
+	// otherwise, checked in the same transaction as the write, so that an
+	// owner list never names a deleted user (see DeleteUser).
 	CreateServiceAccount(ctx context.Context, sa ServiceAccount) error
 	GetServiceAccount(ctx context.Context, name string) (ServiceAccount, error)
 	ListServiceAccounts(ctx context.Context) ([]ServiceAccount, error)
@@ -48,15 +54,21 @@ type Store interface {
 	GetUser(ctx context.Context, name string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	UpdateUser(ctx context.Context, name string, update func(User) (User, error)) (User, error)
-	// DeleteUser removes the user and all of their personal access tokens.
+	// DeleteUser removes the user, all of their personal access tokens,
+	// and their name from every service account's Owners, in one
+	// transaction: a different person later created with the same name
+	// owns nothing. (The accounts' UpdatedAt is left as it was.)
 	DeleteUser(ctx context.Context, name string) error
 
 	// Keys: service-account API keys and personal access tokens.
 	// CreateKey fails with ErrNotFound if the owner does not exist, and
 	// with ErrAlreadyExists if a personal access token of the same owner
 	// has the same name; both are checked in the same transaction as the
-	// write.
-	CreateKey(ctx context.Context, k Key) error
+	// write. With MaxKeysPerOwner(n), it fails with ErrLimitExceeded when
+	// the owner already holds n keys of k's kind (revoked and expired ones
+	// count: they are stored), also checked in that transaction, so that
+	// concurrent creates cannot overshoot n.
+	CreateKey(ctx context.Context, k Key, opts ...CreateKeyOption) error
 	GetKey(ctx context.Context, id string) (Key, error)
 	ListKeys(ctx context.Context, q KeyQuery) ([]Key, error)
 	UpdateKey(ctx context.Context, id string, update func(Key) (Key, error)) (Key, error)
@@ -101,6 +113,31 @@ type Store interface {
 // then just run fn.
 type Locker interface {
 	Exclusive(ctx context.Context, name string, fn func(ctx context.Context) error) error
+}
+
+// CreateKeyOption tunes CreateKey.
+type CreateKeyOption func(*CreateKeyOptions)
+
+// CreateKeyOptions are the settings CreateKeyOption values make; backends
+// read them with CreateKeyOptionsOf.
+type CreateKeyOptions struct {
+	// MaxPerOwner > 0 bounds the keys of one kind an owner may hold.
+	MaxPerOwner int
+}
+
+// MaxKeysPerOwner makes CreateKey refuse the key (ErrLimitExceeded) when
+// its owner already holds n keys of its kind; n <= 0 means no limit.
+func MaxKeysPerOwner(n int) CreateKeyOption {
+	return func(o *CreateKeyOptions) { o.MaxPerOwner = n }
+}
+
+// CreateKeyOptionsOf applies opts.
+func CreateKeyOptionsOf(opts []CreateKeyOption) CreateKeyOptions {
+	var o CreateKeyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
 }
 
 // ErrSkip, returned from an UpdateKeys closure, leaves that key unchanged.

@@ -784,3 +784,85 @@ func jsString(s string) string {
 	data, _ := json.Marshal(s)
 	return string(data)
 }
+
+// The user editor sets a user's allowed lists (what their tokens may
+// reach), and the all-tokens page pages through more tokens than one page
+// of the API holds.
+func TestConsoleUserAllowedListsAndTokenPages(t *testing.T) {
+	b := newBrowser(t)
+	srv := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled, c.Keys.MaxPATsPerUser = false, 200 }})
+	if code := srv.Do(t, srv.AdminToken, http.MethodPost, "/api/v1/users", api.CreateUser{UserName: "hana", Email: "hana@example.com"}, nil); code != http.StatusCreated {
+		t.Fatalf("create user: HTTP %d", code)
+	}
+	// 104 tokens in all with the bootstrap one: two pages of 100.
+	for i := range 3 {
+		if code := srv.Do(t, srv.AdminToken, http.MethodPost, "/api/v1/users/hana/tokens", api.CreateKey{Name: fmt.Sprintf("h%d", i)}, nil); code != http.StatusCreated {
+			t.Fatalf("create PAT: HTTP %d", code)
+		}
+	}
+	for i := range 100 {
+		if code := srv.Do(t, srv.AdminToken, http.MethodPost, "/api/v1/users/me/tokens", api.CreateKey{Name: fmt.Sprintf("a%03d", i)}, nil); code != http.StatusCreated {
+			t.Fatalf("create PAT: HTTP %d", code)
+		}
+	}
+
+	ctx := b.tab()
+	signIn(t, ctx, srv, srv.AdminToken)
+	do(t, ctx, "edit hana",
+		chromedp.Click(chromedp.CSS(`#nav a[href="#/users"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-user="hana"] .menu-button`)),
+		chromedp.Click(chromedp.Search(`//tr[@data-user="hana"]//button[@role="menuitem"][normalize-space()="Edit"]`)),
+		chromedp.WaitVisible(chromedp.ID("edit-user-allowedScopes")),
+		chromedp.SendKeys(chromedp.ID("edit-user-allowedScopes"), "Domino.user.all\n$DATA"),
+		chromedp.SendKeys(chromedp.ID("edit-user-allowedAudiences"), "https://domino.example.com/*"),
+		chromedp.SendKeys(chromedp.ID("edit-user-allowedCidrs"), "10.0.0.0/8"),
+		chromedp.Click(chromedp.CSS(`#edit-user button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("edit-user-allowedScopes")),
+	)
+	var hana api.User
+	if code := srv.Do(t, srv.AdminToken, http.MethodGet, "/api/v1/users/hana", nil, &hana); code != http.StatusOK ||
+		strings.Join(hana.AllowedScopes, " ") != "Domino.user.all $DATA" || strings.Join(hana.AllowedAudiences, " ") != "https://domino.example.com/*" ||
+		strings.Join(hana.AllowedCIDRs, " ") != "10.0.0.0/8" {
+		t.Fatalf("lists set in the console: HTTP %d %+v", code, hana)
+	}
+	// An invalid CIDR is explained in the dialog and changes nothing.
+	do(t, ctx, "bad cidr",
+		chromedp.Click(chromedp.CSS(`tr[data-user="hana"] .menu-button`)),
+		chromedp.Click(chromedp.Search(`//tr[@data-user="hana"]//button[@role="menuitem"][normalize-space()="Edit"]`)),
+		chromedp.WaitVisible(chromedp.ID("edit-user-allowedCidrs")),
+		chromedp.SetValue(chromedp.ID("edit-user-allowedCidrs"), "10.0.0.0/99"),
+		chromedp.Click(chromedp.CSS(`#edit-user button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#edit-user .error`)),
+	)
+	b.screenshot(ctx, "user-allowed-lists")
+
+	rows := func() []string {
+		return run(t, ctx, "rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#view tr[data-key]')].map(r => r.dataset.user + '/' + r.dataset.key)`))
+	}
+	do(t, ctx, "all tokens",
+		chromedp.Click(chromedp.Search(`//dialog[@id="edit-user"]//button[normalize-space()="Cancel"]`)),
+		chromedp.WaitNotPresent(chromedp.ID("edit-user-allowedCidrs")),
+		chromedp.Click(chromedp.CSS(`#view a[href="#/all-tokens"]`)),
+		chromedp.WaitVisible(chromedp.ID("tokens-next")),
+	)
+	first := rows()
+	do(t, ctx, "next page",
+		chromedp.Click(chromedp.ID("tokens-next")),
+		chromedp.WaitVisible(chromedp.ID("tokens-first")),
+	)
+	second := rows()
+	if n := run(t, ctx, "no next", chromedp.Evaluate[int](`document.querySelectorAll('#tokens-next').length`)); len(first) != 100 || len(second) != 4 || n != 0 {
+		t.Fatalf("pages of %d and %d tokens (next link on the last: %d), want 100 and 4", len(first), len(second), n)
+	}
+	seen := map[string]bool{}
+	for _, r := range append(first, second...) {
+		if seen[r] {
+			t.Fatalf("%s listed twice", r)
+		}
+		seen[r] = true
+	}
+	if !seen["hana/h0"] || !seen["admin/bootstrap"] {
+		t.Fatalf("oldest tokens missing from the pages")
+	}
+	b.checkConsole()
+}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
@@ -153,18 +154,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 				}
 				return nil
 			}
-			list := func(flag string, v []string) *[]string {
-				if !f.Changed(flag) {
-					return nil
-				}
-				out := []string{}
-				for _, s := range v {
-					if s != "" {
-						out = append(out, s)
-					}
-				}
-				return &out
-			}
+			list := func(flag string, v []string) *[]string { return replacementList(f, flag, v) }
 			in.Email, in.NotesName, in.Description, in.Profile = str("email", email), str("notes-name", notes), str("description", description), str("profile", profile)
 			in.AllowedScopes, in.AllowedAudiences, in.AllowedCIDRs = list("scope", scopes), list("audience", audiences), list("cidr", cidrs)
 			in.Permissions = list("permission", permissions)
@@ -204,6 +194,21 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 	f.StringArrayVar(&cidrs, "cidr", nil, "allowed source CIDR; replaces the list (repeatable)")
 	f.StringArrayVar(&permissions, "permission", nil, `tokenwright permission (introspect); replaces the list, "" clears it (repeatable)`)
 	return cmd
+}
+
+// replacementList is a repeatable flag that replaces a whole list: nil if
+// the flag was not given, and "" entries dropped (so --scope "" clears).
+func replacementList(f *pflag.FlagSet, flag string, v []string) *[]string {
+	if !f.Changed(flag) {
+		return nil
+	}
+	out := []string{}
+	for _, s := range v {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return &out
 }
 
 func newSAOwnersCommand(c *conn, getenv env) *cobra.Command {

@@ -64,17 +64,24 @@ func newUserCommand(getenv env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userTable(tw, []api.User{u}) })
+			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userDetail(tw, u) })
 		},
 	}
 
 	var up api.UpdateUser
 	var email, status string
 	var admin bool
+	var scopes, audiences, cidrs []string
 	update := &cobra.Command{
 		Use:   "update NAME",
-		Short: "Change a user (administrators); changing roles revokes the user's personal access tokens",
-		Args:  cobra.ExactArgs(1),
+		Short: "Change a user (administrators); changing roles, demoting or deactivating revokes the user's personal access tokens",
+		Long: `Change a user (administrators only). Only the flags you give change anything.
+Changing roles, --admin=false and --status inactive revoke all of the user's
+personal access tokens: after re-promotion or re-activation the user creates new ones.
+--scope, --audience and --cidr set what the user's personal access tokens may
+reach; each replaces the whole list (give it once with "" to clear, which means
+the server's defaults).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client(getenv)
 			if err != nil {
@@ -90,11 +97,13 @@ func newUserCommand(getenv env) *cobra.Command {
 			if f.Changed("status") {
 				up.Status = &status
 			}
+			up.AllowedScopes, up.AllowedAudiences, up.AllowedCIDRs =
+				replacementList(f, "scope", scopes), replacementList(f, "audience", audiences), replacementList(f, "cidr", cidrs)
 			u, err := cl.UpdateUser(cmd.Context(), args[0], up)
 			if err != nil {
 				return err
 			}
-			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userTable(tw, []api.User{u}) })
+			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userDetail(tw, u) })
 		},
 	}
 	update.Flags().StringVar(&email, "email", "", "new email")
@@ -102,6 +111,9 @@ func newUserCommand(getenv env) *cobra.Command {
 	update.Flags().StringArrayVar(&up.RemoveRoles, "remove-role", nil, "remove a role (repeatable)")
 	update.Flags().BoolVar(&admin, "admin", false, "administrator or not (--admin=false to demote)")
 	update.Flags().StringVar(&status, "status", "", "active or inactive")
+	update.Flags().StringArrayVar(&scopes, "scope", nil, "allowed scope of the user's tokens; replaces the list (repeatable)")
+	update.Flags().StringArrayVar(&audiences, "audience", nil, "allowed audience of the user's tokens; replaces the list (repeatable)")
+	update.Flags().StringArrayVar(&cidrs, "cidr", nil, "allowed source CIDR of the user's tokens; replaces the list (repeatable)")
 
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a user and their personal access tokens", Args: cobra.ExactArgs(1),
@@ -120,6 +132,19 @@ func newUserCommand(getenv env) *cobra.Command {
 	}
 	cmd.AddCommand(create, list, get, update, del)
 	return cmd
+}
+
+// userDetail shows one user with the lists that bound their tokens.
+func userDetail(tw *tabwriter.Writer, u api.User) {
+	rows := [][2]string{
+		{"Name", u.UserName}, {"ID", u.ID}, {"Email", u.Email}, {"Admin", fmt.Sprint(u.Admin)},
+		{"Status", u.Status}, {"Roles", dash(strings.Join(u.Roles, ", "))},
+		{"Scopes", dash(strings.Join(u.AllowedScopes, " "))}, {"Audiences", dash(strings.Join(u.AllowedAudiences, " "))},
+		{"CIDRs", dash(strings.Join(u.AllowedCIDRs, " "))}, {"Created", fmtTime(&u.CreatedAt) + " by " + dash(u.CreatedBy)},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+	}
 }
 
 func userTable(tw *tabwriter.Writer, users []api.User) {

@@ -178,15 +178,21 @@ type RevokeAllResult struct {
 
 // User is a human principal.
 type User struct {
-	ID        string    `json:"id"`
-	UserName  string    `json:"userName"`
-	Email     string    `json:"email"`
-	Roles     []string  `json:"roles"`
-	Admin     bool      `json:"admin"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"createdAt"`
-	CreatedBy string    `json:"createdBy,omitempty"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	ID       string   `json:"id"`
+	UserName string   `json:"userName"`
+	Email    string   `json:"email"`
+	Roles    []string `json:"roles"`
+	Admin    bool     `json:"admin"`
+	// AllowedScopes, AllowedAudiences and AllowedCIDRs bound what the
+	// user's personal access tokens may reach; empty means the server's
+	// defaults. Only administrators set them.
+	AllowedScopes    []string  `json:"allowedScopes"`
+	AllowedAudiences []string  `json:"allowedAudiences"`
+	AllowedCIDRs     []string  `json:"allowedCidrs"`
+	Status           string    `json:"status"`
+	CreatedAt        time.Time `json:"createdAt"`
+	CreatedBy        string    `json:"createdBy,omitempty"`
+	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
 // CreateUser is the body of POST /api/v1/users.
@@ -197,15 +203,19 @@ type CreateUser struct {
 	Admin    bool     `json:"admin,omitempty"`
 }
 
-// UpdateUser is the body of PATCH /api/v1/users/{name}. Changing roles
-// revokes all of the user's personal access tokens.
+// UpdateUser is the body of PATCH /api/v1/users/{name} (administrators
+// only). Changing roles, removing admin or deactivating revokes all of the
+// user's personal access tokens. The allowed lists replace the user's.
 type UpdateUser struct {
-	Email       *string   `json:"email,omitempty"`
-	Roles       *[]string `json:"roles,omitempty"`
-	AddRoles    []string  `json:"addRoles,omitempty"`
-	RemoveRoles []string  `json:"removeRoles,omitempty"`
-	Admin       *bool     `json:"admin,omitempty"`
-	Status      *string   `json:"status,omitempty"`
+	Email            *string   `json:"email,omitempty"`
+	Roles            *[]string `json:"roles,omitempty"`
+	AddRoles         []string  `json:"addRoles,omitempty"`
+	RemoveRoles      []string  `json:"removeRoles,omitempty"`
+	Admin            *bool     `json:"admin,omitempty"`
+	Status           *string   `json:"status,omitempty"`
+	AllowedScopes    *[]string `json:"allowedScopes,omitempty"`
+	AllowedAudiences *[]string `json:"allowedAudiences,omitempty"`
+	AllowedCIDRs     *[]string `json:"allowedCidrs,omitempty"`
 }
 
 // SigningKey describes one JWT signing key (public facts only), as listed by

@@ -269,15 +269,48 @@ func (c *Client) CreatePAT(ctx context.Context, user string, in api.CreateKey) (
 	return out, c.do(ctx, http.MethodPost, p("users", user, "tokens"), nil, in, &out)
 }
 
-// ListPATs lists a user's personal access tokens; user "" lists everyone's
-// (administrators).
+// ListPATs lists a user's personal access tokens, newest first; user ""
+// lists everyone's (administrators). It follows the pages to the end.
 func (c *Client) ListPATs(ctx context.Context, user string) ([]api.Key, error) {
+	var all []api.Key
+	before := ""
+	for {
+		page, err := c.ListPATsPage(ctx, user, PageQuery{Before: before, Limit: MaxPageSize})
+		all = append(all, page...)
+		if err != nil || len(page) < MaxPageSize {
+			return all, err
+		}
+		before = page[len(page)-1].ID
+	}
+}
+
+// MaxPageSize is the largest page the server returns.
+const MaxPageSize = 1000
+
+// PageQuery selects one page of a list: at most Limit items (0: the
+// server's default, 100) after the item whose id is Before ("" for the
+// first page).
+type PageQuery struct {
+	Before string
+	Limit  int
+}
+
+// ListPATsPage returns one page of personal access tokens (see ListPATs);
+// a page shorter than the limit is the last.
+func (c *Client) ListPATsPage(ctx context.Context, user string, q PageQuery) ([]api.Key, error) {
 	path := p("tokens")
 	if user != "" {
 		path = p("users", user, "tokens")
 	}
+	v := url.Values{}
+	if q.Before != "" {
+		v.Set("before", q.Before)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", fmt.Sprint(q.Limit))
+	}
 	var out api.List[api.Key]
-	return out.Items, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+	return out.Items, c.do(ctx, http.MethodGet, path, v, nil, &out)
 }
 
 // RevokePAT revokes a personal access token.

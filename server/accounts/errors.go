@@ -22,6 +22,8 @@ var (
 	ErrNotFound        = store.ErrNotFound
 	ErrAlreadyExists   = store.ErrAlreadyExists
 	ErrConflict        = store.ErrConflict
+	// ErrQuota: a per-principal limit (keys.maxPATsPerUser) is reached.
+	ErrQuota = errors.New("quota exceeded")
 )
 
 // ValidationError names the offending field of a request.

@@ -37,6 +37,9 @@ type Policy struct {
 	// without audiences of their own receive; DominoRESTAPI adds "Domino".
 	DominoSites   []string
 	DominoRESTAPI bool
+	// MaxPATsPerUser bounds the personal access tokens one user holds
+	// (stored ones, revoked and expired included); 0 means no limit.
+	MaxPATsPerUser int
 }
 
 // DefaultPolicy is what a server without configuration uses.
@@ -46,6 +49,7 @@ func DefaultPolicy() Policy {
 		ExpiringSoon:         7 * 24 * time.Hour,
 		DefaultTokenLifetime: 10 * time.Minute,
 		MaxTokenLifetime:     time.Hour,
+		MaxPATsPerUser:       50,
 	}
 }
 

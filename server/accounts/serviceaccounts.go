@@ -69,8 +69,8 @@ func (s *Service) CreateServiceAccount(ctx context.Context, actor Actor, in NewS
 
 // applySettings validates and copies the mutable settings onto sa.
 func (s *Service) applySettings(sa *store.ServiceAccount, in NewServiceAccount) error {
-	var err error
-	if err = validateText("notesName", in.NotesName, 256); err != nil {
+	notesName, err := normalizeNotesName("notesName", in.NotesName)
+	if err != nil {
 		return err
 	}
 	if err = validateText("description", in.Description, 1024); err != nil {
@@ -108,7 +108,7 @@ func (s *Service) applySettings(sa *store.ServiceAccount, in NewServiceAccount) 
 		`"introspect"`); err != nil {
 		return err
 	}
-	sa.NotesName, sa.Description = in.NotesName, in.Description
+	sa.NotesName, sa.Description = notesName, in.Description
 	sa.TokenLifetime, sa.Profile, sa.Claims = in.TokenLifetime, in.Profile, in.Claims
 	return nil
 }

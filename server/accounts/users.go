@@ -2,6 +2,7 @@ package accounts
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -76,11 +77,34 @@ type UserUpdate struct {
 	RemoveRoles []string
 	Admin       *bool
 	Status      *store.Status
+	// AllowedScopes, AllowedAudiences and AllowedCIDRs replace the lists
+	// that bound the user's personal access tokens.
+	AllowedScopes    *[]string
+	AllowedAudiences *[]string
+	AllowedCIDRs     *[]string
 }
 
-// UpdateUser changes a user (administrators only). When the roles change,
-// every personal access token of the user is revoked first: the user must
-// create new tokens, which then reflect the new permissions.
+// patRevocationReason says why a change of a user must revoke all of their
+// personal access tokens, or "" if it need not. This is the one rule: a
+// token keeps no power its user loses, and a user who gets a power back
+// (re-promotion, re-activation) must create new tokens to use it, so that
+// an old token that leaked meanwhile never regains it.
+func patRevocationReason(old, updated store.User) string {
+	switch {
+	case old.Admin && !updated.Admin:
+		return "demoted"
+	case old.Status == store.StatusActive && updated.Status != store.StatusActive:
+		return "deactivated"
+	case !slices.Equal(old.Roles, updated.Roles):
+		return "roles changed"
+	}
+	return ""
+}
+
+// UpdateUser changes a user (administrators only). When the change takes
+// a power away (patRevocationReason: demotion, deactivation, a change of
+// roles), every personal access token of the user is revoked first: the
+// user must create new tokens, which then reflect the new permissions.
 func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up UserUpdate) (u store.User, err error) {
 	defer func() { s.audit(ctx, actor, "user.update", name, err, nil) }()
 	if !actor.IsAdmin() {
@@ -107,6 +131,27 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up U
 	if up.Status != nil && *up.Status != store.StatusActive && *up.Status != store.StatusInactive {
 		return u, invalid("status", "must be active or inactive")
 	}
+	// The same validators as a service account's allowed lists.
+	allowed := []struct {
+		field string
+		list  **[]string
+		check func(string) bool
+		what  string
+	}{
+		{"allowedScopes", &up.AllowedScopes, validScope, "a valid scope"},
+		{"allowedAudiences", &up.AllowedAudiences, validAudience, "an absolute URI, URI prefix ending in '*', or audience name"},
+		{"allowedCidrs", &up.AllowedCIDRs, validCIDR, "a CIDR such as 10.0.0.0/8"},
+	}
+	for _, a := range allowed {
+		if *a.list == nil {
+			continue
+		}
+		clean, err := validateList(a.field, **a.list, a.check, a.what)
+		if err != nil {
+			return u, err
+		}
+		*a.list = &clean
+	}
 	losesAdmin := old.Admin && old.Status == store.StatusActive &&
 		(up.Admin != nil && !*up.Admin || up.Status != nil && *up.Status == store.StatusInactive)
 	if losesAdmin {
@@ -114,27 +159,45 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up U
 			return u, err
 		}
 	}
-	rolesChanged := !slices.Equal(roles, old.Roles)
-	if rolesChanged {
-		// Revoke before the change is stored: a crash in between leaves
-		// tokens revoked and roles unchanged, never the reverse.
-		n, err := s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindPersonalToken, Owner: name})
-		if err != nil {
-			return u, err
-		}
-		s.audit(ctx, actor, "pat.revoke_all", name, nil, map[string]string{"reason": "roles changed", "revoked": fmt.Sprint(n)})
-	}
 	now := s.now().UTC()
-	return s.store.UpdateUser(ctx, name, func(u store.User) (store.User, error) {
+	apply := func(u store.User) (store.User, error) {
 		if up.Email != nil {
 			u.Email = email
 		}
 		u.Roles = roles
 		setIf(&u.Admin, up.Admin)
 		setIf(&u.Status, up.Status)
+		setIf(&u.AllowedScopes, up.AllowedScopes)
+		setIf(&u.AllowedAudiences, up.AllowedAudiences)
+		setIf(&u.AllowedCIDRs, up.AllowedCIDRs)
 		u.UpdatedAt = now
 		return u, nil
+	}
+	planned, _ := apply(old)
+	if reason := patRevocationReason(old, planned); reason != "" {
+		// Revoke before the change is stored: a crash in between leaves
+		// tokens revoked and the user unchanged, never the reverse.
+		if err := s.revokeUserPATs(ctx, actor, name, reason); err != nil {
+			return u, err
+		}
+	}
+	return s.store.UpdateUser(ctx, name, func(cur store.User) (store.User, error) {
+		if reason := patRevocationReason(old, planned); reason == "" && patRevocationReason(cur, planned) != "" {
+			// Someone else changed the user since we read it (e.g.
+			// promoted them) and this update would take that power away
+			// without the revocation: refuse rather than keep old tokens.
+			return cur, fmt.Errorf("%w: user %s changed meanwhile; try again", ErrConflict, name)
+		}
+		return apply(cur)
 	})
+}
+
+// revokeUserPATs revokes every personal access token of user and records
+// why (the audit event pat.revoke_all with a reason).
+func (s *Service) revokeUserPATs(ctx context.Context, actor Actor, user, reason string) error {
+	n, err := s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
+	s.audit(ctx, actor, "pat.revoke_all", user, err, map[string]string{"reason": reason, "revoked": fmt.Sprint(n)})
+	return err
 }
 
 // keepOneAdmin refuses to remove the last active administrator, which
@@ -152,9 +215,13 @@ func (s *Service) keepOneAdmin(ctx context.Context, leaving string) error {
 	return fmt.Errorf("%w: %s is the last active administrator", ErrConflict, leaving)
 }
 
-// DeleteUser removes a user and their personal access tokens.
+// DeleteUser removes a user, their personal access tokens and their place
+// in every service account's owners, in one store transaction (so a new
+// user given the same name later inherits nothing). The audit event says
+// how many tokens went with the user.
 func (s *Service) DeleteUser(ctx context.Context, actor Actor, name string) (err error) {
-	defer func() { s.audit(ctx, actor, "user.delete", name, err, nil) }()
+	details := map[string]string{}
+	defer func() { s.audit(ctx, actor, "user.delete", name, err, details) }()
 	if !actor.IsAdmin() {
 		return ErrForbidden
 	}
@@ -167,7 +234,57 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, name string) (err
 			return err
 		}
 	}
+	if pats, err := s.store.ListKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken, Owner: name}); err == nil {
+		details["tokensDeleted"] = fmt.Sprint(len(pats))
+	}
 	return s.store.DeleteUser(ctx, name)
+}
+
+// DropUnknownOwners removes, from every service account, owners that are
+// not users: what deleting a user left behind before DeleteUser removed
+// the user from owner lists itself. Such a name would make a different
+// person later created with it an owner. The server runs it at start; it
+// returns how many accounts it changed and audits each change.
+func (s *Service) DropUnknownOwners(ctx context.Context) (int, error) {
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	isUser := map[string]bool{}
+	for _, u := range users {
+		isUser[u.Name] = true
+	}
+	accounts, err := s.store.ListServiceAccounts(ctx)
+	if err != nil {
+		return 0, err
+	}
+	system := Actor{User: store.User{Name: "system"}}
+	changed := 0
+	for _, sa := range accounts {
+		var stale []string
+		for _, o := range sa.Owners {
+			if !isUser[o] {
+				stale = append(stale, o)
+			}
+		}
+		if len(stale) == 0 {
+			continue
+		}
+		_, err := s.store.UpdateServiceAccount(ctx, sa.Name, func(a store.ServiceAccount) (store.ServiceAccount, error) {
+			a.Owners = slices.DeleteFunc(slices.Clone(a.Owners), func(o string) bool { return slices.Contains(stale, o) })
+			return a, nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		s.audit(ctx, system, "service_account.update", sa.Name, err,
+			map[string]string{"reason": "owners that are no longer users removed", "removed": strings.Join(stale, ",")})
+		if err != nil {
+			return changed, err
+		}
+		changed++
+	}
+	return changed, nil
 }
 
 // NewPAT is the input to CreatePAT.
@@ -221,10 +338,35 @@ func (s *Service) CreatePAT(ctx context.Context, actor Actor, user string, in Ne
 		return k, "", err
 	}
 	key.Scopes, key.Audiences, key.CIDRs = r.keyScopes, r.keyAudiences, r.keyCIDRs
-	if err := s.store.CreateKey(ctx, key); err != nil {
+	if err := checkPATSize(key); err != nil {
+		return k, "", err
+	}
+	if err := s.store.CreateKey(ctx, key, store.MaxKeysPerOwner(s.policy.MaxPATsPerUser)); errors.Is(err, store.ErrLimitExceeded) {
+		return k, "", fmt.Errorf("%w: user %s already has %d personal access tokens, the most this server allows (keys.maxPATsPerUser); delete revoked or expired ones first",
+			ErrQuota, user, s.policy.MaxPATsPerUser)
+	} else if err != nil {
 		return k, "", err
 	}
 	return key, cred.String(), nil
+}
+
+// maxPATReach bounds the bytes of a personal access token's scopes,
+// audiences and CIDRs together. With the 1 KiB description and the
+// keys.maxPATsPerUser quota it bounds what one user can make the server
+// store (a list of 100 entries of 512 bytes each would be 50 KiB per token).
+const maxPATReach = 8 << 10
+
+func checkPATSize(k store.Key) error {
+	n := 0
+	for _, list := range [][]string{k.Scopes, k.Audiences, k.CIDRs} {
+		for _, it := range list {
+			n += len(it) + 1
+		}
+	}
+	if n > maxPATReach {
+		return invalid("scopes", "a token's scopes, audiences and CIDRs may hold at most %d bytes together", maxPATReach)
+	}
+	return nil
 }
 
 // ListPATs lists a user's personal access tokens, newest first.
@@ -243,9 +385,17 @@ func (s *Service) ListAllPATs(ctx context.Context, actor Actor) ([]store.Key, er
 	return s.listKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken})
 }
 
+// listKeys lists keys newest first; keys created in the same instant are
+// ordered by id, so the order is total and a paging cursor (a key id)
+// names one position.
 func (s *Service) listKeys(ctx context.Context, q store.KeyQuery) ([]store.Key, error) {
 	keys, err := s.store.ListKeys(ctx, q)
-	slices.SortFunc(keys, func(a, b store.Key) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	slices.SortFunc(keys, func(a, b store.Key) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
 	return keys, err
 }
 

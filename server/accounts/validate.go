@@ -9,6 +9,10 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/tokenwright/tokenwright/server/claimnames"
 )
 
 var (
@@ -20,12 +24,6 @@ var (
 	// which admits Domino's $DATA and Domino.user.all.
 	scopeRE = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]{1,128}$`)
 )
-
-// registeredClaims cannot be set as custom claims.
-var registeredClaims = []string{
-	"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "scope", "client_id", "azp",
-	"email", "CN", "roles", "cnf", "act", "auth_time", "typ",
-}
 
 func validateName(field, name string) error {
 	if name == "me" {
@@ -39,9 +37,15 @@ func validateName(field, name string) error {
 
 // normalizeEmail validates an address and lowercases it. Plus addressing is
 // kept, so automation+ci@ and automation+etl@ are different accounts.
+// Like every identifier a person compares by eye, it is NFC-normalised
+// and refused if it holds invisible or direction-changing characters.
 func normalizeEmail(field, email string) (string, error) {
 	if email == "" {
 		return "", invalid(field, "is required")
+	}
+	email, err := normalizeIdentifier(field, email, 254)
+	if err != nil {
+		return "", err
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || addr.Name != "" || len(email) > 254 || !strings.Contains(email, "@") {
@@ -51,7 +55,53 @@ func normalizeEmail(field, email string) (string, error) {
 	if !strings.Contains(domain, ".") && domain != "localhost" {
 		return "", invalid(field, "domain must be fully qualified")
 	}
-	return strings.ToLower(email), nil
+	return norm.NFC.String(strings.ToLower(email)), nil
+}
+
+// normalizeIdentifier is the rule for text that identifies a principal to
+// people and to Domino (emails, Notes names): valid UTF-8 of at most max
+// bytes, in Unicode normal form C (so that "é" typed as one code point or
+// as e + U+0301 is the same name), with no character that displays as
+// nothing or changes the display order: controls, format characters
+// (zero-width space/joiners U+200B-U+200D, word joiner U+2060, BOM U+FEFF,
+// soft hyphen, bidi embeddings and isolates), other default-ignorable
+// characters (variation selectors, Hangul fillers), private-use and
+// unassigned code points, and spaces other than U+0020 (no-break and
+// ideographic spaces look like a plain space).
+func normalizeIdentifier(field, s string, max int) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", invalid(field, "must be valid UTF-8")
+	}
+	s = norm.NFC.String(s)
+	if len(s) > max {
+		return "", invalid(field, "must be at most %d bytes", max)
+	}
+	for _, r := range s {
+		if invisibleOrConfusable(r) {
+			return "", invalid(field, "must not contain invisible, control or bidirectional characters (found U+%04X)", r)
+		}
+	}
+	return s, nil
+}
+
+func invisibleOrConfusable(r rune) bool {
+	switch {
+	case r == ' ':
+		return false
+	case r < 0x20 || r == 0x7f:
+		return true
+	case r < 0x7f:
+		return false
+	}
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zs, unicode.Zl, unicode.Zp,
+		unicode.Bidi_Control, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S)
+}
+
+// normalizeNotesName applies normalizeIdentifier to a Domino Notes name
+// (e.g. CN=Build Bot/O=Acme); empty means none.
+func normalizeNotesName(field, s string) (string, error) {
+	return normalizeIdentifier(field, s, 256)
 }
 
 func validateText(field, s string, max int) error {
@@ -273,7 +323,10 @@ func validateClaims(claims map[string]any) error {
 		return invalid("claims", "at most 50 custom claims")
 	}
 	for k, v := range claims {
-		if slices.Contains(registeredClaims, k) || k == "" || len(k) > 64 || !utf8.ValidString(k) {
+		if claimnames.Reserved(k) {
+			return invalid("claims", "%q is reserved (it matches, ignoring case, a claim tokenwright writes or verifiers interpret)", k)
+		}
+		if k == "" || len(k) > 64 || !utf8.ValidString(k) || strings.IndexFunc(k, invisibleOrConfusable) >= 0 || k != norm.NFC.String(k) {
 			return invalid("claims", "%q cannot be used as a custom claim name", k)
 		}
 		switch v := v.(type) {

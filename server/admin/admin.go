@@ -158,6 +158,8 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusConflict, api.CodeAlreadyExists, "the name is already taken")
 	case errors.Is(err, store.ErrConflict):
 		writeError(w, http.StatusConflict, api.CodeConflict, conflictMessage(err))
+	case errors.Is(err, accounts.ErrQuota):
+		writeError(w, http.StatusConflict, api.CodeConflict, err.Error())
 	case errors.Is(err, accounts.ErrKeyState):
 		writeError(w, http.StatusConflict, api.CodeConflict, err.Error())
 	case errors.Is(err, store.ErrUnavailable):

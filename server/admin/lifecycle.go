@@ -2,6 +2,7 @@ package admin
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -168,6 +169,7 @@ func (a *API) rotateKey(r *http.Request, actor accounts.Actor) (int, any, error)
 
 func userJSON(u store.User) api.User {
 	return api.User{ID: u.ID, UserName: u.Name, Email: u.Email, Roles: nonNil(u.Roles), Admin: u.Admin,
+		AllowedScopes: nonNil(u.AllowedScopes), AllowedAudiences: nonNil(u.AllowedAudiences), AllowedCIDRs: nonNil(u.AllowedCIDRs),
 		Status: string(u.Status), CreatedAt: u.CreatedAt, CreatedBy: u.CreatedBy, UpdatedAt: u.UpdatedAt}
 }
 
@@ -216,7 +218,8 @@ func (a *API) updateUser(r *http.Request, actor accounts.Actor) (int, any, error
 	if err := decode(r, &in); err != nil {
 		return 0, nil, err
 	}
-	up := accounts.UserUpdate{Email: in.Email, Roles: in.Roles, AddRoles: in.AddRoles, RemoveRoles: in.RemoveRoles, Admin: in.Admin}
+	up := accounts.UserUpdate{Email: in.Email, Roles: in.Roles, AddRoles: in.AddRoles, RemoveRoles: in.RemoveRoles, Admin: in.Admin,
+		AllowedScopes: in.AllowedScopes, AllowedAudiences: in.AllowedAudiences, AllowedCIDRs: in.AllowedCIDRs}
 	if in.Status != nil {
 		st := store.Status(*in.Status)
 		up.Status = &st
@@ -265,7 +268,7 @@ func (a *API) listPATs(r *http.Request, actor accounts.Actor) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.filterStatus(r, keys), nil
+	return a.keyPage(r, keys)
 }
 
 func (a *API) listAllPATs(r *http.Request, actor accounts.Actor) (int, any, error) {
@@ -273,7 +276,30 @@ func (a *API) listAllPATs(r *http.Request, actor accounts.Actor) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, a.filterStatus(r, keys), nil
+	return a.keyPage(r, keys)
+}
+
+// keyPage pages a key list the way GET /audit pages events: newest first,
+// ?limit=N (1-1000, default 100) items, and ?before=ID for the items after
+// the one with that id (the last id of the previous page). A page shorter
+// than the limit is the last. ?status= filters before the page is cut.
+func (a *API) keyPage(r *http.Request, keys []store.Key) (int, any, error) {
+	limit, err := pageLimit(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if before := r.URL.Query().Get("before"); before != "" {
+		i := slices.IndexFunc(keys, func(k store.Key) bool { return k.ID == before })
+		if i < 0 {
+			return 0, nil, &accounts.ValidationError{Field: "before", Message: "no token with this id here (deleted meanwhile?); list again from the first page"}
+		}
+		keys = keys[i+1:]
+	}
+	out := a.filterStatus(r, keys)
+	if len(out.Items) > limit {
+		out.Items = out.Items[:limit]
+	}
+	return http.StatusOK, out, nil
 }
 
 // filterStatus applies ?status=active|expiring_soon|expired|revoked.

@@ -87,10 +87,10 @@ func (a *API) listAudit(r *http.Request, actor accounts.Actor) (int, any, error)
 			*dst = t
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return 0, nil, &accounts.ValidationError{Field: "limit", Message: "must be between 1 and 1000"}
+	if q.Get("limit") != "" {
+		n, err := pageLimit(r)
+		if err != nil {
+			return 0, nil, err
 		}
 		query.Limit = n
 	}
@@ -102,6 +102,23 @@ func (a *API) listAudit(r *http.Request, actor accounts.Actor) (int, any, error)
 		events = []store.AuditEvent{}
 	}
 	return http.StatusOK, api.List[store.AuditEvent]{Items: events}, nil
+}
+
+// defaultPageSize and maxPageSize are the paged lists' (audit, tokens)
+// ?limit default and bound.
+const defaultPageSize, maxPageSize = 100, 1000
+
+// pageLimit reads ?limit (1-1000; absent: 100).
+func pageLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return defaultPageSize, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		return 0, &accounts.ValidationError{Field: "limit", Message: "must be between 1 and 1000"}
+	}
+	return n, nil
 }
 
 func nonNil(s []string) []string {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/claimnames"
 	"github.com/tokenwright/tokenwright/server/signing"
 )
 
@@ -49,6 +50,7 @@ type Token struct {
 
 // claims are the registered and tokenwright claims, in the order that
 // Domino's documentation lists them. Custom claims are appended after.
+// Its JSON names are exactly claimnames.Issued() (a test holds them).
 type claims struct {
 	Issuer    string   `json:"iss"`
 	Subject   string   `json:"sub"`
@@ -98,8 +100,10 @@ func (i *Issuer) Mint(g accounts.Grant) (Token, error) {
 }
 
 // marshalClaims encodes c and appends the custom claims (in sorted order,
-// so tokens are deterministic for equal input). Custom names that collide
-// with a registered claim are dropped; validation already refuses them.
+// so tokens are deterministic for equal input). Custom names that are
+// reserved (claimnames.Reserved) or collide with a written claim are
+// dropped; validation already refuses them, but accounts stored before a
+// name became reserved may still hold one.
 func marshalClaims(c claims, custom map[string]any) ([]byte, error) {
 	base, err := json.Marshal(c)
 	if err != nil {
@@ -116,7 +120,7 @@ func marshalClaims(c claims, custom map[string]any) ([]byte, error) {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if bytes.Contains(base, []byte(`"`+k+`":`)) {
+		if claimnames.Reserved(k) || bytes.Contains(base, []byte(`"`+k+`":`)) {
 			continue
 		}
 		v, err := json.Marshal(custom[k])

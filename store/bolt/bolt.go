@@ -238,8 +238,22 @@ func releasePrincipal(tx *bbolt.Tx, name, email string) error {
 
 // --- service accounts ---
 
+// checkOwners enforces the contract that owners are existing users.
+func checkOwners(tx *bbolt.Tx, owners []string) error {
+	users := tx.Bucket(bucketUsers)
+	for _, o := range owners {
+		if users.Get([]byte(o)) == nil {
+			return fmt.Errorf("owner %q: %w", o, store.ErrNotFound)
+		}
+	}
+	return nil
+}
+
 func (s *Store) CreateServiceAccount(ctx context.Context, sa store.ServiceAccount) error {
 	return s.batch(ctx, func(tx *bbolt.Tx) error {
+		if err := checkOwners(tx, sa.Owners); err != nil {
+			return err
+		}
 		if err := claimPrincipal(tx, principalAccount, sa.Name, sa.Email); err != nil {
 			return err
 		}
@@ -274,6 +288,9 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, name string, update fu
 			return err
 		}
 		updated.Name, updated.ID = old.Name, old.ID // immutable
+		if err := checkOwners(tx, updated.Owners); err != nil {
+			return err
+		}
 		if err := changeEmail(tx, name, old.Email, updated.Email); err != nil {
 			return err
 		}
@@ -355,11 +372,32 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		if err := deleteOwnedKeys(tx, store.KindPersonalToken, name); err != nil {
 			return err
 		}
+		if err := dropOwner(tx, name); err != nil {
+			return err
+		}
 		if err := releasePrincipal(tx, name, u.Email); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketUsers).Delete([]byte(name))
 	})
+}
+
+// dropOwner removes user from every service account's Owners.
+func dropOwner(tx *bbolt.Tx, user string) error {
+	accounts, err := list[store.ServiceAccount](tx, bucketAccounts)
+	if err != nil {
+		return err
+	}
+	for _, sa := range accounts {
+		if !slices.Contains(sa.Owners, user) {
+			continue
+		}
+		sa.Owners = slices.DeleteFunc(sa.Owners, func(o string) bool { return o == user })
+		if err := put(tx, bucketAccounts, sa.Name, sa); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // --- keys ---
@@ -435,7 +473,8 @@ func buildExpiryIndex(tx *bbolt.Tx) error {
 	})
 }
 
-func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
+func (s *Store) CreateKey(ctx context.Context, k store.Key, opts ...store.CreateKeyOption) error {
+	o := store.CreateKeyOptionsOf(opts)
 	return s.batch(ctx, func(tx *bbolt.Tx) error {
 		ownerBucket := bucketAccounts
 		if k.Kind == store.KindPersonalToken {
@@ -458,6 +497,18 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 				if other.Name == k.Name {
 					return fmt.Errorf("token name %q: %w", k.Name, store.ErrAlreadyExists)
 				}
+			}
+		}
+		if o.MaxPerOwner > 0 {
+			// Counting the owner index inside the write transaction makes
+			// the limit exact: bbolt runs one writer at a time.
+			n, prefix := 0, ownerIndexPrefix(k.Kind, k.Owner)
+			c := tx.Bucket(bucketKeysByOwner).Cursor()
+			for ik, _ := c.Seek(prefix); ik != nil && bytes.HasPrefix(ik, prefix) && n < o.MaxPerOwner; ik, _ = c.Next() {
+				n++
+			}
+			if n >= o.MaxPerOwner {
+				return fmt.Errorf("%s %q holds %d keys: %w", k.Kind, k.Owner, n, store.ErrLimitExceeded)
 			}
 		}
 		if err := tx.Bucket(bucketKeysByOwner).Put(ownerIndexKey(k.Kind, k.Owner, k.ID), nil); err != nil {

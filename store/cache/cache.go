@@ -68,13 +68,21 @@ func read[T any](c *Store, m map[string]T, id string, load func() (T, error)) (T
 	return v, nil
 }
 
-// invalidate drops entries and bumps the generation; all=true empties the
-// key map too (used when many keys change at once).
+// invalidate drops entries and bumps the generation; allKeys=true empties
+// the key map too (used when many keys change at once).
 func (c *Store) invalidate(allKeys bool, keyIDs []string, accounts, users []string) {
+	c.invalidateAll(allKeys, false, keyIDs, accounts, users)
+}
+
+// invalidateAll can also empty the account map (allAccounts).
+func (c *Store) invalidateAll(allKeys, allAccounts bool, keyIDs []string, accounts, users []string) {
 	c.mu.Lock()
 	c.gen++
 	if allKeys {
 		clear(c.keys)
+	}
+	if allAccounts {
+		clear(c.accounts)
 	}
 	for _, id := range keyIDs {
 		delete(c.keys, id)
@@ -118,8 +126,9 @@ func (c *Store) UpdateUser(ctx context.Context, name string, update func(store.U
 	return c.Store.UpdateUser(ctx, name, update)
 }
 
+// DeleteUser also changes the Owners of any number of accounts.
 func (c *Store) DeleteUser(ctx context.Context, name string) error {
-	defer c.invalidate(true, nil, nil, []string{name})
+	defer c.invalidateAll(true, true, nil, nil, []string{name})
 	return c.Store.DeleteUser(ctx, name)
 }
 

@@ -74,8 +74,56 @@ func deleteOwnedKeys(t *tx, kind store.KeyKind, owner string) error {
 	return nil
 }
 
+// checkOwners enforces the contract that owners are existing users.
+// Owners not in previous are being added: their user record is rewritten
+// unchanged, so that this transaction and a concurrent DeleteUser of that
+// user both write the record and one of them fails its compare-and-swap.
+// (Only reading it would not do: DeleteUser decides which accounts to
+// touch from the mirror, which may not show this write yet.)
+func checkOwners(t *tx, owners, previous []string) error {
+	for _, o := range owners {
+		rec, ok := t.get(famUser, o)
+		if !ok {
+			return fmt.Errorf("owner %q: %w", o, store.ErrNotFound)
+		}
+		if !slices.Contains(previous, o) {
+			t.putRaw(famUser, o, rec)
+		}
+	}
+	return nil
+}
+
+// dropOwner removes user from every service account's Owners. Each account
+// it rewrites is read through t, so a concurrent update of that account
+// fails one of the two compare-and-swaps; an account that gains user
+// concurrently rewrote the user's record (checkOwners), which DeleteUser
+// reads and deletes, so one of the two runs again.
+func dropOwner(t *tx, user string) error {
+	for name, e := range t.s.fams[famAccount] {
+		sa, err := decode[store.ServiceAccount](famAccount, name, e.val)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(sa.Owners, user) {
+			continue
+		}
+		sa, err = txGet[store.ServiceAccount](t, famAccount, name)
+		if err != nil {
+			return err
+		}
+		sa.Owners = slices.DeleteFunc(sa.Owners, func(o string) bool { return o == user })
+		if err := t.put(famAccount, name, sa); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Store) CreateServiceAccount(ctx context.Context, sa store.ServiceAccount) error {
 	return s.atomic(ctx, func(t *tx) error {
+		if err := checkOwners(t, sa.Owners, nil); err != nil {
+			return err
+		}
 		if err := claimPrincipal(t, principalSA, sa.Name, sa.Email); err != nil {
 			return err
 		}
@@ -103,6 +151,9 @@ func (s *Store) UpdateServiceAccount(ctx context.Context, name string, update fu
 			return err
 		}
 		updated.Name, updated.ID = old.Name, old.ID // immutable
+		if err := checkOwners(t, updated.Owners, old.Owners); err != nil {
+			return err
+		}
 		if err := changeEmail(t, name, old.Email, updated.Email); err != nil {
 			return err
 		}
@@ -176,6 +227,9 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		if err := deleteOwnedKeys(t, store.KindPersonalToken, name); err != nil {
 			return err
 		}
+		if err := dropOwner(t, name); err != nil {
+			return err
+		}
 		releasePrincipal(t, name, u.Email)
 		t.del(famUser, name)
 		return nil
@@ -184,7 +238,8 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 
 // --- keys ---
 
-func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
+func (s *Store) CreateKey(ctx context.Context, k store.Key, opts ...store.CreateKeyOption) error {
+	o := store.CreateKeyOptionsOf(opts)
 	return s.atomic(ctx, func(t *tx) error {
 		ownerFam := famAccount
 		switch k.Kind {
@@ -195,8 +250,19 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) error {
 			return fmt.Errorf("etcd: unknown key kind %q", k.Kind)
 		}
 		// Reading the owner guards against a concurrent delete of it.
-		if _, ok := t.get(ownerFam, k.Owner); !ok {
+		owner, ok := t.get(ownerFam, k.Owner)
+		if !ok {
 			return fmt.Errorf("owner %q: %w", k.Owner, store.ErrNotFound)
+		}
+		if o.MaxPerOwner > 0 {
+			if n := len(t.s.byOwner[string(k.Kind)+"\x00"+k.Owner]); n >= o.MaxPerOwner {
+				return fmt.Errorf("%s %q holds %d keys: %w", k.Kind, k.Owner, n, store.ErrLimitExceeded)
+			}
+			// Rewriting the owner's record (unchanged) serialises creates
+			// for one owner: two concurrent ones both compare its
+			// revision, so one fails, waits for the mirror to show the
+			// other's key, and counts again.
+			t.putRaw(ownerFam, k.Owner, owner)
 		}
 		if _, ok := t.get(famKey, k.ID); ok {
 			return fmt.Errorf("key %q: %w", k.ID, store.ErrAlreadyExists)

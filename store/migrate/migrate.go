@@ -134,14 +134,20 @@ func Copy(ctx context.Context, src, dst store.Store, opts Options) (Counts, erro
 	}
 	want := Counts{len(sas), len(users), len(keys), len(sks), len(audit), len(revoked)}
 
-	for _, sa := range sas {
-		if err := dst.CreateServiceAccount(ctx, sa); err != nil {
-			return want, fmt.Errorf("copying service account %s: %w", sa.Name, err)
-		}
-	}
+	// Users first: an account's owners must exist (store contract).
+	isUser := map[string]bool{}
 	for _, u := range users {
 		if err := dst.CreateUser(ctx, u); err != nil {
 			return want, fmt.Errorf("copying user %s: %w", u.Name, err)
+		}
+		isUser[u.Name] = true
+	}
+	for _, sa := range sas {
+		// A store written before DeleteUser cleaned owner lists may name
+		// deleted users; they own nothing (the server drops them at start).
+		sa.Owners = slices.DeleteFunc(slices.Clone(sa.Owners), func(o string) bool { return !isUser[o] })
+		if err := dst.CreateServiceAccount(ctx, sa); err != nil {
+			return want, fmt.Errorf("copying service account %s: %w", sa.Name, err)
 		}
 	}
 	for _, k := range keys {

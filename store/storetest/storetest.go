@@ -39,6 +39,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"UpdateErrorLeavesValue", testUpdateErrorLeavesValue},
 		{"KeysByExpiry", testKeysByExpiry},
+		{"DeleteUserLeavesNoOwnership", testDeleteUserLeavesNoOwnership},
+		{"OwnersMustBeUsers", testOwnersMustBeUsers},
+		{"ConcurrentOwnerAddAndUserDelete", testConcurrentOwnerAddAndUserDelete},
+		{"KeyLimitPerOwner", testKeyLimitPerOwner},
+		{"ConcurrentCreatesRespectKeyLimit", testConcurrentKeyLimit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -591,5 +596,161 @@ func testKeysByExpiry(t *testing.T, s store.Store) {
 	}
 	if got := query(store.KeyQuery{Kind: store.KindServiceKey, Owner: "svc", ExpiresAfter: t0}); !slices.Equal(got, []string{"edge", "soon"}) {
 		t.Fatalf("svc keys expiring after t0: %v", got)
+	}
+}
+
+// testDeleteUserLeavesNoOwnership: deleting a user removes them from every
+// owner list in the same transaction, so a different person later created
+// with the same name owns nothing.
+func testDeleteUserLeavesNoOwnership(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	must(t, s.CreateUser(ctx, user("bob", "bob@example.com")))
+	for _, name := range []string{"svc-a", "svc-b", "svc-c"} {
+		sa := account(name, name+"@example.com")
+		sa.Owners = []string{"alice", "bob"}
+		if name == "svc-c" {
+			sa.Owners = []string{"bob"}
+		}
+		must(t, s.CreateServiceAccount(ctx, sa))
+	}
+	must(t, s.DeleteUser(ctx, "alice"))
+	must(t, s.CreateUser(ctx, user("alice", "other-alice@example.com")))
+	all, err := s.ListServiceAccounts(ctx)
+	must(t, err)
+	if len(all) != 3 {
+		t.Fatalf("%d accounts, want 3", len(all))
+	}
+	for _, sa := range all {
+		if slices.Contains(sa.Owners, "alice") {
+			t.Errorf("%s still lists the deleted user: owners %v", sa.Name, sa.Owners)
+		}
+		if !slices.Equal(sa.Owners, []string{"bob"}) {
+			t.Errorf("%s: owners %v, want [bob]", sa.Name, sa.Owners)
+		}
+		if sa.Description != "" || len(sa.Roles) != 1 {
+			t.Errorf("%s: other fields changed: %+v", sa.Name, sa)
+		}
+	}
+}
+
+// testOwnersMustBeUsers: owner lists only name existing users.
+func testOwnersMustBeUsers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	sa := account("svc", "svc@example.com")
+	sa.Owners = []string{"alice", "ghost"}
+	wantErr(t, s.CreateServiceAccount(ctx, sa), store.ErrNotFound)
+	sa.Owners = []string{"alice"}
+	must(t, s.CreateServiceAccount(ctx, sa))
+	must(t, s.CreateServiceAccount(ctx, account("other", "other@example.com")))
+	// A service account is not a user.
+	_, err := s.UpdateServiceAccount(ctx, "svc", func(a store.ServiceAccount) (store.ServiceAccount, error) {
+		a.Owners = append(slices.Clone(a.Owners), "other")
+		return a, nil
+	})
+	wantErr(t, err, store.ErrNotFound)
+	got, _ := s.GetServiceAccount(ctx, "svc")
+	if !slices.Equal(got.Owners, []string{"alice"}) {
+		t.Fatalf("owners %v after a refused update", got.Owners)
+	}
+}
+
+// testConcurrentOwnerAddAndUserDelete races "add alice as owner" against
+// "delete alice": whatever the interleaving, no account may end up naming
+// a user that does not exist.
+func testConcurrentOwnerAddAndUserDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const n = 8
+	for i := range n {
+		must(t, s.CreateServiceAccount(ctx, account(fmt.Sprintf("svc-%d", i), fmt.Sprintf("svc%d@example.com", i))))
+	}
+	for round := range 5 {
+		must(t, s.CreateUser(ctx, user("alice", fmt.Sprintf("alice%d@example.com", round))))
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.UpdateServiceAccount(ctx, fmt.Sprintf("svc-%d", i), func(a store.ServiceAccount) (store.ServiceAccount, error) {
+					if !slices.Contains(a.Owners, "alice") {
+						a.Owners = append(slices.Clone(a.Owners), "alice")
+					}
+					return a, nil
+				})
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.DeleteUser(ctx, "alice"); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		all, err := s.ListServiceAccounts(ctx)
+		must(t, err)
+		for _, sa := range all {
+			if slices.Contains(sa.Owners, "alice") {
+				t.Fatalf("round %d: %s names the deleted user alice", round, sa.Name)
+			}
+		}
+	}
+}
+
+// testKeyLimitPerOwner: MaxKeysPerOwner counts the owner's stored keys of
+// the key's kind, revoked ones included.
+func testKeyLimitPerOwner(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	must(t, s.CreateUser(ctx, user("bob", "bob@example.com")))
+	limit := store.MaxKeysPerOwner(3)
+	for i := range 3 {
+		must(t, s.CreateKey(ctx, key(fmt.Sprintf("p%d", i), store.KindPersonalToken, "alice"), limit))
+	}
+	_, err := s.UpdateKey(ctx, "p0", func(k store.Key) (store.Key, error) { k.RevokedAt = t0; return k, nil })
+	must(t, err)
+	wantErr(t, s.CreateKey(ctx, key("p3", store.KindPersonalToken, "alice"), limit), store.ErrLimitExceeded)
+	if _, err := s.GetKey(ctx, "p3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused key was stored (%v)", err)
+	}
+	must(t, s.CreateKey(ctx, key("b0", store.KindPersonalToken, "bob"), limit)) // per owner
+	must(t, s.CreateKey(ctx, key("p4", store.KindPersonalToken, "alice")))      // no option: no limit
+	must(t, s.DeleteKey(ctx, "p0"))
+	must(t, s.DeleteKey(ctx, "p4"))
+	must(t, s.CreateKey(ctx, key("p5", store.KindPersonalToken, "alice"), limit)) // room again
+}
+
+// testConcurrentKeyLimit: concurrent creates never overshoot the limit.
+func testConcurrentKeyLimit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	const limit, n = 5, 24
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.CreateKey(ctx, key(fmt.Sprintf("c%d", i), store.KindPersonalToken, "alice"), store.MaxKeysPerOwner(limit))
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, store.ErrLimitExceeded):
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	keys, err := s.ListKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken, Owner: "alice"})
+	must(t, err)
+	if ok != limit || len(keys) != limit {
+		t.Fatalf("%d creates succeeded and %d keys stored; want exactly %d", ok, len(keys), limit)
 	}
 }

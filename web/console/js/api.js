@@ -61,3 +61,21 @@ export const del = (p) => call('DELETE', p);
 
 // seg encodes one path segment.
 export const seg = encodeURIComponent;
+
+// pageSize is the most a paged list (/tokens, /users/NAME/tokens, /audit)
+// returns at once.
+export const pageSize = 1000;
+
+// getAll follows a paged list (?limit, ?before=<last id>) to its end; for
+// lists that are bounded anyway (one user's tokens, under the quota).
+export async function getAll(path) {
+  const sep = path.includes('?') ? '&' : '?';
+  let items = [];
+  let before = '';
+  for (;;) {
+    const page = (await get(path + sep + 'limit=' + pageSize + (before ? '&before=' + seg(before) : ''))).items;
+    items = items.concat(page);
+    if (page.length < pageSize) return items;
+    before = page[page.length - 1].id;
+  }
+}

@@ -1,7 +1,7 @@
 // The credential table shared by service-account keys and personal access
 // tokens: the same columns, badges, menus and dialogs for both.
 import { h, fmtTime } from './dom.js';
-import { get, post, del } from './api.js';
+import { get, getAll, post, del } from './api.js';
 import { badge, table, rowMenu, confirmDialog, formDialog, revealDialog, toast, errorBox } from './ui.js';
 
 const DAY = 86400;
@@ -31,7 +31,8 @@ export async function keyPanel({ kind, base, clientId, canCreate = true, title }
   };
   let items;
   try {
-    items = (await get(base)).items;
+    // A user's tokens are paged by the API but bounded by the quota.
+    items = kind === 'token' ? await getAll(base) : (await get(base)).items;
   } catch (e) {
     section.append(h('h2', { id: 'keys-title' }, title), errorBox(e));
     return section;

@@ -21,14 +21,24 @@ export async function userTokensPage(view, me, user) {
 
 const statuses = [['', 'Any status'], ['active', 'Active'], ['expiring_soon', 'Expiring soon'], ['expired', 'Expired'], ['revoked', 'Revoked']];
 
+// allPageSize: tokens per page of the all-tokens list (the API pages it:
+// ?limit, and ?before=<last id of the previous page>).
+const allPageSize = 100;
+
 export async function allTokensPage(view, me, params) {
   const status = params.get('status') || '';
+  const before = params.get('before') || '';
   const select = h('select', { id: 'token-status' }, statuses.map(([v, l]) => h('option', { value: v, selected: v === status }, l)));
   select.addEventListener('change', () => { location.hash = '#/all-tokens' + (select.value ? '?status=' + select.value : ''); });
   const filter = h('div', { class: 'toolbar' }, h('div', { class: 'field inline' }, h('label', { for: 'token-status' }, 'Status'), select));
+  const query = (extra) => {
+    const q = new URLSearchParams(extra);
+    if (status) q.set('status', status);
+    return q.toString();
+  };
   let items;
   try {
-    items = (await get('/tokens' + (status ? '?status=' + encodeURIComponent(status) : ''))).items;
+    items = (await get('/tokens?' + query({ limit: allPageSize, ...(before ? { before } : {}) }))).items;
   } catch (e) {
     page(view, 'All personal access tokens', filter, errorBox(e));
     return;
@@ -50,6 +60,12 @@ export async function allTokensPage(view, me, params) {
     { label: 'Status', cell: (k) => badge(k.status) },
     { label: 'Actions', cell: actions },
   ];
+  const pager = h('div', { class: 'toolbar' },
+    before ? h('a', { class: 'button secondary', id: 'tokens-first', href: '#/all-tokens' + (status ? '?' + query({}) : '') }, '← First page') : null,
+    items.length === allPageSize
+      ? h('a', { class: 'button secondary', id: 'tokens-next', href: '#/all-tokens?' + query({ before: items[items.length - 1].id }) }, 'Next page →')
+      : null);
   page(view, 'All personal access tokens', filter,
-    items.length ? table('All personal access tokens', columns, items, (k) => ({ dataset: { key: k.name, user: k.clientId } })) : h('p', { class: 'empty' }, 'No tokens.'));
+    items.length ? table('All personal access tokens', columns, items, (k) => ({ dataset: { key: k.name, user: k.clientId } })) : h('p', { class: 'empty' }, 'No tokens.'),
+    pager);
 }
