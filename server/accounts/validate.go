@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/tokenwright/tokenwright/pkg/urlpath"
 	"github.com/tokenwright/tokenwright/server/claimnames"
 )
 
@@ -164,12 +165,11 @@ func validAudience(s string) bool {
 // validAudienceValue accepts one audience a token may carry: a name
 // (audienceNameRE) or an absolute https URL (http only for loopback hosts)
 // in a form whose meaning no server's normalisation can change: lowercase
-// scheme and host, no userinfo, query or fragment, only printable ASCII,
-// no backslash, ';' or '*', no dot segments or empty segments, and percent
-// escapes only for printable ASCII other than '.', '/', '\' and '%'
-// (so no encoded separators and no double encoding). Prefix matching of
-// patterns is then safe by construction: a value that starts with a
-// pattern's prefix is inside it.
+// scheme and host, no userinfo, query or fragment, no '*', and a path that
+// passes urlpath.Check (no dot or empty segments, no ';' or backslash, no
+// encoded '.', '/', '\' or '%', only valid NFKC UTF-8 once decoded, no
+// look-alikes of separators). Prefix matching of patterns is then safe by
+// construction: a value that starts with a pattern's prefix is inside it.
 func validAudienceValue(s string) bool {
 	return audienceNameRE.MatchString(s) || validAudienceURL(s, false)
 }
@@ -199,53 +199,9 @@ func validAudienceURL(s string, prefix bool) bool {
 	if !hasPath {
 		return true
 	}
-	segments := strings.Split(path, "/")
-	for i, seg := range segments {
-		if seg == "" && i < len(segments)-1 || seg == "." || seg == ".." || !validSegment(seg) {
-			return false
-		}
-	}
-	return true
-}
-
-// validSegment checks one path segment's characters and escapes.
-func validSegment(seg string) bool {
-	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', strings.IndexByte("-._~!$&'()+,=:@", c) >= 0:
-		case c == '%':
-			if i+2 >= len(seg) {
-				return false
-			}
-			b, ok := unhex(seg[i+1], seg[i+2])
-			if !ok || b < 0x20 || b >= 0x7f || b == '.' || b == '/' || b == '\\' || b == '%' {
-				return false
-			}
-			i += 2
-		default:
-			return false
-		}
-	}
-	return true
-}
-
-func unhex(hi, lo byte) (byte, bool) {
-	h, ok1 := hexDigit(hi)
-	l, ok2 := hexDigit(lo)
-	return h<<4 | l, ok1 && ok2
-}
-
-func hexDigit(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	// The one rule for unambiguous paths, shared with the gateway (it
+	// also refuses '*', which marks a pattern).
+	return urlpath.Check("/"+path) == nil
 }
 
 // validAuthority checks host[:port]: no userinfo; a lowercase DNS name,

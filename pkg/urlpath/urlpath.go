@@ -1,8 +1,11 @@
-package proxy
+// Package urlpath holds the rule for URL paths whose meaning no server's
+// normalisation can change. The API-key gateway applies it to every
+// request it forwards, and tokenwright to every URL audience, since both
+// authorise a path by comparing its text with a pattern.
+package urlpath
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -17,44 +20,24 @@ import (
 // paths in many ways — Tomcat, Jetty and Spring drop ";parameters" before
 // resolving dot segments, some decode twice, some map fullwidth or
 // "best-fit" look-alikes to '.', '/' and '\', some apply Unicode NFKC, some
-// replace invalid UTF-8 — so requestPath refuses every path that any such
+// replace invalid UTF-8 — so Check refuses every path that any such
 // normalisation could change, instead of guessing what this upstream does.
+// (The same holds for any resource server that checks a token's aud.)
 
-// badPath says why a request path was refused; the message is for the
-// caller (it holds nothing secret).
-type badPath struct{ reason string }
+// Error says why a path was refused; the message is for the caller (it
+// holds nothing secret).
+type Error struct{ Reason string }
 
-func (e *badPath) Error() string { return "the request path " + e.reason }
+func (e *Error) Error() string { return "the path " + e.Reason }
 
-func pathError(format string, args ...any) *badPath {
-	return &badPath{fmt.Sprintf(format, args...)}
+func pathError(format string, args ...any) *Error {
+	return &Error{fmt.Sprintf(format, args...)}
 }
 
-// requestPath returns the request's path exactly as the caller sent it
-// (still percent-encoded, without the query), or a *badPath. It reads the
-// raw request target, not Go's decoded r.URL.Path, and requires that what
-// the reverse proxy will send (r.URL.EscapedPath) is that same text, so
-// the path authorised is byte for byte the path forwarded.
-func requestPath(r *http.Request) (string, error) {
-	raw := r.RequestURI
-	if !strings.HasPrefix(raw, "/") {
-		// "*" or an absolute URL ("GET http://host/path"): a gateway is
-		// not a forward proxy.
-		return "", pathError("must be an absolute path (origin form)")
-	}
-	raw, _, _ = strings.Cut(raw, "?")
-	if err := checkPath(raw); err != nil {
-		return "", err
-	}
-	if r.URL.EscapedPath() != raw {
-		return "", pathError("is not in canonical form")
-	}
-	return raw, nil
-}
-
-// checkPath is the rule: a percent-encoded path passes only if no upstream
-// normalisation could make it mean a different path.
-func checkPath(raw string) error {
+// Check is the rule: a percent-encoded absolute path (or a prefix of one)
+// passes only if no normalisation could make it mean a different path.
+// The error is an *Error.
+func Check(raw string) error {
 	decoded := make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
@@ -73,6 +56,10 @@ func checkPath(raw string) error {
 			return pathError("must not contain ';' (path parameters: some servers drop them before resolving dot segments)")
 		case c == '\\':
 			return pathError("must not contain a backslash")
+		case c == '*':
+			// tokenwright's audience patterns end in '*'; a path holding
+			// one could not be told apart from a pattern.
+			return pathError("must not contain '*'")
 		case isPathChar(c):
 			decoded = append(decoded, c)
 		default:
@@ -132,13 +119,13 @@ func encodedByte(b byte) error {
 }
 
 // isPathChar reports RFC 3986 pchar characters that may appear unencoded,
-// and '/', without ';' (handled above).
+// and '/', without ';' and '*' (handled above).
 func isPathChar(c byte) bool {
 	switch {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true
 	}
-	return strings.IndexByte("-._~!$&'()*+,=:@/", c) >= 0
+	return strings.IndexByte("-._~!$&'()+,=:@/", c) >= 0
 }
 
 func isHex(c byte) bool {
