@@ -21,7 +21,7 @@ func TestCLIUserAllowedListsAndPagedTokens(t *testing.T) {
 	admin := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
 	run(t, admin, false, "user", "create", "gina", "--email", "gina@example.com")
 	out := run(t, admin, false, "user", "update", "gina", "--scope", "Domino.user.all", "--scope", "$DATA",
-		"--audience", "https://domino.example.com/*", "--cidr", "10.0.0.0/8", "-o", "json")
+		"--audience", "https://domino.example.com/*", "--cidr", "10.0.0.0/8", "--cidr", "127.0.0.0/8", "-o", "json")
 	var u struct {
 		AllowedScopes    []string `json:"allowedScopes"`
 		AllowedAudiences []string `json:"allowedAudiences"`
@@ -31,7 +31,7 @@ func TestCLIUserAllowedListsAndPagedTokens(t *testing.T) {
 		t.Fatalf("not JSON: %s", out)
 	}
 	if !slices.Equal(u.AllowedScopes, []string{"Domino.user.all", "$DATA"}) || !slices.Equal(u.AllowedAudiences, []string{"https://domino.example.com/*"}) ||
-		!slices.Equal(u.AllowedCIDRs, []string{"10.0.0.0/8"}) {
+		!slices.Equal(u.AllowedCIDRs, []string{"10.0.0.0/8", "127.0.0.0/8"}) {
 		t.Fatalf("lists after update: %+v", u)
 	}
 	if got := run(t, admin, false, "user", "get", "gina"); !strings.Contains(got, "Domino.user.all $DATA") || !strings.Contains(got, "10.0.0.0/8") {
@@ -40,6 +40,8 @@ func TestCLIUserAllowedListsAndPagedTokens(t *testing.T) {
 	if out := run(t, admin, true, "user", "update", "gina", "--cidr", "10.0.0.0/99"); !strings.Contains(out, "invalid_request") {
 		t.Fatalf("bad CIDR: %s", out)
 	}
+	// A user's CIDRs bind their PATs on the admin API too (127.0.0.0/8 is
+	// where this test calls from).
 	ginaPAT := jsonField(t, run(t, admin, false, "pat", "create", "--user", "gina", "--name", "cli", "-o", "json"), "clientSecret")
 	gina := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN=" + ginaPAT}
 	if out := run(t, gina, true, "user", "update", "gina", "--scope", "*"); !strings.Contains(out, "forbidden") {
