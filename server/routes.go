@@ -38,7 +38,11 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
+	if s.cfg.MetricsListen == "" {
+		// Otherwise /metrics is served on its own listener only, and the
+		// public one answers 404 (metricsendpoint.go).
+		r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
+	}
 	if s.db != nil {
 		// Online backups stream the bbolt file; an etcd cluster is backed
 		// up with etcdctl snapshot save (docs/high-availability.md).

@@ -43,6 +43,9 @@ type Server struct {
 	now      func() time.Time
 	tls      *tlsconfig.Reloader // nil: plain HTTP
 	metrics  *metrics.Metrics    // hardening.go
+	// metricsToken is the SHA-256 of the bearer token /metrics requires,
+	// or nil (metricsendpoint.go).
+	metricsToken []byte
 	limits   *limits             // limits.go
 	db       *bolt.Store         // the file under the cache, for backups
 
@@ -78,6 +81,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		opts.Banner = io.Discard
 	}
 	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now}
+	if err := s.loadMetricsToken(opts.Environ); err != nil {
+		return nil, err
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -265,6 +271,18 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		go func() {
 			if err := s.ServeHealth(ctx, hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error().Err(err).Msg("health listener failed")
+			}
+		}()
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metricsListen: %w", err)
+		}
+		go func() {
+			if err := s.ServeMetrics(ctx, mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error().Err(err).Msg("metrics listener failed")
 			}
 		}()
 	}

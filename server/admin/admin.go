@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/store"
@@ -178,8 +179,11 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	}
 }
 
+// writeError answers with an error. Messages may quote the request (a
+// rejected name, email or JSON problem); a credential quoted there is
+// redacted, so that proxies and clients that log error bodies keep none.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, api.Error{Code: code, Message: msg})
+	writeJSON(w, status, api.Error{Code: code, Message: apikey.Redact(msg)})
 }
 
 // decodeError is a client mistake in the request body.

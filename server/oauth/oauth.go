@@ -17,6 +17,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/reqctx"
@@ -89,8 +90,7 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		method = oidc.AuthMethodPrivateKeyJWT
 		p, err = s.accounts.AuthenticateAssertion(ctx, cc.ClientAssertion, cc.ClientID, auds, reqctx.ClientIP(ctx))
 	case cc.ClientSecret == "":
-		s.failed(endpoint, "no secret", cc.ClientID)
-		return nil, errInvalidClient()
+		err = &accounts.AuthError{Reason: accounts.ReasonNoSecret}
 	default:
 		if _, _, basic := (&http.Request{Header: header}).BasicAuth(); basic {
 			method = oidc.AuthMethodBasic
@@ -98,8 +98,16 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		p, err = s.accounts.AuthenticateClient(ctx, cc.ClientID, cc.ClientSecret, reqctx.ClientIP(ctx))
 	}
 	if errors.Is(err, accounts.ErrInvalidClient) {
-		s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason(err)).Msg("client authentication failed")
-		s.failed(endpoint, reason(err), cc.ClientID)
+		// The reason goes to the log only (the client gets the uniform
+		// answer, the metrics a coarse result). client_id is client input:
+		// the log sink redacts it if it is a secret sent in the wrong field.
+		ev := s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", string(accounts.ReasonOf(err)))
+		var ae *accounts.AuthError
+		if errors.As(err, &ae) && ae.Debug != "" {
+			ev = ev.Str("detail", ae.Debug)
+		}
+		ev.Msg("client authentication failed")
+		s.failed(endpoint, ResultInvalidClient)
 		return nil, errInvalidClient()
 	}
 	if err != nil {
@@ -107,13 +115,6 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		return nil, errServerOrUnavailable(err)
 	}
 	return &client{principal: p, method: method}, nil
-}
-
-// reason extracts the server-side explanation from a wrapped
-// ErrInvalidClient, for logs only.
-func reason(err error) string {
-	_, after, _ := strings.Cut(err.Error(), ": ")
-	return after
 }
 
 // ClientCredentialsExchange applies scope and audience policy and mints a
@@ -132,11 +133,11 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	grant, err := s.accounts.Grant(c.principal, r.Data.Scope, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
-		s.observer.TokenFailed("invalid scope", c.principal.ClientID())
-		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
+		s.observer.TokenFailed(ResultInvalidScope)
+		return nil, oidc.ErrInvalidScope().WithDescription("%s", apikey.Redact(err.Error()))
 	case errors.Is(err, accounts.ErrInvalidTarget):
-		s.observer.TokenFailed("invalid target", c.principal.ClientID())
-		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
+		s.observer.TokenFailed(ResultInvalidTarget)
+		return nil, oidc.ErrInvalidTarget().WithDescription("%s", apikey.Redact(err.Error()))
 	case err != nil:
 		s.log.Error().Err(err).Msg("applying token policy")
 		return nil, errServer()
