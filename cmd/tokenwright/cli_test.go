@@ -44,6 +44,7 @@ type daemon struct {
 	cmd    *exec.Cmd
 	url    string
 	data   string
+	stdout *syncBuffer
 	stderr *syncBuffer
 }
 
@@ -77,10 +78,10 @@ func freeAddr(t *testing.T) string {
 func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
-	d := &daemon{url: "http://" + addr, data: data, stderr: &syncBuffer{}}
+	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	d.cmd = exec.Command(binary, "serve", "--data", data, "--listen", addr, "--issuer", d.url)
 	d.cmd.Env = append(cleanEnv(), extraEnv...)
-	d.cmd.Stderr = d.stderr
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
