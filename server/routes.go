@@ -30,7 +30,7 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	oauthHandler := oauthServer.Handler()
+	oauthHandler := redactErrorBodies(oauthServer.Handler())
 	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
 		r.Handle(path, tokenEndpointGuard(s.limits.OAuth(oauthHandler)))
 	}

@@ -84,6 +84,10 @@ func TestJSONLogsCarryNoCredential(t *testing.T) {
 		_, bodies["resource"] = postToken(t, d.url, grant(url.Values{"resource": {s}}), "etl", secret)
 		_, bodies["resource url"] = postToken(t, d.url, grant(url.Values{"resource": {"https://api.example.com/" + s}}), "etl", secret)
 		_, bodies["audience"] = postToken(t, d.url, grant(url.Values{"audience": {s}}), "etl", secret)
+		// Values the OAuth library quotes in its own error descriptions.
+		_, bodies["grant_type"] = postToken(t, d.url, url.Values{"grant_type": {s}}, "etl", secret)
+		_, bodies["client_assertion_type"] = postToken(t, d.url, grant(url.Values{"client_id": {"etl"},
+			"client_assertion_type": {s}, "client_assertion": {"x.y.z"}}), "", "")
 		// In the URL query and path.
 		for _, p := range []string{"/oauth/token?client_secret=" + url.QueryEscape(s), "/api/v1/service-accounts?x=" + url.QueryEscape(s),
 			"/api/v1/service-accounts/" + url.PathEscape(s), "/" + url.PathEscape(s)} {

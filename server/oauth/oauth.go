@@ -17,7 +17,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
-	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/reqctx"
@@ -134,10 +133,10 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
 		s.observer.TokenFailed(ResultInvalidScope)
-		return nil, oidc.ErrInvalidScope().WithDescription("%s", apikey.Redact(err.Error()))
+		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidTarget):
 		s.observer.TokenFailed(ResultInvalidTarget)
-		return nil, oidc.ErrInvalidTarget().WithDescription("%s", apikey.Redact(err.Error()))
+		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
 	case err != nil:
 		s.log.Error().Err(err).Msg("applying token policy")
 		return nil, errServer()
