@@ -152,3 +152,30 @@ func TestMetricsBearerTokenFile(t *testing.T) {
 		t.Errorf("with the token: HTTP %d", code)
 	}
 }
+
+// TestMetricsSettings: the settings come from the environment and are
+// validated; the token itself is not a config leaf.
+func TestMetricsSettings(t *testing.T) {
+	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_METRICS_LISTEN=127.0.0.1:9091",
+		"TOKENWRIGHT_METRICS_BEARER_TOKEN_FILE=/run/secrets/m", "TOKENWRIGHT_METRICS_BEARER_TOKEN=t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MetricsListen != "127.0.0.1:9091" || cfg.MetricsBearerTokenFile != "/run/secrets/m" {
+		t.Fatalf("environment not applied: %q %q", cfg.MetricsListen, cfg.MetricsBearerTokenFile)
+	}
+	for _, bad := range []string{"nope", cfg.Listen} {
+		c := server.DefaultConfig()
+		c.MetricsListen = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "metricsListen") {
+			t.Errorf("metricsListen %q: %v", bad, err)
+		}
+	}
+	c := server.DefaultConfig()
+	c.DataDir = t.TempDir()
+	c.MetricsBearerTokenFile = filepath.Join(t.TempDir(), "missing")
+	if _, err := server.New(context.Background(), c, server.Options{Environ: func(string) string { return "" }}); err == nil ||
+		!strings.Contains(err.Error(), "metricsBearerTokenFile") {
+		t.Errorf("missing token file: %v", err)
+	}
+}
