@@ -15,7 +15,7 @@ import (
 
 // credentialLike is what must appear in no log line, audit record or error
 // body: a tokenwright credential prefix or a JWT.
-var credentialLike = regexp.MustCompile(`twk_|twp_|eyJ[0-9A-Za-z_-]*\.`)
+var credentialLike = regexp.MustCompile(`twk_|twp_|eyJ[0-9A-Za-z_-]*\.[0-9A-Za-z_-]*\.`)
 
 // postToken sends a token request with the given form, and Basic
 // credentials when user is not empty; it returns status and body.

@@ -16,8 +16,10 @@ const Redacted = "[REDACTED]"
 // was sent in: a tokenwright credential prefix followed by anything of the
 // credential alphabet (checksum valid or not, truncated or overlong, the
 // separator included), and a JWT (compact JWS or JWE: a base64url JSON
-// header, "eyJ", and at least one more dot-separated part).
-var secretPattern = regexp.MustCompile(`tw[kp]_[0-9A-Za-z_-]*|eyJ[0-9A-Za-z_-]*\.[0-9A-Za-z_.-]*`)
+// header, "eyJ", and at least two more dot-separated parts; one dot is not
+// enough, so that a jti "<key id>.<hex>" whose key id happens to hold
+// "eyJ" stays readable).
+var secretPattern = regexp.MustCompile(`tw[kp]_[0-9A-Za-z_-]*|eyJ[0-9A-Za-z_-]*\.[0-9A-Za-z_-]*\.[0-9A-Za-z_.-]*`)
 
 // mayHoldSecret is the cheap pre-check: almost every string has none of
 // the markers, and then costs three substring searches and no regexp.

@@ -39,7 +39,8 @@ func TestRedact(t *testing.T) {
 			t.Errorf("RedactWriter: %d %v %q", n, err, buf.String())
 		}
 	}
-	for _, keep := range []string{"", "client authentication failed", "twk", "tw_k", "eyJ without dots", "key 3kTMd9QpZr7W1xYb"} {
+	for _, keep := range []string{"", "client authentication failed", "twk", "tw_k", "eyJ without dots", "key 3kTMd9QpZr7W1xYb",
+		"jti 9lFeyJab3glgSWQj.72bf1ae22c9f77b46333b2a2fc643a02"} {
 		if out := apikey.Redact(keep); out != keep {
 			t.Errorf("Redact(%q) = %q, want unchanged", keep, out)
 		}
