@@ -144,6 +144,7 @@ func TestJSONLogsCarryNoCredential(t *testing.T) {
 		}
 	}
 	if !strings.Contains(d.stderr.String(), `"reason":"malformed_credential"`) ||
+		!strings.Contains(d.stderr.String(), `"reason":"credential_kind_mismatch","ip":"127.0.0.1","time"`) ||
 		!strings.Contains(d.stderr.String(), `"token_file":"`+filepath.Join(data, "admin.token")+`"`) {
 		t.Errorf("the log lacks the reason codes or the token file's path:\n%s", d.stderr.String())
 	}

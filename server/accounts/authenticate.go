@@ -54,12 +54,18 @@ func (s *Service) AuthenticateBearer(ctx context.Context, token, ip string) (Act
 	if errors.Is(err, store.ErrUnavailable) {
 		return Actor{}, err // an outage, not a bad token: the API answers 503
 	}
-	if err != nil || p.User == nil {
+	if reason := ReasonOf(err); reason != "" {
+		return Actor{}, bearerFailure(reason)
+	}
+	if err != nil {
 		return Actor{}, ErrUnauthenticated
+	}
+	if p.User == nil {
+		return Actor{}, bearerFailure(ReasonKindMismatch) // a service-account key
 	}
 	addr, _ := netip.ParseAddr(ip)
 	if addr.IsValid() && !ipAllowed(addr, p.Key.CIDRs) {
-		return Actor{}, ErrUnauthenticated
+		return Actor{}, bearerFailure(ReasonSourceAddress)
 	}
 	s.usage.record(p.Key.ID, s.now(), addr)
 	return Actor{User: *p.User, KeyID: p.Key.ID, IP: ip}, nil

@@ -33,20 +33,29 @@ const (
 	ReasonAssertionReplayed  FailureReason = "assertion_replayed"
 )
 
-// AuthError is a failed client authentication: errors.Is(err,
-// ErrInvalidClient) holds, and errors.As yields the reason. Its Error text
-// is the uniform client-facing one; Reason and Debug are for the log only
-// (fosite's Hint/Debug split).
+// AuthError is a failed authentication: errors.Is(err, ErrInvalidClient)
+// holds (ErrUnauthenticated for an admin bearer token), and errors.As yields
+// the reason. Its Error text is the uniform client-facing one; Reason and
+// Debug are for the log only (fosite's Hint/Debug split).
 type AuthError struct {
 	Reason FailureReason
 	// Debug is server-side detail (a JOSE validation error), or "".
 	Debug string
+	// bearer: a failed admin bearer token (ErrUnauthenticated).
+	bearer bool
 }
 
-func (e *AuthError) Error() string { return ErrInvalidClient.Error() }
+func (e *AuthError) Error() string { return e.sentinel().Error() }
 
-// Is makes every AuthError match ErrInvalidClient.
-func (e *AuthError) Is(target error) bool { return target == ErrInvalidClient }
+// Is makes an AuthError match its sentinel.
+func (e *AuthError) Is(target error) bool { return target == e.sentinel() }
+
+func (e *AuthError) sentinel() error {
+	if e.bearer {
+		return ErrUnauthenticated
+	}
+	return ErrInvalidClient
+}
 
 // ReasonOf returns the reason of a failed authentication, or "" if err is
 // not one.
@@ -59,3 +68,6 @@ func ReasonOf(err error) FailureReason {
 }
 
 func fail(reason FailureReason) error { return &AuthError{Reason: reason} }
+
+// bearerFailure is the admin API's form of a failed authentication.
+func bearerFailure(reason FailureReason) error { return &AuthError{Reason: reason, bearer: true} }

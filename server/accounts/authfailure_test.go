@@ -17,6 +17,11 @@ func TestAuthErrorCarriesItsReason(t *testing.T) {
 	if got := (&AuthError{Reason: ReasonSourceAddress}).Error(); got != ErrInvalidClient.Error() {
 		t.Errorf("Error() = %q, want the uniform %q", got, ErrInvalidClient.Error())
 	}
+	bearer := bearerFailure(ReasonKeyRevoked)
+	if !errors.Is(bearer, ErrUnauthenticated) || errors.Is(bearer, ErrInvalidClient) || ReasonOf(bearer) != ReasonKeyRevoked ||
+		bearer.Error() != ErrUnauthenticated.Error() {
+		t.Errorf("bearer failure: %v", bearer)
+	}
 	if ReasonOf(ErrInvalidScope) != "" || errors.Is(ErrInvalidScope, ErrInvalidClient) {
 		t.Error("another error reads as an authentication failure")
 	}
