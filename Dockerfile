@@ -11,7 +11,9 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tokenwright /usr/local/bin/tokenwright
 # State (database, generated KEK, bootstrap admin token) lives here; mount a
-# volume and supply TOKENWRIGHT_KEK_FILE from a secret in production.
+# volume and supply TOKENWRIGHT_KEK_FILE from a secret in production. The
+# first administrator's token is only in /data/admin.token, never in the
+# container log: docker cp CONTAINER:/data/admin.token - | tar -xO
 VOLUME /data
 ENV TOKENWRIGHT_DATA=/data \
     TOKENWRIGHT_LISTEN=0.0.0.0:8080 \

@@ -101,6 +101,12 @@ type Config struct {
 	// HealthListen is an optional plain-HTTP address serving only
 	// /healthz and /readyz (for load balancers that cannot speak TLS).
 	HealthListen string `yaml:"healthListen"`
+	// MetricsListen is an optional address serving only /metrics; when set,
+	// the public listener answers 404 there (see docs/hardening.md).
+	MetricsListen string `yaml:"metricsListen"`
+	// MetricsBearerTokenFile holds a token that /metrics then requires
+	// (Authorization: Bearer); TOKENWRIGHT_METRICS_BEARER_TOKEN wins.
+	MetricsBearerTokenFile string `yaml:"metricsBearerTokenFile"`
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `yaml:"trustedProxies"`
 	// CORS is the Domino-REST-API-style origin map (server/cors).
@@ -191,7 +197,8 @@ func applyEnv(c *Config, environ []string) error {
 	collectLeaves(reflect.ValueOf(c).Elem(), "TOKENWRIGHT", leaves)
 	ignored := map[string]bool{"TOKENWRIGHT_CONFIG": true, "TOKENWRIGHT_KEK": true, "TOKENWRIGHT_SERVER": true,
 		"TOKENWRIGHT_TOKEN": true, "TOKENWRIGHT_TOKEN_FILE": true, "TOKENWRIGHT_CLIENT_ID": true,
-		"TOKENWRIGHT_CLIENT_SECRET": true, "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET": true}
+		"TOKENWRIGHT_CLIENT_SECRET": true, "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET": true,
+		"TOKENWRIGHT_METRICS_BEARER_TOKEN": true}
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, "TOKENWRIGHT_") || ignored[name] {

@@ -38,6 +38,13 @@ func (c *Config) validateTrust() []error {
 			bad("healthListen", "must differ from listen")
 		}
 	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metricsListen", "must be host:port, got %q", c.MetricsListen)
+		} else if c.MetricsListen == c.Listen || c.MetricsListen == c.HealthListen {
+			bad("metricsListen", "must differ from listen and healthListen")
+		}
+	}
 	if _, err := clientip.ParseProxies(c.TrustedProxies); err != nil {
 		bad("trustedProxies", "%v", err)
 	}

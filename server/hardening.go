@@ -18,7 +18,7 @@ import (
 // initOperations builds the metrics and the rate limits and connects them
 // to the OAuth server.
 func (s *Server) initOperations(oauthServer *oauth.Server) {
-	s.metrics = metrics.New(s.signingKeysForMetrics, s.now)
+	s.metrics = metrics.New(metrics.Options{Keys: s.signingKeysForMetrics, Now: s.now, PerClient: s.metricsPrivate()})
 	oauthServer.SetObserver(s.metrics)
 	s.limits = newLimits(s.cfg.Limits, func(endpoint string, scope ratelimit.Scope) {
 		s.metrics.RateLimited(endpoint, string(scope))

@@ -9,6 +9,8 @@ import (
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
+
+	"github.com/tokenwright/tokenwright/pkg/apikey"
 )
 
 func parseLevel(s string) (zerolog.Level, error) {
@@ -20,7 +22,8 @@ func parseLevel(s string) (zerolog.Level, error) {
 }
 
 // NewLogger builds the process logger: human-readable console output when
-// format is "console", or "auto" and w is a terminal; JSON otherwise.
+// format is "console", or "auto" and w is a terminal; JSON otherwise. Every
+// line passes through apikey.RedactWriter.
 func NewLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 	l, err := parseLevel(level)
 	if err != nil {
@@ -29,6 +32,9 @@ func NewLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
 	if format == "console" || format == "auto" && isTerminal(w) {
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
 	}
+	// Redaction at the sink: whatever field a client put a secret in
+	// (client_id, scope, a path), no line carries it.
+	w = apikey.RedactWriter(w)
 	return zerolog.New(w).Level(l).With().Timestamp().Logger(), nil
 }
 

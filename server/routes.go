@@ -32,7 +32,7 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
-	oauthHandler := oauthServer.Handler()
+	oauthHandler := redactErrorBodies(oauthServer.Handler())
 	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
 		r.Handle(path, tokenEndpointGuard(s.limits.OAuth(oauthHandler)))
 	}
@@ -40,7 +40,11 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
-	r.Handle("/metrics", s.metrics.Handler()).Methods(http.MethodGet)
+	if s.cfg.MetricsListen == "" {
+		// Otherwise /metrics is served on its own listener only, and the
+		// public one answers 404 (metricsendpoint.go).
+		r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
+	}
 	if s.db != nil {
 		// Online backups stream the bbolt file; an etcd cluster is backed
 		// up with etcdctl snapshot save (docs/high-availability.md).

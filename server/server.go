@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -43,8 +44,11 @@ type Server struct {
 	now      func() time.Time
 	tls      *tlsconfig.Reloader // nil: plain HTTP
 	metrics  *metrics.Metrics    // hardening.go
-	limits   *limits             // limits.go
-	db       *bolt.Store         // the file under the cache, for backups
+	// metricsToken is the SHA-256 of the bearer token /metrics requires,
+	// or nil (metricsendpoint.go).
+	metricsToken []byte
+	limits       *limits     // limits.go
+	db           *bolt.Store // the file under the cache, for backups
 
 	discovery atomic.Pointer[discoveryEntry]
 
@@ -55,7 +59,9 @@ type Server struct {
 // Options are the non-configuration inputs of New.
 type Options struct {
 	Logger zerolog.Logger
-	// Banner receives the one-time bootstrap message (the admin token).
+	// Banner, if set, receives the one-time bootstrap message with the
+	// admin token. Set it only to a terminal: the token must never reach a
+	// log stream (serve passes stdout when it is a terminal).
 	Banner io.Writer
 	// Now replaces the clock (tests).
 	Now func() time.Time
@@ -74,10 +80,10 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if opts.Environ == nil {
 		opts.Environ = os.Getenv
 	}
-	if opts.Banner == nil {
-		opts.Banner = io.Discard
-	}
 	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now}
+	if err := s.loadMetricsToken(opts.Environ); err != nil {
+		return nil, err
+	}
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -170,26 +176,58 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// bootstrap creates the first administrator on an empty store, writes the
-// token to DATA/admin.token (0600) and shows it once.
+// bootstrap creates the first administrator on an empty store and writes
+// its token to DATA/admin.token, and to the banner (a terminal) if there is
+// one; never to the log, which says only where the token is.
 func (s *Server) bootstrap(ctx context.Context, banner io.Writer) error {
 	secret, err := s.accounts.Bootstrap(ctx, s.cfg.Bootstrap.AdminName, s.cfg.Bootstrap.AdminEmail)
 	if err != nil || secret == "" {
 		return err
 	}
-	path := filepath.Join(s.cfg.DataDir, AdminTokenFile)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	path, err := writeAdminToken(s.cfg.DataDir, secret, s.now())
 	if err != nil {
 		return fmt.Errorf("writing admin token: %w", err)
 	}
-	_, werr := fmt.Fprintln(f, secret)
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		return fmt.Errorf("writing admin token: %w", err)
+	ev := s.log.Info()
+	if filepath.Base(path) != AdminTokenFile {
+		ev = s.log.Warn().Str("existing_file", filepath.Join(s.cfg.DataDir, AdminTokenFile))
 	}
-	s.log.Info().Str("user", s.cfg.Bootstrap.AdminName).Str("token_file", path).Msg("created the first administrator")
-	fmt.Fprintf(banner, "\nCreated administrator %q. Its personal access token (shown once, also in %s):\n\n    %s\n\n",
-		s.cfg.Bootstrap.AdminName, path, secret)
+	ev.Str("user", s.cfg.Bootstrap.AdminName).Str("token_file", path).
+		Msg("created the first administrator; its personal access token is in token_file (read it, then replace it)")
+	if banner != nil {
+		fmt.Fprintf(banner, "\nCreated administrator %q. Its personal access token (also in %s):\n\n    %s\n\n",
+			s.cfg.Bootstrap.AdminName, path, secret)
+	}
 	return nil
+}
+
+// writeAdminToken stores the bootstrap token in dir/admin.token, mode 0600,
+// atomically (written and synced under a temporary name, then linked into
+// place) and never over an existing file: a leftover admin.token from an
+// earlier installation is left alone and the token goes to
+// admin.token.<UTC time> instead (the log line names it). It returns the
+// path written.
+func writeAdminToken(dir, secret string, now time.Time) (string, error) {
+	f, err := os.CreateTemp(dir, ".admin.token-*")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, werr := fmt.Fprintln(f, secret)
+	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, AdminTokenFile)
+	err = os.Link(tmp, path)
+	if errors.Is(err, fs.ErrExist) {
+		path += "." + now.UTC().Format("20060102T150405.000000000Z")
+		err = os.Link(tmp, path)
+	}
+	if err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // signingRefresh is how often the signing key set is re-read even when no
@@ -271,6 +309,18 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 		go func() {
 			if err := s.ServeHealth(ctx, hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error().Err(err).Msg("health listener failed")
+			}
+		}()
+	}
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metricsListen: %w", err)
+		}
+		go func() {
+			if err := s.ServeMetrics(ctx, mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error().Err(err).Msg("metrics listener failed")
 			}
 		}()
 	}

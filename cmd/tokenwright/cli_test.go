@@ -44,6 +44,7 @@ type daemon struct {
 	cmd    *exec.Cmd
 	url    string
 	data   string
+	stdout *syncBuffer
 	stderr *syncBuffer
 }
 
@@ -77,10 +78,10 @@ func freeAddr(t *testing.T) string {
 func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
-	d := &daemon{url: "http://" + addr, data: data, stderr: &syncBuffer{}}
+	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	d.cmd = exec.Command(binary, "serve", "--data", data, "--listen", addr, "--issuer", d.url)
 	d.cmd.Env = append(cleanEnv(), extraEnv...)
-	d.cmd.Stderr = d.stderr
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +136,10 @@ func run(t *testing.T, env []string, wantErr bool, args ...string) string {
 
 func TestCLIWalkThrough(t *testing.T) {
 	d := startDaemon(t, filepath.Join(t.TempDir(), "data"))
-	if !strings.Contains(d.stderr.String(), "twp_") {
-		t.Fatal("serve did not print the bootstrap token once")
+	// The bootstrap token is in DATA/admin.token, named by the log, and
+	// neither in the log nor on a stdout that is not a terminal.
+	if strings.Contains(d.stderr.String()+d.stdout.String(), "twp_") || !strings.Contains(d.stderr.String(), "admin.token") {
+		t.Fatalf("serve's output and the bootstrap token:\nstdout: %s\nstderr: %s", d.stdout, d.stderr)
 	}
 	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
 

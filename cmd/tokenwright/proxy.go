@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/duration"
 	"github.com/tokenwright/tokenwright/pkg/proxy"
@@ -58,7 +59,9 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 			}
 			issuer := firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer)
 			clientID = firstOf(clientID, getenv.Get("TOKENWRIGHT_CLIENT_ID"))
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			// Redaction at the sink: a key sent as the wrong field (a
+			// swapped Basic user) must not reach the log.
+			log := slog.New(slog.NewTextHandler(apikey.RedactWriter(cmd.ErrOrStderr()), nil))
 			var h http.Handler
 			if acceptAPIKey {
 				rv, err := duration.Parse(revalidate)

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"io"
 	"log/slog"
+	"os"
+
+	"github.com/mattn/go-isatty"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -40,7 +44,19 @@ administrator is created and its token written to DATA/admin.token.`,
 			// zitadel/oidc logs through the slog default; send it to zerolog.
 			slog.SetDefault(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "oidc").Logger())))
 			server.TuneRuntime(getenv.Get)
-			return server.Run(cmd.Context(), cfg, server.Options{Logger: log, Banner: cmd.ErrOrStderr(), Environ: getenv.Get})
+			// The bootstrap token is shown only to a person at a terminal;
+			// otherwise it is in DATA/admin.token, never in the log stream.
+			var banner io.Writer
+			if out := cmd.OutOrStdout(); isTerminal(out) {
+				banner = out
+			}
+			if err := server.Run(cmd.Context(), cfg, server.Options{Logger: log, Banner: banner, Environ: getenv.Get}); err != nil {
+				// Through the logger, so that with JSON logs this line is
+				// JSON too.
+				log.Error().Err(err).Msg("tokenwright stopped")
+				return &exitError{code: 1}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -66,4 +82,9 @@ func loadConfig(cmd *cobra.Command, getenv env, configFile, dataDir string) (ser
 		cfg.DataDir = dataDir
 	}
 	return cfg, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

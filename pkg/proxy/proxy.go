@@ -26,6 +26,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/apikey"
 )
 
 // CheckListen refuses addresses other than loopback unless allowRemote:
@@ -89,7 +91,9 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": message})
+	// Messages may quote the request path: no credential goes back out in
+	// them (clients and proxies log error bodies).
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": apikey.Redact(message)})
 }
 
 // statusRecorder captures the status for the access log.

@@ -108,23 +108,23 @@ func parseClientPublicKey(text string) ([]byte, error) {
 // request carried one, must match. Every failure is ErrInvalidClient.
 func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID string, audiences []string, ip netip.Addr) (*Principal, error) {
 	if len(assertion) > maxAssertionSize {
-		return nil, fail("assertion too large")
+		return nil, fail(ReasonAssertionTooLarge)
 	}
 	tok, err := jwt.ParseSigned(assertion, assertionAlgorithms)
 	if err != nil {
-		return nil, fail("malformed assertion")
+		return nil, fail(ReasonAssertionMalformed)
 	}
 	var unverified jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&unverified); err != nil {
-		return nil, fail("malformed assertion claims")
+		return nil, fail(ReasonAssertionMalformed)
 	}
 	client := unverified.Issuer
 	if client == "" || clientID != "" && clientID != client {
-		return nil, fail("assertion issuer does not match client_id")
+		return nil, fail(ReasonAssertionIssuer)
 	}
 	sa, err := s.store.GetServiceAccount(ctx, client)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fail("unknown client")
+		return nil, fail(ReasonUnknownClient)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("looking up client: %w", err)
@@ -158,31 +158,31 @@ func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID
 		}
 	}
 	if !verified {
-		return nil, fail("assertion signature does not match a registered public key")
+		return nil, fail(ReasonAssertionSignature)
 	}
 	if claims.Subject != client {
-		return nil, fail("assertion subject differs from issuer")
+		return nil, fail(ReasonAssertionIssuer)
 	}
 	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: client, Subject: client, AnyAudience: audiences, Time: now}, assertionLeeway); err != nil {
-		return nil, fail("assertion claims: " + err.Error())
+		return nil, &AuthError{Reason: ReasonAssertionClaims, Debug: err.Error()}
 	}
 	if claims.Expiry == nil || claims.ID == "" {
-		return nil, fail("assertion lacks exp or jti")
+		return nil, fail(ReasonAssertionClaims)
 	}
 	exp := claims.Expiry.Time()
 	if exp.Sub(now) > maxAssertionLifetime {
-		return nil, fail("assertion lifetime exceeds one hour")
+		return nil, fail(ReasonAssertionLifetime)
 	}
 	if sa.Status != store.StatusActive {
-		return nil, fail("account inactive")
+		return nil, fail(ReasonOwnerInactive)
 	}
 	if !s.reach(&Principal{Key: key, Account: &sa}).AllowsAddress(ip) {
-		return nil, fail("source address outside the allowed CIDRs")
+		return nil, fail(ReasonSourceAddress)
 	}
 	if fresh, err := s.replay.first(ctx, s.store, client+"\x00"+claims.ID, exp.Add(assertionLeeway), now); err != nil {
 		return nil, fmt.Errorf("recording assertion jti: %w", err)
 	} else if !fresh {
-		return nil, fail("assertion replayed")
+		return nil, fail(ReasonAssertionReplayed)
 	}
 	s.usage.record(key.ID, now, ip)
 	return &Principal{Key: key, Account: &sa}, nil

@@ -28,10 +28,6 @@ func (p *Principal) ClientID() string { return p.Key.Owner }
 // same hash-and-compare as a wrong secret.
 var dummyHash = apikey.Hash("tokenwright: no such key")
 
-// fail wraps ErrInvalidClient with a reason for the server log. The reason
-// never reaches the client.
-func fail(reason string) error { return fmt.Errorf("%w: %s", ErrInvalidClient, reason) }
-
 // AuthenticateClient verifies client credentials presented at the token
 // endpoint: clientID is the account or user name, secret a key. Every
 // failure is ErrInvalidClient.
@@ -41,10 +37,10 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 		return nil, err
 	}
 	if subtle.ConstantTimeCompare([]byte(p.ClientID()), []byte(clientID)) != 1 {
-		return nil, fail("client_id does not own the key")
+		return nil, fail(ReasonClientMismatch)
 	}
 	if !s.reach(p).AllowsAddress(ip) {
-		return nil, fail("source address outside the allowed CIDRs")
+		return nil, fail(ReasonSourceAddress)
 	}
 	s.usage.record(p.Key.ID, s.now(), ip)
 	return p, nil
@@ -57,12 +53,18 @@ func (s *Service) AuthenticateBearer(ctx context.Context, token, ip string) (Act
 	if errors.Is(err, store.ErrUnavailable) {
 		return Actor{}, err // an outage, not a bad token: the API answers 503
 	}
-	if err != nil || p.User == nil {
+	if reason := ReasonOf(err); reason != "" {
+		return Actor{}, bearerFailure(reason)
+	}
+	if err != nil {
 		return Actor{}, ErrUnauthenticated
+	}
+	if p.User == nil {
+		return Actor{}, bearerFailure(ReasonKindMismatch) // a service-account key
 	}
 	addr, _ := netip.ParseAddr(ip)
 	if addr.IsValid() && !s.reach(p).AllowsAddress(addr) {
-		return Actor{}, ErrUnauthenticated
+		return Actor{}, bearerFailure(ReasonSourceAddress)
 	}
 	s.usage.record(p.Key.ID, s.now(), addr)
 	return Actor{User: *p.User, KeyID: p.Key.ID, IP: ip}, nil
@@ -71,12 +73,12 @@ func (s *Service) AuthenticateBearer(ctx context.Context, token, ip string) (Act
 func (s *Service) authenticate(ctx context.Context, secret string) (*Principal, error) {
 	cred, err := apikey.Parse(secret)
 	if err != nil {
-		return nil, fail("malformed credential")
+		return nil, fail(ReasonMalformedCredential)
 	}
 	key, err := s.store.GetKey(ctx, cred.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		cred.Matches(dummyHash)
-		return nil, fail("unknown key id")
+		return nil, fail(ReasonUnknownKey)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("looking up key: %w", err)
@@ -86,32 +88,32 @@ func (s *Service) authenticate(ctx context.Context, secret string) (*Principal, 
 	previous := len(key.PreviousSecretHash) > 0 && cred.Matches(key.PreviousSecretHash) && now.Before(key.PreviousExpiresAt)
 	switch {
 	case !current && !previous:
-		return nil, fail("wrong secret")
+		return nil, fail(ReasonWrongSecret)
 	case (cred.Kind == apikey.PersonalToken) != (key.Kind == store.KindPersonalToken):
-		return nil, fail("credential kind does not match the key")
+		return nil, fail(ReasonKindMismatch)
 	case key.Revoked():
-		return nil, fail("key revoked")
+		return nil, fail(ReasonKeyRevoked)
 	case key.Expired(now):
-		return nil, fail("key expired")
+		return nil, fail(ReasonKeyExpired)
 	}
 	p := &Principal{Key: key}
 	if key.Kind == store.KindPersonalToken {
 		u, err := s.store.GetUser(ctx, key.Owner)
 		if err != nil {
-			return nil, fail("owner missing")
+			return nil, fail(ReasonOwnerMissing)
 		}
 		if u.Status != store.StatusActive {
-			return nil, fail("user inactive")
+			return nil, fail(ReasonOwnerInactive)
 		}
 		p.User = &u
 		return p, nil
 	}
 	sa, err := s.store.GetServiceAccount(ctx, key.Owner)
 	if err != nil {
-		return nil, fail("owner missing")
+		return nil, fail(ReasonOwnerMissing)
 	}
 	if sa.Status != store.StatusActive {
-		return nil, fail("account inactive")
+		return nil, fail(ReasonOwnerInactive)
 	}
 	p.Account = &sa
 	return p, nil

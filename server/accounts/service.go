@@ -118,7 +118,16 @@ func (s *Service) audit(ctx context.Context, actor Actor, action, target string,
 		}
 		details["error"] = err.Error()
 	}
-	ev := store.AuditEvent{Time: s.now().UTC(), Actor: actor.Name(), Action: action, Target: target,
+	// Target and details may quote rejected input: a credential pasted into
+	// the wrong field must not reach the database and its backups.
+	if len(details) > 0 {
+		clean := make(map[string]string, len(details))
+		for k, v := range details {
+			clean[apikey.Redact(k)] = apikey.Redact(v)
+		}
+		details = clean
+	}
+	ev := store.AuditEvent{Time: s.now().UTC(), Actor: actor.Name(), Action: action, Target: apikey.Redact(target),
 		SourceIP: actor.IP, Result: result, Details: details}
 	if _, aerr := s.store.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
 		s.log.Error().Err(aerr).Str("action", action).Str("target", target).Msg("writing audit event failed")

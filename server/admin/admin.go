@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/ratelimit"
 	"github.com/tokenwright/tokenwright/server/reqctx"
@@ -101,6 +102,9 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if err != nil {
+			// The reason is for the log only (the log sink redacts a
+			// credential sent as something else).
+			a.log.Info().Str("reason", string(accounts.ReasonOf(err))).Str("ip", ip).Msg("admin authentication failed")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "the bearer token is invalid, expired or revoked")
 			return
@@ -188,8 +192,11 @@ func writeJSON(w http.ResponseWriter, status int, body any) {
 	}
 }
 
+// writeError answers with an error. Messages may quote the request (a
+// rejected name, email or JSON problem); a credential quoted there is
+// redacted, so that proxies and clients that log error bodies keep none.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, api.Error{Code: code, Message: msg})
+	writeJSON(w, status, api.Error{Code: code, Message: apikey.Redact(msg)})
 }
 
 // decodeError is a client mistake in the request body.

@@ -3,22 +3,26 @@
 // appear only once they have authenticated successfully, up to a cap) and
 // pre-resolves the hot-path counters so a token request costs a map lookup
 // and an atomic add.
+//
+// What a scrape reveals is decided here: refused requests carry only the
+// coarse OAuth result (never why authentication failed, nor for which
+// client id), and per-client issued counts exist only when the metrics are
+// private (Options.PerClient: off the public listener or behind a bearer
+// token), because they list the accounts and their activity.
 package metrics
 
 import (
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// Unknown is the client label of failures whose client id never got a token
-// (attacker-chosen ids must not create series).
-const Unknown = "unknown"
+	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/server/oauth"
+)
 
 // MaxClients caps the distinct client labels; later clients count as "other".
 const MaxClients = 1000
@@ -30,11 +34,23 @@ type SigningKey struct {
 	Active    bool
 }
 
+// Options shape the metric set.
+type Options struct {
+	// Keys is called at scrape time for the signing key gauges (nil: none).
+	Keys func() []SigningKey
+	// Now replaces the clock (nil: time.Now).
+	Now func() time.Time
+	// PerClient adds tokenwright_tokens_issued_by_client_total{client}. Set
+	// it only when the metrics are not served to anyone who asks.
+	PerClient bool
+}
+
 // Metrics is the set of tokenwright metrics.
 type Metrics struct {
 	reg *prometheus.Registry
 
-	issued      *prometheus.CounterVec
+	issued      prometheus.Counter
+	byClient    *prometheus.CounterVec // nil unless Options.PerClient
 	failed      *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
@@ -43,21 +59,20 @@ type Metrics struct {
 	clients map[string]prometheus.Counter // issued counter per known client
 }
 
-// New registers the metrics. keys is called at scrape time for the signing
-// key gauges and may be nil.
-func New(keys func() []SigningKey, now func() time.Time) *Metrics {
-	if now == nil {
-		now = time.Now
+// New registers the metrics.
+func New(opts Options) *Metrics {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
-		issued: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "tokenwright", Name: "tokens_issued_total", Help: "Access tokens issued, by client.",
-		}, []string{"client"}),
+		issued: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "tokenwright", Name: "tokens_issued_total", Help: "Access tokens issued.",
+		}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "tokenwright", Name: "tokens_failed_total",
-			Help: "Token requests refused, by reason and client (\"unknown\" unless the client id has been issued a token).",
-		}, []string{"reason", "client"}),
+			Help: "Token requests refused, by OAuth error code (why, and for which client, is in the log only).",
+		}, []string{"result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "tokenwright", Name: "http_request_duration_seconds",
 			Help:    "HTTP request latency by route and status class.",
@@ -71,8 +86,15 @@ func New(keys func() []SigningKey, now func() time.Time) *Metrics {
 	}
 	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if keys != nil {
-		m.reg.MustRegister(&keyCollector{keys: keys, now: now})
+	if opts.PerClient {
+		m.byClient = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tokenwright", Name: "tokens_issued_by_client_total",
+			Help: "Access tokens issued, by client (at most MaxClients, then \"other\").",
+		}, []string{"client"})
+		m.reg.MustRegister(m.byClient)
+	}
+	if opts.Keys != nil {
+		m.reg.MustRegister(&keyCollector{keys: opts.Keys, now: opts.Now})
 	}
 	return m
 }
@@ -85,20 +107,25 @@ func (m *Metrics) Handler() http.Handler {
 // Registry exposes the registry (tests gather from it).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// TokenIssued counts a token for client. It admits the client to the label
-// set (up to MaxClients): authenticated client ids are administrator-made.
+// TokenIssued counts a token for client. With per-client counts it admits
+// the client to the label set (up to MaxClients): authenticated client ids
+// are administrator-made.
 func (m *Metrics) TokenIssued(client string) {
+	m.issued.Inc()
+	if m.byClient == nil {
+		return
+	}
 	m.mu.RLock()
 	c, ok := m.clients[client]
 	m.mu.RUnlock()
 	if !ok {
 		m.mu.Lock()
 		if c, ok = m.clients[client]; !ok {
-			label := client
+			label := apikey.Redact(client)
 			if len(m.clients) >= MaxClients {
 				label = "other"
 			}
-			c = m.issued.WithLabelValues(label)
+			c = m.byClient.WithLabelValues(label)
 			m.clients[client] = c
 		}
 		m.mu.Unlock()
@@ -106,16 +133,9 @@ func (m *Metrics) TokenIssued(client string) {
 	c.Inc()
 }
 
-// TokenFailed counts a refused token request. reason must come from a
-// fixed set (the server's own reason strings, never client input).
-func (m *Metrics) TokenFailed(reason, client string) {
-	m.mu.RLock()
-	_, known := m.clients[client]
-	m.mu.RUnlock()
-	if !known {
-		client = Unknown
-	}
-	m.failed.WithLabelValues(strings.ReplaceAll(reason, " ", "_"), client).Inc()
+// TokenFailed counts a refused token request by its coarse result.
+func (m *Metrics) TokenFailed(result oauth.Result) {
+	m.failed.WithLabelValues(string(result)).Inc()
 }
 
 // RateLimited counts a 429.

@@ -89,8 +89,7 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		method = oidc.AuthMethodPrivateKeyJWT
 		p, err = s.accounts.AuthenticateAssertion(ctx, cc.ClientAssertion, cc.ClientID, auds, reqctx.ClientIP(ctx))
 	case cc.ClientSecret == "":
-		s.failed(endpoint, "no secret", cc.ClientID)
-		return nil, errInvalidClient()
+		err = &accounts.AuthError{Reason: accounts.ReasonNoSecret}
 	default:
 		if _, _, basic := (&http.Request{Header: header}).BasicAuth(); basic {
 			method = oidc.AuthMethodBasic
@@ -98,8 +97,16 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		p, err = s.accounts.AuthenticateClient(ctx, cc.ClientID, cc.ClientSecret, reqctx.ClientIP(ctx))
 	}
 	if errors.Is(err, accounts.ErrInvalidClient) {
-		s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason(err)).Msg("client authentication failed")
-		s.failed(endpoint, reason(err), cc.ClientID)
+		// The reason goes to the log only (the client gets the uniform
+		// answer, the metrics a coarse result). client_id is client input:
+		// the log sink redacts it if it is a secret sent in the wrong field.
+		ev := s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", string(accounts.ReasonOf(err)))
+		var ae *accounts.AuthError
+		if errors.As(err, &ae) && ae.Debug != "" {
+			ev = ev.Str("detail", ae.Debug)
+		}
+		ev.Msg("client authentication failed")
+		s.failed(endpoint, ResultInvalidClient)
 		return nil, errInvalidClient()
 	}
 	if err != nil {
@@ -110,13 +117,6 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		return nil, errSlowDown()
 	}
 	return &client{principal: p, method: method}, nil
-}
-
-// reason extracts the server-side explanation from a wrapped
-// ErrInvalidClient, for logs only.
-func reason(err error) string {
-	_, after, _ := strings.Cut(err.Error(), ": ")
-	return after
 }
 
 // ClientCredentialsExchange applies scope and audience policy and mints a
@@ -143,10 +143,10 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	grant, err := s.accounts.Grant(c.principal, scopes, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
-		s.observer.TokenFailed("invalid scope", c.principal.ClientID())
+		s.observer.TokenFailed(ResultInvalidScope)
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidTarget):
-		s.observer.TokenFailed("invalid target", c.principal.ClientID())
+		s.observer.TokenFailed(ResultInvalidTarget)
 		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
 	case err != nil:
 		s.log.Error().Err(err).Msg("applying token policy")

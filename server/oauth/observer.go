@@ -1,16 +1,29 @@
 package oauth
 
-// Observer learns the outcome of token requests (metrics). Reasons come from
-// a fixed set of server-side strings, never from client input.
+// Result is the coarse outcome of a refused token request, as the metrics
+// see it: the OAuth error code, nothing about which check failed or for
+// which client (that is in the log), so that a public /metrics cannot tell
+// an unknown account from a wrong secret or a blocked address.
+type Result string
+
+// The results: OAuth error codes (RFC 6749 §5.2, RFC 8707 §2).
+const (
+	ResultInvalidClient  Result = "invalid_client"
+	ResultInvalidScope   Result = "invalid_scope"
+	ResultInvalidTarget  Result = "invalid_target"
+	ResultInvalidRequest Result = "invalid_request"
+)
+
+// Observer learns the outcome of token requests (metrics).
 type Observer interface {
 	TokenIssued(client string)
-	TokenFailed(reason, client string)
+	TokenFailed(result Result)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) TokenIssued(string)         {}
-func (nopObserver) TokenFailed(string, string) {}
+func (nopObserver) TokenIssued(string) {}
+func (nopObserver) TokenFailed(Result) {}
 
 // SetObserver installs o (nil: none). Call before serving.
 func (s *Server) SetObserver(o Observer) {
@@ -23,8 +36,8 @@ func (s *Server) SetObserver(o Observer) {
 // failed reports an authentication failure at the token endpoint (the
 // metric counts token requests; introspection and revocation callers are
 // not asking for tokens).
-func (s *Server) failed(endpoint, reason, client string) {
+func (s *Server) failed(endpoint string, result Result) {
 	if endpoint == TokenPath {
-		s.observer.TokenFailed(reason, client)
+		s.observer.TokenFailed(result)
 	}
 }

@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 )
@@ -96,9 +94,15 @@ func Start(t testing.TB, opts Options) *Server {
 		// must not measure an ever-growing in-memory buffer.
 		out = io.Discard
 	}
-	log := zerolog.New(out).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	// The production logger (redaction included), JSON into the buffer.
+	level := "info"
 	if out == logs {
-		log = log.Level(zerolog.DebugLevel)
+		level = "debug"
+	}
+	log, err := server.NewLogger(out, "json", level)
+	if err != nil {
+		_ = ln.Close()
+		t.Fatalf("logger: %v", err)
 	}
 	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Environ: opts.Environ})
 	if err != nil {

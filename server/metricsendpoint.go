@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// loadMetricsToken reads the optional bearer token that /metrics requires:
+// TOKENWRIGHT_METRICS_BEARER_TOKEN, else metricsBearerTokenFile. Only its
+// digest is kept, so that the comparison is constant-time whatever the
+// lengths.
+func (s *Server) loadMetricsToken(environ func(string) string) error {
+	v := environ("TOKENWRIGHT_METRICS_BEARER_TOKEN")
+	if v == "" && s.cfg.MetricsBearerTokenFile != "" {
+		data, err := os.ReadFile(s.cfg.MetricsBearerTokenFile)
+		if err != nil {
+			return fmt.Errorf("metricsBearerTokenFile: %w", err)
+		}
+		if v = strings.TrimSpace(string(data)); v == "" {
+			return errors.New("metricsBearerTokenFile: the file is empty")
+		}
+	}
+	if v != "" {
+		sum := sha256.Sum256([]byte(v))
+		s.metricsToken = sum[:]
+	}
+	return nil
+}
+
+// metricsPrivate reports whether /metrics is out of the public's reach
+// (its own listener or a bearer token): only then do the metrics name
+// clients (server/metrics).
+func (s *Server) metricsPrivate() bool { return s.cfg.MetricsListen != "" || s.metricsToken != nil }
+
+// metricsHandler serves the metrics, behind the bearer token if one is set.
+func (s *Server) metricsHandler() http.Handler {
+	h := s.metrics.Handler()
+	if s.metricsToken == nil {
+		return h
+	}
+	want := s.metricsToken
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got := sha256.Sum256([]byte(token))
+		if !ok || subtle.ConstantTimeCompare(got[:], want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "message": "a bearer token is required"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServeMetrics serves only /metrics on ln (plain HTTP) until ctx is
+// cancelled: the metricsListen listener.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metricsHandler())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /metrics only"})
+	})
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       5 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          newStdLogger(s.log),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info().Str("listen", ln.Addr().String()).Bool("bearer", s.metricsToken != nil).Msg("metrics listener (plain HTTP, /metrics only)")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("metrics listener shutdown: %w", err)
+	}
+	return nil
+}
