@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"time"
 )
 
 // loadMetricsToken reads the optional bearer token that /metrics requires:
@@ -67,27 +66,5 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /metrics only"})
 	})
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       5 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          newStdLogger(s.log),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info().Str("listen", ln.Addr().String()).Bool("bearer", s.metricsToken != nil).Msg("metrics listener (plain HTTP, /metrics only)")
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("metrics listener shutdown: %w", err)
-	}
-	return nil
+	return s.serveSide(ctx, ln, mux, "metrics", s.log.Info().Bool("bearer", s.metricsToken != nil))
 }

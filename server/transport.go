@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/tokenwright/tokenwright/server/clientip"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
@@ -110,18 +112,26 @@ func (s *Server) healthHandler() http.Handler {
 
 // ServeHealth serves the probes on ln (plain HTTP) until ctx is cancelled.
 func (s *Server) ServeHealth(ctx context.Context, ln net.Listener) error {
+	return s.serveSide(ctx, ln, s.healthHandler(), "health", s.log.Info())
+}
+
+// serveSide serves handler on a side listener (health probes, metrics):
+// plain HTTP, small requests, the same timeouts as the main listener,
+// until ctx is cancelled. what names the listener in logs and errors;
+// started is the log event that announces it.
+func (s *Server) serveSide(ctx context.Context, ln net.Listener, handler http.Handler, what string, started *zerolog.Event) error {
 	srv := &http.Server{
-		Handler:           s.healthHandler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       5 * time.Second,
-		WriteTimeout:      10 * time.Second,
+		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          newStdLogger(s.log),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	s.log.Info().Str("listen", ln.Addr().String()).Msg("health listener (plain HTTP, /healthz and /readyz only)")
+	started.Str("listen", ln.Addr().String()).Msgf("%s listener (plain HTTP)", what)
 	select {
 	case err := <-errc:
 		return err
@@ -130,7 +140,7 @@ func (s *Server) ServeHealth(ctx context.Context, ln net.Listener) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("health listener shutdown: %w", err)
+		return fmt.Errorf("%s listener shutdown: %w", what, err)
 	}
 	return nil
 }
