@@ -9,6 +9,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/pkg/tokenbucket"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/ratelimit"
@@ -96,8 +97,8 @@ func newLimits(c LimitsConfig, onReject func(string, ratelimit.Scope), now func(
 	if !c.Enabled {
 		return &limits{}
 	}
-	limiter := func(rate, burst float64) *ratelimit.Limiter {
-		return ratelimit.New(ratelimit.Policy{Rate: rate, Burst: burst, SuccessCost: c.SuccessCost, FailureCost: c.FailureCost, MaxKeys: c.MaxKeys}, now)
+	limiter := func(rate, burst float64) *tokenbucket.Limiter {
+		return tokenbucket.New(tokenbucket.Policy{Rate: rate, Burst: burst, SuccessCost: c.SuccessCost, FailureCost: c.FailureCost, MaxKeys: c.MaxKeys}, now)
 	}
 	return &limits{
 		oauth: &ratelimit.Guard{

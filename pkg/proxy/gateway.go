@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenwright/tokenwright/pkg/tokenbucket"
 )
 
 // GatewayConfig configures NewGateway.
@@ -71,7 +73,7 @@ type Gateway struct {
 	cfg     GatewayConfig
 	log     *slog.Logger
 	rp      http.Handler
-	callers *callerBuckets
+	callers *tokenbucket.Limiter
 
 	mu      sync.Mutex
 	entries map[string]*exchange
@@ -129,20 +131,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	// The caller is the TCP peer: a header would let it pick its bucket.
+	// An address that is not ip:port (a Unix socket) has no bucket.
 	caller := callerKey(r.RemoteAddr)
-	if ok, wait := g.callers.allow(caller); !ok {
+	if ok, wait := g.callers.Allow(caller); caller != "" && !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 		writeError(w, http.StatusTooManyRequests, "rate_limited", "too many refused or new requests from this address; retry later")
 		return
 	}
 	tok, exchanged, gerr := g.authorise(r)
 	switch {
+	case caller == "":
 	case gerr == nil:
 		if exchanged {
-			g.callers.charge(caller, g.callers.limits.SuccessCost)
+			g.callers.Success(caller)
 		}
 	case gerr.status < 500 && gerr.status != http.StatusTooManyRequests:
-		g.callers.charge(caller, g.callers.limits.FailureCost)
+		g.callers.Failure(caller)
 	}
 	if gerr != nil {
 		if gerr.status == http.StatusUnauthorized {

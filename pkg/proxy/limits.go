@@ -1,12 +1,12 @@
 package proxy
 
 import (
-	"container/list"
 	"errors"
 	"math"
 	"net/netip"
-	"sync"
 	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/tokenbucket"
 )
 
 // CallerLimits bounds what one caller of the gateway may cost. A caller is
@@ -62,103 +62,22 @@ func (c CallerLimits) validate() error {
 	return nil
 }
 
-// callerBuckets is a bounded LRU of token buckets, one per caller.
-// golang.org/x/time/rate is not used: its limiter takes tokens on
-// admission, whereas here the cost depends on the outcome and is charged
-// afterwards (with debt down to -Burst), and it would still need this map.
-type callerBuckets struct {
-	limits CallerLimits
-	now    func() time.Time
-
-	mu      sync.Mutex
-	lru     *list.List // of *callerBucket, most recent first
-	buckets map[string]*list.Element
-}
-
-type callerBucket struct {
-	key    string
-	tokens float64
-	last   time.Time
-}
-
-func newCallerBuckets(limits CallerLimits, now func() time.Time) *callerBuckets {
-	return &callerBuckets{limits: limits, now: now, lru: list.New(), buckets: map[string]*list.Element{}}
-}
-
-// allow reports whether caller may make a request now; if not, retryAfter
-// says when its bucket will hold a whole token again. It takes nothing:
-// charge does, once the outcome is known.
-func (cb *callerBuckets) allow(caller string) (ok bool, retryAfter time.Duration) {
-	if cb.limits.Rate == 0 || caller == "" {
-		return true, 0
-	}
-	cb.mu.Lock()
-	defer cb.mu.Unlock()
-	el, found := cb.buckets[caller]
-	if !found {
-		return true, 0 // a new caller has a full bucket
-	}
-	b := cb.refill(el)
-	if b.tokens >= 1 {
-		return true, 0
-	}
-	wait := (1 - b.tokens) / cb.limits.Rate
-	return false, time.Duration(math.Ceil(wait * float64(time.Second)))
-}
-
-// charge takes cost from caller's bucket; it may go into debt down to
-// -Burst, so that a caller that keeps failing waits longer, but boundedly.
-func (cb *callerBuckets) charge(caller string, cost float64) {
-	if cb.limits.Rate == 0 || caller == "" || cost <= 0 {
-		return
-	}
-	cb.mu.Lock()
-	defer cb.mu.Unlock()
-	el, found := cb.buckets[caller]
-	if !found {
-		if cb.lru.Len() >= cb.limits.MaxCallers {
-			oldest := cb.lru.Back()
-			delete(cb.buckets, oldest.Value.(*callerBucket).key)
-			cb.lru.Remove(oldest)
-		}
-		el = cb.lru.PushFront(&callerBucket{key: caller, tokens: cb.limits.Burst, last: cb.now()})
-		cb.buckets[caller] = el
-	}
-	b := cb.refill(el)
-	b.tokens = max(b.tokens-cost, -cb.limits.Burst)
-}
-
-// refill brings el's bucket up to date and marks it recently used; cb.mu
-// is held.
-func (cb *callerBuckets) refill(el *list.Element) *callerBucket {
-	cb.lru.MoveToFront(el)
-	b := el.Value.(*callerBucket)
-	now := cb.now()
-	if d := now.Sub(b.last).Seconds(); d > 0 {
-		b.tokens = min(b.tokens+d*cb.limits.Rate, cb.limits.Burst)
-		b.last = now
-	}
-	return b
-}
-
-func (cb *callerBuckets) len() int {
-	cb.mu.Lock()
-	defer cb.mu.Unlock()
-	return cb.lru.Len()
+// newCallerBuckets returns the gateway's per-caller buckets: the same
+// token buckets tokenwright's own limits use, charged by outcome after the
+// answer (golang.org/x/time/rate takes tokens on admission instead), with
+// debt bounded by one burst and memory by MaxCallers.
+func newCallerBuckets(limits CallerLimits, now func() time.Time) *tokenbucket.Limiter {
+	return tokenbucket.New(tokenbucket.Policy{Rate: limits.Rate, Burst: limits.Burst, SuccessCost: limits.SuccessCost,
+		FailureCost: limits.FailureCost, MaxKeys: limits.MaxCallers}, now)
 }
 
 // callerKey is the bucket key for a TCP peer address ("ip:port"): the IPv4
-// address, or the /64 of an IPv6 address. tokenwright keys its
-// per-address buckets the same way (server/ratelimit.AddressKey).
+// address, or the /64 of an IPv6 address, as tokenwright keys its own
+// per-address buckets.
 func callerKey(remoteAddr string) string {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		return ""
 	}
-	ip := ap.Addr()
-	if ip.Is6() && !ip.Is4In6() {
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.Unmap().String()
+	return tokenbucket.AddressKey(ap.Addr())
 }

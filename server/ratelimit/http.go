@@ -1,11 +1,14 @@
+// Package ratelimit guards tokenwright's HTTP endpoints with token buckets
+// (pkg/tokenbucket): per source address and per (claimed identity, address)
+// before a credential is verified, per verified identity after. See Guard.
 package ratelimit
 
 import (
 	"net/http"
-	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/tokenwright/tokenwright/pkg/tokenbucket"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 )
 
@@ -43,9 +46,9 @@ const RefusalMessage = "too many requests; retry after the number of seconds in 
 type Guard struct {
 	// Endpoint names the endpoint in metrics ("oauth", "admin").
 	Endpoint string
-	IP       *Limiter
-	ClaimIP  *Limiter
-	Client   *Limiter
+	IP       *tokenbucket.Limiter
+	ClaimIP  *tokenbucket.Limiter
+	Client   *tokenbucket.Limiter
 	// Claimed extracts, without verifying anything, the identity a request
 	// claims (from a request whose body, if any, is already bounded); ""
 	// means none (only the IP family applies before verification).
@@ -74,20 +77,6 @@ func IsFailure(status int) bool {
 // callers are already trusted, a validation error is not an attack.
 func IsAuthFailure(status int) bool { return status == http.StatusUnauthorized }
 
-// AddressKey is the per-address bucket key: the IPv4 address, or the /64
-// of an IPv6 address (one host usually controls a whole /64, so keying by
-// the full address would let it rotate through 2^64 fresh buckets).
-func AddressKey(ip netip.Addr) string {
-	switch {
-	case !ip.IsValid():
-		return ""
-	case ip.Is6() && !ip.Is4In6():
-		p, _ := ip.Prefix(64)
-		return p.String()
-	}
-	return ip.Unmap().String()
-}
-
 // claimIPKey joins a claimed identity and an address key. NUL cannot occur
 // in an address key, so two different pairs never share a bucket.
 func claimIPKey(claimed, addr string) string { return claimed + "\x00" + addr }
@@ -95,7 +84,7 @@ func claimIPKey(claimed, addr string) string { return claimed + "\x00" + addr }
 // Wrap returns next behind the guard.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ipKey := AddressKey(reqctx.ClientIP(r.Context()))
+		ipKey := tokenbucket.AddressKey(reqctx.ClientIP(r.Context()))
 		var pairKey string
 		if g.ClaimIP != nil && g.Claimed != nil {
 			if claimed := g.Claimed(r); claimed != "" {
@@ -156,7 +145,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 
 // allow checks key's bucket in l (nil l or empty key: no limit) and
 // answers the refusal itself.
-func (g *Guard) allow(w http.ResponseWriter, r *http.Request, l *Limiter, key string, scope Scope) bool {
+func (g *Guard) allow(w http.ResponseWriter, r *http.Request, l *tokenbucket.Limiter, key string, scope Scope) bool {
 	if l == nil || key == "" {
 		return true
 	}

@@ -1,15 +1,19 @@
-// Package ratelimit holds token buckets keyed by an arbitrary string (a
+// Package tokenbucket holds token buckets keyed by an arbitrary string (a
 // client id, a source address) in a bounded, sharded LRU, so that a flood of
 // random keys costs a fixed amount of memory. Requests are admitted while the
 // bucket holds at least one token and are charged after the fact by outcome:
 // failures cost more than successes, so a brute-force attempt on one key
 // runs dry quickly while successful traffic on other keys is untouched.
-package ratelimit
+//
+// tokenwright's HTTP guards (server/ratelimit) and the API-key gateway
+// (pkg/proxy) both use it, so both count the same way.
+package tokenbucket
 
 import (
 	"container/list"
 	"hash/maphash"
 	"math"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -157,4 +161,18 @@ func (l *Limiter) refill(b *bucket, now time.Time) {
 
 func (l *Limiter) shard(key string) *shard {
 	return &l.shards[maphash.String(l.seed, key)%shardCount]
+}
+
+// AddressKey is the per-address bucket key: the IPv4 address, or the /64
+// of an IPv6 address (one host usually controls a whole /64, so keying by
+// the full address would let it rotate through 2^64 fresh buckets).
+func AddressKey(ip netip.Addr) string {
+	switch {
+	case !ip.IsValid():
+		return ""
+	case ip.Is6() && !ip.Is4In6():
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.Unmap().String()
 }
