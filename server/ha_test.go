@@ -87,8 +87,10 @@ func jwksKids(t *testing.T, s *servertest.Server) []string {
 	return kids
 }
 
-func TestHATwoReplicasShareState(t *testing.T) {
-	c := etcdtest.Start(t, 1)
+func TestHATwoReplicasShareState(t *testing.T) { etcdtest.Each(t, testHATwoReplicasShareState) }
+
+func testHATwoReplicasShareState(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
 	a, b := replicas(t, c, nil)
 
 	// Created on A, usable on B.
@@ -160,8 +162,10 @@ func TestHATwoReplicasShareState(t *testing.T) {
 	}
 }
 
-func TestHAOneEtcdMemberDown(t *testing.T) {
-	c := etcdtest.Start(t, 3)
+func TestHAOneEtcdMemberDown(t *testing.T) { etcdtest.Each(t, testHAOneEtcdMemberDown) }
+
+func testHAOneEtcdMemberDown(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 3)
 	a, b := replicas(t, c, nil)
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
@@ -202,8 +206,10 @@ func TestHAOneEtcdMemberDown(t *testing.T) {
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc3", Email: "svc3@example.com"})
 }
 
-func TestHAQuorumLoss(t *testing.T) {
-	c := etcdtest.Start(t, 3)
+func TestHAQuorumLoss(t *testing.T) { etcdtest.Each(t, testHAQuorumLoss) }
+
+func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 3)
 	a := replica(t, c, func(cfg *server.Config) { cfg.Etcd.RequestTimeout = server.Duration(time.Second) })
 	// B trusts its in-memory index for only 2 s without quorum.
 	b := replica(t, c, func(cfg *server.Config) {
@@ -270,8 +276,10 @@ func TestHAQuorumLoss(t *testing.T) {
 
 // Replicas started at the same moment on an empty store agree: one
 // administrator, one signing key, the same JWKS.
-func TestHASimultaneousFirstStart(t *testing.T) {
-	c := etcdtest.Start(t, 1)
+func TestHASimultaneousFirstStart(t *testing.T) { etcdtest.Each(t, testHASimultaneousFirstStart) }
+
+func testHASimultaneousFirstStart(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
 	servers := make([]*servertest.Server, 3)
 	var wg sync.WaitGroup
 	for i := range servers {

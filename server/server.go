@@ -65,6 +65,9 @@ type Options struct {
 	Banner io.Writer
 	// Now replaces the clock (tests).
 	Now func() time.Time
+	// Monotonic replaces the clock this process measures its own
+	// intervals with (tests; default Now, see signing.Options.Monotonic).
+	Monotonic func() time.Time
 	// Environ is the process environment (for TOKENWRIGHT_KEK).
 	Environ func(string) string
 }
@@ -118,7 +121,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	}()
 
 	alg, _ := signing.ParseAlgorithm(cfg.Signing.Algorithm)
-	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now,
+	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now, Monotonic: opts.Monotonic,
 		RotationPeriod: cfg.Signing.RotationPeriod.Std(), MaxAge: cfg.Signing.JWKSMaxAge.Std(), TokenLifetime: MaxTokenLifetime})
 	if err := s.signing.Load(ctx); err != nil {
 		return nil, err

@@ -50,6 +50,8 @@ type Options struct {
 	Configure func(*server.Config)
 	// Now replaces the clock.
 	Now func() time.Time
+	// Monotonic replaces the process's own interval clock (default Now).
+	Monotonic func() time.Time
 	// Environ replaces the environment lookup (KEK tests).
 	Environ func(string) string
 	// HTTPClient is used by Do and DoRaw (default http.DefaultClient); a
@@ -104,7 +106,7 @@ func Start(t testing.TB, opts Options) *Server {
 		_ = ln.Close()
 		t.Fatalf("logger: %v", err)
 	}
-	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Environ: opts.Environ})
+	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Monotonic: opts.Monotonic, Environ: opts.Environ})
 	if err != nil {
 		_ = ln.Close()
 		t.Fatalf("server.New: %v", err)

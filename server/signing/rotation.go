@@ -25,6 +25,16 @@ import (
 // Every change goes through Tick (periodic) or Rotate (manual). Both work
 // out the complete new set, write it in one transaction, and swap in a new
 // State: the token path never sees a half-changed set.
+//
+// The stored times are wall-clock times, written by whichever replica made
+// the change, and a step of a wall clock (NTP correcting a drifted clock, a
+// VM resumed from a snapshot) moves them all at once. So a scheduled
+// activation also waits until this process has itself seen the successor
+// published for P, and a retired key stays until this process has itself
+// seen it retired for R, both measured on the process's monotonic clock:
+// a forward step can delay nothing and hurry nothing. A restarted process
+// measures from its start, which can delay a handover or a removal (never
+// hasten it); any replica that has watched long enough performs it.
 
 // ErrRotationPending means a successor key is already waiting to activate.
 var ErrRotationPending = errors.New("a new signing key is already pending")
@@ -44,7 +54,7 @@ func (m *Manager) Tick(ctx context.Context) (changed bool, err error) {
 			return err
 		}
 		var next []store.SigningKey
-		next, changed, err = m.plan(keys, m.opts.Now().UTC())
+		next, changed, err = m.plan(keys, m.opts.Now().UTC(), m.observe(keys))
 		if err != nil {
 			return err
 		}
@@ -73,8 +83,10 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
 				return fmt.Errorf("%w: %s activates at %s", ErrRotationPending, keys[i].ID, keys[i].ActivateAt.Format(time.RFC3339))
 			}
 			// Immediate rotation promotes the waiting key instead of
-			// adding another one.
+			// adding another one. It hands over here, on purpose without
+			// the wait for publication that plan enforces.
 			keys[i].ActivateAt = now
+			handOver(keys, i, now, m.opts.Retention())
 			created = keys[i]
 		} else {
 			k, err := m.generate(m.opts.Algorithm, store.SigningPending)
@@ -86,9 +98,12 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
 				k.ActivateAt = now
 			}
 			keys = append(keys, k)
-			created = k
+			if immediate {
+				handOver(keys, len(keys)-1, now, m.opts.Retention())
+			}
+			created = keys[len(keys)-1]
 		}
-		next, _, err := m.plan(keys, now)
+		next, _, err := m.plan(keys, now, m.observe(keys))
 		if err != nil {
 			return err
 		}
@@ -123,7 +138,8 @@ func (m *Manager) Remove(ctx context.Context, kid string) error {
 		if keys[i].State == store.SigningActive {
 			return ErrKeyInUse
 		}
-		next, _, err := m.plan(slices.Delete(keys, i, i+1), m.opts.Now().UTC())
+		keys = slices.Delete(keys, i, i+1)
+		next, _, err := m.plan(keys, m.opts.Now().UTC(), m.observe(keys))
 		if err != nil {
 			return err
 		}
@@ -169,6 +185,7 @@ func (m *Manager) commit(ctx context.Context, keys []store.SigningKey, changed b
 		if err := m.store.ReplaceSigningKeys(ctx, keys); err != nil {
 			return fmt.Errorf("signing: storing key set: %w", err)
 		}
+		m.observe(keys) // what this process published or retired itself
 	}
 	st.NextChange = m.nextChange(keys)
 	if old := m.current.Load(); old != nil && old.ETag == st.ETag && old.Active.KeyID == st.Active.KeyID &&
@@ -179,33 +196,28 @@ func (m *Manager) commit(ctx context.Context, keys []store.SigningKey, changed b
 	return nil
 }
 
-// plan applies every due lifecycle step to keys at now.
-func (m *Manager) plan(keys []store.SigningKey, now time.Time) (_ []store.SigningKey, changed bool, _ error) {
+// plan applies every due lifecycle step to keys at now (wall clock), given
+// what this process observed itself (seen).
+func (m *Manager) plan(keys []store.SigningKey, now time.Time, seen local) (_ []store.SigningKey, changed bool, _ error) {
 	keys = slices.Clone(keys)
 	o := m.opts
 	retire := func(k *store.SigningKey) {
-		k.State, k.RetiredAt, k.RemoveAfter = store.SigningRetired, now, now.Add(o.Retention())
-		changed = true
-	}
-	activate := func(k *store.SigningKey) {
-		k.State, k.ActivatedAt = store.SigningActive, now
+		retireKey(k, now, o.Retention())
 		changed = true
 	}
 
-	// A due pending key takes over (the newest one if several are due).
+	// A due pending key takes over (the newest one if several are due):
+	// due by the stored schedule, and published for P as this process saw.
 	due := -1
 	for i, k := range keys {
-		if k.State == store.SigningPending && !now.Before(k.ActivateAt) && (due < 0 || k.ActivateAt.After(keys[due].ActivateAt)) {
+		if k.State == store.SigningPending && !now.Before(k.ActivateAt) && seen.published(k.ID) >= o.PrePublish() &&
+			(due < 0 || k.ActivateAt.After(keys[due].ActivateAt)) {
 			due = i
 		}
 	}
 	if due >= 0 {
-		for i := range keys {
-			if keys[i].State == store.SigningActive {
-				retire(&keys[i])
-			}
-		}
-		activate(&keys[due])
+		handOver(keys, due, now, o.Retention())
+		changed = true
 	}
 
 	// Repair: one active key, the most recently activated.
@@ -244,7 +256,7 @@ func (m *Manager) plan(keys []store.SigningKey, now time.Time) (_ []store.Signin
 		switch {
 		case a.Algorithm != string(o.Algorithm):
 			activateAt = now.Add(o.PrePublish())
-		case o.RotationPeriod > 0 && !now.Before(a.ActivatedAt.Add(o.RotationPeriod-o.PrePublish())):
+		case o.RotationPeriod > 0 && !now.Before(o.publishSuccessorAt(a.ActivatedAt)):
 			activateAt = later(a.ActivatedAt.Add(o.RotationPeriod), now.Add(o.PrePublish()))
 		}
 		if !activateAt.IsZero() {
@@ -258,16 +270,81 @@ func (m *Manager) plan(keys []store.SigningKey, now time.Time) (_ []store.Signin
 		}
 	}
 
-	// Retired keys whose tokens have all expired leave the set.
+	// Retired keys whose tokens have all expired leave the set: by the
+	// stored schedule, and retired for R as this process saw.
 	kept := keys[:0]
 	for _, k := range keys {
-		if k.State == store.SigningRetired && !now.Before(k.RemoveAfter) {
+		if k.State == store.SigningRetired && !now.Before(k.RemoveAfter) && seen.retired(k.ID) >= o.Retention() {
 			changed = true
 			continue
 		}
 		kept = append(kept, k)
 	}
 	return kept, changed, nil
+}
+
+// publishSuccessorAt is when a key activated at activatedAt gets its
+// scheduled successor: P before the handover is due.
+func (o Options) publishSuccessorAt(activatedAt time.Time) time.Time {
+	return activatedAt.Add(o.RotationPeriod - o.PrePublish())
+}
+
+// handOver makes keys[i] the one active key at now and retires the key it
+// replaces.
+func handOver(keys []store.SigningKey, i int, now time.Time, retention time.Duration) {
+	for j := range keys {
+		if keys[j].State == store.SigningActive {
+			retireKey(&keys[j], now, retention)
+		}
+	}
+	keys[i].State, keys[i].ActivatedAt = store.SigningActive, now
+}
+
+func retireKey(k *store.SigningKey, now time.Time, retention time.Duration) {
+	k.State, k.RetiredAt, k.RemoveAfter = store.SigningRetired, now, now.Add(retention)
+}
+
+// sighting is when this process first saw a key published and first saw
+// it retired, on its Monotonic clock (zero: not yet).
+type sighting struct{ published, retired time.Time }
+
+// local is what this process observed of the key set, on its own clock:
+// the input that keeps plan pure.
+type local struct {
+	now  time.Time // a reading of Options.Monotonic
+	seen map[string]sighting
+}
+
+// published is how long this process has seen key kid published.
+func (l local) published(kid string) time.Duration { return l.since(l.seen[kid].published) }
+
+// retired is how long this process has seen key kid retired.
+func (l local) retired(kid string) time.Duration { return l.since(l.seen[kid].retired) }
+
+func (l local) since(t time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return l.now.Sub(t)
+}
+
+// observe records the first sightings of the stored set keys (every
+// stored key is published) and forgets keys that are gone. Callers hold mu.
+func (m *Manager) observe(keys []store.SigningKey) local {
+	now := m.opts.Monotonic()
+	seen := make(map[string]sighting, len(keys))
+	for _, k := range keys {
+		s, ok := m.seen[k.ID]
+		if !ok {
+			s.published = now
+		}
+		if k.State == store.SigningRetired && s.retired.IsZero() {
+			s.retired = now
+		}
+		seen[k.ID] = s
+	}
+	m.seen = seen
+	return local{now: now, seen: seen}
 }
 
 // nextChange is the earliest planned change of the published set: a
@@ -293,20 +370,47 @@ func (m *Manager) nextChange(keys []store.SigningKey) time.Time {
 	if !pending && m.opts.RotationPeriod > 0 {
 		for _, k := range keys {
 			if k.State == store.SigningActive {
-				consider(k.ActivatedAt.Add(m.opts.RotationPeriod - m.opts.PrePublish()))
+				consider(m.opts.publishSuccessorAt(k.ActivatedAt))
 			}
 		}
 	}
 	return next
 }
 
-// NextTick is when Tick next has work to do: the next change of the
-// published set or the next activation.
-func (st *State) NextTick() time.Time {
-	next := st.NextChange
+// untilNextTick is how long until Tick next has work to do: the next
+// change of the published set or the next activation, each no earlier
+// than this process's own wait for it (see local); zero if nothing is
+// planned.
+func (m *Manager) untilNextTick() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.Current()
+	if st == nil {
+		return 0
+	}
+	l := local{now: m.opts.Monotonic(), seen: m.seen}
+	now := m.opts.Now()
+	var next time.Duration
+	consider := func(at time.Time, localWait time.Duration) {
+		if at.IsZero() {
+			return
+		}
+		d := max(at.Sub(now), localWait)
+		if next == 0 || d < next {
+			next = max(d, time.Nanosecond) // zero means "nothing planned"
+		}
+	}
+	pending := slices.ContainsFunc(st.Keys, func(k KeyInfo) bool { return k.State == store.SigningPending })
 	for _, k := range st.Keys {
-		if k.State == store.SigningPending && (next.IsZero() || k.ActivateAt.Before(next)) {
-			next = k.ActivateAt
+		switch k.State {
+		case store.SigningActive:
+			if !pending && m.opts.RotationPeriod > 0 {
+				consider(m.opts.publishSuccessorAt(k.ActivatedAt), 0)
+			}
+		case store.SigningPending:
+			consider(k.ActivateAt, m.opts.PrePublish()-l.published(k.ID))
+		case store.SigningRetired:
+			consider(k.RemoveAfter, m.opts.Retention()-l.retired(k.ID))
 		}
 	}
 	return next
@@ -317,8 +421,8 @@ func (st *State) NextTick() time.Time {
 func (m *Manager) Run(ctx context.Context, interval time.Duration, onError func(error)) {
 	for {
 		wait := interval
-		if next := m.Current().NextTick(); !next.IsZero() {
-			wait = max(time.Second, min(wait, next.Sub(m.opts.Now())))
+		if next := m.untilNextTick(); next > 0 {
+			wait = max(time.Second, min(wait, next))
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -138,12 +138,23 @@ type Manager struct {
 
 	mu      sync.Mutex // serialises changes; readers never take it
 	current atomic.Pointer[State]
+	// seen is what this process itself observed of each stored key, on
+	// its Monotonic clock (guarded by mu). It is held in memory only:
+	// a restarted process measures from the moment it starts.
+	seen map[string]sighting
 }
 
 // Options configure a Manager.
 type Options struct {
 	Algorithm jose.SignatureAlgorithm // default RS256
 	Now       func() time.Time        // default time.Now
+	// Monotonic is this process's own clock for the intervals it measures
+	// itself (default Now). Only differences between its readings count:
+	// time.Now's readings carry Go's monotonic clock, which a step of the
+	// wall clock does not move. A test that simulates time passing with a
+	// fake Now gets the same fake here; one that simulates a step of the
+	// wall clock sets a Monotonic that stays put.
+	Monotonic func() time.Time
 	// RotationPeriod is how long a key signs before its successor takes
 	// over; zero disables automatic rotation.
 	RotationPeriod time.Duration
@@ -169,6 +180,9 @@ func NewManager(s store.Store, kek *KEK, opts Options) *Manager {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Monotonic == nil {
+		opts.Monotonic = opts.Now
 	}
 	if opts.MaxAge == 0 {
 		opts.MaxAge = time.Hour

@@ -25,8 +25,10 @@ func open(t *testing.T, c *etcdtest.Cluster, prefix string) *etcd.Store {
 	return s
 }
 
-func TestConformance(t *testing.T) {
-	c := etcdtest.Start(t, 1)
+func TestConformance(t *testing.T) { etcdtest.Each(t, testConformance) }
+
+func testConformance(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
 	n := 0
 	storetest.RunTests(t, func(t *testing.T) store.Store {
 		n++ // a fresh prefix per subtest is an empty store
@@ -36,8 +38,10 @@ func TestConformance(t *testing.T) {
 
 // Two stores on one prefix are two replicas: each sees the other's writes
 // through its watch, and the shared namespace holds across them.
-func TestTwoReplicas(t *testing.T) {
-	c := etcdtest.Start(t, 1)
+func TestTwoReplicas(t *testing.T) { etcdtest.Each(t, testTwoReplicas) }
+
+func testTwoReplicas(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
 	a, b := open(t, c, "/tw/"), open(t, c, "/tw/")
 	defer a.Close()
 	defer b.Close()
@@ -130,8 +134,10 @@ func drain(ch <-chan struct{}) {
 }
 
 // Exclusive admits one holder at a time across replicas.
-func TestExclusive(t *testing.T) {
-	c := etcdtest.Start(t, 1)
+func TestExclusive(t *testing.T) { etcdtest.Each(t, testExclusive) }
+
+func testExclusive(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
 	a, b := open(t, c, "/tw/"), open(t, c, "/tw/")
 	defer a.Close()
 	defer b.Close()
@@ -169,8 +175,10 @@ func TestExclusive(t *testing.T) {
 
 // Without quorum, writes fail with ErrUnavailable while reads are served
 // from the mirror until MaxStaleness; with quorum back, writes succeed.
-func TestQuorumLoss(t *testing.T) {
-	c := etcdtest.Start(t, 3)
+func TestQuorumLoss(t *testing.T) { etcdtest.Each(t, testQuorumLoss) }
+
+func testQuorumLoss(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 3)
 	s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: c.Endpoints(), Prefix: "/tw/",
 		RequestTimeout: time.Second, MaxStaleness: 3 * time.Second, ProbeInterval: 200 * time.Millisecond})
 	must(t, err)
@@ -238,8 +246,10 @@ func waitFor(t *testing.T, cond func() bool) {
 // A change larger than etcd's --max-txn-ops (128 by default) is refused as
 // a whole, with an error that says which setting to raise, and nothing is
 // half-deleted; bulk writes that need not be atomic are split and succeed.
-func TestTransactionSizeLimit(t *testing.T) {
-	c := etcdtest.Start(t, 1)
+func TestTransactionSizeLimit(t *testing.T) { etcdtest.Each(t, testTransactionSizeLimit) }
+
+func testTransactionSizeLimit(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
 	s := open(t, c, "/tw/")
 	defer s.Close()
 	ctx := context.Background()

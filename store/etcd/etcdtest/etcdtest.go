@@ -1,18 +1,25 @@
-// Package etcdtest starts real etcd clusters (the etcd binary, Debian's
-// etcd-server) on 127.0.0.1 for tests: random free ports, temporary data
-// directories, and members that can be killed and restarted.
+// Package etcdtest starts real etcd clusters on 127.0.0.1 for tests:
+// random free ports, temporary data directories, and members that can be
+// killed and restarted.
 //
-// Without the binary a test is skipped, unless TOKENWRIGHT_TEST_STRICT=1
-// (CI), where it fails.
+// Tests run against every etcd version listed in TOKENWRIGHT_ETCD_BINARIES
+// (Each), because the versions differ in ways tokenwright must survive
+// (etcd 3.4.23 answers a progress request while a watch still has
+// undelivered events; later versions do not). Without that variable the one
+// binary Binary finds is used. A missing binary is left out, and with none
+// left the test is skipped, unless TOKENWRIGHT_TEST_STRICT=1 (CI), where it
+// fails, and where at least two versions are required.
 package etcdtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +28,25 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
+
+// BinariesEnv names the environment variable listing the etcd binaries to
+// test against, separated like PATH (.ci/run sets it to Debian's 3.4 and
+// the 3.6 it builds with .ci/etcd36/build).
+const BinariesEnv = "TOKENWRIGHT_ETCD_BINARIES"
+
+// strictVersions is how many distinct etcd versions CI must test against.
+const strictVersions = 2
+
+func strict() bool { return os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" }
+
+// missing skips t, or fails it under TOKENWRIGHT_TEST_STRICT=1.
+func missing(t testing.TB, msg string) {
+	t.Helper()
+	if strict() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
 
 // Binary finds the etcd executable: $ETCD_BIN, then PATH, then Debian's
 // /usr/bin/etcd. A missing binary skips t, or fails it under
@@ -36,12 +62,77 @@ func Binary(t testing.TB) string {
 	} else if _, err := exec.LookPath("/usr/bin/etcd"); err == nil {
 		return "/usr/bin/etcd"
 	}
-	msg := "etcd binary not found (apt-get install etcd-server, or set ETCD_BIN)"
-	if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	missing(t, "etcd binary not found (apt-get install etcd-server, or set ETCD_BIN)")
 	return ""
+}
+
+// Version is one etcd server binary.
+type Version struct {
+	// Name is what `etcd --version` reports, e.g. "3.4.23".
+	Name string
+	Bin  string
+}
+
+var versionLine = regexp.MustCompile(`(?m)^etcd Version: (\S+)$`)
+
+// version asks bin for its version.
+func version(bin string) (Version, error) {
+	if _, err := exec.LookPath(bin); err != nil {
+		return Version{}, err
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	m := versionLine.FindSubmatch(out)
+	if err != nil || m == nil {
+		return Version{}, fmt.Errorf("%s --version: %v: %s", bin, err, bytes.TrimSpace(out))
+	}
+	return Version{Name: string(m[1]), Bin: bin}, nil
+}
+
+// Versions lists the etcd versions to test against: every binary in
+// TOKENWRIGHT_ETCD_BINARIES, or else the one Binary finds. A listed binary
+// that is missing is left out (logged), or fails t under
+// TOKENWRIGHT_TEST_STRICT=1, which also fails with fewer than two
+// distinct versions. With none at all t is skipped.
+func Versions(t testing.TB) []Version {
+	t.Helper()
+	list := filepath.SplitList(os.Getenv(BinariesEnv))
+	if len(list) == 0 {
+		list = []string{Binary(t)}
+	}
+	var out []Version
+	for _, bin := range list {
+		v, err := version(bin)
+		if err != nil {
+			msg := fmt.Sprintf("etcdtest: %s lists %s: %v (.ci/etcd36/build builds etcd 3.6)", BinariesEnv, bin, err)
+			if strict() {
+				t.Fatal(msg)
+			}
+			t.Log(msg + "; not tested")
+			continue
+		}
+		for _, o := range out {
+			if o.Name == v.Name {
+				t.Fatalf("etcdtest: %s lists etcd %s twice (%s, %s)", BinariesEnv, v.Name, o.Bin, v.Bin)
+			}
+		}
+		out = append(out, v)
+	}
+	if strict() && len(out) < strictVersions {
+		t.Fatalf("etcdtest: TOKENWRIGHT_TEST_STRICT=1 needs %d etcd versions, found %d: list them in %s (.ci/run does)", strictVersions, len(out), BinariesEnv)
+	}
+	if len(out) == 0 {
+		missing(t, "etcdtest: no etcd binary to test against")
+	}
+	return out
+}
+
+// Each runs fn once per version in Versions, as a subtest named "etcd-" +
+// the version.
+func Each(t *testing.T, fn func(t *testing.T, v Version)) {
+	t.Helper()
+	for _, v := range Versions(t) {
+		t.Run("etcd-"+v.Name, func(t *testing.T) { fn(t, v) })
+	}
 }
 
 // Member is one etcd process.
@@ -67,11 +158,18 @@ type Cluster struct {
 	t       testing.TB
 }
 
-// Start starts an n-member cluster and waits until it has a leader. The
-// cluster is stopped when the test ends.
+// Start starts an n-member cluster of the first version in Versions; tests
+// that should run on every version use Each and Version.Start.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	bin := Binary(t)
+	return Versions(t)[0].Start(t, n)
+}
+
+// Start starts an n-member cluster of version v and waits until it has a
+// leader. The cluster is stopped when the test ends.
+func (v Version) Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := v.Bin
 	dir := t.TempDir()
 	c := &Cluster{bin: bin, t: t, token: fmt.Sprintf("tw-%d", time.Now().UnixNano())}
 	var peers []string
