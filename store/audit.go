@@ -55,6 +55,19 @@ func WithAudit(ctx context.Context, ev AuditEvent, complete func(*AuditEvent)) c
 	return context.WithValue(ctx, auditKey{}, &changeAudit{ev: ev, complete: complete})
 }
 
+// WithAuditTarget returns ctx with the target of the change event it
+// carries, if any, set to target: for a change whose subject is decided by
+// the code that makes the write (the id of a new signing key).
+func WithAuditTarget(ctx context.Context, target string) context.Context {
+	c, _ := ctx.Value(auditKey{}).(*changeAudit)
+	if c == nil {
+		return ctx
+	}
+	ev := c.ev
+	ev.Target = target
+	return context.WithValue(ctx, auditKey{}, &changeAudit{ev: ev, complete: c.complete})
+}
+
 // WithoutAudit returns a context that carries no change event.
 func WithoutAudit(ctx context.Context) context.Context {
 	return context.WithValue(ctx, auditKey{}, (*changeAudit)(nil))
