@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	bbolt "go.etcd.io/bbolt"
@@ -174,6 +175,7 @@ func TestAuditIsPartOfEveryChange(t *testing.T) {
 			return resp.StatusCode
 		}, 200, nil, nil},
 	}
+	logged := 0
 	for _, st := range steps {
 		dropAuditBucket(t, db)
 		var e api.Error
@@ -182,6 +184,12 @@ func TestAuditIsPartOfEveryChange(t *testing.T) {
 		}
 		if st.applied != nil && st.applied() {
 			t.Fatalf("%s was applied although its audit event could not be written", st.action)
+		}
+		// The failure's own record cannot be written either: it is logged.
+		if n := strings.Count(s.Logs(), "writing audit event failed"); st.action != "backup.create" && n <= logged {
+			t.Fatalf("%s: the failure whose record could not be written was not logged", st.action)
+		} else {
+			logged = n
 		}
 		restoreAuditBucket(t, db)
 		if code := st.do(st.out); code != st.ok {
