@@ -205,5 +205,8 @@ func TestAuditIsPartOfEveryChange(t *testing.T) {
 		if len(events) != 1 || events[0].Action != st.action || events[0].Result != store.ResultSuccess || events[0].Actor != "admin" {
 			t.Fatalf("%s left the trail %+v, want exactly one success event of it", st.action, events)
 		}
+		if st.action == "signing_key.rotate" && events[0].Target != pending.KID {
+			t.Fatalf("the rotation's event names %q, want the new key %q", events[0].Target, pending.KID)
+		}
 	}
 }
