@@ -7,6 +7,15 @@
 // transaction, an etcd compare-and-swap) without the caller knowing which.
 // Update closures must be pure: a backend may call them more than once.
 //
+// The audit trail is part of every change: a write method called with a
+// context from WithAudit records that event in the same transaction as its
+// change (a bbolt transaction, the etcd transaction), so that a change is
+// never stored without its event, nor an event without its change; if the
+// event cannot be written, the method fails and changes nothing.
+// RecordKeyUsage and PruneRevokedTokens, housekeeping that may span several
+// transactions, ignore such an event; AppendAudit writes the event it is
+// given, alone (refused and failed attempts, which change nothing).
+//
 // Every backend must pass the conformance suite in store/storetest.
 package store
 
@@ -89,7 +98,10 @@ type Store interface {
 	// ReplaceSigningKeys swaps the whole set in one transaction (KEK rotation).
 	ReplaceSigningKeys(ctx context.Context, keys []SigningKey) error
 
-	// Audit trail. AppendAudit assigns ID (ordered by time of append).
+	// Audit trail. AppendAudit assigns ID (ordered by time of append) and
+	// refuses an event that fails Validate (ErrInvalidAudit); it ignores a
+	// change event in ctx. The events of changes are written by the write
+	// methods themselves (WithAudit).
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
 	// ListAudit returns events newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)

@@ -12,10 +12,9 @@ import (
 // until the token expires (RFC 7009). The entry is persisted, so a
 // restart does not bring the token back.
 func (s *Service) RevokeAccessToken(ctx context.Context, p *Principal, jti string, expires time.Time) (err error) {
-	defer func() {
-		s.audit(ctx, Actor{User: store.User{Name: p.ClientID()}}, "token.revoke", p.ClientID(), err, map[string]string{"jti": jti})
-	}()
-	if err := s.store.RevokeToken(ctx, store.RevokedToken{JTI: jti, ExpiresAt: expires.UTC(), RevokedAt: s.now().UTC(),
+	act := s.begin(Actor{User: store.User{Name: p.ClientID()}}, "token.revoke", p.ClientID(), map[string]string{"jti": jti})
+	defer func() { act.finish(ctx, err) }()
+	if err := s.store.RevokeToken(act.change(ctx), store.RevokedToken{JTI: jti, ExpiresAt: expires.UTC(), RevokedAt: s.now().UTC(),
 		RevokedBy: p.ClientID()}); err != nil {
 		return fmt.Errorf("revoking access token: %w", err)
 	}

@@ -44,21 +44,23 @@ func (s *Service) GetKey(ctx context.Context, actor Actor, account, id string) (
 
 // RevokeKey revokes one key of a service account; it stays listed.
 func (s *Service) RevokeKey(ctx context.Context, actor Actor, account, id string) (k store.Key, err error) {
-	defer func() { s.audit(ctx, actor, "key.revoke", account, err, map[string]string{"keyId": id}) }()
+	act := s.begin(actor, "key.revoke", account, map[string]string{"keyId": id})
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.GetServiceAccount(ctx, actor, account); err != nil {
 		return k, err
 	}
-	return s.revoke(ctx, actor, store.KindServiceKey, account, id)
+	return s.revoke(ctx, act, store.KindServiceKey, account, id)
 }
 
-func (s *Service) revoke(ctx context.Context, actor Actor, kind store.KeyKind, owner, id string) (store.Key, error) {
+// revoke revokes one key of owner; the write records act's event.
+func (s *Service) revoke(ctx context.Context, act *action, kind store.KeyKind, owner, id string) (store.Key, error) {
 	if _, err := s.ownedKey(ctx, kind, owner, id); err != nil {
 		return store.Key{}, err
 	}
 	now := s.now().UTC()
-	return s.store.UpdateKey(ctx, id, func(k store.Key) (store.Key, error) {
+	return s.store.UpdateKey(act.change(ctx), id, func(k store.Key) (store.Key, error) {
 		if !k.Revoked() {
-			k.RevokedAt, k.RevokedBy = now, actor.Name()
+			k.RevokedAt, k.RevokedBy = now, act.actor.Name()
 		}
 		return k, nil
 	})
@@ -67,41 +69,47 @@ func (s *Service) revoke(ctx context.Context, actor Actor, kind store.KeyKind, o
 // RevokeAllKeys revokes every unrevoked key of an account in one
 // transaction and returns how many it revoked.
 func (s *Service) RevokeAllKeys(ctx context.Context, actor Actor, account string) (n int, err error) {
-	defer func() {
-		s.audit(ctx, actor, "key.revoke_all", account, err, map[string]string{"revoked": fmt.Sprint(n)})
-	}()
+	act := s.begin(actor, "key.revoke_all", account, nil)
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.GetServiceAccount(ctx, actor, account); err != nil {
 		return 0, err
 	}
-	return s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindServiceKey, Owner: account})
+	return s.revokeAll(ctx, act, store.KeyQuery{Kind: store.KindServiceKey, Owner: account})
 }
 
-func (s *Service) revokeAll(ctx context.Context, actor Actor, q store.KeyQuery) (int, error) {
+// revokeAll revokes every unrevoked key q selects in one transaction,
+// which also records act's event with the number revoked ("revoked").
+func (s *Service) revokeAll(ctx context.Context, act *action, q store.KeyQuery) (int, error) {
 	now := s.now().UTC()
-	changed, err := s.store.UpdateKeys(ctx, q, func(k store.Key) (store.Key, error) {
+	n := 0 // keys revoked by the current attempt of the transaction
+	changed, err := s.store.UpdateKeys(act.changeCounting(ctx, "revoked", &n), q, func(k store.Key) (store.Key, error) {
 		if k.Revoked() {
 			return k, store.ErrSkip
 		}
-		k.RevokedAt, k.RevokedBy = now, actor.Name()
+		n++
+		k.RevokedAt, k.RevokedBy = now, act.actor.Name()
 		return k, nil
 	})
+	act.details["revoked"] = fmt.Sprint(len(changed)) // for a failure event
 	return len(changed), err
 }
 
 // DeleteKey removes a key and its metadata.
 func (s *Service) DeleteKey(ctx context.Context, actor Actor, account, id string) (err error) {
-	defer func() { s.audit(ctx, actor, "key.delete", account, err, map[string]string{"keyId": id}) }()
+	act := s.begin(actor, "key.delete", account, map[string]string{"keyId": id})
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.GetKey(ctx, actor, account, id); err != nil {
 		return err
 	}
-	return s.store.DeleteKey(ctx, id)
+	return s.store.DeleteKey(act.change(ctx), id)
 }
 
 // RotateKey gives a key a new secret. The previous secret keeps working for
 // grace (nil: DefaultRotationGrace; 0: it stops at once) and then stops on
 // its own. Rotating again within the grace period ends the older secret.
 func (s *Service) RotateKey(ctx context.Context, actor Actor, account, id string, grace *time.Duration) (k store.Key, secret string, err error) {
-	defer func() { s.audit(ctx, actor, "key.rotate", account, err, map[string]string{"keyId": id}) }()
+	act := s.begin(actor, "key.rotate", account, map[string]string{"keyId": id})
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.GetServiceAccount(ctx, actor, account); err != nil {
 		return k, "", err
 	}
@@ -127,7 +135,7 @@ func (s *Service) RotateKey(ctx context.Context, actor Actor, account, id string
 	if err != nil {
 		return k, "", err
 	}
-	k, err = s.store.UpdateKey(ctx, id, func(k store.Key) (store.Key, error) {
+	k, err = s.store.UpdateKey(act.change(ctx), id, func(k store.Key) (store.Key, error) {
 		if k.Revoked() {
 			return k, fmt.Errorf("%w: the key was revoked", ErrKeyState)
 		}

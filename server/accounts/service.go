@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -104,34 +106,91 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-// audit records an action. The action already happened (or was refused);
-// a failure to write the record is logged loudly but does not undo it.
-func (s *Service) audit(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
-	result := "success"
+// event composes the audit record of an action; its result follows err.
+// Target and details may quote rejected input: a credential pasted into
+// the wrong field must not reach the database and its backups, so both
+// are redacted here, the one place every event is made.
+func (s *Service) event(actor Actor, action, target string, err error, details map[string]string) store.AuditEvent {
+	result := store.ResultSuccess
 	switch {
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrUnauthenticated):
-		result = "denied"
+		result = store.ResultDenied
 	case err != nil:
-		result = "failure"
+		result = store.ResultFailure
+		details = maps.Clone(details)
 		if details == nil {
 			details = map[string]string{}
 		}
 		details["error"] = err.Error()
 	}
-	// Target and details may quote rejected input: a credential pasted into
-	// the wrong field must not reach the database and its backups.
+	var clean map[string]string
 	if len(details) > 0 {
-		clean := make(map[string]string, len(details))
+		clean = make(map[string]string, len(details))
 		for k, v := range details {
 			clean[apikey.Redact(k)] = apikey.Redact(v)
 		}
-		details = clean
 	}
-	ev := store.AuditEvent{Time: s.now().UTC(), Actor: actor.Name(), Action: action, Target: apikey.Redact(target),
-		SourceIP: actor.IP, Result: result, Details: details}
-	if _, aerr := s.store.AppendAudit(context.WithoutCancel(ctx), ev); aerr != nil {
-		s.log.Error().Err(aerr).Str("action", action).Str("target", target).Msg("writing audit event failed")
+	return store.AuditEvent{Time: s.now().UTC(), Actor: actor.Name(), Action: action, Target: apikey.Redact(target),
+		SourceIP: actor.IP, Result: result, Details: clean}
+}
+
+// auditFailure records a refused or failed attempt, best-effort: nothing
+// was changed, so a failure to write the record is logged loudly and the
+// caller's error stands. A nil err records nothing: the event of a
+// success was written by the store with the change itself (action.change).
+func (s *Service) auditFailure(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
+	if err == nil {
+		return
 	}
+	if _, aerr := s.store.AppendAudit(context.WithoutCancel(ctx), s.event(actor, action, target, err, details)); aerr != nil {
+		s.log.Error().Err(aerr).Str("action", action).Str("target", apikey.Redact(target)).Msg("writing audit event failed")
+	}
+}
+
+// action is one audited administrative action on its way through the
+// service. Its success event is composed before the write and stored by
+// the store in the transaction that makes the change (change): if the
+// event cannot be written, the change is not made. Its refusal or failure
+// is recorded afterwards, best-effort (finish).
+type action struct {
+	s       *Service
+	actor   Actor
+	name    string
+	target  string
+	details map[string]string
+}
+
+// begin starts an audited action; details may be filled in until the
+// write (change) and, for a failure, until finish.
+func (s *Service) begin(actor Actor, name, target string, details map[string]string) *action {
+	if details == nil {
+		details = map[string]string{}
+	}
+	return &action{s: s, actor: actor, name: name, target: target, details: details}
+}
+
+// change returns the context for the one store write that makes the
+// change: that write records the success event with it.
+func (a *action) change(ctx context.Context) context.Context {
+	return store.WithAudit(ctx, a.s.event(a.actor, a.name, a.target, nil, a.details), nil)
+}
+
+// changeCounting is change for a write whose update closure counts what
+// it changed (in *n, from 0, once per attempt): the event's details carry
+// that count under key, exactly as committed.
+func (a *action) changeCounting(ctx context.Context, key string, n *int) context.Context {
+	return store.WithAudit(ctx, a.s.event(a.actor, a.name, a.target, nil, a.details), func(e *store.AuditEvent) {
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		e.Details[key] = strconv.Itoa(*n)
+		*n = 0 // a backend that runs the transaction again counts afresh
+	})
+}
+
+// finish records err if the action was refused or failed.
+func (a *action) finish(ctx context.Context, err error) {
+	a.s.auditFailure(ctx, a.actor, a.name, a.target, err, a.details)
 }
 
 // Audit lists audit events (administrators only).
@@ -174,10 +233,12 @@ func (s *Service) Bootstrap(ctx context.Context, name, email string) (secret str
 		return "", err
 	}
 	key.CreatedBy = "bootstrap"
-	if err := s.store.CreateKey(ctx, key); err != nil {
+	// The event rides on the write that completes the bootstrap.
+	act := s.begin(Actor{User: store.User{Name: "bootstrap"}}, "user.bootstrap", name, nil)
+	if err := s.store.CreateKey(act.change(ctx), key); err != nil {
+		act.finish(ctx, err)
 		return "", fmt.Errorf("bootstrap: creating admin token: %w", err)
 	}
-	s.audit(ctx, Actor{User: store.User{Name: "bootstrap"}}, "user.bootstrap", name, nil, nil)
 	return cred.String(), nil
 }
 
@@ -213,8 +274,16 @@ func (s *Service) KeyStatus(k store.Key) string {
 	return "active"
 }
 
-// RecordAudit records an administrative action performed outside this
-// service (signing-key operations), with the same rules as its own.
-func (s *Service) RecordAudit(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
-	s.audit(ctx, actor, action, target, err, details)
+// AuditChange returns the context for the store write of an
+// administrative action performed outside this service (signing-key
+// operations): that write records the action's success event in its own
+// transaction, with the same rules as this service's events.
+func (s *Service) AuditChange(ctx context.Context, actor Actor, action, target string, details map[string]string) context.Context {
+	return s.begin(actor, action, target, details).change(ctx)
+}
+
+// AuditFailure records a refused or failed action performed outside this
+// service, best-effort; a nil err records nothing (see AuditChange).
+func (s *Service) AuditFailure(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
+	s.auditFailure(ctx, actor, action, target, err, details)
 }

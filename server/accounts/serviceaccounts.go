@@ -40,7 +40,8 @@ const PermissionIntrospect = "introspect"
 // account inherits the creating administrator's roles in addition to the
 // requested ones.
 func (s *Service) CreateServiceAccount(ctx context.Context, actor Actor, in NewServiceAccount) (sa store.ServiceAccount, err error) {
-	defer func() { s.audit(ctx, actor, "service_account.create", in.Name, err, nil) }()
+	act := s.begin(actor, "service_account.create", in.Name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if !actor.IsAdmin() {
 		return sa, ErrForbidden
 	}
@@ -61,7 +62,7 @@ func (s *Service) CreateServiceAccount(ctx context.Context, actor Actor, in NewS
 	if err := s.checkUsersExist(ctx, sa.Owners); err != nil {
 		return store.ServiceAccount{}, err
 	}
-	if err := s.store.CreateServiceAccount(ctx, sa); err != nil {
+	if err := s.store.CreateServiceAccount(act.change(ctx), sa); err != nil {
 		return store.ServiceAccount{}, err
 	}
 	return sa, nil
@@ -171,9 +172,8 @@ type NewKey struct {
 // CreateKey issues a new key for a service account (administrators and
 // owners). The secret is returned once and never stored.
 func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in NewKey) (k store.Key, secret string, err error) {
-	defer func() {
-		s.audit(ctx, actor, "key.create", account, err, map[string]string{"keyId": k.ID, "name": in.Name})
-	}()
+	act := s.begin(actor, "key.create", account, map[string]string{"name": in.Name})
+	defer func() { act.finish(ctx, err) }()
 	sa, err := s.GetServiceAccount(ctx, actor, account)
 	if err != nil {
 		return k, "", err
@@ -211,7 +211,8 @@ func (s *Service) CreateKey(ctx context.Context, actor Actor, account string, in
 		return k, "", err
 	}
 	key.Scopes, key.Audiences, key.CIDRs = r.keyScopes, r.keyAudiences, r.keyCIDRs
-	if err := s.store.CreateKey(ctx, key); err != nil {
+	act.details["keyId"] = key.ID
+	if err := s.store.CreateKey(act.change(ctx), key); err != nil {
 		return k, "", err
 	}
 	if len(key.PublicJWK) > 0 {
@@ -277,7 +278,8 @@ type ServiceAccountUpdate struct {
 // UpdateServiceAccount changes an account's settings (administrators only:
 // owners manage keys, not the account's powers).
 func (s *Service) UpdateServiceAccount(ctx context.Context, actor Actor, name string, up ServiceAccountUpdate) (sa store.ServiceAccount, err error) {
-	defer func() { s.audit(ctx, actor, "service_account.update", name, err, nil) }()
+	act := s.begin(actor, "service_account.update", name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if err := s.requireAdminFor(ctx, actor, name); err != nil {
 		return sa, err
 	}
@@ -294,7 +296,7 @@ func (s *Service) UpdateServiceAccount(ctx context.Context, actor Actor, name st
 			return sa, err
 		}
 	}
-	sa, err = s.store.UpdateServiceAccount(ctx, name, func(old store.ServiceAccount) (store.ServiceAccount, error) {
+	sa, err = s.store.UpdateServiceAccount(act.change(ctx), name, func(old store.ServiceAccount) (store.ServiceAccount, error) {
 		in := settingsOf(old)
 		setIf(&in.NotesName, up.NotesName)
 		setIf(&in.Description, up.Description)
@@ -377,11 +379,12 @@ func (s *Service) SetServiceAccountStatus(ctx context.Context, actor Actor, name
 	if status == store.StatusInactive {
 		action = "service_account.deactivate"
 	}
-	defer func() { s.audit(ctx, actor, action, name, err, nil) }()
+	act := s.begin(actor, action, name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if err := s.requireAdminFor(ctx, actor, name); err != nil {
 		return sa, err
 	}
-	return s.store.UpdateServiceAccount(ctx, name, func(old store.ServiceAccount) (store.ServiceAccount, error) {
+	return s.store.UpdateServiceAccount(act.change(ctx), name, func(old store.ServiceAccount) (store.ServiceAccount, error) {
 		old.Status, old.UpdatedAt = status, s.now().UTC()
 		return old, nil
 	})
@@ -389,11 +392,12 @@ func (s *Service) SetServiceAccountStatus(ctx context.Context, actor Actor, name
 
 // DeleteServiceAccount removes the account and its keys.
 func (s *Service) DeleteServiceAccount(ctx context.Context, actor Actor, name string) (err error) {
-	defer func() { s.audit(ctx, actor, "service_account.delete", name, err, nil) }()
+	act := s.begin(actor, "service_account.delete", name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if err := s.requireAdminFor(ctx, actor, name); err != nil {
 		return err
 	}
-	return s.store.DeleteServiceAccount(ctx, name)
+	return s.store.DeleteServiceAccount(act.change(ctx), name)
 }
 
 // SetOwner adds or removes one owner (administrators only).

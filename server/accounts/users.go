@@ -27,7 +27,8 @@ type NewUser struct {
 
 // CreateUser creates a human user (administrators only).
 func (s *Service) CreateUser(ctx context.Context, actor Actor, in NewUser) (u store.User, err error) {
-	defer func() { s.audit(ctx, actor, "user.create", in.Name, err, nil) }()
+	act := s.begin(actor, "user.create", in.Name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if !actor.IsAdmin() {
 		return u, ErrForbidden
 	}
@@ -45,7 +46,7 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, in NewUser) (u st
 	now := s.now().UTC()
 	u = store.User{ID: newID(), Name: in.Name, Email: email, Roles: roles, Admin: in.Admin, Status: store.StatusActive,
 		CreatedAt: now, UpdatedAt: now, CreatedBy: actor.Name()}
-	return u, s.store.CreateUser(ctx, u)
+	return u, s.store.CreateUser(act.change(ctx), u)
 }
 
 // canSeeUser: administrators see everyone, users see themselves.
@@ -106,7 +107,8 @@ func patRevocationReason(old, updated store.User) string {
 // roles), every personal access token of the user is revoked first: the
 // user must create new tokens, which then reflect the new permissions.
 func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up UserUpdate) (u store.User, err error) {
-	defer func() { s.audit(ctx, actor, "user.update", name, err, nil) }()
+	act := s.begin(actor, "user.update", name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if !actor.IsAdmin() {
 		if canSeeUser(actor, name) {
 			return u, ErrForbidden
@@ -181,7 +183,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up U
 			return u, err
 		}
 	}
-	return s.store.UpdateUser(ctx, name, func(cur store.User) (store.User, error) {
+	return s.store.UpdateUser(act.change(ctx), name, func(cur store.User) (store.User, error) {
 		if reason := patRevocationReason(old, planned); reason == "" && patRevocationReason(cur, planned) != "" {
 			// Someone else changed the user since we read it (e.g.
 			// promoted them) and this update would take that power away
@@ -193,10 +195,12 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up U
 }
 
 // revokeUserPATs revokes every personal access token of user and records
-// why (the audit event pat.revoke_all with a reason).
+// why (the audit event pat.revoke_all with a reason, in the same
+// transaction as the revocation).
 func (s *Service) revokeUserPATs(ctx context.Context, actor Actor, user, reason string) error {
-	n, err := s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
-	s.audit(ctx, actor, "pat.revoke_all", user, err, map[string]string{"reason": reason, "revoked": fmt.Sprint(n)})
+	act := s.begin(actor, "pat.revoke_all", user, map[string]string{"reason": reason})
+	_, err := s.revokeAll(ctx, act, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
+	act.finish(ctx, err)
 	return err
 }
 
@@ -220,8 +224,8 @@ func (s *Service) keepOneAdmin(ctx context.Context, leaving string) error {
 // user given the same name later inherits nothing). The audit event says
 // how many tokens went with the user.
 func (s *Service) DeleteUser(ctx context.Context, actor Actor, name string) (err error) {
-	details := map[string]string{}
-	defer func() { s.audit(ctx, actor, "user.delete", name, err, details) }()
+	act := s.begin(actor, "user.delete", name, nil)
+	defer func() { act.finish(ctx, err) }()
 	if !actor.IsAdmin() {
 		return ErrForbidden
 	}
@@ -235,9 +239,9 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, name string) (err
 		}
 	}
 	if pats, err := s.store.ListKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken, Owner: name}); err == nil {
-		details["tokensDeleted"] = fmt.Sprint(len(pats))
+		act.details["tokensDeleted"] = fmt.Sprint(len(pats))
 	}
-	return s.store.DeleteUser(ctx, name)
+	return s.store.DeleteUser(act.change(ctx), name)
 }
 
 // DropUnknownOwners removes, from every service account, owners that are
@@ -270,15 +274,16 @@ func (s *Service) DropUnknownOwners(ctx context.Context) (int, error) {
 		if len(stale) == 0 {
 			continue
 		}
-		_, err := s.store.UpdateServiceAccount(ctx, sa.Name, func(a store.ServiceAccount) (store.ServiceAccount, error) {
+		act := s.begin(system, "service_account.update", sa.Name,
+			map[string]string{"reason": "owners that are no longer users removed", "removed": strings.Join(stale, ",")})
+		_, err := s.store.UpdateServiceAccount(act.change(ctx), sa.Name, func(a store.ServiceAccount) (store.ServiceAccount, error) {
 			a.Owners = slices.DeleteFunc(slices.Clone(a.Owners), func(o string) bool { return slices.Contains(stale, o) })
 			return a, nil
 		})
 		if errors.Is(err, store.ErrNotFound) {
 			continue // deleted meanwhile
 		}
-		s.audit(ctx, system, "service_account.update", sa.Name, err,
-			map[string]string{"reason": "owners that are no longer users removed", "removed": strings.Join(stale, ",")})
+		act.finish(ctx, err)
 		if err != nil {
 			return changed, err
 		}
@@ -310,7 +315,8 @@ func (s *Service) patOwner(ctx context.Context, actor Actor, user string) (store
 // CreatePAT issues a personal access token to user (the user, or an
 // administrator). The name is lowercased and must be unique for the user.
 func (s *Service) CreatePAT(ctx context.Context, actor Actor, user string, in NewPAT) (k store.Key, secret string, err error) {
-	defer func() { s.audit(ctx, actor, "pat.create", user, err, map[string]string{"keyId": k.ID, "name": k.Name}) }()
+	act := s.begin(actor, "pat.create", user, nil)
+	defer func() { act.finish(ctx, err) }()
 	owner, err := s.patOwner(ctx, actor, user)
 	if err != nil {
 		return k, "", err
@@ -341,7 +347,8 @@ func (s *Service) CreatePAT(ctx context.Context, actor Actor, user string, in Ne
 	if err := checkPATSize(key); err != nil {
 		return k, "", err
 	}
-	if err := s.store.CreateKey(ctx, key, store.MaxKeysPerOwner(s.policy.MaxPATsPerUser)); errors.Is(err, store.ErrLimitExceeded) {
+	act.details["keyId"], act.details["name"] = key.ID, key.Name
+	if err := s.store.CreateKey(act.change(ctx), key, store.MaxKeysPerOwner(s.policy.MaxPATsPerUser)); errors.Is(err, store.ErrLimitExceeded) {
 		return k, "", fmt.Errorf("%w: user %s already has %d personal access tokens, the most this server allows (keys.maxPATsPerUser); delete revoked or expired ones first",
 			ErrQuota, user, s.policy.MaxPATsPerUser)
 	} else if err != nil {
@@ -401,30 +408,33 @@ func (s *Service) listKeys(ctx context.Context, q store.KeyQuery) ([]store.Key, 
 
 // RevokePAT revokes one personal access token.
 func (s *Service) RevokePAT(ctx context.Context, actor Actor, user, id string) (k store.Key, err error) {
-	defer func() { s.audit(ctx, actor, "pat.revoke", user, err, map[string]string{"keyId": id}) }()
+	act := s.begin(actor, "pat.revoke", user, map[string]string{"keyId": id})
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.patOwner(ctx, actor, user); err != nil {
 		return k, err
 	}
-	return s.revoke(ctx, actor, store.KindPersonalToken, user, id)
+	return s.revoke(ctx, act, store.KindPersonalToken, user, id)
 }
 
 // RevokeAllPATs revokes all of a user's personal access tokens.
 func (s *Service) RevokeAllPATs(ctx context.Context, actor Actor, user string) (n int, err error) {
-	defer func() { s.audit(ctx, actor, "pat.revoke_all", user, err, map[string]string{"revoked": fmt.Sprint(n)}) }()
+	act := s.begin(actor, "pat.revoke_all", user, nil)
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.patOwner(ctx, actor, user); err != nil {
 		return 0, err
 	}
-	return s.revokeAll(ctx, actor, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
+	return s.revokeAll(ctx, act, store.KeyQuery{Kind: store.KindPersonalToken, Owner: user})
 }
 
 // DeletePAT removes a personal access token.
 func (s *Service) DeletePAT(ctx context.Context, actor Actor, user, id string) (err error) {
-	defer func() { s.audit(ctx, actor, "pat.delete", user, err, map[string]string{"keyId": id}) }()
+	act := s.begin(actor, "pat.delete", user, map[string]string{"keyId": id})
+	defer func() { act.finish(ctx, err) }()
 	if _, err := s.patOwner(ctx, actor, user); err != nil {
 		return err
 	}
 	if _, err := s.ownedKey(ctx, store.KindPersonalToken, user, id); err != nil {
 		return err
 	}
-	return s.store.DeleteKey(ctx, id)
+	return s.store.DeleteKey(act.change(ctx), id)
 }

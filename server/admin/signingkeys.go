@@ -57,15 +57,17 @@ func (a *API) rotateSigningKey(r *http.Request, actor accounts.Actor) (int, any,
 		}
 	}
 	if !actor.IsAdmin() {
-		a.accounts.RecordAudit(r.Context(), actor, "signing_key.rotate", "", accounts.ErrForbidden, nil)
+		a.accounts.AuditFailure(r.Context(), actor, "signing_key.rotate", "", accounts.ErrForbidden, nil)
 		return 0, nil, accounts.ErrForbidden
 	}
 	if a.signing == nil {
 		return 0, nil, errNoSigning
 	}
-	k, err := a.signing.Rotate(r.Context(), req.Immediate)
 	details := map[string]string{"immediate": boolString(req.Immediate)}
-	a.accounts.RecordAudit(r.Context(), actor, "signing_key.rotate", k.ID, err, details)
+	// The new key set is stored with the success event (named after the
+	// new key by Rotate); a refusal or failure is recorded after.
+	k, err := a.signing.Rotate(a.accounts.AuditChange(r.Context(), actor, "signing_key.rotate", "", details), req.Immediate)
+	a.accounts.AuditFailure(r.Context(), actor, "signing_key.rotate", k.ID, err, details)
 	if errors.Is(err, signing.ErrRotationPending) {
 		return 0, nil, &decodeError{http.StatusConflict, api.CodeConflict, err.Error()}
 	}
@@ -78,14 +80,14 @@ func (a *API) rotateSigningKey(r *http.Request, actor accounts.Actor) (int, any,
 func (a *API) removeSigningKey(r *http.Request, actor accounts.Actor) (int, any, error) {
 	kid := mux.Vars(r)["kid"]
 	if !actor.IsAdmin() {
-		a.accounts.RecordAudit(r.Context(), actor, "signing_key.remove", kid, accounts.ErrForbidden, nil)
+		a.accounts.AuditFailure(r.Context(), actor, "signing_key.remove", kid, accounts.ErrForbidden, nil)
 		return 0, nil, accounts.ErrForbidden
 	}
 	if a.signing == nil {
 		return 0, nil, errNoSigning
 	}
-	err := a.signing.Remove(r.Context(), kid)
-	a.accounts.RecordAudit(r.Context(), actor, "signing_key.remove", kid, err, nil)
+	err := a.signing.Remove(a.accounts.AuditChange(r.Context(), actor, "signing_key.remove", kid, nil), kid)
+	a.accounts.AuditFailure(r.Context(), actor, "signing_key.remove", kid, err, nil)
 	if errors.Is(err, signing.ErrKeyInUse) {
 		return 0, nil, &decodeError{http.StatusConflict, api.CodeConflict, err.Error()}
 	}

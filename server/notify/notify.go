@@ -161,13 +161,29 @@ func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
 }
 
 // notify claims k and sends its notice; false means another run had it.
+//
+// The audit event of a notice is stored with the write that settles it:
+// without a webhook, the claim itself; with one, the write that confirms
+// the claim after delivery or gives it back after a failure. A claim whose
+// confirmation (with its event) cannot be stored is given back, so that the
+// notice is sent again, and audited, by a later run.
 func (n *Notifier) notify(ctx context.Context, k store.Key) (bool, error) {
 	claimedAt := n.opts.Now().UTC()
-	claimed, err := n.store.UpdateKey(ctx, k.ID, func(cur store.Key) (store.Key, error) {
+	delivery := newID()
+	hooked := n.opts.WebhookURL != ""
+	claimCtx := ctx
+	var seen store.Key // the key as the current attempt of the claim saw it
+	if !hooked {
+		claimCtx = store.WithAudit(ctx, n.event(claimedAt, k, delivery, "disabled", nil), func(e *store.AuditEvent) {
+			*e = n.event(claimedAt, seen, delivery, "disabled", nil)
+		})
+	}
+	claimed, err := n.store.UpdateKey(claimCtx, k.ID, func(cur store.Key) (store.Key, error) {
 		if !cur.ExpiryNoticeAt.IsZero() || !n.opts.Expiring(cur) {
 			return cur, errClaimed
 		}
 		cur.ExpiryNoticeAt = claimedAt
+		seen = cur
 		return cur, nil
 	})
 	if errors.Is(err, errClaimed) || errors.Is(err, store.ErrNotFound) {
@@ -177,49 +193,102 @@ func (n *Notifier) notify(ctx context.Context, k store.Key) (bool, error) {
 		return false, fmt.Errorf("claiming key %s: %w", k.ID, err)
 	}
 
-	p := Payload{Event: EventKeyExpiringSoon, Delivery: newID(), Time: claimedAt, Issuer: n.opts.Issuer,
+	p := Payload{Event: EventKeyExpiringSoon, Delivery: delivery, Time: claimedAt, Issuer: n.opts.Issuer,
 		Key: PayloadKey{ID: claimed.ID, Kind: string(claimed.Kind), ClientID: claimed.Owner, Name: claimed.Name,
 			ExpiresAt: claimed.ExpiresAt.UTC(), Status: "expiring_soon"}}
 	webhook := "disabled"
 	var sendErr error
-	if n.opts.WebhookURL != "" {
+	if hooked {
 		if sendErr = n.deliver(ctx, p); sendErr == nil {
 			webhook = "delivered"
 		} else {
 			webhook = "failed"
 		}
 	}
-	details := map[string]string{"keyId": claimed.ID, "kind": string(claimed.Kind), "name": claimed.Name,
-		"expiresAt": claimed.ExpiresAt.UTC().Format(time.RFC3339), "webhook": webhook, "delivery": p.Delivery}
-	ev := n.opts.Logger.Info()
-	result := "success"
+	log := n.opts.Logger.Info()
 	if sendErr != nil {
-		ev = n.opts.Logger.Error().Err(sendErr)
-		result, details["error"] = "failure", sendErr.Error()
+		log = n.opts.Logger.Error().Err(sendErr)
 	}
-	ev.Str("event", EventKeyExpiringSoon).Str("client_id", claimed.Owner).Str("key_id", claimed.ID).Str("kind", string(claimed.Kind)).
+	log.Str("event", EventKeyExpiringSoon).Str("client_id", claimed.Owner).Str("key_id", claimed.ID).Str("kind", string(claimed.Kind)).
 		Time("expires_at", claimed.ExpiresAt).Str("webhook", webhook).Msg("credential expires soon")
+	if !hooked {
+		return true, nil // the claim stored the event
+	}
+
 	actx := context.WithoutCancel(ctx)
-	if _, err := n.store.AppendAudit(actx, store.AuditEvent{Time: claimedAt, Actor: "tokenwright", Action: EventKeyExpiringSoon,
-		Target: claimed.Owner, Result: result, Details: details}); err != nil {
-		n.opts.Logger.Error().Err(err).Str("key_id", claimed.ID).Msg("writing audit event failed")
-	}
-	if sendErr != nil {
-		// Give the notice back so that the next run retries it, unless
-		// someone changed the claim meanwhile.
-		_, err := n.store.UpdateKey(actx, claimed.ID, func(cur store.Key) (store.Key, error) {
-			if !cur.ExpiryNoticeAt.Equal(claimedAt) {
-				return cur, errClaimed
-			}
-			cur.ExpiryNoticeAt = time.Time{}
-			return cur, nil
-		})
-		if err != nil && !errors.Is(err, errClaimed) && !errors.Is(err, store.ErrNotFound) {
-			n.opts.Logger.Error().Err(err).Str("key_id", claimed.ID).Msg("releasing the expiry notice claim failed")
+	ev := n.event(claimedAt, claimed, delivery, webhook, sendErr)
+	ours := func(cur store.Key) error {
+		if !cur.ExpiryNoticeAt.Equal(claimedAt) {
+			return errClaimed
 		}
-		return false, fmt.Errorf("notice for key %s: %w", claimed.ID, sendErr)
+		return nil
 	}
-	return true, nil
+	if sendErr == nil {
+		// Delivered: keep the claim, confirmed together with the event.
+		_, err := n.store.UpdateKey(store.WithAudit(actx, ev, nil), claimed.ID, func(cur store.Key) (store.Key, error) {
+			return cur, ours(cur)
+		})
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, errClaimed) || errors.Is(err, store.ErrNotFound):
+			// The claim is no longer ours to confirm (the key changed or
+			// went); the notice went out all the same.
+			n.appendAudit(actx, ev)
+			return true, nil
+		}
+		n.release(actx, claimedAt, claimed.ID, nil)
+		return false, fmt.Errorf("notice for key %s delivered, but its audit event could not be stored; it will be sent again: %w", claimed.ID, err)
+	}
+	// Give the notice back, with the failure event, so that the next run
+	// retries it, unless someone changed the claim meanwhile.
+	n.release(actx, claimedAt, claimed.ID, &ev)
+	return false, fmt.Errorf("notice for key %s: %w", claimed.ID, sendErr)
+}
+
+// release gives a claim back (unless it changed meanwhile) and stores ev
+// with it; if that write fails, ev is recorded on its own, best-effort.
+func (n *Notifier) release(ctx context.Context, claimedAt time.Time, id string, ev *store.AuditEvent) {
+	wctx := ctx
+	if ev != nil {
+		wctx = store.WithAudit(ctx, *ev, nil)
+	}
+	_, err := n.store.UpdateKey(wctx, id, func(cur store.Key) (store.Key, error) {
+		if !cur.ExpiryNoticeAt.Equal(claimedAt) {
+			return cur, errClaimed
+		}
+		cur.ExpiryNoticeAt = time.Time{}
+		return cur, nil
+	})
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, errClaimed) && !errors.Is(err, store.ErrNotFound) {
+		n.opts.Logger.Error().Err(err).Str("key_id", id).Msg("releasing the expiry notice claim failed")
+	}
+	if ev != nil {
+		n.appendAudit(ctx, *ev)
+	}
+}
+
+// event is the audit record of one notice.
+func (n *Notifier) event(at time.Time, k store.Key, delivery, webhook string, sendErr error) store.AuditEvent {
+	details := map[string]string{"keyId": k.ID, "kind": string(k.Kind), "name": k.Name,
+		"expiresAt": k.ExpiresAt.UTC().Format(time.RFC3339), "webhook": webhook, "delivery": delivery}
+	result := store.ResultSuccess
+	if sendErr != nil {
+		result, details["error"] = store.ResultFailure, sendErr.Error()
+	}
+	return store.AuditEvent{Time: at, Actor: "tokenwright", Action: EventKeyExpiringSoon, Target: k.Owner,
+		Result: result, Details: details}
+}
+
+// appendAudit records ev on its own, best-effort, for a notice whose
+// settling write could not carry it.
+func (n *Notifier) appendAudit(ctx context.Context, ev store.AuditEvent) {
+	if _, err := n.store.AppendAudit(ctx, ev); err != nil {
+		n.opts.Logger.Error().Err(err).Str("key_id", ev.Details["keyId"]).Msg("writing audit event failed")
+	}
 }
 
 // deliver POSTs p until it is accepted (2xx) or the attempts run out.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/tokenwright/tokenwright/server/notify"
 	"github.com/tokenwright/tokenwright/store"
@@ -165,4 +166,73 @@ func TestSignAndVerify(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+func setAuditBucket(t *testing.T, db *bolt.Store, present bool) {
+	t.Helper()
+	err := db.DB().Update(func(tx *bbolt.Tx) error {
+		if present {
+			_, err := tx.CreateBucket([]byte("audit"))
+			return err
+		}
+		return tx.DeleteBucket([]byte("audit"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A notice is settled together with its audit event (finding 4): when the
+// event cannot be stored, no claim is kept, so a later run sends the
+// notice again and records it.
+func TestNoticeIsNotSettledWithoutItsAuditEvent(t *testing.T) {
+	ctx := context.Background()
+	claims := func(db *bolt.Store, ids []string) int {
+		n := 0
+		for _, id := range ids {
+			if k, _ := db.GetKey(ctx, id); !k.ExpiryNoticeAt.IsZero() {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("log only", func(t *testing.T) {
+		db, ids := openStore(t, 2)
+		n := notify.New(db, notify.Options{Expiring: expiring, Logger: zerolog.Nop()})
+		setAuditBucket(t, db, false)
+		if sent, err := n.RunOnce(ctx); err == nil || sent != 0 || claims(db, ids) != 0 {
+			t.Fatalf("audit append failing: sent %d, err %v, %d claims kept (want 0, an error, 0)", sent, err, claims(db, ids))
+		}
+		setAuditBucket(t, db, true)
+		if sent, err := n.RunOnce(ctx); err != nil || sent != 2 || claims(db, ids) != 2 {
+			t.Fatalf("after recovery: sent %d, err %v, %d claims", sent, err, claims(db, ids))
+		}
+		if events, _ := db.ListAudit(ctx, store.AuditQuery{}); len(events) != 2 {
+			t.Fatalf("%d audit events, want 2", len(events))
+		}
+	})
+	t.Run("webhook", func(t *testing.T) {
+		db, ids := openStore(t, 1)
+		var broken atomic.Bool
+		url, deliveries, _ := hook(t, func() int {
+			if broken.CompareAndSwap(false, true) {
+				setAuditBucket(t, db, false) // fails the confirmation of this delivery
+			}
+			return 200
+		})
+		n := notify.New(db, notify.Options{WebhookURL: url, Secret: []byte("s"), Expiring: expiring, Logger: zerolog.Nop()})
+		if sent, err := n.RunOnce(ctx); err == nil || sent != 0 || claims(db, ids) != 0 {
+			t.Fatalf("confirmation failing: sent %d, err %v, %d claims kept (want 0, an error, 0)", sent, err, claims(db, ids))
+		}
+		setAuditBucket(t, db, true)
+		if sent, err := n.RunOnce(ctx); err != nil || sent != 1 || claims(db, ids) != 1 {
+			t.Fatalf("after recovery: sent %d, err %v, %d claims", sent, err, claims(db, ids))
+		}
+		count := 0
+		deliveries.Range(func(_, v any) bool { count += int(v.(*atomic.Int32).Load()); return true })
+		events, _ := db.ListAudit(ctx, store.AuditQuery{})
+		if count != 2 || len(events) != 1 || events[0].Result != store.ResultSuccess || events[0].Details["webhook"] != "delivered" {
+			t.Fatalf("deliveries %d (want 2: the unrecorded one is sent again), events %+v (want one delivered)", count, events)
+		}
+	})
 }

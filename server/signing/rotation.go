@@ -63,7 +63,8 @@ func (m *Manager) Tick(ctx context.Context) (changed bool, err error) {
 	return changed, err
 }
 
-// Rotate starts a rotation now. Scheduled (immediate false): a new key is
+// Rotate starts a rotation now. The store write that makes it records
+// the audit event ctx carries (store.WithAudit), if any. Scheduled (immediate false): a new key is
 // published at once and takes over after PrePublish, so no verifier ever
 // meets a token whose key it has not seen. Immediate: the new key signs at
 // once and the old one retires (still published for Retention); verifiers
@@ -107,7 +108,9 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
 		if err != nil {
 			return err
 		}
-		return m.commit(ctx, next, true)
+		// The caller's audit event of the rotation (store.WithAudit),
+		// written with the key set, names the key it adds or promotes.
+		return m.commit(store.WithAuditTarget(ctx, created.ID), next, true)
 	})
 	if err != nil {
 		return KeyInfo{}, err
@@ -124,7 +127,8 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
 var ErrKeyInUse = errors.New("the active signing key cannot be removed; rotate first")
 
 // Remove deletes a pending or retired key from the store and the JWKS at
-// once (a compromised key). Tokens it signed stop verifying.
+// once (a compromised key). Tokens it signed stop verifying. The store
+// write records the audit event ctx carries (store.WithAudit), if any.
 func (m *Manager) Remove(ctx context.Context, kid string) error {
 	return m.exclusive(ctx, func(ctx context.Context) error {
 		keys, err := m.list(ctx)

@@ -148,11 +148,24 @@ func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
+// batch is every write: after fn has staged the change, the audit event
+// that ctx carries (store.WithAudit) is appended in the same transaction,
+// so the change commits with its event or not at all.
 func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(fn)
+	return s.db.Batch(func(tx *bbolt.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		ev, ok, err := store.ChangeAudit(ctx)
+		if !ok || err != nil {
+			return err
+		}
+		_, err = appendAudit(tx, ev)
+		return err
+	})
 }
 
 func get[T any](tx *bbolt.Tx, bucket []byte, key string) (T, error) {
@@ -655,7 +668,7 @@ func (s *Store) RecordKeyUsage(ctx context.Context, usage []store.KeyUsage) erro
 	if len(usage) == 0 {
 		return nil
 	}
-	return s.batch(ctx, func(tx *bbolt.Tx) error {
+	return s.batch(store.WithoutAudit(ctx), func(tx *bbolt.Tx) error {
 		for _, u := range usage {
 			_, err := updateKey(tx, u.KeyID, func(k store.Key) (store.Key, error) {
 				if !u.At.After(k.LastUsedAt) {
@@ -735,26 +748,36 @@ func (s *Store) ReplaceSigningKeys(ctx context.Context, keys []store.SigningKey)
 
 // --- audit ---
 
-func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
-	var out store.AuditEvent
-	err := s.batch(ctx, func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		ev := e
-		ev.ID = fmt.Sprintf("%016x", seq)
-		out = ev
-		var k [8]byte
-		binary.BigEndian.PutUint64(k[:], seq)
-		data, err := json.Marshal(ev)
-		if err != nil {
-			return err
-		}
-		return b.Put(k[:], data)
+func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (out store.AuditEvent, err error) {
+	if err := e.Validate(); err != nil {
+		return e, err
+	}
+	err = s.batch(store.WithoutAudit(ctx), func(tx *bbolt.Tx) error {
+		out, err = appendAudit(tx, e)
+		return err
 	})
 	return out, err
+}
+
+// appendAudit stores ev under the bucket's next sequence number, which
+// becomes its ID (a rolled-back transaction takes its number back).
+func appendAudit(tx *bbolt.Tx, ev store.AuditEvent) (store.AuditEvent, error) {
+	b := tx.Bucket(bucketAudit)
+	if b == nil {
+		return ev, fmt.Errorf("bolt: bucket %s missing: cannot record the audit event of %s", bucketAudit, ev.Action)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return ev, err
+	}
+	ev.ID = fmt.Sprintf("%016x", seq)
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return ev, fmt.Errorf("bolt: encoding audit event: %w", err)
+	}
+	return ev, b.Put(k[:], data)
 }
 
 func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (out []store.AuditEvent, err error) {
@@ -820,7 +843,7 @@ func (s *Store) ListRevokedTokens(ctx context.Context) (out []store.RevokedToken
 }
 
 func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (n int, err error) {
-	err = s.batch(ctx, func(tx *bbolt.Tx) error {
+	err = s.batch(store.WithoutAudit(ctx), func(tx *bbolt.Tx) error {
 		n = 0
 		b := tx.Bucket(bucketRevoked)
 		var doomed [][]byte

@@ -391,6 +391,7 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 // replicas flushing at the same time never move a lastUsedAt backwards;
 // chunks keep each transaction under etcd's operation limit.
 func (s *Store) RecordKeyUsage(ctx context.Context, usage []store.KeyUsage) error {
+	ctx = store.WithoutAudit(ctx) // housekeeping: several transactions
 	for chunk := range slices.Chunk(usage, s.opts.MaxTxnOps) {
 		err := s.atomic(ctx, func(t *tx) error {
 			for _, u := range chunk {
@@ -490,7 +491,23 @@ func (s *Store) nextAuditID() (string, error) {
 	return hex.EncodeToString(b[:]) + hex.EncodeToString(r[:]), nil
 }
 
+// stageAudit adds the event that ctx carries (store.WithAudit) to t's
+// writes, so that the change and its event are one etcd transaction.
+func (s *Store) stageAudit(ctx context.Context, t *tx) error {
+	ev, ok, err := store.ChangeAudit(ctx)
+	if !ok || err != nil {
+		return err
+	}
+	if ev.ID, err = s.nextAuditID(); err != nil {
+		return err
+	}
+	return t.put(famAudit, ev.ID, ev)
+}
+
 func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
+	if err := e.Validate(); err != nil {
+		return e, err
+	}
 	id, err := s.nextAuditID()
 	if err != nil {
 		return e, err
@@ -576,6 +593,7 @@ func (s *Store) ListRevokedTokens(ctx context.Context) ([]store.RevokedToken, er
 }
 
 func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (int, error) {
+	ctx = store.WithoutAudit(ctx) // housekeeping: several transactions
 	var doomed []string
 	err := s.view(ctx, func() error {
 		for jti, e := range s.fams[famRevoked] {

@@ -117,6 +117,9 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 		s.mu.RLock()
 		err := fn(t)
 		s.mu.RUnlock()
+		if err == nil {
+			err = s.stageAudit(ctx, t) // the change's event commits with it
+		}
 		if err != nil {
 			return err
 		}

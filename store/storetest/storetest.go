@@ -44,6 +44,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentOwnerAddAndUserDelete", testConcurrentOwnerAddAndUserDelete},
 		{"KeyLimitPerOwner", testKeyLimitPerOwner},
 		{"ConcurrentCreatesRespectKeyLimit", testConcurrentKeyLimit},
+		{"ChangeAudit", testChangeAudit},
+		{"InvalidChangeAuditChangesNothing", testInvalidChangeAuditChangesNothing},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
