@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if err != nil && !newKEK {
 		return nil, err
 	}
-	notifier, err := s.newNotifier(opts.Environ)
+	webhookSecret, err := s.webhookSecret(opts.Environ)
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +159,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.log.Warn().Int("accounts", n).Msg("removed deleted users from service accounts' owners (left by an earlier version)")
 	}
 
+	notifier := s.newNotifier(webhookSecret)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })

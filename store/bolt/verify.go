@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -19,6 +20,11 @@ func Check(db *bbolt.DB) error {
 		// must finish before the transaction ends.
 		for err := range tx.Check() {
 			if len(errs) < 10 {
+				// bbolt reports a page it could not even parse as
+				// "panic: …" (it recovered): say what it found instead.
+				if msg, ok := strings.CutPrefix(err.Error(), "panic: "); ok {
+					err = errors.New("unreadable page: " + msg)
+				}
 				errs = append(errs, err)
 			}
 		}
