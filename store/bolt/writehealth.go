@@ -43,31 +43,30 @@ const probeInterval = time.Second
 const probeSize = 64 << 10
 
 // writeHealth remembers the last write the filesystem refused, so that
-// Health (and so /readyz) reports not ready while writes fail, and ready
-// again once a write succeeds: a real one, or the probe Health runs at most
-// once per probeInterval while the failure stands.
+// Health (and so /readyz) reports not ready while writes fail. Only a probe
+// ends that state, not the next write that happens to succeed: on a nearly
+// full disk small writes (an audit event, usage times) fit in pages bbolt
+// freed while bigger ones keep failing, and readiness must not flap with
+// them. Health probes at most once per probeInterval while the failure
+// stands, so it recovers within about a second of the next /readyz after
+// the operator frees space.
 type writeHealth struct {
 	dir string
 
 	mu        sync.Mutex
-	failure   error     // nil: the last write succeeded
+	failure   error     // nil: no write has failed since the last good probe
 	lastProbe time.Time // monotonic
 }
 
 // observe records the outcome of a write transaction; err is classified.
 func (h *writeHealth) observe(err error) {
 	we := (*store.WriteError)(nil)
-	failed := errors.As(err, &we)
-	if !failed && err != nil {
-		return // the update function's own error: says nothing about the disk
+	if !errors.As(err, &we) {
+		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if failed {
-		h.failure, h.lastProbe = err, time.Now()
-	} else {
-		h.failure = nil
-	}
+	h.failure, h.lastProbe = err, time.Now()
 }
 
 // check returns the standing write failure, re-probing the filesystem when
