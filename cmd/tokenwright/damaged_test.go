@@ -116,9 +116,9 @@ func usedPages(t *testing.T, path string, n int) []int {
 	return ids
 }
 
-// serveOnce runs `serve` on data and returns its exit error and stderr; it
+// serveOnce runs `serve` on data and returns its output and exit error; it
 // fails the test if the server is still running after 20 s.
-func serveOnce(t *testing.T, data string, env ...string) (error, string) {
+func serveOnce(t *testing.T, data string, env ...string) (string, error) {
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -131,7 +131,7 @@ func serveOnce(t *testing.T, data string, env ...string) (error, string) {
 	if ctx.Err() != nil {
 		t.Fatalf("serve kept running on a damaged data directory:\n%s", out.String())
 	}
-	return err, out.String()
+	return out.String(), err
 }
 
 // TestDamagedDatabaseIsRefused (issue 14, finding 5): a truncated file,
@@ -228,7 +228,7 @@ func TestDamagedDatabaseIsRefused(t *testing.T) {
 				}
 			}
 			before := dirState(t, data)
-			err, out := serveOnce(t, data)
+			out, err := serveOnce(t, data)
 			if err == nil {
 				t.Fatalf("serve exited 0 on a damaged database:\n%s", out)
 			}
@@ -269,7 +269,7 @@ func TestStrayKEKNotGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := dirState(t, data)
-	err, out := serveOnce(t, data)
+	out, err := serveOnce(t, data)
 	if err == nil || !strings.Contains(out, "TOKENWRIGHT_KEK_FILE") {
 		t.Fatalf("serve without the KEK: %v\n%s", err, out)
 	}
