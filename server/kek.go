@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -22,15 +21,12 @@ func RotateKEK(ctx context.Context, cfg Config, environ func(string) string, new
 		return 0, errors.New("the new key-encryption key file is required")
 	}
 	defaultPath := filepath.Join(cfg.DataDir, "kek")
-	envKEK, kekFile := environ("TOKENWRIGHT_KEK"), firstNonEmpty(environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File)
-	if envKEK == "" && kekFile == "" {
-		// Never let LoadKEK generate a KEK here: that would be a new key,
-		// not the one the signing keys are sealed with.
-		if _, err := os.Stat(defaultPath); errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("no key-encryption key configured and none at %s", defaultPath)
-		}
+	// FindKEK never generates one: a new KEK here would not be the one the
+	// signing keys are sealed with.
+	oldKEK, _, err := signing.FindKEK(environ("TOKENWRIGHT_KEK"), firstNonEmpty(environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File), defaultPath)
+	if errors.Is(err, signing.ErrNoKEK) {
+		return 0, fmt.Errorf("no key-encryption key configured and none at %s", defaultPath)
 	}
-	oldKEK, _, err := signing.LoadKEK(envKEK, kekFile, defaultPath)
 	if err != nil {
 		return 0, err
 	}
@@ -47,7 +43,7 @@ func RotateKEK(ctx context.Context, cfg Config, environ func(string) string, new
 			return 0, fmt.Errorf("no database in %s: %w", cfg.DataDir, err)
 		}
 		if db, err = bolt.Open(dbPath, bolt.Options{}); err != nil {
-			return 0, fmt.Errorf("opening the database (is the server still running?): %w", err)
+			return 0, fmt.Errorf("opening the database (is the server still running?): %w", withRestoreHint(err, cfg.DataDir))
 		}
 	}
 	defer db.Close()

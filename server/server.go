@@ -88,37 +88,53 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating data directory: %w", err)
+	// Everything that can refuse the configuration is checked before the
+	// first write to the data directory (KEK, database, admin token), so
+	// a refused start leaves it as it was.
+	kekPath := filepath.Join(cfg.DataDir, "kek")
+	kek, source, err := signing.FindKEK(opts.Environ("TOKENWRIGHT_KEK"), firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File), kekPath)
+	newKEK := errors.Is(err, signing.ErrNoKEK)
+	if err != nil && !newKEK {
+		return nil, err
 	}
-	kek, source, err := signing.LoadKEK(opts.Environ("TOKENWRIGHT_KEK"), firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File),
-		filepath.Join(cfg.DataDir, "kek"))
+	webhookSecret, err := s.webhookSecret(opts.Environ)
 	if err != nil {
 		return nil, err
 	}
-	switch source {
-	case signing.KEKGenerated:
-		s.log.Warn().Str("path", filepath.Join(cfg.DataDir, "kek")).
-			Msg("generated a key-encryption key beside the database; anyone who copies the data directory gets the signing keys. Move it elsewhere and set TOKENWRIGHT_KEK_FILE")
-	case signing.KEKFromDataDir:
-		s.log.Warn().Msg("the key-encryption key lives in the data directory; for production set TOKENWRIGHT_KEK_FILE to a file outside it")
+	if err := s.setupTLS(); err != nil {
+		return nil, err
 	}
 
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory: %w", err)
+	}
 	db, served, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.store = served
-	if b, ok := db.(*bolt.Store); ok {
-		// The file itself (under the cache), for online backups.
-		s.db = b
-		s.warnOnLoosePermissions(firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File))
-	}
 	defer func() {
 		if err != nil {
 			_ = db.Close()
 		}
 	}()
+	if newKEK {
+		if kek, err = s.generateKEK(ctx, db, kekPath); err != nil {
+			return nil, err
+		}
+	}
+	switch source {
+	case signing.KEKGenerated:
+		s.log.Warn().Str("path", kekPath).
+			Msg("generated a key-encryption key beside the database; anyone who copies the data directory gets the signing keys. Move it elsewhere and set TOKENWRIGHT_KEK_FILE")
+	case signing.KEKFromDataDir:
+		s.log.Warn().Msg("the key-encryption key lives in the data directory; for production set TOKENWRIGHT_KEK_FILE to a file outside it")
+	}
+	if b, ok := db.(*bolt.Store); ok {
+		// The file itself (under the cache), for online backups.
+		s.db = b
+		s.warnOnLoosePermissions(firstNonEmpty(opts.Environ("TOKENWRIGHT_KEK_FILE"), cfg.KEK.File))
+	}
 
 	alg, _ := signing.ParseAlgorithm(cfg.Signing.Algorithm)
 	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now, Monotonic: opts.Monotonic,
@@ -146,17 +162,12 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.log.Warn().Int("accounts", n).Msg("removed deleted users from service accounts' owners (left by an earlier version)")
 	}
 
-	notifier, err := s.newNotifier(opts.Environ)
-	if err != nil {
-		return nil, err
-	}
+	notifier := s.newNotifier(webhookSecret)
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
-	if err := s.setupTLS(bg); err != nil {
-		stop()
-		s.background.Wait()
-		return nil, err
+	if s.tls != nil {
+		s.background.Go(func() { s.tls.Watch(bg, tlsPollInterval) })
 	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
 	s.background.Go(func() { s.followSigningKeys(bg, db) })
@@ -170,6 +181,22 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	s.handler = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
 	return s, nil
+}
+
+// generateKEK makes the key-encryption key of a new installation in
+// DATA/kek. A store that already holds signing keys is refused instead:
+// they are sealed with a KEK this start was not given, and a new one would
+// only leave a useless file behind.
+func (s *Server) generateKEK(ctx context.Context, db store.Store, path string) (*signing.KEK, error) {
+	keys, err := db.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(keys) > 0 {
+		return nil, fmt.Errorf("no key-encryption key is configured and there is none at %s, but the store holds %d signing keys sealed with one: "+
+			"set TOKENWRIGHT_KEK_FILE (or kek.file) to that KEK", path, len(keys))
+	}
+	return signing.GenerateKEKFile(path)
 }
 
 func firstNonEmpty(a, b string) string {

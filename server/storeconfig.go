@@ -137,13 +137,24 @@ func openStore(ctx context.Context, cfg Config) (raw, served store.Store, err er
 	case StoreBolt:
 		db, err := bolt.Open(filepath.Join(cfg.DataDir, bolt.FileName), bolt.Options{})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, withRestoreHint(err, cfg.DataDir)
 		}
 		// This process makes every write to the bbolt file, so a
 		// read-through cache (invalidated by those writes) is exact.
 		return db, cache.New(db), nil
 	}
 	return nil, nil, errors.New("store: unknown backend " + cfg.Store)
+}
+
+// withRestoreHint adds what to do to bolt's refusal of a damaged or
+// foreign database file (the error names the file).
+func withRestoreHint(err error, dataDir string) error {
+	if !errors.Is(err, bolt.ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w\nThe server will not start on it, and nothing was written. Restore the last good backup "+
+		"with `tokenwright restore BACKUP --data %s` (the refused file is kept beside it), "+
+		"or move the file away to start an empty installation", err, dataDir)
 }
 
 // followSigningKeys republishes the signing key set as soon as another

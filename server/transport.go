@@ -23,9 +23,9 @@ import (
 // replacement (cheap: a few kilobytes hashed).
 const tlsPollInterval = 2 * time.Second
 
-// setupTLS loads the certificate (a startup error if it fails) and starts
-// watching its files.
-func (s *Server) setupTLS(bg context.Context) error {
+// setupTLS loads the certificate (a startup error if it fails); New starts
+// watching its files once the server is assembled.
+func (s *Server) setupTLS() error {
 	if !s.cfg.TLS.Enabled() {
 		return nil
 	}
@@ -36,7 +36,6 @@ func (s *Server) setupTLS(bg context.Context) error {
 	s.tls = r
 	leaf := r.Certificate().Leaf
 	s.log.Info().Str("subject", leaf.Subject.String()).Time("not_after", leaf.NotAfter).Msg("TLS certificate loaded")
-	s.background.Go(func() { r.Watch(bg, tlsPollInterval) })
 	return nil
 }
 

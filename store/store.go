@@ -43,6 +43,33 @@ var (
 	ErrLimitExceeded = errors.New("limit exceeded")
 )
 
+// WriteError is a write the backend could not make for a reason an
+// operator must fix (a full filesystem, an exhausted quota, a read-only
+// mount): it is an ErrUnavailable, so the API answers 503, and Reason is a
+// short text safe to show to clients ("the database's filesystem is
+// full"). Err is the underlying error, for the log.
+type WriteError struct {
+	Reason string
+	Err    error
+}
+
+func (e *WriteError) Error() string { return "store cannot write: " + e.Reason + ": " + e.Err.Error() }
+
+// Unwrap makes errors.Is find both ErrUnavailable and the cause (e.g.
+// syscall.ENOSPC).
+func (e *WriteError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
+
+// UnavailableReason is the client-facing sentence for an ErrUnavailable:
+// a WriteError's reason, or the generic "cannot be reached" of a backend
+// that lost contact (etcd without quorum). It is the one place the API's
+// 503 message comes from.
+func UnavailableReason(err error) string {
+	if we := (*WriteError)(nil); errors.As(err, &we) {
+		return "the store cannot write: " + we.Reason + "; an operator must fix it, then retry"
+	}
+	return "the store is unavailable; try again"
+}
+
 // Store is the persistence contract. Names of service accounts and users
 // share one namespace (a client_id is unambiguous), and so do their emails
 // (an email maps to exactly one Domino Person document).

@@ -98,7 +98,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		}
 		actor, err := a.accounts.AuthenticateBearer(r.Context(), token, ip)
 		if errors.Is(err, store.ErrUnavailable) {
-			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the store is unavailable; try again")
+			writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, store.UnavailableReason(err))
 			return
 		}
 		if err != nil {
@@ -167,7 +167,8 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, accounts.ErrKeyState):
 		writeError(w, http.StatusConflict, api.CodeConflict, err.Error())
 	case errors.Is(err, store.ErrUnavailable):
-		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, "the store is unavailable; try again")
+		a.log.Error().Err(err).Str("path", r.URL.Path).Msg("admin API: store unavailable")
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, store.UnavailableReason(err))
 	case errors.Is(err, context.Canceled):
 		// The client went away; nothing useful can be written.
 	default:

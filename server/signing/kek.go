@@ -118,11 +118,15 @@ func GenerateKEKFile(path string) (*KEK, error) {
 	return NewKEK(raw)
 }
 
-// LoadKEK returns the KEK from, in order: envValue (base64), file (base64
-// content), or defaultPath. When none exists, a new KEK is generated into
-// defaultPath (mode 0600) and the source says so, so the caller can warn
-// that the KEK should live somewhere other than beside the database.
-func LoadKEK(envValue, file, defaultPath string) (*KEK, KEKSource, error) {
+// ErrNoKEK is FindKEK's answer when no KEK is configured and none exists
+// at the default path.
+var ErrNoKEK = errors.New("no key-encryption key configured")
+
+// FindKEK returns the KEK from, in order: envValue (base64), file (base64
+// content), or defaultPath; ErrNoKEK when none is set and defaultPath does
+// not exist. It never writes: the caller decides whether a new KEK may be
+// generated (only for a store without signing keys).
+func FindKEK(envValue, file, defaultPath string) (*KEK, KEKSource, error) {
 	if envValue != "" {
 		k, err := decodeKEK(envValue, "TOKENWRIGHT_KEK")
 		return k, KEKFromEnv, err
@@ -132,12 +136,19 @@ func LoadKEK(envValue, file, defaultPath string) (*KEK, KEKSource, error) {
 		return k, KEKFromFile, err
 	}
 	k, err := ReadKEKFile(defaultPath)
-	if err == nil {
-		return k, KEKFromDataDir, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, KEKGenerated, ErrNoKEK
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, KEKFromDataDir, err
+	return k, KEKFromDataDir, err
+}
+
+// LoadKEK is FindKEK, generating a new KEK into defaultPath (mode 0600)
+// when there is none; the source says so, so the caller can warn that the
+// KEK should live somewhere other than beside the database.
+func LoadKEK(envValue, file, defaultPath string) (*KEK, KEKSource, error) {
+	k, source, err := FindKEK(envValue, file, defaultPath)
+	if errors.Is(err, ErrNoKEK) {
+		k, err = GenerateKEKFile(defaultPath)
 	}
-	k, err = GenerateKEKFile(defaultPath)
-	return k, KEKGenerated, err
+	return k, source, err
 }

@@ -13,13 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -52,7 +49,8 @@ const (
 
 // Store is the bbolt implementation of store.Store.
 type Store struct {
-	db *bbolt.DB
+	db     *bbolt.DB
+	health writeHealth // writehealth.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -65,74 +63,19 @@ type Options struct {
 	ReadOnly bool
 }
 
-// Open opens (creating if needed) the database file at path with mode 0600.
-func Open(path string, opts Options) (*Store, error) {
-	if opts.Timeout == 0 {
-		opts.Timeout = 2 * time.Second
-	}
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, fmt.Errorf("bolt: creating data directory: %w", err)
-		}
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:      opts.Timeout,
-		ReadOnly:     opts.ReadOnly,
-		FreelistType: bbolt.FreelistMapType,
-	})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("bolt: %s is locked by another process (is a server running on this data directory?)", path)
-		}
-		return nil, fmt.Errorf("bolt: opening %s: %w", path, err)
-	}
-	// Batches wait at most 2 ms for company: administrative calls stay
-	// snappy and bursts still share one fsync.
-	db.MaxBatchDelay = 2 * time.Millisecond
-	if !opts.ReadOnly && !hasAllBuckets(db) {
-		err = db.Update(func(tx *bbolt.Tx) error {
-			hadKeys := tx.Bucket(bucketKeys) != nil
-			needsExpiryIndex := tx.Bucket(bucketKeysByExpiry) == nil
-			for _, b := range allBuckets {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
-			}
-			if hadKeys && needsExpiryIndex {
-				return buildExpiryIndex(tx) // a file from before the index
-			}
-			return nil
-		})
-		if err != nil {
-			_ = db.Close()
-			return nil, fmt.Errorf("bolt: initialising buckets: %w", err)
-		}
-	}
-	return &Store{db: db}, nil
-}
-
-// hasAllBuckets lets Open skip its write transaction on an initialised
-// file, so that merely opening a database never modifies it.
-func hasAllBuckets(db *bbolt.DB) bool {
-	missing := false
-	_ = db.View(func(tx *bbolt.Tx) error {
-		for _, b := range allBuckets {
-			missing = missing || tx.Bucket(b) == nil
-		}
-		return nil
-	})
-	return !missing
-}
-
 // DB exposes the underlying handle for backups and consistency checks.
 func (s *Store) DB() *bbolt.DB { return s.db }
 
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Health checks that a read transaction can be opened.
+// Health checks that a read transaction can be opened and that the last
+// write did not fail for want of disk (writehealth.go).
 func (s *Store) Health(ctx context.Context) error {
-	return s.db.View(func(tx *bbolt.Tx) error {
+	if err := s.health.check(); err != nil {
+		return err
+	}
+	return s.view(ctx, func(tx *bbolt.Tx) error {
 		if tx.Bucket(bucketKeys) == nil {
 			return errors.New("bolt: buckets missing")
 		}
@@ -141,21 +84,31 @@ func (s *Store) Health(ctx context.Context) error {
 }
 
 // view and batch run fn in a transaction after checking ctx.
-func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) error {
+func (s *Store) view(ctx context.Context, fn func(*bbolt.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Open refuses damaged files, but a page damaged later (by something
+	// else writing to the file) makes bbolt panic on read: an error, not
+	// a dead process, wherever the read runs (requests or background jobs).
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("bolt: reading the database: %v: %w", v, ErrDamaged)
+		}
+	}()
 	return s.db.View(fn)
 }
 
 // batch is every write: after fn has staged the change, the audit event
 // that ctx carries (store.WithAudit) is appended in the same transaction,
 // so the change commits with its event or not at all.
+// batch also classifies the failure (a full disk is a 503, not a 500)
+// and feeds the write health that /readyz reports.
 func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Batch(func(tx *bbolt.Tx) error {
+	err := classifyWrite(s.db.Batch(func(tx *bbolt.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -165,7 +118,9 @@ func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
 		}
 		_, err = appendAudit(tx, ev)
 		return err
-	})
+	}))
+	s.health.observe(err)
+	return err
 }
 
 func get[T any](tx *bbolt.Tx, bucket []byte, key string) (T, error) {

@@ -19,15 +19,20 @@ func Restore(src, dst string, now time.Time) (aside string, err error) {
 	if err := Verify(src); err != nil {
 		return "", fmt.Errorf("restore: refusing %s: %w", src, err)
 	}
-	if _, err := os.Stat(dst); err == nil {
+	if fi, err := os.Stat(dst); err == nil && fi.Size() > 0 {
 		// Opening read-write takes the exclusive lock a running server
 		// holds; a short timeout turns "in use" into a clear error.
-		db, err := bbolt.Open(dst, 0o600, &bbolt.Options{Timeout: 500 * time.Millisecond})
-		if err != nil {
+		// bbolt takes the lock before it reads a page, so a damaged file
+		// (what a restore is usually for) is not in use: replace it.
+		db, err := openChecked(dst, bbolt.Options{Timeout: 500 * time.Millisecond}, false)
+		switch {
+		case errors.Is(err, ErrDamaged):
+		case err != nil:
 			return "", fmt.Errorf("restore: %s is in use or unreadable (stop the server first): %w", dst, err)
+		default:
+			_ = db.Close()
 		}
-		_ = db.Close()
-	} else if !errors.Is(err, os.ErrNotExist) {
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	dir := filepath.Dir(dst)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -15,10 +16,16 @@ import (
 func Check(db *bbolt.DB) error {
 	return db.View(func(tx *bbolt.Tx) error {
 		var errs []error
+		// Drain the channel: the check runs in its own goroutine, which
+		// must finish before the transaction ends.
 		for err := range tx.Check() {
-			errs = append(errs, err)
-			if len(errs) >= 10 {
-				break
+			if len(errs) < 10 {
+				// bbolt reports a page it could not even parse as
+				// "panic: …" (it recovered): say what it found instead.
+				if msg, ok := strings.CutPrefix(err.Error(), "panic: "); ok {
+					err = errors.New("unreadable page: " + msg)
+				}
+				errs = append(errs, err)
 			}
 		}
 		return errors.Join(errs...)
@@ -36,16 +43,13 @@ func Verify(path string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("bolt: %s is not a regular file", path)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	db, err := openChecked(path, bbolt.Options{ReadOnly: true, Timeout: time.Second}, true)
 	if err != nil {
-		return fmt.Errorf("bolt: %s is not a usable database: %w", path, err)
+		return err
 	}
 	defer db.Close()
-	if err := Check(db); err != nil {
-		return fmt.Errorf("bolt: %s fails the consistency check: %w", path, err)
-	}
 	if !hasAllBuckets(db) {
-		return fmt.Errorf("bolt: %s is a bbolt file but not a tokenwright database", path)
+		return fmt.Errorf("bolt: %s is a tokenwright database from before the current format: open it once with this version first", path)
 	}
 	return nil
 }
