@@ -149,17 +149,27 @@ type Store struct {
 	mu      sync.RWMutex
 	fams    map[string]map[string]entry
 	byOwner map[string]map[string]struct{} // kind \x00 owner -> key ids
-	rev     int64                          // every event up to rev is applied
-	advance chan struct{}                  // closed and replaced when rev moves
+	// rev is the revision of the last event applied (or of the snapshot
+	// a reload read): every change under the prefix up to rev is in the
+	// mirror. Never a progress notification's revision (see watchLoop).
+	rev     int64
+	advance chan struct{} // closed and replaced when rev moves
 
 	watchCtx    context.Context
 	stop        context.CancelFunc
 	watchMu     sync.Mutex
 	cancelWatch context.CancelFunc // ends the current watch (self-healing)
+	streamCtx   context.Context    // keys the current watch's stream
 	done        sync.WaitGroup
-	lastContact atomic.Int64 // unix nanos of the last quorum read
-	lastSeenRev atomic.Int64 // newest revision seen in a transaction answer
 	signing     chan struct{}
+
+	// epoch anchors the monotonic clock of now(); proven is the now() at
+	// which the newest successful proof started (see prove).
+	epoch     time.Time
+	proven    atomic.Int64
+	proofReq  chan struct{}
+	proofMu   sync.Mutex
+	proofDone chan struct{}
 
 	auditMu   sync.Mutex
 	lastAudit int64
@@ -191,15 +201,18 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	wctx, stop := context.WithCancel(context.Background())
 	s := &Store{cli: cli, opts: opts, advance: make(chan struct{}), stop: stop,
-		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1)}
+		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1),
+		epoch: time.Now(), proofReq: make(chan struct{}, 1), proofDone: make(chan struct{})}
+	start := s.now()
 	if err := s.reload(ctx); err != nil {
 		stop()
 		_ = cli.Close()
 		return nil, err
 	}
-	s.lastContact.Store(time.Now().UnixNano())
+	s.markProven(start) // the reload was a linearizable read of everything
 	s.done.Go(s.watchLoop)
 	s.done.Go(s.probeLoop)
+	s.done.Go(s.proofLoop)
 	return s, nil
 }
 

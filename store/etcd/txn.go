@@ -27,6 +27,31 @@ type tx struct {
 	order  []string
 	staged map[string]bool // keys already in order
 	dels   map[string]bool
+	// scans are the families fn enumerated from the mirror (owner index,
+	// all accounts): the transaction also requires that no key in them
+	// changed after snap, the mirror's revision when fn ran, so a record
+	// another replica wrote that this mirror does not show yet cannot be
+	// skipped silently.
+	scans map[string]bool
+	snap  int64
+}
+
+// scan records that fn's decision depends on the whole family fam.
+func (t *tx) scan(fam string) { t.scans[fam] = true }
+
+// guards are the comparisons that make fn's view of the mirror the current
+// state of etcd: every record read is unchanged (absent ones still absent),
+// and nothing in a scanned family changed after the mirror's revision.
+func (t *tx) guards() []clientv3.Cmp {
+	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.scans)+1)
+	for k, rev := range t.reads {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+	}
+	for fam := range t.scans {
+		from := t.s.opts.Prefix + fam + "/"
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(from), "<", t.snap+1).WithRange(clientv3.GetPrefixRangeEnd(from)))
+	}
+	return cmps
 }
 
 func (t *tx) get(fam, id string) ([]byte, bool) {
@@ -113,21 +138,28 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 	marker := s.key(famMeta, markerDir+s.newMarkerID())
 	deadline := time.Now().Add(s.opts.RequestTimeout)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		t := &tx{s: s, reads: map[string]int64{}, writes: map[string][]byte{}, staged: map[string]bool{}, dels: map[string]bool{}}
+		t := &tx{s: s, reads: map[string]int64{}, writes: map[string][]byte{}, staged: map[string]bool{},
+			dels: map[string]bool{}, scans: map[string]bool{}}
 		s.mu.RLock()
+		t.snap = s.rev
 		err := fn(t)
 		s.mu.RUnlock()
-		if err != nil {
-			return err
+		if err != nil || len(t.order) == 0 {
+			// fn decided from the mirror (not found, already exists, over
+			// a limit, nothing to do): the decision stands only if etcd
+			// still holds what fn read. A mirror behind another replica's
+			// write waits for it and decides again.
+			current, verr := s.validate(ctx, t)
+			if verr != nil {
+				return verr
+			}
+			if current {
+				return err
+			}
+			s.waitChanged(ctx, t)
+			continue
 		}
-		if len(t.order) == 0 {
-			return nil
-		}
-		cmps := make([]clientv3.Cmp, 0, len(t.reads)+1)
-		for k, rev := range t.reads {
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
-		}
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
+		cmps := append(t.guards(), clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
 		ops := make([]clientv3.Op, 0, len(t.order)+1)
 		for _, k := range t.order {
 			if v, ok := t.writes[k]; ok {
@@ -142,8 +174,10 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 			return err
 		}
 		if committed > 0 {
-			// Read-your-writes: return once the mirror shows this write.
-			if !s.waitRev(ctx, committed, s.opts.RequestTimeout) {
+			// Read-your-writes: return once the mirror has applied the
+			// marker's event, which carries the commit revision (a
+			// progress notification would prove nothing, see watchLoop).
+			if !s.waitDelivered(ctx, committed) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -152,14 +186,84 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 			}
 			return nil
 		}
-		// Someone else wrote a record we read. Ask for a progress
-		// notification so the mirror reaches the revision at which the
-		// comparison failed, then try again; a short wait bounds the case
-		// in which no notification comes (the CAS keeps retries correct).
-		_ = s.cli.RequestProgress(s.watchCtx)
-		s.waitRev(ctx, s.lastSeenRev.Load(), 200*time.Millisecond)
+		// Someone else changed what fn read: the mirror shows it once the
+		// watch delivers that event; then fn runs again.
+		s.waitChanged(ctx, t)
 	}
 	return fmt.Errorf("etcd: too much contention after %d attempts: %w", maxAttempts, store.ErrUnavailable)
+}
+
+// validate reports whether etcd still holds everything t read, with a
+// read-only (linearizable) transaction of t's guards.
+func (s *Store) validate(ctx context.Context, t *tx) (bool, error) {
+	if len(t.reads) == 0 && len(t.scans) == 0 {
+		return true, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).If(t.guards()...).Commit()
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, unavailable(err)
+	}
+	return resp.Succeeded, nil
+}
+
+// waitDelivered waits until the mirror has applied the event at rev, which
+// must be a revision this replica committed under the prefix. A watch that
+// does not deliver it within stallTimeout is re-established (it resumes
+// after the last event applied) and waited for until RequestTimeout.
+func (s *Store) waitDelivered(ctx context.Context, rev int64) bool {
+	if s.waitRev(ctx, rev, stallTimeout) {
+		return true
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	s.restartWatch()
+	return s.waitRev(ctx, rev, max(s.opts.RequestTimeout-stallTimeout, stallTimeout))
+}
+
+// waitChanged waits until the mirror shows a change to something t read
+// after a comparison failed: the change that failed it is committed, so
+// its event comes; a watch that does not deliver it within stallTimeout is
+// re-established. (The caller's next attempt compares again either way.)
+func (s *Store) waitChanged(ctx context.Context, t *tx) {
+	changed := func() bool {
+		if s.rev > t.snap && len(t.scans) > 0 {
+			return true
+		}
+		for k, rev := range t.reads {
+			fam, id, _ := s.split([]byte(k))
+			if s.fams[fam][id].rev != rev {
+				return true
+			}
+		}
+		return false
+	}
+	timer := time.NewTimer(stallTimeout)
+	defer timer.Stop()
+	for {
+		s.mu.RLock()
+		done, ch := changed(), s.advance
+		s.mu.RUnlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			s.restartWatch()
+			return
+		}
+	}
 }
 
 // markerDir holds the per-call marker keys; probeLoop sweeps old ones.
@@ -203,7 +307,6 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
 		cancel()
 		if err == nil {
-			s.noteRev(resp.Header.Revision)
 			if resp.Succeeded {
 				return resp.Header.Revision, nil
 			}
@@ -226,17 +329,6 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 	}
 }
 
-// noteRev remembers the newest revision an answer carried (the revision at
-// which a failed comparison was evaluated, for the catch-up wait).
-func (s *Store) noteRev(rev int64) {
-	for {
-		old := s.lastSeenRev.Load()
-		if rev <= old || s.lastSeenRev.CompareAndSwap(old, rev) {
-			return
-		}
-	}
-}
-
 // view runs fn under the mirror's read lock after the staleness check.
 func (s *Store) view(ctx context.Context, fn func() error) error {
 	if err := s.fresh(ctx); err != nil {
@@ -247,16 +339,70 @@ func (s *Store) view(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
+// viewGet serves a single-record read, the kind the token endpoint makes
+// (key, account, user, revocation): from the mirror when it is proven to
+// hold every write committed more than FreshnessBound before the read
+// began, otherwise from etcd with a linearizable read. Only when no quorum
+// answers does it fall back to the mirror, within Options.MaxStaleness.
 func viewGet[T any](s *Store, ctx context.Context, fam, id string) (v T, err error) {
-	err = s.view(ctx, func() error {
+	data, err := s.getFresh(ctx, fam, id)
+	if err != nil {
+		return v, err
+	}
+	return decode[T](fam, id, data)
+}
+
+// getFresh returns the stored value of fam/id (see viewGet).
+func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !s.current(ctx) {
+		data, found, err := s.getLinearizable(ctx, fam, id)
+		if err == nil {
+			if !found {
+				return nil, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
+			}
+			return data, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	var data []byte
+	err := s.view(ctx, func() error {
 		e, ok := s.fams[fam][id]
 		if !ok {
 			return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
 		}
-		v, err = decode[T](fam, id, e.val)
-		return err
+		data = e.val
+		return nil
 	})
-	return v, err
+	return data, err
+}
+
+// getLinearizable reads one record from a quorum. Two tries of half the
+// budget each: the client's balancer sends the second to the next member,
+// so one paused member costs at most one try.
+func (s *Store) getLinearizable(ctx context.Context, fam, id string) ([]byte, bool, error) {
+	budget := min(s.opts.RequestTimeout, stallTimeout)
+	var err error
+	for range 2 {
+		rctx, cancel := context.WithTimeout(ctx, budget/2)
+		var resp *clientv3.GetResponse
+		resp, err = s.cli.Get(rctx, s.key(fam, id))
+		cancel()
+		if err == nil {
+			if len(resp.Kvs) == 0 {
+				return nil, false, nil
+			}
+			return resp.Kvs[0].Value, true, nil
+		}
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+	}
+	return nil, false, unavailable(err)
 }
 
 func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err error) {
