@@ -10,6 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/etcd"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
@@ -129,4 +130,92 @@ func client(t *testing.T, c *etcdtest.Cluster) *clientv3.Client {
 	}
 	t.Cleanup(func() { _ = cli.Close() })
 	return cli
+}
+
+// disruptWatch keeps ending s's watch until the test ends, so that its
+// mirror receives nothing: a replica whose watch has stalled.
+func disruptWatch(t *testing.T, s interface{ EndWatch() }) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			s.EndWatch()
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	t.Cleanup(func() { close(stop); wg.Wait() })
+}
+
+// A revocation answered by replica A is seen by A at once and by replica B
+// for every read that begins more than etcd.FreshnessBound after A
+// answered, even when B's watch delivers nothing: B cannot prove its
+// mirror fresh, so it reads from etcd.
+func TestRevocationBoundAcrossReplicas(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := open(t, c, "/tw/"), open(t, c, "/tw/")
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	must(t, a.CreateServiceAccount(ctx, store.ServiceAccount{ID: "1", Name: "svc", Status: store.StatusActive}))
+	must(t, a.CreateKey(ctx, store.Key{ID: "k1", Kind: store.KindServiceKey, Owner: "svc", SecretHash: []byte("h")}))
+	waitFor(t, func() bool { k, err := b.GetKey(ctx, "k1"); return err == nil && !k.Revoked() })
+
+	disruptWatch(t, b)
+	_, err := a.UpdateKey(ctx, "k1", func(k store.Key) (store.Key, error) { k.RevokedAt = time.Now(); return k, nil })
+	must(t, err)
+	must(t, a.RevokeToken(ctx, store.RevokedToken{JTI: "jti1", ExpiresAt: time.Now().Add(time.Hour)}))
+	answered := time.Now()
+	if k, err := a.GetKey(ctx, "k1"); err != nil || !k.Revoked() {
+		t.Fatalf("replica A after answering its own revoke: revoked=%v err=%v", k.Revoked(), err)
+	}
+	if revoked, err := a.IsTokenRevoked(ctx, "jti1"); err != nil || !revoked {
+		t.Fatalf("replica A after answering its own token revocation: %v %v", revoked, err)
+	}
+	late := 0
+	for time.Since(answered) < 3*etcd.FreshnessBound {
+		began := time.Now()
+		k, err := b.GetKey(ctx, "k1")
+		must(t, err)
+		revoked, err := b.IsTokenRevoked(ctx, "jti1")
+		must(t, err)
+		if began.Sub(answered) > etcd.FreshnessBound {
+			late++
+			if !k.Revoked() || !revoked {
+				t.Fatalf("replica B %s after the revoke answered: key revoked=%v, token revoked=%v",
+					began.Sub(answered).Round(time.Millisecond), k.Revoked(), revoked)
+			}
+		}
+	}
+	if late == 0 {
+		t.Fatal("no read on B began after the bound")
+	}
+}
+
+// Finding 3: a record created through A can be updated through B at once,
+// even when B's mirror does not show it yet: the existence check is made
+// against etcd, not against B's mirror.
+func TestCreateOnAUpdateOnB(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := open(t, c, "/tw/"), open(t, c, "/tw/")
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	must(t, a.CreateServiceAccount(ctx, store.ServiceAccount{ID: "1", Name: "svc", Status: store.StatusActive}))
+	for i := range 10 {
+		id := fmt.Sprintf("k%d", i)
+		b.EndWatch() // B's mirror falls behind for this round
+		must(t, a.CreateKey(ctx, store.Key{ID: id, Kind: store.KindServiceKey, Owner: "svc", SecretHash: []byte("h")}))
+		if _, err := b.UpdateKey(ctx, id, func(k store.Key) (store.Key, error) { k.Name = "renamed"; return k, nil }); err != nil {
+			t.Fatalf("round %d: update through B right after the create through A: %v", i, err)
+		}
+		if k, err := b.GetKey(ctx, id); err != nil || k.Name != "renamed" {
+			t.Fatalf("round %d: B reads %+v, %v", i, k, err)
+		}
+	}
 }
