@@ -172,11 +172,13 @@ type Store struct {
 
 	// epoch anchors the monotonic clock of now(); proven is the now() at
 	// which the newest successful proof started (see prove).
-	epoch     time.Time
-	proven    atomic.Int64
-	proofReq  chan struct{}
-	proofMu   sync.Mutex
-	proofDone chan struct{}
+	epoch  time.Time
+	proven atomic.Int64
+	// lastQuorum is the now() of the last answer from a quorum.
+	lastQuorum atomic.Int64
+	proofReq   chan struct{}
+	proofMu    sync.Mutex
+	proofDone  chan struct{}
 
 	auditMu   sync.Mutex
 	lastAudit int64
@@ -217,6 +219,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.markProven(start) // the reload was a linearizable read of everything
+	s.lastQuorum.Store(int64(start))
 	s.done.Go(s.watchLoop)
 	s.done.Go(s.probeLoop)
 	s.done.Go(s.proofLoop)

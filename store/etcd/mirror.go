@@ -236,19 +236,32 @@ func (s *Store) prove(ctx context.Context) error {
 	start := s.now()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
-	resp, err := s.cli.Get(ctx, s.key(famMeta, "probe"), clientv3.WithCountOnly())
+	var rev int64
+	err := s.quorum(ctx, func(ctx context.Context) (err error) {
+		resp, err := s.cli.Get(ctx, s.key(famMeta, "probe"), clientv3.WithCountOnly())
+		if err == nil {
+			rev = resp.Header.Revision
+		}
+		return err
+	})
 	if err != nil {
-		return unavailable(err)
+		return err
 	}
-	if s.waitRev(ctx, resp.Header.Revision, 20*time.Millisecond) {
+	if s.waitRev(ctx, rev, 20*time.Millisecond) {
 		s.markProven(start)
 		return nil
 	}
-	put, err := s.cli.Put(ctx, s.key(famMeta, "heartbeat"), "")
+	err = s.quorum(ctx, func(ctx context.Context) (err error) {
+		resp, err := s.cli.Put(ctx, s.key(famMeta, "heartbeat"), "")
+		if err == nil {
+			rev = resp.Header.Revision
+		}
+		return err
+	})
 	if err != nil {
-		return unavailable(err)
+		return err
 	}
-	if !s.waitRev(ctx, put.Header.Revision, stallTimeout) {
+	if !s.waitRev(ctx, rev, stallTimeout) {
 		if ctx.Err() == nil {
 			s.restartWatch()
 		}
@@ -256,6 +269,39 @@ func (s *Store) prove(ctx context.Context) error {
 	}
 	s.markProven(start)
 	return nil
+}
+
+// quorum runs one request that needs a quorum, in two tries of half a
+// stallTimeout each: the client's balancer sends the second try to the next
+// member, so one paused member costs at most one try. Success is recorded
+// as contact with a quorum (see contacted).
+func (s *Store) quorum(ctx context.Context, call func(context.Context) error) error {
+	var err error
+	for range 2 {
+		rctx, cancel := context.WithTimeout(ctx, min(s.opts.RequestTimeout, stallTimeout)/2)
+		err = call(rctx)
+		cancel()
+		if err == nil {
+			s.lastQuorum.Store(int64(s.now()))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return unavailable(err)
+}
+
+// quorumGrace is how recently a quorum must have answered for a failed
+// read to count as this replica's problem (a stalled watch, a paused
+// member) rather than a lost quorum.
+const quorumGrace = 1500 * time.Millisecond
+
+// contacted reports whether a quorum answered this replica within
+// quorumGrace: then the cluster is up, and a view that cannot be proven
+// fresh must not be served.
+func (s *Store) contacted() bool {
+	return s.now()-time.Duration(s.lastQuorum.Load()) <= quorumGrace
 }
 
 // proofLoop runs the proofs that reads ask for, one at a time: every reader

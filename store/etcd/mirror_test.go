@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -217,5 +218,60 @@ func TestCreateOnAUpdateOnB(t *testing.T) {
 		if k, err := b.GetKey(ctx, id); err != nil || k.Name != "renamed" {
 			t.Fatalf("round %d: B reads %+v, %v", i, k, err)
 		}
+	}
+}
+
+// Finding 2: with one etcd member paused (quorum intact) and replica B's
+// watch carried by that member, B refuses a key revoked through A for
+// every read that begins more than a second after A answered: it answers
+// "revoked" (from etcd, its mirror being unprovable) or "unavailable",
+// never "active".
+func TestPausedMemberRevocationBound(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	f := (c.Leader() + 1) % 3 // a follower: the quorum stays intact without it
+	var others []string
+	for i, m := range c.Members {
+		if i != f {
+			others = append(others, m.ClientURL)
+		}
+	}
+	ctx := context.Background()
+	a, err := etcd.Open(ctx, etcd.Options{Endpoints: others, Prefix: "/tw/", RequestTimeout: 3 * time.Second})
+	must(t, err)
+	defer a.Close()
+	// B opens its watch on f alone, then may use every member: its watch
+	// stream stays on f.
+	b, err := etcd.Open(ctx, etcd.Options{Endpoints: []string{c.Members[f].ClientURL}, Prefix: "/tw/", RequestTimeout: 3 * time.Second})
+	must(t, err)
+	defer b.Close()
+	b.Client().SetEndpoints(c.Endpoints()...)
+
+	must(t, a.CreateServiceAccount(ctx, store.ServiceAccount{ID: "1", Name: "svc", Status: store.StatusActive}))
+	must(t, a.CreateKey(ctx, store.Key{ID: "k1", Kind: store.KindServiceKey, Owner: "svc", SecretHash: []byte("h")}))
+	waitFor(t, func() bool { k, err := b.GetKey(ctx, "k1"); return err == nil && !k.Revoked() })
+
+	c.Pause(f)
+	defer c.Resume(f)
+	_, err = a.UpdateKey(ctx, "k1", func(k store.Key) (store.Key, error) { k.RevokedAt = time.Now(); return k, nil })
+	must(t, err)
+	answered := time.Now()
+	seenRevoked := false
+	for time.Since(answered) < 3*time.Second {
+		began := time.Now()
+		k, err := b.GetKey(ctx, "k1")
+		if err != nil && !errors.Is(err, store.ErrUnavailable) {
+			t.Fatal(err)
+		}
+		if began.Sub(answered) <= time.Second {
+			continue
+		}
+		if err == nil && !k.Revoked() {
+			t.Fatalf("replica B %s after the revoke answered, with one member paused: key active",
+				began.Sub(answered).Round(time.Millisecond))
+		}
+		seenRevoked = seenRevoked || err == nil
+	}
+	if !seenRevoked {
+		t.Fatal("replica B never answered from 1 s to 3 s after the revoke (only unavailable)")
 	}
 }

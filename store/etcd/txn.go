@@ -358,16 +358,25 @@ func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 		return nil, err
 	}
 	if !s.current(ctx) {
-		data, found, err := s.getLinearizable(ctx, fam, id)
-		if err == nil {
-			if !found {
-				return nil, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
-			}
-			return data, nil
-		}
-		if ctx.Err() != nil {
+		var resp *clientv3.GetResponse
+		err := s.quorum(ctx, func(ctx context.Context) (err error) {
+			resp, err = s.cli.Get(ctx, s.key(fam, id))
+			return err
+		})
+		switch {
+		case err == nil && len(resp.Kvs) == 0:
+			return nil, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
+		case err == nil:
+			return resp.Kvs[0].Value, nil
+		case ctx.Err() != nil:
 			return nil, ctx.Err()
+		case s.contacted():
+			// The cluster answers, but neither this mirror nor this read
+			// could be brought up to date: refuse rather than act on a
+			// view that may miss a revocation.
+			return nil, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
 		}
+		// No quorum anywhere: serve the mirror within MaxStaleness.
 	}
 	var data []byte
 	err := s.view(ctx, func() error {
@@ -379,30 +388,6 @@ func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 		return nil
 	})
 	return data, err
-}
-
-// getLinearizable reads one record from a quorum. Two tries of half the
-// budget each: the client's balancer sends the second to the next member,
-// so one paused member costs at most one try.
-func (s *Store) getLinearizable(ctx context.Context, fam, id string) ([]byte, bool, error) {
-	budget := min(s.opts.RequestTimeout, stallTimeout)
-	var err error
-	for range 2 {
-		rctx, cancel := context.WithTimeout(ctx, budget/2)
-		var resp *clientv3.GetResponse
-		resp, err = s.cli.Get(rctx, s.key(fam, id))
-		cancel()
-		if err == nil {
-			if len(resp.Kvs) == 0 {
-				return nil, false, nil
-			}
-			return resp.Kvs[0].Value, true, nil
-		}
-		if ctx.Err() != nil {
-			return nil, false, ctx.Err()
-		}
-	}
-	return nil, false, unavailable(err)
 }
 
 func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err error) {
