@@ -216,17 +216,20 @@ func (s *Store) validate(ctx context.Context, t *tx) (bool, error) {
 
 // waitDelivered waits until the mirror has applied the event at rev, which
 // must be a revision this replica committed under the prefix. A watch that
-// does not deliver it within stallTimeout is re-established (it resumes
-// after the last event applied) and waited for until RequestTimeout.
+// does not deliver it within stallTimeout is re-established on a new
+// stream (it resumes after the last event applied), again after each
+// further stallTimeout, until RequestTimeout.
 func (s *Store) waitDelivered(ctx context.Context, rev int64) bool {
-	if s.waitRev(ctx, rev, stallTimeout) {
-		return true
+	deadline := time.Now().Add(max(s.opts.RequestTimeout, stallTimeout))
+	for {
+		if s.waitRev(ctx, rev, min(stallTimeout, time.Until(deadline))) {
+			return true
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return false
+		}
+		s.restartWatch()
 	}
-	if ctx.Err() != nil {
-		return false
-	}
-	s.restartWatch()
-	return s.waitRev(ctx, rev, max(s.opts.RequestTimeout-stallTimeout, stallTimeout))
 }
 
 // waitChanged waits until the mirror shows a change to something t read
