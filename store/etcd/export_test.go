@@ -18,7 +18,7 @@ func (s *Store) EndWatch() {
 // RequestProgressOnMirror asks etcd for a progress notification on the
 // mirror's own watch stream (what tokenwright once did on every probe).
 // Tests only.
-func (s *Store) RequestProgressOnMirror(ctx context.Context) error {
+func (s *Store) RequestProgressOnMirror() error {
 	// A child of the stream's context has the same stream key; the timeout
 	// keeps a busy stream from blocking the caller.
 	ctx, cancel := context.WithTimeout(s.watchStream(), 100*time.Millisecond)

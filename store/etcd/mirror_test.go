@@ -19,7 +19,7 @@ import (
 // closed: etcd 3.4.23 answers it with its current revision even while the
 // watch still has undelivered events (etcd-io/etcd#15220).
 func spamProgress(s interface {
-	RequestProgressOnMirror(context.Context) error
+	RequestProgressOnMirror() error
 }, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -29,7 +29,7 @@ func spamProgress(s interface {
 				return
 			default:
 			}
-			_ = s.RequestProgressOnMirror(context.Background())
+			_ = s.RequestProgressOnMirror()
 		}
 	})
 	return &wg
