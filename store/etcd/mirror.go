@@ -347,9 +347,16 @@ func (s *Store) current(ctx context.Context) bool {
 		}
 		return true
 	}
+	return s.provenSince(ctx, asked-FreshnessBound)
+}
+
+// provenSince waits, for up to FreshnessBound, until a proof that started
+// at or after since has succeeded. Proofs run one at a time, so many
+// waiting readers cost one proof between them.
+func (s *Store) provenSince(ctx context.Context, since time.Duration) bool {
 	t := time.NewTimer(FreshnessBound)
 	defer t.Stop()
-	for {
+	for s.provenAt() < since {
 		done := s.requestProof()
 		select {
 		case <-done:
@@ -358,10 +365,8 @@ func (s *Store) current(ctx context.Context) bool {
 		case <-t.C:
 			return false
 		}
-		if asked-s.provenAt() <= FreshnessBound {
-			return true
-		}
 	}
+	return true
 }
 
 // probeLoop proves freshness every ProbeInterval (see prove), which keeps

@@ -219,6 +219,16 @@ func TestCreateOnAUpdateOnB(t *testing.T) {
 			t.Fatalf("round %d: B reads %+v, %v", i, k, err)
 		}
 	}
+	// A key created through A is found through B at once, even when B's
+	// mirror does not show it yet.
+	for i := range 10 {
+		id := fmt.Sprintf("new%d", i)
+		b.EndWatch()
+		must(t, a.CreateKey(ctx, store.Key{ID: id, Kind: store.KindServiceKey, Owner: "svc", SecretHash: []byte("h")}))
+		if _, err := b.GetKey(ctx, id); err != nil {
+			t.Fatalf("round %d: key created through A, read through B at once: %v", i, err)
+		}
+	}
 }
 
 // Finding 2: with one etcd member paused (quorum intact) and replica B's

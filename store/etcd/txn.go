@@ -355,42 +355,65 @@ func viewGet[T any](s *Store, ctx context.Context, fam, id string) (v T, err err
 	return decode[T](fam, id, data)
 }
 
-// getFresh returns the stored value of fam/id (see viewGet).
+// getFresh returns the stored value of fam/id (see viewGet). A record the
+// mirror does not hold is looked for again once a proof that began after
+// the read has succeeded, so a record created through another replica just
+// before is found (a credential issued by A works on B at once).
 func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !s.current(ctx) {
-		var resp *clientv3.GetResponse
-		err := s.quorum(ctx, func(ctx context.Context) (err error) {
-			resp, err = s.cli.Get(ctx, s.key(fam, id))
-			return err
-		})
-		switch {
-		case err == nil && len(resp.Kvs) == 0:
-			return nil, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
-		case err == nil:
-			return resp.Kvs[0].Value, nil
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		case s.contacted():
-			// The cluster answers, but neither this mirror nor this read
-			// could be brought up to date: refuse rather than act on a
-			// view that may miss a revocation.
-			return nil, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
+	asked := s.now()
+	if s.current(ctx) {
+		data, ok := s.mirrorGet(fam, id)
+		if ok || s.provenAt() >= asked {
+			return data, notFoundUnless(ok, fam, id)
 		}
-		// No quorum anywhere: serve the mirror within MaxStaleness.
+		if s.provenSince(ctx, asked) {
+			data, ok := s.mirrorGet(fam, id)
+			return data, notFoundUnless(ok, fam, id)
+		}
 	}
+	var resp *clientv3.GetResponse
+	err := s.quorum(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, s.key(fam, id))
+		return err
+	})
+	switch {
+	case err == nil && len(resp.Kvs) == 0:
+		return nil, notFoundUnless(false, fam, id)
+	case err == nil:
+		return resp.Kvs[0].Value, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case s.contacted():
+		// The cluster answers, but neither this mirror nor this read could
+		// be brought up to date: refuse rather than act on a view that may
+		// miss a revocation.
+		return nil, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
+	}
+	// No quorum anywhere: serve the mirror within MaxStaleness.
 	var data []byte
-	err := s.view(ctx, func() error {
+	err = s.view(ctx, func() error {
 		e, ok := s.fams[fam][id]
-		if !ok {
-			return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
-		}
 		data = e.val
-		return nil
+		return notFoundUnless(ok, fam, id)
 	})
 	return data, err
+}
+
+func (s *Store) mirrorGet(fam, id string) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.fams[fam][id]
+	return e.val, ok
+}
+
+func notFoundUnless(found bool, fam, id string) error {
+	if found {
+		return nil
+	}
+	return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
 }
 
 func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err error) {
