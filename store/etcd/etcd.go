@@ -2,24 +2,31 @@
 // replicas share one etcd cluster.
 //
 // Reads are served from an in-memory mirror of the key prefix that a watch
-// keeps coherent, so the token endpoint never waits for the network and a
+// keeps coherent, so the token endpoint rarely waits for the network, and a
 // change made through any replica (a revocation) reaches every other
-// replica as fast as etcd delivers the watch event. Every write is one etcd
-// transaction that compares the mod revision of every record it read (and
-// the absence of every unique name it claims) with what the mirror showed:
-// if another replica got there first the transaction fails, the mirror
-// catches up and the update closure runs again. After its own write a
-// replica waits until its mirror has seen that write's revision, so a
-// client always reads what it just wrote.
+// replica as fast as etcd delivers the watch event. The mirror's revision is
+// that of the last event applied, never of a progress notification (see
+// watchLoop). Single-record reads are served from the mirror only while it
+// holds a proof of freshness at most FreshnessBound old, and from etcd with
+// a linearizable read otherwise (see prove and viewGet).
+//
+// Every write is one etcd transaction that compares the mod revision of
+// every record it read (and the absence of every unique name it claims)
+// with what the mirror showed: if another replica got there first the
+// transaction fails, the mirror catches up and the update closure runs
+// again. A closure that decides not to write (not found, already exists) is
+// confirmed the same way by a read-only transaction. Every transaction also
+// writes a marker key under the prefix; after its own write a replica waits
+// until its mirror has applied the marker's event, so a client always reads
+// what it just wrote.
 //
 // A transaction that gets no answer is resent until Options.RequestTimeout;
-// a marker key unique to the call makes the resend idempotent (see atomic).
+// the marker makes the resend idempotent (see atomic).
 //
 // When etcd loses quorum, writes fail with store.ErrUnavailable while reads
 // keep being served from the mirror for Options.MaxStaleness after the last
-// successful contact with a quorum (a linearizable read whose revision the
-// watch then reached); after that reads fail too, because a revocation made
-// meanwhile could not have been seen.
+// successful proof of freshness (on the monotonic clock); after that reads
+// fail too, because a revocation made meanwhile could not have been seen.
 //
 // Audit events are not mirrored (they are never on the hot path): they are
 // read from etcd directly.
@@ -149,17 +156,29 @@ type Store struct {
 	mu      sync.RWMutex
 	fams    map[string]map[string]entry
 	byOwner map[string]map[string]struct{} // kind \x00 owner -> key ids
-	rev     int64                          // every event up to rev is applied
-	advance chan struct{}                  // closed and replaced when rev moves
+	// rev is the revision of the last event applied (or of the snapshot
+	// a reload read): every change under the prefix up to rev is in the
+	// mirror. Never a progress notification's revision (see watchLoop).
+	rev     int64
+	advance chan struct{} // closed and replaced when rev moves
 
 	watchCtx    context.Context
 	stop        context.CancelFunc
 	watchMu     sync.Mutex
 	cancelWatch context.CancelFunc // ends the current watch (self-healing)
+	streamCtx   context.Context    // keys the current watch's stream
 	done        sync.WaitGroup
-	lastContact atomic.Int64 // unix nanos of the last quorum read
-	lastSeenRev atomic.Int64 // newest revision seen in a transaction answer
 	signing     chan struct{}
+
+	// epoch anchors the monotonic clock of now(); proven is the now() at
+	// which the newest successful proof started (see prove).
+	epoch  time.Time
+	proven atomic.Int64
+	// lastQuorum is the now() of the last answer from a quorum.
+	lastQuorum atomic.Int64
+	proofReq   chan struct{}
+	proofMu    sync.Mutex
+	proofDone  chan struct{}
 
 	auditMu   sync.Mutex
 	lastAudit int64
@@ -191,15 +210,19 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	wctx, stop := context.WithCancel(context.Background())
 	s := &Store{cli: cli, opts: opts, advance: make(chan struct{}), stop: stop,
-		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1)}
+		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1),
+		epoch: time.Now(), proofReq: make(chan struct{}, 1), proofDone: make(chan struct{})}
+	start := s.now()
 	if err := s.reload(ctx); err != nil {
 		stop()
 		_ = cli.Close()
 		return nil, err
 	}
-	s.lastContact.Store(time.Now().UnixNano())
+	s.markProven(start) // the reload was a linearizable read of everything
+	s.lastQuorum.Store(int64(start))
 	s.done.Go(s.watchLoop)
 	s.done.Go(s.probeLoop)
+	s.done.Go(s.proofLoop)
 	return s, nil
 }
 

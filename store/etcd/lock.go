@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
-
-	"github.com/tokenwright/tokenwright/store"
 )
 
 // lockTTL is how long a lock outlives a crashed holder.
@@ -43,13 +41,18 @@ func (s *Store) Exclusive(ctx context.Context, name string, fn func(ctx context.
 		}
 		return fmt.Errorf("etcd: lock %s: %w", name, unavailable(err))
 	}
-	// Whatever the previous holder wrote happened before we got the lock:
-	// let the mirror catch up to that point, so fn decides on fresh data.
-	if !s.waitRev(ctx, mu.Header().Revision, s.opts.RequestTimeout) {
+	// Whatever the previous holder wrote was committed before we got the
+	// lock: prove the mirror holds it (see prove), so fn decides on fresh
+	// data. The lock's own revisions say nothing here: they may belong to
+	// a read, not to an event the watch delivers.
+	if err := s.prove(ctx); err != nil {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)
 		_ = mu.Unlock(uctx)
 		cancel()
-		return fmt.Errorf("etcd: lock %s: the watch did not catch up: %w", name, store.ErrUnavailable)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("etcd: lock %s: the watch did not catch up: %w", name, err)
 	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.RequestTimeout)

@@ -61,6 +61,7 @@ func releasePrincipal(t *tx, name, email string) {
 
 // deleteOwnedKeys removes every key of owner (and its PAT name index).
 func deleteOwnedKeys(t *tx, kind store.KeyKind, owner string) error {
+	t.scan(famKey) // a key created elsewhere and not mirrored yet fails the commit
 	for id := range t.s.byOwner[string(kind)+"\x00"+owner] {
 		k, err := txGet[store.Key](t, famKey, id)
 		if err != nil {
@@ -99,6 +100,7 @@ func checkOwners(t *tx, owners, previous []string) error {
 // concurrently rewrote the user's record (checkOwners), which DeleteUser
 // reads and deletes, so one of the two runs again.
 func dropOwner(t *tx, user string) error {
+	t.scan(famAccount)
 	for name, e := range t.s.fams[famAccount] {
 		sa, err := decode[store.ServiceAccount](famAccount, name, e.val)
 		if err != nil {
@@ -255,7 +257,11 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key, opts ...store.Create
 			return fmt.Errorf("owner %q: %w", k.Owner, store.ErrNotFound)
 		}
 		if o.MaxPerOwner > 0 {
-			if n := len(t.s.byOwner[string(k.Kind)+"\x00"+k.Owner]); n >= o.MaxPerOwner {
+			owned := t.s.byOwner[string(k.Kind)+"\x00"+k.Owner]
+			for id := range owned {
+				t.get(famKey, id) // a key deleted elsewhere fails the check
+			}
+			if n := len(owned); n >= o.MaxPerOwner {
 				return fmt.Errorf("%s %q holds %d keys: %w", k.Kind, k.Owner, n, store.ErrLimitExceeded)
 			}
 			// Rewriting the owner's record (unchanged) serialises creates
@@ -351,6 +357,7 @@ func (s *Store) UpdateKey(ctx context.Context, id string, update func(store.Key)
 func (s *Store) UpdateKeys(ctx context.Context, q store.KeyQuery, update func(store.Key) (store.Key, error)) (changed []store.Key, err error) {
 	err = s.atomic(ctx, func(t *tx) error {
 		changed = nil
+		t.scan(famKey) // a matching key this mirror does not show yet fails the commit
 		for _, id := range s.matchingKeyIDs(q) {
 			k, err := txGet[store.Key](t, famKey, id)
 			if err != nil {
@@ -458,6 +465,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 
 func (s *Store) ReplaceSigningKeys(ctx context.Context, keys []store.SigningKey) error {
 	return s.atomic(ctx, func(t *tx) error {
+		t.scan(famSigning)
 		for id := range s.fams[famSigning] {
 			t.get(famSigning, id)
 			t.del(famSigning, id)
@@ -580,12 +588,12 @@ func (s *Store) RevokeToken(ctx context.Context, rt store.RevokedToken) error {
 	return s.atomic(ctx, func(t *tx) error { return t.put(famRevoked, rt.JTI, rt) })
 }
 
-func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (revoked bool, err error) {
-	err = s.view(ctx, func() error {
-		_, revoked = s.fams[famRevoked][jti]
-		return nil
-	})
-	return revoked, err
+func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	_, err := s.getFresh(ctx, famRevoked, jti)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 func (s *Store) ListRevokedTokens(ctx context.Context) ([]store.RevokedToken, error) {

@@ -27,6 +27,31 @@ type tx struct {
 	order  []string
 	staged map[string]bool // keys already in order
 	dels   map[string]bool
+	// scans are the families fn enumerated from the mirror (owner index,
+	// all accounts): the transaction also requires that no key in them
+	// changed after snap, the mirror's revision when fn ran, so a record
+	// another replica wrote that this mirror does not show yet cannot be
+	// skipped silently.
+	scans map[string]bool
+	snap  int64
+}
+
+// scan records that fn's decision depends on the whole family fam.
+func (t *tx) scan(fam string) { t.scans[fam] = true }
+
+// guards are the comparisons that make fn's view of the mirror the current
+// state of etcd: every record read is unchanged (absent ones still absent),
+// and nothing in a scanned family changed after the mirror's revision.
+func (t *tx) guards() []clientv3.Cmp {
+	cmps := make([]clientv3.Cmp, 0, len(t.reads)+len(t.scans)+1)
+	for k, rev := range t.reads {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
+	}
+	for fam := range t.scans {
+		from := t.s.opts.Prefix + fam + "/"
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(from), "<", t.snap+1).WithRange(clientv3.GetPrefixRangeEnd(from)))
+	}
+	return cmps
 }
 
 func (t *tx) get(fam, id string) ([]byte, bool) {
@@ -113,24 +138,31 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 	marker := s.key(famMeta, markerDir+s.newMarkerID())
 	deadline := time.Now().Add(s.opts.RequestTimeout)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		t := &tx{s: s, reads: map[string]int64{}, writes: map[string][]byte{}, staged: map[string]bool{}, dels: map[string]bool{}}
+		t := &tx{s: s, reads: map[string]int64{}, writes: map[string][]byte{}, staged: map[string]bool{},
+			dels: map[string]bool{}, scans: map[string]bool{}}
 		s.mu.RLock()
+		t.snap = s.rev
 		err := fn(t)
 		s.mu.RUnlock()
 		if err == nil {
 			err = s.stageAudit(ctx, t) // the change's event commits with it
 		}
-		if err != nil {
-			return err
+		if err != nil || len(t.order) == 0 {
+			// fn decided from the mirror (not found, already exists, over
+			// a limit, nothing to do): the decision stands only if etcd
+			// still holds what fn read. A mirror behind another replica's
+			// write waits for it and decides again.
+			current, verr := s.validate(ctx, t)
+			if verr != nil {
+				return verr
+			}
+			if current {
+				return err
+			}
+			s.waitChanged(ctx, t)
+			continue
 		}
-		if len(t.order) == 0 {
-			return nil
-		}
-		cmps := make([]clientv3.Cmp, 0, len(t.reads)+1)
-		for k, rev := range t.reads {
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", rev))
-		}
-		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
+		cmps := append(t.guards(), clientv3.Compare(clientv3.CreateRevision(marker), "=", 0))
 		ops := make([]clientv3.Op, 0, len(t.order)+1)
 		for _, k := range t.order {
 			if v, ok := t.writes[k]; ok {
@@ -145,8 +177,10 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 			return err
 		}
 		if committed > 0 {
-			// Read-your-writes: return once the mirror shows this write.
-			if !s.waitRev(ctx, committed, s.opts.RequestTimeout) {
+			// Read-your-writes: return once the mirror has applied the
+			// marker's event, which carries the commit revision (a
+			// progress notification would prove nothing, see watchLoop).
+			if !s.waitDelivered(ctx, committed) {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
@@ -155,14 +189,87 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 			}
 			return nil
 		}
-		// Someone else wrote a record we read. Ask for a progress
-		// notification so the mirror reaches the revision at which the
-		// comparison failed, then try again; a short wait bounds the case
-		// in which no notification comes (the CAS keeps retries correct).
-		_ = s.cli.RequestProgress(s.watchCtx)
-		s.waitRev(ctx, s.lastSeenRev.Load(), 200*time.Millisecond)
+		// Someone else changed what fn read: the mirror shows it once the
+		// watch delivers that event; then fn runs again.
+		s.waitChanged(ctx, t)
 	}
 	return fmt.Errorf("etcd: too much contention after %d attempts: %w", maxAttempts, store.ErrUnavailable)
+}
+
+// validate reports whether etcd still holds everything t read, with a
+// read-only (linearizable) transaction of t's guards.
+func (s *Store) validate(ctx context.Context, t *tx) (bool, error) {
+	if len(t.reads) == 0 && len(t.scans) == 0 {
+		return true, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).If(t.guards()...).Commit()
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return false, unavailable(err)
+	}
+	return resp.Succeeded, nil
+}
+
+// waitDelivered waits until the mirror has applied the event at rev, which
+// must be a revision this replica committed under the prefix. A watch that
+// does not deliver it within stallTimeout is re-established on a new
+// stream (it resumes after the last event applied), again after each
+// further stallTimeout, until RequestTimeout.
+func (s *Store) waitDelivered(ctx context.Context, rev int64) bool {
+	deadline := time.Now().Add(max(s.opts.RequestTimeout, stallTimeout))
+	for {
+		if s.waitRev(ctx, rev, min(stallTimeout, time.Until(deadline))) {
+			return true
+		}
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			return false
+		}
+		s.restartWatch()
+	}
+}
+
+// waitChanged waits until the mirror shows a change to something t read
+// after a comparison failed: the change that failed it is committed, so
+// its event comes; a watch that does not deliver it within stallTimeout is
+// re-established. (The caller's next attempt compares again either way.)
+func (s *Store) waitChanged(ctx context.Context, t *tx) {
+	changed := func() bool {
+		if s.rev > t.snap && len(t.scans) > 0 {
+			return true
+		}
+		for k, rev := range t.reads {
+			fam, id, _ := s.split([]byte(k))
+			if s.fams[fam][id].rev != rev {
+				return true
+			}
+		}
+		return false
+	}
+	timer := time.NewTimer(stallTimeout)
+	defer timer.Stop()
+	for {
+		s.mu.RLock()
+		done, ch := changed(), s.advance
+		s.mu.RUnlock()
+		if done {
+			return
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+			s.restartWatch()
+			return
+		}
+	}
 }
 
 // markerDir holds the per-call marker keys; probeLoop sweeps old ones.
@@ -206,7 +313,6 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
 		cancel()
 		if err == nil {
-			s.noteRev(resp.Header.Revision)
 			if resp.Succeeded {
 				return resp.Header.Revision, nil
 			}
@@ -229,17 +335,6 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 	}
 }
 
-// noteRev remembers the newest revision an answer carried (the revision at
-// which a failed comparison was evaluated, for the catch-up wait).
-func (s *Store) noteRev(rev int64) {
-	for {
-		old := s.lastSeenRev.Load()
-		if rev <= old || s.lastSeenRev.CompareAndSwap(old, rev) {
-			return
-		}
-	}
-}
-
 // view runs fn under the mirror's read lock after the staleness check.
 func (s *Store) view(ctx context.Context, fn func() error) error {
 	if err := s.fresh(ctx); err != nil {
@@ -250,16 +345,78 @@ func (s *Store) view(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
+// viewGet serves a single-record read, the kind the token endpoint makes
+// (key, account, user, revocation): from the mirror when it is proven to
+// hold every write committed more than FreshnessBound before the read
+// began, otherwise from etcd with a linearizable read. Only when no quorum
+// answers does it fall back to the mirror, within Options.MaxStaleness.
 func viewGet[T any](s *Store, ctx context.Context, fam, id string) (v T, err error) {
-	err = s.view(ctx, func() error {
-		e, ok := s.fams[fam][id]
-		if !ok {
-			return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
+	data, err := s.getFresh(ctx, fam, id)
+	if err != nil {
+		return v, err
+	}
+	return decode[T](fam, id, data)
+}
+
+// getFresh returns the stored value of fam/id (see viewGet). A record the
+// mirror does not hold is looked for again once a proof that began after
+// the read has succeeded, so a record created through another replica just
+// before is found (a credential issued by A works on B at once).
+func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	asked := s.now()
+	if s.current(ctx) {
+		data, ok := s.mirrorGet(fam, id)
+		if ok || s.provenAt() >= asked {
+			return data, notFoundUnless(ok, fam, id)
 		}
-		v, err = decode[T](fam, id, e.val)
+		if s.provenSince(ctx, asked) {
+			data, ok := s.mirrorGet(fam, id)
+			return data, notFoundUnless(ok, fam, id)
+		}
+	}
+	var resp *clientv3.GetResponse
+	err := s.quorum(ctx, func(ctx context.Context) (err error) {
+		resp, err = s.cli.Get(ctx, s.key(fam, id))
 		return err
 	})
-	return v, err
+	switch {
+	case err == nil && len(resp.Kvs) == 0:
+		return nil, notFoundUnless(false, fam, id)
+	case err == nil:
+		return resp.Kvs[0].Value, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case s.contacted():
+		// The cluster answers, but neither this mirror nor this read could
+		// be brought up to date: refuse rather than act on a view that may
+		// miss a revocation.
+		return nil, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
+	}
+	// No quorum anywhere: serve the mirror within MaxStaleness.
+	var data []byte
+	err = s.view(ctx, func() error {
+		e, ok := s.fams[fam][id]
+		data = e.val
+		return notFoundUnless(ok, fam, id)
+	})
+	return data, err
+}
+
+func (s *Store) mirrorGet(fam, id string) ([]byte, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.fams[fam][id]
+	return e.val, ok
+}
+
+func notFoundUnless(found bool, fam, id string) error {
+	if found {
+		return nil
+	}
+	return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
 }
 
 func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err error) {

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -265,6 +266,22 @@ func (c *Cluster) Kill(i int) {
 	_ = m.cmd.Process.Kill()
 	<-m.exited
 	m.cmd = nil
+}
+
+// Pause freezes member i (SIGSTOP): it keeps its connections open but
+// answers nothing, like a stalled process or machine. Resume undoes it.
+func (c *Cluster) Pause(i int) { c.signal(i, syscall.SIGSTOP) }
+
+// Resume continues a paused member (SIGCONT).
+func (c *Cluster) Resume(i int) { c.signal(i, syscall.SIGCONT) }
+
+func (c *Cluster) signal(i int, sig syscall.Signal) {
+	m := c.Members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd != nil {
+		_ = m.cmd.Process.Signal(sig)
+	}
 }
 
 // Restart starts a killed member again on its data directory and waits
