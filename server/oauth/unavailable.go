@@ -11,9 +11,10 @@ import (
 )
 
 // errServerOrUnavailable answers 503 when the store cannot be trusted right
-// now (an etcd replica cut off from its quorum for longer than
-// etcd.maxStaleness), so that clients and load balancers retry elsewhere;
-// any other failure stays a 500.
+// now (store.ErrUnavailable: an etcd replica that can neither prove its
+// memory fresh nor read the record from a quorum, or one cut off for longer
+// than etcd.maxStaleness), so that clients and load balancers retry
+// elsewhere; any other failure stays a 500.
 func errServerOrUnavailable(err error) error {
 	if errors.Is(err, store.ErrUnavailable) {
 		return op.NewStatusError(oidc.ErrServerError().WithDescription("temporarily unavailable; try again"), http.StatusServiceUnavailable)
