@@ -182,7 +182,12 @@ type Store struct {
 
 	auditMu   sync.Mutex
 	lastAudit int64
+
+	// sendHook, when set (tests only), replaces commitTxn's send.
+	sendHook atomic.Pointer[sendFunc]
 }
+
+type sendFunc func(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (*clientv3.TxnResponse, error)
 
 var (
 	_ store.Store   = (*Store)(nil)

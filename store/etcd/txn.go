@@ -127,10 +127,12 @@ const maxAttempts = 64
 // Every transaction also creates a marker key unique to this call. When a
 // send fails without an answer (the leader died, the request timed out),
 // the commit may or may not have happened; the same transaction is sent
-// again until RequestTimeout: its "marker absent" comparison makes the
-// resend a no-op if the first one landed, and the marker then tells us so.
-// A write caught in a leader election therefore succeeds once the new
-// leader is elected, instead of failing with an ambiguous error.
+// again: its "marker absent" comparison makes the resend a no-op if the
+// first one landed, and the marker then tells us so. A write caught in a
+// leader election therefore succeeds once the new leader is elected,
+// instead of failing with an ambiguous error. If no send is answered, the
+// marker settles the outcome (see settle), so a committed write is never
+// answered as a failure, and a failure is never followed by a late commit.
 func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -299,18 +301,20 @@ func (s *Store) sweepMarkers(ctx context.Context) {
 }
 
 // send commits one transaction, resending it after answerless failures
-// until deadline. It returns the commit revision, or 0 when a comparison
-// failed because another writer got there first.
+// for the first two thirds of the time left until deadline; then, if no
+// send was answered, it settles the outcome (see settle) in the last
+// third. It returns the commit revision, or 0 when a comparison failed
+// because another writer got there first.
 func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (int64, error) {
 	perTry := max(s.opts.RequestTimeout/3, 200*time.Millisecond)
+	sendEnd := deadline.Add(-max(time.Until(deadline), 0) / 3)
 	for {
-		remaining := time.Until(deadline)
+		remaining := time.Until(sendEnd)
 		if remaining <= 0 {
-			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (the change may still be applied): %w",
-				s.opts.RequestTimeout, store.ErrUnavailable)
+			return s.settle(ctx, deadline, marker)
 		}
 		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
-		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
+		resp, err := s.commitTxn(rctx, cmps, ops, marker)
 		cancel()
 		if err == nil {
 			if resp.Succeeded {
@@ -326,6 +330,62 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 		}
 		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 			return 0, unavailable(err) // definitive: resending cannot help
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(min(50*time.Millisecond, max(time.Until(sendEnd), 0))):
+		}
+	}
+}
+
+// commitTxn sends the transaction once: If cmps Then ops Else get marker.
+// Tests replace it (see export_test.go) to lose requests or answers.
+func (s *Store) commitTxn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (*clientv3.TxnResponse, error) {
+	if f := s.sendHook.Load(); f != nil {
+		return (*f)(ctx, cmps, ops, marker)
+	}
+	return s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
+}
+
+// abortedMarker is the value settle gives a marker whose transaction it
+// rules out; a committed transaction's marker is empty.
+const abortedMarker = "aborted"
+
+// settle decides the outcome of a transaction none of whose sends was
+// answered: an earlier send may have committed, or may still be in flight
+// (queued on a paused member) and commit later, so merely reading the
+// marker could not rule it out. Instead settle creates the marker itself,
+// with the same "marker absent" comparison the transaction carries: if
+// that succeeds, every send of the transaction, however late, now fails
+// its comparison, so the change provably was not made; if the marker
+// already exists, the transaction committed, at the marker's revision. It
+// is retried (round-robin, so on other endpoints) until deadline; when no
+// attempt is answered the outcome is unknown: store.ErrOutcomeUnknown.
+func (s *Store) settle(ctx context.Context, deadline time.Time, marker string) (int64, error) {
+	perTry := max(s.opts.RequestTimeout/9, 100*time.Millisecond)
+	var err error
+	for {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (last: %v): %w",
+				s.opts.RequestTimeout, err, store.ErrOutcomeUnknown)
+		}
+		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
+		var resp *clientv3.TxnResponse
+		resp, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
+			Then(clientv3.OpPut(marker, abortedMarker)).Else(clientv3.OpGet(marker)).Commit()
+		cancel()
+		if err == nil {
+			if kvs := resp.Responses[0].GetResponseRange().GetKvs(); !resp.Succeeded && len(kvs) > 0 &&
+				string(kvs[0].Value) != abortedMarker {
+				return kvs[0].ModRevision, nil // a send committed; its answer was lost
+			}
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s; the change was not made: %w",
+				s.opts.RequestTimeout, store.ErrUnavailable)
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
 		}
 		select {
 		case <-ctx.Done():
