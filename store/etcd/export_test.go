@@ -73,3 +73,11 @@ func (s *Store) LoseAnswers(applied bool) (land func(context.Context) (int, erro
 
 // DeliverAnswers undoes LoseAnswers. Tests only.
 func (s *Store) DeliverAnswers() { s.sendHook.Store(nil) }
+
+// HoldEvents makes the watch hold every event it receives, undelivered to
+// the mirror, until release is called. Tests only.
+func (s *Store) HoldEvents() (release func()) {
+	ch := make(chan struct{})
+	s.applyHold.Store(&ch)
+	return func() { s.applyHold.Store(nil); close(ch) }
+}

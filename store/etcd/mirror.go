@@ -174,6 +174,9 @@ func (s *Store) apply(resp clientv3.WatchResponse) {
 	if len(resp.Events) == 0 {
 		return // a progress notification: see watchLoop
 	}
+	if hold := s.applyHold.Load(); hold != nil {
+		<-*hold // tests only: a watch that does not deliver (export_test.go)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rev := s.rev

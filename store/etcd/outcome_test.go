@@ -91,3 +91,23 @@ func testOutcomeUnknown(t *testing.T, v etcdtest.Version) {
 		t.Fatalf("503 message %q does not say the outcome is unknown", got)
 	}
 }
+
+// A write that committed is answered as a success even when this replica's
+// watch does not deliver its event in time: the mirror catches up later.
+func TestCommittedUndeliveredIsSuccess(t *testing.T) { etcdtest.Each(t, testCommittedUndeliveredIsSuccess) }
+
+func testCommittedUndeliveredIsSuccess(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
+	s := openFast(t, c)
+	defer s.Close()
+	ctx := context.Background()
+	release := s.HoldEvents()
+	err := s.CreateServiceAccount(ctx, outcomeSA)
+	release()
+	if err != nil {
+		t.Fatalf("committed write whose event was not delivered: %v, want success", err)
+	}
+	if err := s.CreateServiceAccount(ctx, outcomeSA); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("second create: %v, want ErrAlreadyExists", err)
+	}
+}
