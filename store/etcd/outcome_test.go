@@ -94,7 +94,9 @@ func testOutcomeUnknown(t *testing.T, v etcdtest.Version) {
 
 // A write that committed is answered as a success even when this replica's
 // watch does not deliver its event in time: the mirror catches up later.
-func TestCommittedUndeliveredIsSuccess(t *testing.T) { etcdtest.Each(t, testCommittedUndeliveredIsSuccess) }
+func TestCommittedUndeliveredIsSuccess(t *testing.T) {
+	etcdtest.Each(t, testCommittedUndeliveredIsSuccess)
+}
 
 func testCommittedUndeliveredIsSuccess(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 1)
