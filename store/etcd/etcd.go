@@ -185,6 +185,12 @@ type Store struct {
 	auditMu   sync.Mutex
 	lastAudit int64
 
+	// lease is the lease new markers are attached to, granted at leaseAt
+	// (see markerLease); 0 when there is none.
+	leaseMu sync.Mutex
+	lease   clientv3.LeaseID
+	leaseAt time.Time
+
 	// sendHook, when set (tests only), replaces commitTxn's send.
 	sendHook atomic.Pointer[sendFunc]
 	// applyHold, when set (tests only), holds the watch's events until

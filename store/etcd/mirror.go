@@ -377,16 +377,11 @@ func (s *Store) provenSince(ctx context.Context, since time.Duration) bool {
 func (s *Store) probeLoop() {
 	t := time.NewTicker(s.opts.ProbeInterval)
 	defer t.Stop()
-	lastSweep := s.now()
 	for {
 		select {
 		case <-s.watchCtx.Done():
 			return
 		case <-t.C:
-		}
-		if s.now()-lastSweep > markerTTL/10 {
-			lastSweep = s.now()
-			s.sweepMarkers(s.watchCtx)
 		}
 		_ = s.prove(s.watchCtx)
 	}

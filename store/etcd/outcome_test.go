@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
@@ -81,6 +83,11 @@ func testOutcomeUnknown(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 1)
 	s := openFast(t, c)
 	defer s.Close()
+	// A first write gives the store its marker lease; without one nothing
+	// would be sent, and the answer would be a certain "not made".
+	if err := s.CreateUser(context.Background(), store.User{ID: "2", Name: "u", Email: "u@example.com"}); err != nil {
+		t.Fatal(err)
+	}
 	c.Pause(0)
 	err := s.CreateServiceAccount(context.Background(), outcomeSA)
 	c.Resume(0)
@@ -111,5 +118,45 @@ func testCommittedUndeliveredIsSuccess(t *testing.T, v etcdtest.Version) {
 	}
 	if err := s.CreateServiceAccount(ctx, outcomeSA); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("second create: %v, want ErrAlreadyExists", err)
+	}
+}
+
+// Resend markers expire on etcd's clock, through a lease, never by a
+// replica's wall clock (a replica whose clock ran ahead used to delete the
+// markers other replicas still needed). Every marker, settled ones
+// included, is attached to a lease that keeps it at least 10 minutes.
+func TestMarkersExpireByLease(t *testing.T) { etcdtest.Each(t, testMarkersExpireByLease) }
+
+func testMarkersExpireByLease(t *testing.T, v etcdtest.Version) {
+	c := v.Start(t, 1)
+	s := openFast(t, c)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.CreateServiceAccount(ctx, outcomeSA); err != nil {
+		t.Fatal(err)
+	}
+	s.LoseAnswers(false) // settled: the marker settle writes
+	if err := s.CreateUser(ctx, store.User{ID: "2", Name: "u", Email: "u@example.com"}); err == nil {
+		t.Fatal("write whose requests were lost succeeded")
+	}
+	s.DeliverAnswers()
+	resp, err := s.Client().Get(ctx, "/outcome/meta/txn/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) != 2 {
+		t.Fatalf("%d markers, want 2", len(resp.Kvs))
+	}
+	for _, kv := range resp.Kvs {
+		if kv.Lease == 0 {
+			t.Fatalf("marker %s has no lease", kv.Key)
+		}
+		ttl, err := s.Client().TimeToLive(ctx, clientv3.LeaseID(kv.Lease))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl.TTL < 10*60 {
+			t.Fatalf("marker %s expires in %d s, want at least 10 minutes", kv.Key, ttl.TTL)
+		}
 	}
 }

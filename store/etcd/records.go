@@ -532,7 +532,7 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	marker := s.key(famMeta, markerDir+s.newMarkerID())
 	committed, err := s.send(ctx, time.Now().Add(s.opts.RequestTimeout),
 		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0), clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)},
-		[]clientv3.Op{clientv3.OpPut(k, string(data)), clientv3.OpPut(marker, "")}, marker)
+		[]clientv3.Op{clientv3.OpPut(k, string(data))}, marker)
 	if err != nil {
 		return e, err
 	}

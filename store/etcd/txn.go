@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -173,7 +172,6 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 				ops = append(ops, clientv3.OpDelete(k))
 			}
 		}
-		ops = append(ops, clientv3.OpPut(marker, ""))
 		committed, err := s.send(ctx, deadline, cmps, ops, marker)
 		if err != nil {
 			return err
@@ -273,33 +271,61 @@ func (s *Store) waitChanged(ctx context.Context, t *tx) {
 	}
 }
 
-// markerDir holds the per-call marker keys; probeLoop sweeps old ones.
+// markerDir holds the per-call marker keys.
 const markerDir = "txn/"
 
-// markerTTL is how long markers are kept: far longer than any resend.
-const markerTTL = 10 * time.Minute
+// Markers are attached to a lease of the store's (see markerLease), so etcd
+// deletes them on its own clock: no replica's wall clock decides when a
+// marker another replica still needs goes away. A marker lives at least
+// markerTTL-markerRenew (10 minutes), far longer than any resend, and at
+// most markerTTL plus the time the cluster spends without a leader.
+const (
+	markerTTL   = 20 * time.Minute
+	markerRenew = 10 * time.Minute // a lease older than this is not used for new markers
+)
 
-// newMarkerID is time-ordered (so old markers are one key range) and
-// random (so replicas never collide).
+// newMarkerID is random, so replicas never collide.
 func (s *Store) newMarkerID() string {
-	var r [8]byte
+	var r [16]byte
 	_, _ = rand.Read(r[:])
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
-	return hex.EncodeToString(b[:]) + hex.EncodeToString(r[:])
+	return hex.EncodeToString(r[:])
 }
 
-// sweepMarkers deletes markers older than markerTTL in one range delete.
-func (s *Store) sweepMarkers(ctx context.Context) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(time.Now().Add(-markerTTL).UnixNano()))
-	from := s.key(famMeta, markerDir)
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+// markerLease returns the lease new markers are attached to, granting a
+// new one when there is none, the current one is markerRenew old (by the
+// monotonic clock, from before it was requested), or it was lost.
+func (s *Store) markerLease(ctx context.Context, deadline time.Time) (clientv3.LeaseID, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.lease != 0 && time.Since(s.leaseAt) < markerRenew {
+		return s.lease, nil
+	}
+	asked := time.Now()
+	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	_, _ = s.cli.Delete(ctx, from, clientv3.WithRange(from+hex.EncodeToString(b[:])))
+	resp, err := s.cli.Grant(rctx, int64(markerTTL/time.Second))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, unavailable(err)
+	}
+	s.lease, s.leaseAt = resp.ID, asked
+	return s.lease, nil
 }
 
-// send commits one transaction, resending it after answerless failures
+// dropLease forgets a lease etcd no longer knows, so the next marker gets
+// a new one.
+func (s *Store) dropLease(id clientv3.LeaseID) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.lease == id {
+		s.lease = 0
+	}
+}
+
+// send commits one transaction (ops, and the creation of marker, which
+// cmps must require absent), resending it after answerless failures
 // for the first two thirds of the time left until deadline; then, if no
 // send was answered, it settles the outcome (see settle) in the last
 // third. It returns the commit revision, or 0 when a comparison failed
@@ -307,13 +333,38 @@ func (s *Store) sweepMarkers(ctx context.Context) {
 func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (int64, error) {
 	perTry := max(s.opts.RequestTimeout/3, 200*time.Millisecond)
 	sendEnd := deadline.Add(-max(time.Until(deadline), 0) / 3)
+	sent := false // a send went unanswered: it may land
+	var err error
 	for {
 		remaining := time.Until(sendEnd)
+		if remaining <= 0 && !sent {
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (last: %v); the change was not made: %w",
+				s.opts.RequestTimeout, err, store.ErrUnavailable)
+		}
 		if remaining <= 0 {
 			return s.settle(ctx, deadline, marker)
 		}
+		var lease clientv3.LeaseID
+		lease, err = s.markerLease(ctx, time.Now().Add(min(remaining, perTry)))
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			if sent {
+				return s.settle(ctx, deadline, marker)
+			}
+			// Nothing was sent: wait and ask for a lease again.
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(min(50*time.Millisecond, max(time.Until(sendEnd), 0))):
+			}
+			continue
+		}
+		sent = true
 		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
-		resp, err := s.commitTxn(rctx, cmps, ops, marker)
+		var resp *clientv3.TxnResponse
+		resp, err = s.commitTxn(rctx, cmps, append(ops[:len(ops):len(ops)], clientv3.OpPut(marker, "", clientv3.WithLease(lease))), marker)
 		cancel()
 		if err == nil {
 			if resp.Succeeded {
@@ -329,6 +380,10 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 		}
 		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 			return 0, unavailable(err) // definitive: resending cannot help
+		}
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			s.dropLease(lease) // rejected whole; resend with a new lease
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -370,12 +425,8 @@ func (s *Store) settle(ctx context.Context, deadline time.Time, marker string) (
 			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (last: %v): %w",
 				s.opts.RequestTimeout, err, store.ErrOutcomeUnknown)
 		}
-		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
 		var resp *clientv3.TxnResponse
-		resp, err = s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
-			Then(clientv3.OpPut(marker, abortedMarker)).Else(clientv3.OpGet(marker)).Commit()
-		cancel()
-		if err == nil {
+		if resp, err = s.settleOnce(ctx, min(remaining, perTry), marker); err == nil {
 			if kvs := resp.Responses[0].GetResponseRange().GetKvs(); !resp.Succeeded && len(kvs) > 0 &&
 				string(kvs[0].Value) != abortedMarker {
 				return kvs[0].ModRevision, nil // a send committed; its answer was lost
@@ -392,6 +443,22 @@ func (s *Store) settle(ctx context.Context, deadline time.Time, marker string) (
 		case <-time.After(min(50*time.Millisecond, max(time.Until(deadline), 0))):
 		}
 	}
+}
+
+// settleOnce sends settle's transaction once, within timeout.
+func (s *Store) settleOnce(ctx context.Context, timeout time.Duration, marker string) (*clientv3.TxnResponse, error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	lease, err := s.markerLease(rctx, time.Now().Add(timeout))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
+		Then(clientv3.OpPut(marker, abortedMarker, clientv3.WithLease(lease))).Else(clientv3.OpGet(marker)).Commit()
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		s.dropLease(lease) // rejected whole; the next try gets a new lease
+	}
+	return resp, err
 }
 
 // view runs fn under the mirror's read lock after the staleness check.
