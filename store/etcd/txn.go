@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -284,11 +285,15 @@ const (
 	markerRenew = 10 * time.Minute // a lease older than this is not used for new markers
 )
 
-// newMarkerID is random, so replicas never collide.
+// newMarkerID is random, so replicas never collide, after the wall-clock
+// time: a replica of a version before the lease, which still sweeps
+// markers by that time, deletes during a rolling upgrade only markers at
+// least 10 minutes old by its clock, as it always did.
 func (s *Store) newMarkerID() string {
-	var r [16]byte
-	_, _ = rand.Read(r[:])
-	return hex.EncodeToString(r[:])
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
 }
 
 // markerLease returns the lease new markers are attached to, granting a
