@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -239,6 +240,20 @@ func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 			t.Fatalf("write without quorum: HTTP %d %+v, want 503 %s", code, e, api.CodeUnavailable)
 		}
 	}
+	// Once A serves the administrator's token from its in-memory index
+	// (within quorumGrace of the last contact it refuses it, with the
+	// generic message), the write itself is sent; etcd cannot say whether
+	// it landed (it may once quorum returns), so the client is told to
+	// read back before retrying.
+	within(t, 10*time.Second, "503 saying the outcome is unknown", func() bool {
+		var e api.Error
+		code := a.Do(t, a.AdminToken, http.MethodPost, "/api/v1/service-accounts",
+			api.CreateServiceAccount{UserName: "during", Email: "during@example.com"}, &e)
+		if code != http.StatusServiceUnavailable || e.Code != api.CodeUnavailable {
+			t.Fatalf("write without quorum: HTTP %d %+v, want 503 %s", code, e, api.CodeUnavailable)
+		}
+		return strings.Contains(e.Message, "may or may not have been made; read it back before retrying")
+	})
 	// Past etcd.maxStaleness B stops issuing (it could miss a revocation
 	// made on the majority side of a partition) and reports not ready;
 	// A, with the default 5m, keeps issuing.

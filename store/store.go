@@ -22,6 +22,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -41,6 +42,12 @@ var (
 	// ErrLimitExceeded is returned by CreateKey when the owner already
 	// holds the maximum number of keys the caller allowed (MaxPerOwner).
 	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrOutcomeUnknown is a write the backend sent but could neither
+	// confirm nor rule out before its deadline (etcd gave no answer, even
+	// to the question whether the write landed): the change may or may not
+	// have been made. It is an ErrUnavailable, so the API answers 503, with
+	// a message telling the client to read the record back before retrying.
+	ErrOutcomeUnknown = fmt.Errorf("outcome of the write unknown: %w", ErrUnavailable)
 )
 
 // WriteError is a write the backend could not make for a reason an
@@ -66,6 +73,9 @@ func (e *WriteError) Unwrap() []error { return []error{ErrUnavailable, e.Err} }
 func UnavailableReason(err error) string {
 	if we := (*WriteError)(nil); errors.As(err, &we) {
 		return "the store cannot write: " + we.Reason + "; an operator must fix it, then retry"
+	}
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return "the store did not confirm the change in time: the change may or may not have been made; read it back before retrying"
 	}
 	return "the store is unavailable; try again"
 }

@@ -20,8 +20,10 @@
 // until its mirror has applied the marker's event, so a client always reads
 // what it just wrote.
 //
-// A transaction that gets no answer is resent until Options.RequestTimeout;
-// the marker makes the resend idempotent (see atomic).
+// A transaction that gets no answer is resent; the marker makes the resend
+// idempotent, and if no send is answered it settles whether the write
+// committed, so that a committed write is never answered as a failure nor
+// a failure followed by a late commit (see atomic and settle).
 //
 // When etcd loses quorum, writes fail with store.ErrUnavailable while reads
 // keep being served from the mirror for Options.MaxStaleness after the last
@@ -182,7 +184,21 @@ type Store struct {
 
 	auditMu   sync.Mutex
 	lastAudit int64
+
+	// lease is the lease new markers are attached to, granted at leaseAt
+	// (see markerLease); 0 when there is none.
+	leaseMu sync.Mutex
+	lease   clientv3.LeaseID
+	leaseAt time.Time
+
+	// sendHook, when set (tests only), replaces commitTxn's send.
+	sendHook atomic.Pointer[sendFunc]
+	// applyHold, when set (tests only), holds the watch's events until
+	// the channel is closed.
+	applyHold atomic.Pointer[chan struct{}]
 }
+
+type sendFunc func(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (*clientv3.TxnResponse, error)
 
 var (
 	_ store.Store   = (*Store)(nil)

@@ -525,11 +525,14 @@ func (s *Store) AppendAudit(ctx context.Context, e store.AuditEvent) (store.Audi
 	if err != nil {
 		return e, fmt.Errorf("etcd: encoding audit event: %w", err)
 	}
-	// The event key is its own marker: a resend after an answerless
-	// failure finds it present when the first send landed.
+	// A marker of its own, as in atomic: a resend after an answerless
+	// failure finds it present when the first send landed, and settle can
+	// rule the event out without writing into the audit family.
 	k := s.key(famAudit, id)
+	marker := s.key(famMeta, markerDir+s.newMarkerID())
 	committed, err := s.send(ctx, time.Now().Add(s.opts.RequestTimeout),
-		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0)}, []clientv3.Op{clientv3.OpPut(k, string(data))}, k)
+		[]clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(k), "=", 0), clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)},
+		[]clientv3.Op{clientv3.OpPut(k, string(data))}, marker)
 	if err != nil {
 		return e, err
 	}

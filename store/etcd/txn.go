@@ -127,10 +127,12 @@ const maxAttempts = 64
 // Every transaction also creates a marker key unique to this call. When a
 // send fails without an answer (the leader died, the request timed out),
 // the commit may or may not have happened; the same transaction is sent
-// again until RequestTimeout: its "marker absent" comparison makes the
-// resend a no-op if the first one landed, and the marker then tells us so.
-// A write caught in a leader election therefore succeeds once the new
-// leader is elected, instead of failing with an ambiguous error.
+// again: its "marker absent" comparison makes the resend a no-op if the
+// first one landed, and the marker then tells us so. A write caught in a
+// leader election therefore succeeds once the new leader is elected,
+// instead of failing with an ambiguous error. If no send is answered, the
+// marker settles the outcome (see settle), so a committed write is never
+// answered as a failure, and a failure is never followed by a late commit.
 func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -171,7 +173,6 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 				ops = append(ops, clientv3.OpDelete(k))
 			}
 		}
-		ops = append(ops, clientv3.OpPut(marker, ""))
 		committed, err := s.send(ctx, deadline, cmps, ops, marker)
 		if err != nil {
 			return err
@@ -180,13 +181,12 @@ func (s *Store) atomic(ctx context.Context, fn func(*tx) error) error {
 			// Read-your-writes: return once the mirror has applied the
 			// marker's event, which carries the commit revision (a
 			// progress notification would prove nothing, see watchLoop).
-			if !s.waitDelivered(ctx, committed) {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return fmt.Errorf("etcd: write committed at revision %d but the watch did not deliver it: %w",
-					committed, store.ErrUnavailable)
-			}
+			// A watch that does not deliver it in time does not turn the
+			// committed write into a failure (a client told so would
+			// retry and duplicate it, or never receive a key's secret):
+			// the answer is success, and the mirror catches up when the
+			// watch delivers.
+			s.waitDelivered(ctx, committed)
 			return nil
 		}
 		// Someone else changed what fn read: the mirror shows it once the
@@ -272,45 +272,104 @@ func (s *Store) waitChanged(ctx context.Context, t *tx) {
 	}
 }
 
-// markerDir holds the per-call marker keys; probeLoop sweeps old ones.
+// markerDir holds the per-call marker keys.
 const markerDir = "txn/"
 
-// markerTTL is how long markers are kept: far longer than any resend.
-const markerTTL = 10 * time.Minute
+// Markers are attached to a lease of the store's (see markerLease), so etcd
+// deletes them on its own clock: no replica's wall clock decides when a
+// marker another replica still needs goes away. A marker lives at least
+// markerTTL-markerRenew (10 minutes), far longer than any resend, and at
+// most markerTTL plus the time the cluster spends without a leader.
+const (
+	markerTTL   = 20 * time.Minute
+	markerRenew = 10 * time.Minute // a lease older than this is not used for new markers
+)
 
-// newMarkerID is time-ordered (so old markers are one key range) and
-// random (so replicas never collide).
+// newMarkerID is random, so replicas never collide, after the wall-clock
+// time: a replica of a version before the lease, which still sweeps
+// markers by that time, deletes during a rolling upgrade only markers at
+// least 10 minutes old by its clock, as it always did.
 func (s *Store) newMarkerID() string {
-	var r [8]byte
-	_, _ = rand.Read(r[:])
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
-	return hex.EncodeToString(b[:]) + hex.EncodeToString(r[:])
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return hex.EncodeToString(b[:])
 }
 
-// sweepMarkers deletes markers older than markerTTL in one range delete.
-func (s *Store) sweepMarkers(ctx context.Context) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(time.Now().Add(-markerTTL).UnixNano()))
-	from := s.key(famMeta, markerDir)
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+// markerLease returns the lease new markers are attached to, granting a
+// new one when there is none, the current one is markerRenew old (by the
+// monotonic clock, from before it was requested), or it was lost.
+func (s *Store) markerLease(ctx context.Context, deadline time.Time) (clientv3.LeaseID, error) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.lease != 0 && time.Since(s.leaseAt) < markerRenew {
+		return s.lease, nil
+	}
+	asked := time.Now()
+	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	_, _ = s.cli.Delete(ctx, from, clientv3.WithRange(from+hex.EncodeToString(b[:])))
+	resp, err := s.cli.Grant(rctx, int64(markerTTL/time.Second))
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, unavailable(err)
+	}
+	s.lease, s.leaseAt = resp.ID, asked
+	return s.lease, nil
 }
 
-// send commits one transaction, resending it after answerless failures
-// until deadline. It returns the commit revision, or 0 when a comparison
-// failed because another writer got there first.
+// dropLease forgets a lease etcd no longer knows, so the next marker gets
+// a new one.
+func (s *Store) dropLease(id clientv3.LeaseID) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if s.lease == id {
+		s.lease = 0
+	}
+}
+
+// send commits one transaction (ops, and the creation of marker, which
+// cmps must require absent), resending it after answerless failures
+// for the first two thirds of the time left until deadline; then, if no
+// send was answered, it settles the outcome (see settle) in the last
+// third. It returns the commit revision, or 0 when a comparison failed
+// because another writer got there first.
 func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (int64, error) {
 	perTry := max(s.opts.RequestTimeout/3, 200*time.Millisecond)
+	sendEnd := deadline.Add(-max(time.Until(deadline), 0) / 3)
+	sent := false // a send went unanswered: it may land
+	var err error
 	for {
-		remaining := time.Until(deadline)
-		if remaining <= 0 {
-			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (the change may still be applied): %w",
-				s.opts.RequestTimeout, store.ErrUnavailable)
+		remaining := time.Until(sendEnd)
+		if remaining <= 0 && !sent {
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (last: %v); the change was not made: %w",
+				s.opts.RequestTimeout, err, store.ErrUnavailable)
 		}
+		if remaining <= 0 {
+			return s.settle(ctx, deadline, marker)
+		}
+		var lease clientv3.LeaseID
+		lease, err = s.markerLease(ctx, time.Now().Add(min(remaining, perTry)))
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			if sent {
+				return s.settle(ctx, deadline, marker)
+			}
+			// Nothing was sent: wait and ask for a lease again.
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(min(50*time.Millisecond, max(time.Until(sendEnd), 0))):
+			}
+			continue
+		}
+		sent = true
 		rctx, cancel := context.WithTimeout(ctx, min(remaining, perTry))
-		resp, err := s.cli.Txn(rctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
+		var resp *clientv3.TxnResponse
+		resp, err = s.commitTxn(rctx, cmps, append(ops[:len(ops):len(ops)], clientv3.OpPut(marker, "", clientv3.WithLease(lease))), marker)
 		cancel()
 		if err == nil {
 			if resp.Succeeded {
@@ -327,12 +386,84 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
 			return 0, unavailable(err) // definitive: resending cannot help
 		}
+		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			s.dropLease(lease) // rejected whole; resend with a new lease
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(min(50*time.Millisecond, max(time.Until(sendEnd), 0))):
+		}
+	}
+}
+
+// commitTxn sends the transaction once: If cmps Then ops Else get marker.
+// Tests replace it (see export_test.go) to lose requests or answers.
+func (s *Store) commitTxn(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op, marker string) (*clientv3.TxnResponse, error) {
+	if f := s.sendHook.Load(); f != nil {
+		return (*f)(ctx, cmps, ops, marker)
+	}
+	return s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(marker)).Commit()
+}
+
+// abortedMarker is the value settle gives a marker whose transaction it
+// rules out; a committed transaction's marker is empty.
+const abortedMarker = "aborted"
+
+// settle decides the outcome of a transaction none of whose sends was
+// answered: an earlier send may have committed, or may still be in flight
+// (queued on a paused member) and commit later, so merely reading the
+// marker could not rule it out. Instead settle creates the marker itself,
+// with the same "marker absent" comparison the transaction carries: if
+// that succeeds, every send of the transaction, however late, now fails
+// its comparison, so the change provably was not made; if the marker
+// already exists, the transaction committed, at the marker's revision. It
+// is retried (round-robin, so on other endpoints) until deadline; when no
+// attempt is answered the outcome is unknown: store.ErrOutcomeUnknown.
+func (s *Store) settle(ctx context.Context, deadline time.Time, marker string) (int64, error) {
+	perTry := max(s.opts.RequestTimeout/9, 100*time.Millisecond)
+	var err error
+	for {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s (last: %v): %w",
+				s.opts.RequestTimeout, err, store.ErrOutcomeUnknown)
+		}
+		var resp *clientv3.TxnResponse
+		if resp, err = s.settleOnce(ctx, min(remaining, perTry), marker); err == nil {
+			if kvs := resp.Responses[0].GetResponseRange().GetKvs(); !resp.Succeeded && len(kvs) > 0 &&
+				string(kvs[0].Value) != abortedMarker {
+				return kvs[0].ModRevision, nil // a send committed; its answer was lost
+			}
+			return 0, fmt.Errorf("etcd: no answer from a quorum within %s; the change was not made: %w",
+				s.opts.RequestTimeout, store.ErrUnavailable)
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-time.After(min(50*time.Millisecond, max(time.Until(deadline), 0))):
 		}
 	}
+}
+
+// settleOnce sends settle's transaction once, within timeout.
+func (s *Store) settleOnce(ctx context.Context, timeout time.Duration, marker string) (*clientv3.TxnResponse, error) {
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	lease, err := s.markerLease(rctx, time.Now().Add(timeout))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.cli.Txn(rctx).If(clientv3.Compare(clientv3.CreateRevision(marker), "=", 0)).
+		Then(clientv3.OpPut(marker, abortedMarker, clientv3.WithLease(lease))).Else(clientv3.OpGet(marker)).Commit()
+	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		s.dropLease(lease) // rejected whole; the next try gets a new lease
+	}
+	return resp, err
 }
 
 // view runs fn under the mirror's read lock after the staleness check.
