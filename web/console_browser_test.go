@@ -818,6 +818,11 @@ func TestConsoleUserAllowedListsAndTokenPages(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("edit-user-allowedCidrs"), "10.0.0.0/8"),
 		chromedp.Click(chromedp.CSS(`#edit-user button[type="submit"]`)),
 		chromedp.WaitNotPresent(chromedp.ID("edit-user-allowedScopes")),
+		// The toast and the page's refresh start in the same task; wait for
+		// the refreshed table, or the next click can hit a row that the
+		// refresh is about to replace.
+		chromedp.WaitVisible(chromedp.Search(`//*[contains(text(), "Saved hana.")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#view:not([aria-busy]) tr[data-user="hana"] .menu-button`)),
 	)
 	var hana api.User
 	if code := srv.Do(t, srv.AdminToken, http.MethodGet, "/api/v1/users/hana", nil, &hana); code != http.StatusOK ||
