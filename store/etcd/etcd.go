@@ -257,6 +257,11 @@ func unavailable(err error) error {
 	if err == nil || errors.Is(err, store.ErrUnavailable) {
 		return err
 	}
+	if errors.Is(err, rpctypes.ErrNoSpace) {
+		// A write error with a reason, not an outage: the 503 says what
+		// an operator has to do.
+		return &store.WriteError{Reason: "etcd's storage quota is exceeded (alarm NOSPACE): compact and defragment etcd or raise --quota-backend-bytes, then disarm the alarm (etcdctl alarm disarm)", Err: err}
+	}
 	if errors.Is(err, rpctypes.ErrTooManyOps) {
 		// Not an outage and not the client's fault: the cluster is
 		// configured too tight for this change (see the HA docs).

@@ -383,8 +383,8 @@ func (s *Store) send(ctx context.Context, deadline time.Time, cmps []clientv3.Cm
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) {
-			return 0, unavailable(err) // definitive: resending cannot help
+		if errors.Is(err, rpctypes.ErrTooManyOps) || errors.Is(err, rpctypes.ErrRequestTooLarge) || errors.Is(err, rpctypes.ErrNoSpace) {
+			return 0, unavailable(err) // definitive (refused before it was applied): resending cannot help
 		}
 		if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			s.dropLease(lease) // rejected whole; resend with a new lease

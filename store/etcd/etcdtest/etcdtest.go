@@ -156,6 +156,7 @@ type Cluster struct {
 	bin     string
 	initial string
 	token   string
+	extra   []string // flags every member starts with (StartWith)
 	t       testing.TB
 }
 
@@ -170,9 +171,16 @@ func Start(t testing.TB, n int) *Cluster {
 // leader. The cluster is stopped when the test ends.
 func (v Version) Start(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return v.StartWith(t, n)
+}
+
+// StartWith is Start with extra etcd flags for every member (such as a
+// small --quota-backend-bytes).
+func (v Version) StartWith(t testing.TB, n int, flags ...string) *Cluster {
+	t.Helper()
 	bin := v.Bin
 	dir := t.TempDir()
-	c := &Cluster{bin: bin, t: t, token: fmt.Sprintf("tw-%d", time.Now().UnixNano())}
+	c := &Cluster{bin: bin, t: t, token: fmt.Sprintf("tw-%d", time.Now().UnixNano()), extra: flags}
 	var peers []string
 	for i := range n {
 		m := &Member{
@@ -218,7 +226,7 @@ func (c *Cluster) startMember(i int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(c.bin,
+	cmd := exec.Command(c.bin, append([]string{
 		"--name", m.Name,
 		"--data-dir", m.DataDir,
 		"--listen-client-urls", m.ClientURL,
@@ -231,7 +239,7 @@ func (c *Cluster) startMember(i int) {
 		// Short heartbeats make elections after a kill quick.
 		"--heartbeat-interval", "50",
 		"--election-timeout", "500",
-	)
+	}, c.extra...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
