@@ -61,18 +61,10 @@ func TestReadYourWritesDespiteProgressNotifications(t *testing.T) {
 	other := client(t, c)
 	ctx := context.Background()
 	for i := range 20 {
-		s.EndWatch()
-		for j := range 5 {
-			if _, err := other.Put(ctx, fmt.Sprintf("/tw/meta/noise-%d", j), fmt.Sprint(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		stop := make(chan struct{})
-		wg := spamProgress(s, stop)
+		stop := behindWithProgress(t, s, other, i)
 		name := fmt.Sprintf("svc%d", i)
 		err := s.CreateServiceAccount(ctx, store.ServiceAccount{ID: name, Name: name, Status: store.StatusActive})
-		close(stop)
-		wg.Wait()
+		stop()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,19 +88,11 @@ func TestWatchResumesFromLastEvent(t *testing.T) {
 	other := client(t, c)
 	ctx := context.Background()
 	for i := range 10 {
-		s.EndWatch()
-		for j := range 5 {
-			if _, err := other.Put(ctx, fmt.Sprintf("/tw/meta/noise-%d", j), fmt.Sprint(i)); err != nil {
-				t.Fatal(err)
-			}
-		}
-		stop := make(chan struct{})
-		wg := spamProgress(s, stop)
+		stop := behindWithProgress(t, s, other, i)
 		name := fmt.Sprintf("svc%d", i)
 		err := s.CreateServiceAccount(ctx, store.ServiceAccount{ID: name, Name: name, Status: store.StatusActive})
 		s.EndWatch()
-		close(stop)
-		wg.Wait()
+		stop()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,6 +104,22 @@ func TestWatchResumesFromLastEvent(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// behindWithProgress sets up finding 1's window for round i: the mirror's
+// watch is ended, another client writes 5 revisions, and progress
+// notifications are requested on the mirror's stream until stop is called.
+func behindWithProgress(t *testing.T, s *etcd.Store, other *clientv3.Client, i int) (stop func()) {
+	t.Helper()
+	s.EndWatch()
+	for j := range 5 {
+		if _, err := other.Put(context.Background(), fmt.Sprintf("/tw/meta/noise-%d", j), fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	wg := spamProgress(s, done)
+	return func() { close(done); wg.Wait() }
 }
 
 // client is a plain etcd client: another writer on the cluster.
