@@ -124,7 +124,23 @@ func (s *Store) watchLoop() {
 		s.cancelWatch, s.streamCtx = cancel, sctx
 		s.watchMu.Unlock()
 		wch := s.cli.Watch(wctx, s.opts.Prefix, clientv3.WithPrefix(), clientv3.WithRev(from))
-		for resp := range wch {
+	watching:
+		for {
+			// The client does not always close a watch's channel when its
+			// context ends (seen after a stalled stream was cancelled), so
+			// the end of wctx stops the loop by itself; events left in the
+			// channel are not lost: the next watch resumes after the last
+			// event applied.
+			var resp clientv3.WatchResponse
+			var open bool
+			select {
+			case <-wctx.Done():
+				break watching
+			case resp, open = <-wch:
+			}
+			if !open {
+				break
+			}
 			if resp.CompactRevision != 0 {
 				compacted = true
 				break
