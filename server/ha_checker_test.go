@@ -1,0 +1,618 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/servertest"
+	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/etcd"
+	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
+)
+
+// The fault-injecting checker (issue 14): concurrent clients create keys,
+// get tokens with them, revoke them and keep probing the revoked ones
+// through the real HTTP API of three replicas over a three-member etcd
+// cluster, while members are killed (SIGKILL), paused (SIGSTOP) and quorum
+// is lost and regained. Every operation is recorded with monotonic start
+// and end times; afterwards the history is checked against what
+// docs/high-availability.md promises:
+//
+//	(a) no acknowledged write is lost: every key created with 201 is on
+//	    every replica, every key revoked with 200 is revoked on every
+//	    replica, and a create answered with a 503 that is not "outcome
+//	    unknown" did not land;
+//	(b) the replica that answered a revoke issues no token for the key to a
+//	    request that started after the answer, whatever the faults;
+//	(c) another replica issues none to a request that started more than
+//	    etcd.FreshnessBound (100 ms) after the answer on a healthy cluster,
+//	    or more than 1 s with one member killed or paused; while quorum is
+//	    lost, and while it returns, only etcd.maxStaleness is promised, so
+//	    those windows are measured and reported, not held to the bound.
+//
+// TOKENWRIGHT_HA_CHECK_DURATION (a Go duration) sets how long faults are
+// injected (default 20s per etcd version).
+func TestHAFaultChecker(t *testing.T) { etcdtest.Each(t, testHAFaultChecker) }
+
+// Phases, ordered by how little the documentation promises in them: an
+// observation spanning several phases is judged by the last of them.
+type phase int
+
+const (
+	phaseHealthy    phase = iota
+	phaseKilled           // one member killed (SIGKILL), until it is back and caught up
+	phasePaused           // one member paused (SIGSTOP), until shortly after SIGCONT
+	phaseRecovering       // quorum returned, until the cluster is healthy and settled
+	phaseQuorumLost       // two of three members killed or paused
+	numPhases
+)
+
+func (p phase) String() string {
+	return [...]string{"healthy", "one member killed", "one member paused", "recovering", "quorum lost"}[p]
+}
+
+// bound is the cross-replica revocation bound the documentation states
+// for a phase; 0 means only etcd.maxStaleness is promised.
+func (p phase) bound() time.Duration {
+	switch p {
+	case phaseHealthy:
+		return etcd.FreshnessBound
+	case phaseKilled, phasePaused:
+		return time.Second
+	}
+	return 0
+}
+
+type opKind string
+
+const (
+	opCreate opKind = "create"
+	opToken  opKind = "token"
+	opRevoke opKind = "revoke"
+)
+
+// op is one history entry. Times are monotonic offsets from the start.
+type op struct {
+	seq        int
+	kind       opKind
+	replica    int
+	account    string
+	key        string // key ID (create: the ID answered, or empty)
+	name       string // key name (create)
+	start, end time.Duration
+	status     int
+	code       string // error code
+	unknown    bool   // a 503 saying the outcome is unknown
+	err        string // transport error
+}
+
+func (o op) String() string {
+	s := fmt.Sprintf("#%d %s on replica %d account %s key %s [%s, %s] HTTP %d",
+		o.seq, o.kind, o.replica, o.account, o.key+o.name, o.start.Round(time.Microsecond), o.end.Round(time.Microsecond), o.status)
+	if o.code != "" {
+		s += " " + o.code
+	}
+	if o.unknown {
+		s += " (outcome unknown)"
+	}
+	if o.err != "" {
+		s += " error: " + o.err
+	}
+	return s
+}
+
+type span struct {
+	phase      phase
+	what       string
+	start, end time.Duration
+}
+
+type history struct {
+	t0     time.Time
+	mu     sync.Mutex
+	ops    []op
+	spans  []span
+	secret map[string]string // key ID → secret
+}
+
+func (h *history) now() time.Duration { return time.Since(h.t0) }
+
+func (h *history) add(o op) {
+	h.mu.Lock()
+	o.seq = len(h.ops)
+	h.ops = append(h.ops, o)
+	h.mu.Unlock()
+}
+
+func (h *history) fault(p phase, what string, start time.Duration) {
+	h.mu.Lock()
+	h.spans = append(h.spans, span{phase: p, what: what, start: start, end: h.now()})
+	h.mu.Unlock()
+}
+
+// worst is the least-promising phase overlapping [from, to].
+func (h *history) worst(from, to time.Duration) phase {
+	w := phaseHealthy
+	for _, s := range h.spans {
+		if s.start <= to && s.end >= from && s.phase > w {
+			w = s.phase
+		}
+	}
+	return w
+}
+
+// client talks to the replicas over real HTTP without testing.T, so that
+// it can run in worker goroutines.
+type checkerClient struct {
+	hc      *http.Client
+	servers []*servertest.Server
+	admin   string
+	h       *history
+}
+
+func (c *checkerClient) send(replica int, method, path, token string, basic [2]string, body io.Reader, ctype string) (int, []byte, error) {
+	req, err := http.NewRequest(method, c.servers[replica].URL+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if basic[0] != "" {
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, data, err
+}
+
+// admin sends an admin API request and records it.
+func (c *checkerClient) adminOp(o op, method, path string, in, out any) op {
+	var body io.Reader
+	if in != nil {
+		data, _ := json.Marshal(in)
+		body = bytes.NewReader(data)
+	}
+	o.start = c.h.now()
+	status, data, err := c.send(o.replica, method, path, c.admin, [2]string{}, body, "application/json")
+	o.end = c.h.now()
+	o.status = status
+	if err != nil {
+		o.err = err.Error()
+	} else if status >= 300 {
+		var e api.Error
+		_ = json.Unmarshal(data, &e)
+		o.code = e.Code
+		o.unknown = status == http.StatusServiceUnavailable && strings.Contains(e.Message, store.UnavailableReason(store.ErrOutcomeUnknown))
+	} else if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			o.err = "decoding: " + err.Error()
+		}
+	}
+	c.h.add(o)
+	return o
+}
+
+func (c *checkerClient) token(replica int, account, keyID, secret string) op {
+	o := op{kind: opToken, replica: replica, account: account, key: keyID, start: c.h.now()}
+	status, data, err := c.send(replica, http.MethodPost, "/oauth/token", "", [2]string{account, secret},
+		strings.NewReader("grant_type=client_credentials"), "application/x-www-form-urlencoded")
+	o.end = c.h.now()
+	o.status = status
+	if err != nil {
+		o.err = err.Error()
+	} else if status != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		_ = json.Unmarshal(data, &e)
+		o.code = e.Error
+	}
+	c.h.add(o)
+	return o
+}
+
+func checkDuration(t *testing.T) time.Duration {
+	s := os.Getenv("TOKENWRIGHT_HA_CHECK_DURATION")
+	if s == "" {
+		return 20 * time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		t.Fatalf("TOKENWRIGHT_HA_CHECK_DURATION=%q: want a positive Go duration such as 10m", s)
+	}
+	return d
+}
+
+func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
+	duration := checkDuration(t)
+	c := v.Start(t, 3)
+	edit := func(cfg *server.Config) {
+		// The checker's own request rate is not what is tested.
+		cfg.Limits.Enabled = false
+		// Writes without quorum fail after 2 s rather than 5 s, so that
+		// the workers keep making progress through outages.
+		cfg.Etcd.RequestTimeout = server.Duration(2 * time.Second)
+	}
+	servers := make([]*servertest.Server, 3)
+	for i := range servers {
+		servers[i] = replica(t, c, edit)
+	}
+	admin := servers[0].AdminToken
+	if admin == "" {
+		t.Fatal("the first replica bootstrapped no administrator")
+	}
+	for _, s := range servers {
+		s.AdminToken = admin
+	}
+	const workers = 4
+	for w := range workers {
+		servers[w%3].CreateAccount(t, api.CreateServiceAccount{UserName: fmt.Sprintf("w%d", w), Email: fmt.Sprintf("w%d@example.com", w)})
+	}
+	h := &history{t0: time.Now(), secret: map[string]string{}}
+	cl := &checkerClient{hc: &http.Client{Timeout: 30 * time.Second}, servers: servers, admin: admin, h: h}
+
+	var stop atomic.Bool
+	// revoked holds acknowledged-revoked keys for the probers.
+	type probeKey struct{ account, id, secret string }
+	var (
+		poolMu sync.Mutex
+		pool   []probeKey
+	)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			account := fmt.Sprintf("w%d", w)
+			for i := 0; !stop.Load(); i++ {
+				var key api.KeyWithSecret
+				o := cl.adminOp(op{kind: opCreate, replica: rng.IntN(3), account: account, name: fmt.Sprintf("k%d-%d", w, i)},
+					http.MethodPost, "/api/v1/service-accounts/"+account+"/keys", api.CreateKey{Name: fmt.Sprintf("k%d-%d", w, i)}, &key)
+				if o.status != http.StatusCreated || o.err != "" {
+					continue
+				}
+				h.mu.Lock()
+				h.ops[o.seq].key = key.ID
+				h.secret[key.ID] = key.ClientSecret
+				h.mu.Unlock()
+				for _, r := range rng.Perm(3) {
+					cl.token(r, account, key.ID, key.ClientSecret)
+				}
+				// Revoke until a replica acknowledges it (revocations are
+				// idempotent), then probe the revoking replica at once and
+				// the others, and hand the key to the probers.
+				for !stop.Load() {
+					r := rng.IntN(3)
+					o := cl.adminOp(op{kind: opRevoke, replica: r, account: account, key: key.ID},
+						http.MethodPost, "/api/v1/service-accounts/"+account+"/keys/"+key.ID+":revoke", nil, nil)
+					if o.status == http.StatusOK {
+						cl.token(r, account, key.ID, key.ClientSecret)
+						for _, other := range rng.Perm(3) {
+							cl.token(other, account, key.ID, key.ClientSecret)
+						}
+						poolMu.Lock()
+						pool = append(pool, probeKey{account, key.ID, key.ClientSecret})
+						poolMu.Unlock()
+						break
+					}
+				}
+			}
+		})
+	}
+	for p := range 2 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(100+p), uint64(time.Now().UnixNano())))
+			for !stop.Load() {
+				poolMu.Lock()
+				n := len(pool)
+				var k probeKey
+				if n > 0 {
+					// Mostly the most recent revocations, whose windows
+					// are still open.
+					k = pool[n-1-min(n-1, rng.IntN(8))]
+				}
+				poolMu.Unlock()
+				if n == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				cl.token(rng.IntN(3), k.account, k.id, k.secret)
+			}
+		})
+	}
+
+	runFaults(t, c, h, duration)
+	stop.Store(true)
+	wg.Wait()
+	c.WaitHealthy(c.Endpoints()...)
+	checkHistory(t, cl, h)
+}
+
+// runFaults cycles through the fault kinds for at least duration (and at
+// least once through the first four), each followed by a healthy pause.
+func runFaults(t *testing.T, c *etcdtest.Cluster, h *history, duration time.Duration) {
+	hold := 1500 * time.Millisecond
+	settle := time.Second
+	healthy := func() {
+		// Healthy traffic between faults (the workers run meanwhile).
+		time.Sleep(time.Second)
+	}
+	leaderOr := func(fallback int) int {
+		if l := c.Leader(); l >= 0 {
+			return l
+		}
+		return fallback
+	}
+	kill := func(i int, what string) {
+		start := h.now()
+		c.Kill(i)
+		time.Sleep(hold)
+		c.Restart(i)
+		c.WaitHealthy(c.Members[i].ClientURL)
+		time.Sleep(settle)
+		h.fault(phaseKilled, what, start)
+	}
+	pause := func(i int, what string) {
+		start := h.now()
+		c.Pause(i)
+		time.Sleep(hold)
+		c.Resume(i)
+		c.WaitHealthy(c.Members[i].ClientURL)
+		time.Sleep(settle)
+		h.fault(phasePaused, what, start)
+	}
+	quorum := func(byKill bool) {
+		l := leaderOr(0)
+		a, b := l, (l+1)%3
+		start := h.now()
+		what := "two members paused"
+		if byKill {
+			what = "two members killed"
+			c.Kill(a)
+			c.Kill(b)
+		} else {
+			c.Pause(a)
+			c.Pause(b)
+		}
+		time.Sleep(2 * hold)
+		back := h.now()
+		h.fault(phaseQuorumLost, what, start)
+		if byKill {
+			c.Restart(a)
+			c.Restart(b)
+		} else {
+			c.Resume(a)
+			c.Resume(b)
+		}
+		c.WaitHealthy(c.Endpoints()...)
+		time.Sleep(2 * settle)
+		h.fault(phaseRecovering, "quorum regained after "+what, back)
+	}
+	faults := []func(){
+		func() { kill(leaderOr(0), "leader killed") },
+		func() { pause(rand.IntN(3), "member paused") },
+		func() { quorum(true) },
+		func() { quorum(false) },
+		func() { kill((leaderOr(0)+1)%3, "follower killed") },
+		func() { pause(leaderOr(0), "leader paused") },
+	}
+	begin := time.Now()
+	for i := 0; i < 4 || time.Since(begin) < duration; i++ {
+		healthy()
+		faults[i%len(faults)]()
+	}
+	healthy()
+	t.Logf("%d faults injected over %s", len(h.spans), time.Since(begin).Round(time.Millisecond))
+}
+
+// checkHistory checks the recorded history and the healed cluster's state,
+// and logs one summary line per phase.
+func checkHistory(t *testing.T, cl *checkerClient, h *history) {
+	h.mu.Lock()
+	ops := slices.Clone(h.ops)
+	h.mu.Unlock()
+	var violations []string
+	violate := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
+
+	type stat struct {
+		ops, tokensAfterOwnRevoke, acked, lost, indeterminate, notMade int
+		windows                                                        []time.Duration
+	}
+	var stats [numPhases]stat
+	phaseAt := func(d time.Duration) phase { return h.worst(d, d) }
+	for _, o := range ops {
+		stats[phaseAt(o.start)].ops++
+	}
+
+	// Acknowledged revocations: the first 200 per key.
+	revokedAt := map[string]op{}
+	for _, o := range ops {
+		if o.kind == opRevoke && o.status == http.StatusOK {
+			if _, ok := revokedAt[o.key]; !ok {
+				revokedAt[o.key] = o
+			}
+		}
+	}
+	// (b) and (c): tokens issued after an acknowledged revoke.
+	type pair struct {
+		key     string
+		replica int
+	}
+	window := map[pair]time.Duration{}
+	windowEnd := map[pair]time.Duration{}
+	probed := map[pair]bool{}
+	for _, o := range ops {
+		if o.kind != opToken {
+			continue
+		}
+		rv, ok := revokedAt[o.key]
+		if !ok || o.start <= rv.end {
+			continue
+		}
+		p := pair{o.key, o.replica}
+		probed[p] = true
+		if o.status != http.StatusOK {
+			continue
+		}
+		after := o.start - rv.end
+		if o.replica == rv.replica {
+			stats[h.worst(rv.end, o.end)].tokensAfterOwnRevoke++
+			violate("(b) replica %d issued a token %s after its own revoke was answered:\n\trevoke %s\n\ttoken  %s", o.replica, after, rv, o)
+			continue
+		}
+		if after > window[p] {
+			window[p], windowEnd[p] = after, o.end
+		}
+		ph := h.worst(rv.end, o.end)
+		if b := ph.bound(); b > 0 && after > b {
+			violate("(c) replica %d issued a token %s after replica %d answered the revoke (phase %s, bound %s):\n\trevoke %s\n\ttoken  %s",
+				o.replica, after, rv.replica, ph, b, rv, o)
+		}
+	}
+	for p := range probed {
+		rv := revokedAt[p.key]
+		if p.replica == rv.replica {
+			continue
+		}
+		end := rv.end
+		if e, ok := windowEnd[p]; ok {
+			end = e
+		}
+		ph := h.worst(rv.end, end)
+		stats[ph].windows = append(stats[ph].windows, window[p])
+	}
+
+	// (a) and (d): the healed cluster's state, on every replica. Replicas
+	// converge through their watches, so each is given a few seconds.
+	created := map[string]op{} // key ID → create
+	for _, o := range ops {
+		if o.kind == opCreate && o.status == http.StatusCreated && o.key != "" {
+			created[o.key] = o
+		}
+	}
+	accounts := map[string]bool{}
+	for _, o := range ops {
+		accounts[o.account] = true
+	}
+	lost := map[string]bool{}
+	for r := range cl.servers {
+		var listed map[string]api.Key
+		var byName map[string][]api.Key
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			listed, byName = map[string]api.Key{}, map[string][]api.Key{}
+			for account := range accounts {
+				var list api.List[api.Key]
+				o := cl.adminOp(op{kind: "list", replica: r, account: account}, http.MethodGet, "/api/v1/service-accounts/"+account+"/keys", nil, &list)
+				if o.status != http.StatusOK {
+					t.Fatalf("listing keys after healing: %s", o)
+				}
+				for _, k := range list.Items {
+					listed[k.ID] = k
+					byName[k.Name] = append(byName[k.Name], k)
+				}
+			}
+			missing := 0
+			for id := range created {
+				k, ok := listed[id]
+				_, revoked := revokedAt[id]
+				if !ok || (revoked && k.Status != api.KeyRevoked) {
+					missing++
+				}
+			}
+			if missing == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		for id, o := range created {
+			k, ok := listed[id]
+			switch {
+			case !ok:
+				lost[id] = true
+				violate("(a) key created with 201 is missing on replica %d after healing:\n\tcreate %s", r, o)
+			case revokedAt[id].status == http.StatusOK && k.Status != api.KeyRevoked:
+				lost[id] = true
+				violate("(a) key revoked with 200 is %s on replica %d after healing:\n\trevoke %s", k.Status, r, revokedAt[id])
+			}
+		}
+		for _, o := range ops {
+			if o.kind != opCreate || o.status == http.StatusCreated || o.unknown || o.err != "" {
+				continue
+			}
+			if ks := byName[o.name]; len(ks) > 0 {
+				violate("(d) a create answered HTTP %d without \"outcome unknown\" landed (key %s on replica %d):\n\tcreate %s", o.status, ks[0].ID, r, o)
+			}
+		}
+		// Every acknowledged revocation is refused by every replica.
+		for id, rv := range revokedAt {
+			if o := cl.token(r, rv.account, id, h.secret[id]); o.status != http.StatusUnauthorized {
+				violate("(a) replica %d answers a key revoked with 200 with HTTP %d after healing:\n\trevoke %s\n\ttoken  %s", r, o.status, rv, o)
+			}
+		}
+	}
+	for _, o := range ops {
+		if o.kind != opCreate && o.kind != opRevoke {
+			continue
+		}
+		s := &stats[phaseAt(o.start)]
+		switch {
+		case o.status >= 200 && o.status < 300:
+			s.acked++
+			if lost[o.key] && (o.kind == opCreate || revokedAt[o.key].seq == o.seq) {
+				s.lost++
+			}
+		case o.unknown || o.err != "":
+			s.indeterminate++
+		default:
+			s.notMade++
+		}
+	}
+
+	for _, s := range h.spans {
+		t.Logf("fault %-40s %-18s [%s, %s]", s.what, s.phase, s.start.Round(time.Millisecond), s.end.Round(time.Millisecond))
+	}
+	for p := range numPhases {
+		s := stats[p]
+		slices.Sort(s.windows)
+		q := func(f float64) time.Duration {
+			if len(s.windows) == 0 {
+				return 0
+			}
+			return s.windows[min(len(s.windows)-1, int(f*float64(len(s.windows))))]
+		}
+		bound := "etcd.maxStaleness only"
+		if b := p.bound(); b > 0 {
+			bound = b.String()
+		}
+		t.Logf("phase %-18s ops %6d, tokens after own revoke %d, cross-replica window (%d revocations×replicas, bound %s) p50 %s p99 %s max %s, writes acknowledged %d lost %d indeterminate %d not made %d",
+			p, s.ops, s.tokensAfterOwnRevoke, len(s.windows), bound, q(0.5), q(0.99), q(1), s.acked, s.lost, s.indeterminate, s.notMade)
+	}
+	if len(violations) > 0 {
+		if len(violations) > 20 {
+			violations = append(violations[:20], fmt.Sprintf("... and %d more", len(violations)-20))
+		}
+		t.Fatalf("%d violations:\n%s", len(violations), strings.Join(violations, "\n"))
+	}
+}
