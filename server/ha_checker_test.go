@@ -426,35 +426,44 @@ func runFaults(t *testing.T, c *etcdtest.Cluster, h *history, duration time.Dura
 	t.Logf("%d faults injected over %s", len(h.spans), time.Since(begin).Round(time.Millisecond))
 }
 
-// checkHistory checks the recorded history and the healed cluster's state,
-// and logs one summary line per phase.
-func checkHistory(t *testing.T, cl *checkerClient, h *history) {
+// phaseStats are the figures logged per phase.
+type phaseStats struct {
+	ops, tokensAfterOwnRevoke, acked, lost, indeterminate, landed, notMade int
+	windows                                                                []time.Duration
+}
+
+// verdict is what judge finds in a history: the violations of (b) and (c)
+// and the figures per phase.
+type verdict struct {
+	violations []string
+	stats      [numPhases]phaseStats
+	revokedAt  map[string]op // key ID → its first acknowledged revoke
+}
+
+func (v *verdict) violate(format string, args ...any) {
+	v.violations = append(v.violations, fmt.Sprintf(format, args...))
+}
+
+// judge checks (b) and (c) on the recorded history: no token from the
+// revoking replica to a request that started after its answer, and none
+// from another replica beyond the phase's bound. The cross-replica window
+// of a (revocation, other replica) pair is how long after the answer the
+// latest request that still got a token started (0 when none did); it is
+// attributed to the least-promising phase between the answer and the end
+// of that request.
+func judge(h *history) *verdict {
 	h.mu.Lock()
 	ops := slices.Clone(h.ops)
 	h.mu.Unlock()
-	var violations []string
-	violate := func(format string, args ...any) { violations = append(violations, fmt.Sprintf(format, args...)) }
-
-	type stat struct {
-		ops, tokensAfterOwnRevoke, acked, lost, indeterminate, notMade int
-		windows                                                        []time.Duration
-	}
-	var stats [numPhases]stat
-	phaseAt := func(d time.Duration) phase { return h.worst(d, d) }
+	v := &verdict{revokedAt: map[string]op{}}
 	for _, o := range ops {
-		stats[phaseAt(o.start)].ops++
-	}
-
-	// Acknowledged revocations: the first 200 per key.
-	revokedAt := map[string]op{}
-	for _, o := range ops {
+		v.stats[h.worst(o.start, o.start)].ops++
 		if o.kind == opRevoke && o.status == http.StatusOK {
-			if _, ok := revokedAt[o.key]; !ok {
-				revokedAt[o.key] = o
+			if _, ok := v.revokedAt[o.key]; !ok {
+				v.revokedAt[o.key] = o
 			}
 		}
 	}
-	// (b) and (c): tokens issued after an acknowledged revoke.
 	type pair struct {
 		key     string
 		replica int
@@ -466,7 +475,7 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 		if o.kind != opToken {
 			continue
 		}
-		rv, ok := revokedAt[o.key]
+		rv, ok := v.revokedAt[o.key]
 		if !ok || o.start <= rv.end {
 			continue
 		}
@@ -477,8 +486,8 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 		}
 		after := o.start - rv.end
 		if o.replica == rv.replica {
-			stats[h.worst(rv.end, o.end)].tokensAfterOwnRevoke++
-			violate("(b) replica %d issued a token %s after its own revoke was answered:\n\trevoke %s\n\ttoken  %s", o.replica, after, rv, o)
+			v.stats[h.worst(rv.end, o.end)].tokensAfterOwnRevoke++
+			v.violate("(b) replica %d issued a token %s after its own revoke was answered:\n\trevoke %s\n\ttoken  %s", o.replica, after, rv, o)
 			continue
 		}
 		if after > window[p] {
@@ -486,12 +495,12 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 		}
 		ph := h.worst(rv.end, o.end)
 		if b := ph.bound(); b > 0 && after > b {
-			violate("(c) replica %d issued a token %s after replica %d answered the revoke (phase %s, bound %s):\n\trevoke %s\n\ttoken  %s",
+			v.violate("(c) replica %d issued a token %s after replica %d answered the revoke (phase %s, bound %s):\n\trevoke %s\n\ttoken  %s",
 				o.replica, after, rv.replica, ph, b, rv, o)
 		}
 	}
 	for p := range probed {
-		rv := revokedAt[p.key]
+		rv := v.revokedAt[p.key]
 		if p.replica == rv.replica {
 			continue
 		}
@@ -500,22 +509,30 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 			end = e
 		}
 		ph := h.worst(rv.end, end)
-		stats[ph].windows = append(stats[ph].windows, window[p])
+		v.stats[ph].windows = append(v.stats[ph].windows, window[p])
 	}
+	return v
+}
 
-	// (a) and (d): the healed cluster's state, on every replica. Replicas
-	// converge through their watches, so each is given a few seconds.
+// checkState checks (a) and (d) on the healed cluster, through every
+// replica: every key created with 201 is listed, every key revoked with 200
+// is revoked and refused, and no create answered with a 503 other than
+// "outcome unknown" landed. Replicas converge through their watches, so
+// each is given a few seconds. It counts the writes per phase.
+func checkState(t *testing.T, cl *checkerClient, h *history, v *verdict) {
+	h.mu.Lock()
+	ops := slices.Clone(h.ops)
+	h.mu.Unlock()
 	created := map[string]op{} // key ID → create
+	accounts := map[string]bool{}
 	for _, o := range ops {
+		accounts[o.account] = true
 		if o.kind == opCreate && o.status == http.StatusCreated && o.key != "" {
 			created[o.key] = o
 		}
 	}
-	accounts := map[string]bool{}
-	for _, o := range ops {
-		accounts[o.account] = true
-	}
 	lost := map[string]bool{}
+	landed := map[string]bool{} // names of indeterminate creates found
 	for r := range cl.servers {
 		var listed map[string]api.Key
 		var byName map[string][]api.Key
@@ -536,7 +553,7 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 			missing := 0
 			for id := range created {
 				k, ok := listed[id]
-				_, revoked := revokedAt[id]
+				_, revoked := v.revokedAt[id]
 				if !ok || (revoked && k.Status != api.KeyRevoked) {
 					missing++
 				}
@@ -548,27 +565,32 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 		}
 		for id, o := range created {
 			k, ok := listed[id]
+			rv, revoked := v.revokedAt[id]
 			switch {
 			case !ok:
 				lost[id] = true
-				violate("(a) key created with 201 is missing on replica %d after healing:\n\tcreate %s", r, o)
-			case revokedAt[id].status == http.StatusOK && k.Status != api.KeyRevoked:
+				v.violate("(a) key created with 201 is missing on replica %d after healing:\n\tcreate %s", r, o)
+			case revoked && k.Status != api.KeyRevoked:
 				lost[id] = true
-				violate("(a) key revoked with 200 is %s on replica %d after healing:\n\trevoke %s", k.Status, r, revokedAt[id])
+				v.violate("(a) key revoked with 200 is %s on replica %d after healing:\n\trevoke %s", k.Status, r, rv)
 			}
 		}
 		for _, o := range ops {
-			if o.kind != opCreate || o.status == http.StatusCreated || o.unknown || o.err != "" {
+			if o.kind != opCreate || o.status == http.StatusCreated {
 				continue
 			}
-			if ks := byName[o.name]; len(ks) > 0 {
-				violate("(d) a create answered HTTP %d without \"outcome unknown\" landed (key %s on replica %d):\n\tcreate %s", o.status, ks[0].ID, r, o)
+			ks := byName[o.name]
+			if o.unknown || o.err != "" {
+				landed[o.name] = landed[o.name] || len(ks) > 0
+				continue
+			}
+			if len(ks) > 0 {
+				v.violate("(d) a create answered HTTP %d without \"outcome unknown\" landed (key %s on replica %d):\n\tcreate %s", o.status, ks[0].ID, r, o)
 			}
 		}
-		// Every acknowledged revocation is refused by every replica.
-		for id, rv := range revokedAt {
+		for id, rv := range v.revokedAt {
 			if o := cl.token(r, rv.account, id, h.secret[id]); o.status != http.StatusUnauthorized {
-				violate("(a) replica %d answers a key revoked with 200 with HTTP %d after healing:\n\trevoke %s\n\ttoken  %s", r, o.status, rv, o)
+				v.violate("(a) replica %d answers a key revoked with 200 with HTTP %d after healing:\n\trevoke %s\n\ttoken  %s", r, o.status, rv, o)
 			}
 		}
 	}
@@ -576,43 +598,99 @@ func checkHistory(t *testing.T, cl *checkerClient, h *history) {
 		if o.kind != opCreate && o.kind != opRevoke {
 			continue
 		}
-		s := &stats[phaseAt(o.start)]
+		s := &v.stats[h.worst(o.start, o.start)]
 		switch {
 		case o.status >= 200 && o.status < 300:
 			s.acked++
-			if lost[o.key] && (o.kind == opCreate || revokedAt[o.key].seq == o.seq) {
+			if lost[o.key] && (o.kind == opCreate || v.revokedAt[o.key].seq == o.seq) {
 				s.lost++
 			}
 		case o.unknown || o.err != "":
 			s.indeterminate++
+			if landed[o.name] {
+				s.landed++
+			}
 		default:
 			s.notMade++
 		}
 	}
+}
 
+// checkHistory judges the history and the healed cluster, logs the faults
+// and one summary line per phase, and fails on any violation.
+func checkHistory(t *testing.T, cl *checkerClient, h *history) {
+	v := judge(h)
+	checkState(t, cl, h, v)
 	for _, s := range h.spans {
 		t.Logf("fault %-40s %-18s [%s, %s]", s.what, s.phase, s.start.Round(time.Millisecond), s.end.Round(time.Millisecond))
 	}
 	for p := range numPhases {
-		s := stats[p]
+		s := v.stats[p]
 		slices.Sort(s.windows)
 		q := func(f float64) time.Duration {
 			if len(s.windows) == 0 {
 				return 0
 			}
-			return s.windows[min(len(s.windows)-1, int(f*float64(len(s.windows))))]
+			return s.windows[min(len(s.windows)-1, int(f*float64(len(s.windows))))].Round(time.Microsecond)
 		}
 		bound := "etcd.maxStaleness only"
 		if b := p.bound(); b > 0 {
 			bound = b.String()
 		}
-		t.Logf("phase %-18s ops %6d, tokens after own revoke %d, cross-replica window (%d revocations×replicas, bound %s) p50 %s p99 %s max %s, writes acknowledged %d lost %d indeterminate %d not made %d",
-			p, s.ops, s.tokensAfterOwnRevoke, len(s.windows), bound, q(0.5), q(0.99), q(1), s.acked, s.lost, s.indeterminate, s.notMade)
+		t.Logf("phase %-18s ops %6d, tokens after own revoke %d, cross-replica window (%d revocations×replicas, bound %s) p50 %s p99 %s max %s, writes acknowledged %d lost %d indeterminate %d (landed %d) not made %d",
+			p, s.ops, s.tokensAfterOwnRevoke, len(s.windows), bound, q(0.5), q(0.99), q(1), s.acked, s.lost, s.indeterminate, s.landed, s.notMade)
 	}
+	failOn(t, v.violations)
+}
+
+func failOn(t *testing.T, violations []string) {
+	t.Helper()
 	if len(violations) > 0 {
 		if len(violations) > 20 {
 			violations = append(violations[:20], fmt.Sprintf("... and %d more", len(violations)-20))
 		}
 		t.Fatalf("%d violations:\n%s", len(violations), strings.Join(violations, "\n"))
+	}
+}
+
+// The checker's judgement on a recorded history, with no cluster: each
+// case is a violation it must report, or a window the documentation allows
+// that it must not. A checker that cannot fail proves nothing.
+func TestHAFaultCheckerJudges(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	revoke := op{kind: opRevoke, replica: 0, account: "w0", key: "K", start: ms(1000), end: ms(1010), status: http.StatusOK}
+	token := func(replica, startMs, status int) op {
+		return op{kind: opToken, replica: replica, account: "w0", key: "K", start: ms(startMs), end: ms(startMs + 2), status: status}
+	}
+	for _, tc := range []struct {
+		name  string
+		spans []span
+		ops   []op
+		want  string // a violation containing this, or "" for none
+	}{
+		{"own replica refuses", nil, []op{revoke, token(0, 1011, 401)}, ""},
+		{"own replica issues after its answer", nil, []op{revoke, token(0, 1011, 200)}, "(b) replica 0"},
+		{"own replica issues during quorum loss", []span{{phaseQuorumLost, "q", 0, ms(5000)}}, []op{revoke, token(0, 3000, 200)}, "(b) replica 0"},
+		{"request before the answer", nil, []op{revoke, token(0, 1005, 200), token(1, 1005, 200)}, ""},
+		{"other replica within 100 ms", nil, []op{revoke, token(1, 1100, 200), token(1, 1111, 401)}, ""},
+		{"other replica past 100 ms, healthy", nil, []op{revoke, token(1, 1200, 200)}, "(c) replica 1 issued a token 190ms after replica 0"},
+		{"other replica past 100 ms, member paused", []span{{phasePaused, "p", ms(900), ms(3000)}}, []op{revoke, token(2, 1500, 200)}, ""},
+		{"other replica past 1 s, member killed", []span{{phaseKilled, "k", ms(900), ms(3000)}}, []op{revoke, token(2, 2100, 200)}, "(c) replica 2 issued a token 1.09s"},
+		{"fault starts after the answer", []span{{phasePaused, "p", ms(1100), ms(3000)}}, []op{revoke, token(2, 1500, 200)}, ""},
+		{"quorum lost: maxStaleness only", []span{{phaseQuorumLost, "q", ms(900), ms(9000)}}, []op{revoke, token(1, 8000, 200)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &history{spans: tc.spans}
+			for _, o := range tc.ops {
+				h.add(o)
+			}
+			v := judge(h)
+			switch {
+			case tc.want == "" && len(v.violations) > 0:
+				t.Fatalf("violations reported for an allowed history:\n%s", strings.Join(v.violations, "\n"))
+			case tc.want != "" && (len(v.violations) != 1 || !strings.Contains(v.violations[0], tc.want)):
+				t.Fatalf("violations %q, want exactly one containing %q", v.violations, tc.want)
+			}
+		})
 	}
 }
