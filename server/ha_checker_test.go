@@ -285,6 +285,9 @@ func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
 		pool   []probeKey
 	)
 	var wg sync.WaitGroup
+	// Should the test stop early (a fault helper fails it), the workers
+	// end before the replicas and the cluster do.
+	t.Cleanup(func() { stop.Store(true); wg.Wait() })
 	for w := range workers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
