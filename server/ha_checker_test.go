@@ -42,7 +42,9 @@ import (
 //	    etcd.FreshnessBound (100 ms) after the answer on a healthy cluster,
 //	    or more than 1 s with one member killed or paused; while quorum is
 //	    lost, and while it returns, only etcd.maxStaleness is promised, so
-//	    those windows are measured and reported, not held to the bound.
+//	    those windows are measured and reported, not held to the bound;
+//	(e) on a healthy cluster a key created with 201 gets a token from every
+//	    replica at once.
 //
 // TOKENWRIGHT_HA_CHECK_DURATION (a Go duration) sets how long faults are
 // injected (default 20s per etcd version).
@@ -474,6 +476,33 @@ func judge(h *history) *verdict {
 			}
 		}
 	}
+	// (e) a key created with 201 gets a token on every replica at once on
+	// a healthy cluster, until a revoke of it is sent ("a key created
+	// through A authenticates through B at once").
+	created := map[string]op{}
+	revokeSent := map[string]time.Duration{}
+	for _, o := range ops {
+		switch {
+		case o.kind == opCreate && o.status == http.StatusCreated && o.key != "":
+			created[o.key] = o
+		case o.kind == opRevoke:
+			if t, ok := revokeSent[o.key]; !ok || o.start < t {
+				revokeSent[o.key] = o.start
+			}
+		}
+	}
+	for _, o := range ops {
+		cr, ok := created[o.key]
+		if o.kind != opToken || !ok || o.start <= cr.end || o.status == http.StatusOK {
+			continue
+		}
+		if t, ok := revokeSent[o.key]; ok && o.end >= t {
+			continue
+		}
+		if ph := h.worst(cr.end, o.end); ph == phaseHealthy {
+			v.violate("(e) replica %d refused a key created with 201 on a healthy cluster:\n\tcreate %s\n\ttoken  %s", o.replica, cr, o)
+		}
+	}
 	type pair struct {
 		key     string
 		replica int
@@ -718,6 +747,7 @@ func failOn(t *testing.T, violations []string) {
 func TestHAFaultCheckerJudges(t *testing.T) {
 	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 	revoke := op{kind: opRevoke, replica: 0, account: "w0", key: "K", start: ms(1000), end: ms(1010), status: http.StatusOK}
+	created := op{kind: opCreate, replica: 0, account: "w0", key: "K", name: "k", start: ms(900), end: ms(1000), status: http.StatusCreated}
 	token := func(replica, startMs, status int) op {
 		return op{kind: opToken, replica: replica, account: "w0", key: "K", start: ms(startMs), end: ms(startMs + 2), status: status}
 	}
@@ -736,6 +766,8 @@ func TestHAFaultCheckerJudges(t *testing.T) {
 		{"other replica past 100 ms, member paused", []span{{phasePaused, "p", ms(900), ms(3000)}}, []op{revoke, token(2, 1500, 200)}, ""},
 		{"other replica past 1 s, member killed", []span{{phaseKilled, "k", ms(900), ms(3000)}}, []op{revoke, token(2, 2100, 200)}, "(c) replica 2 issued a token 1.09s"},
 		{"fault starts after the answer", []span{{phasePaused, "p", ms(1100), ms(3000)}}, []op{revoke, token(2, 1500, 200)}, ""},
+		{"created key refused elsewhere, healthy", nil, []op{created, token(1, 1005, 401)}, "(e) replica 1 refused a key created"},
+		{"created key refused elsewhere, member killed", []span{{phaseKilled, "k", ms(900), ms(3000)}}, []op{created, token(1, 1005, 503)}, ""},
 		{"quorum lost: maxStaleness only", []span{{phaseQuorumLost, "q", ms(900), ms(9000)}}, []op{revoke, token(1, 8000, 200)}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
