@@ -283,13 +283,17 @@ func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
 	// revoked holds acknowledged-revoked keys for the probers.
 	type probeKey struct{ account, id, secret string }
 	var (
-		poolMu sync.Mutex
-		pool   []probeKey
+		poolMu    sync.Mutex
+		pool      []probeKey
+		firstOnce sync.Once
+		first     = make(chan struct{}) // closed once pool holds a key
 	)
 	var wg sync.WaitGroup
 	// Should the test stop early (a fault helper fails it), the workers
 	// end before the replicas and the cluster do.
-	t.Cleanup(func() { stop.Store(true); wg.Wait() })
+	probersStop := make(chan struct{})
+	halt := sync.OnceFunc(func() { stop.Store(true); close(probersStop) })
+	t.Cleanup(func() { halt(); wg.Wait() })
 	for w := range workers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
@@ -323,6 +327,7 @@ func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
 						poolMu.Lock()
 						pool = append(pool, probeKey{account, key.ID, key.ClientSecret})
 						poolMu.Unlock()
+						firstOnce.Do(func() { close(first) })
 						break
 					}
 				}
@@ -332,27 +337,24 @@ func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
 	for p := range 2 {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(100+p), uint64(time.Now().UnixNano())))
+			select {
+			case <-first:
+			case <-probersStop:
+				return
+			}
 			for !stop.Load() {
 				poolMu.Lock()
-				n := len(pool)
-				var k probeKey
-				if n > 0 {
-					// Mostly the most recent revocations, whose windows
-					// are still open.
-					k = pool[n-1-min(n-1, rng.IntN(8))]
-				}
+				// Mostly the most recent revocations, whose windows are
+				// still open.
+				k := pool[len(pool)-1-min(len(pool)-1, rng.IntN(8))]
 				poolMu.Unlock()
-				if n == 0 {
-					time.Sleep(time.Millisecond)
-					continue
-				}
 				cl.token(rng.IntN(3), k.account, k.id, k.secret)
 			}
 		})
 	}
 
 	runFaults(t, c, h, duration)
-	stop.Store(true)
+	halt()
 	wg.Wait()
 	c.WaitHealthy(c.Endpoints()...)
 	checkHistory(t, cl, h)
