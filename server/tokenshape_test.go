@@ -111,6 +111,20 @@ func TestTokenShapePerAccount(t *testing.T) {
 		})
 	}
 
+	t.Run("personal access tokens keep the defaults", func(t *testing.T) {
+		var pat api.KeyWithSecret
+		if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/users/admin/tokens", api.CreateKey{Name: "shape"}, &pat); code != http.StatusCreated {
+			t.Fatalf("PAT: HTTP %d", code)
+		}
+		tok, err := ccConfig(s, "admin", pat.ClientSecret).Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sh := shapeOf(t, tok.AccessToken); sh.typ != "JWT" || sh.aud[0] != '[' {
+			t.Fatalf("PAT token typ %q aud %s", sh.typ, sh.aud)
+		}
+	})
+
 	t.Run("string with several audiences is refused", func(t *testing.T) {
 		s.CreateAccount(t, api.CreateServiceAccount{UserName: "multi", Email: "multi@example.com", Profile: "generic",
 			AudienceFormat: "string", AllowedAudiences: []string{api1, api2}})
