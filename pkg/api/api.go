@@ -34,54 +34,50 @@ const (
 	CodeInternal        = "internal_error"
 )
 
-// ServiceAccount as returned by the API.
+// ServiceAccount as returned by the API. TokenType is the JOSE typ of
+// the account's tokens ("jwt": typ JWT; "at+jwt": RFC 9068) and
+// AudienceFormat how they write "aud" ("array", or "string": then exactly
+// one audience per token); both are the effective values.
 type ServiceAccount struct {
-	ID               string   `json:"id"`
-	UserName         string   `json:"userName"`
-	Email            string   `json:"email"`
-	NotesName        string   `json:"notesName,omitempty"`
-	Description      string   `json:"description,omitempty"`
-	Roles            []string `json:"roles"`
-	Owners           []string `json:"owners"`
-	AllowedScopes    []string `json:"allowedScopes"`
-	AllowedAudiences []string `json:"allowedAudiences"`
-	AllowedCIDRs     []string `json:"allowedCidrs"`
-	TokenLifetime    int64    `json:"tokenLifetime,omitempty"` // seconds
-	Profile          string   `json:"profile"`
-	// TokenType is the JOSE typ of the account's tokens: "jwt" (typ JWT)
-	// or "at+jwt" (RFC 9068). AudienceFormat is how "aud" is written:
-	// "array", or "string" (tokens then carry exactly one audience). Both
-	// are the effective values: set on the account, or its profile's
-	// defaults (domino: jwt; generic: at+jwt; both: array).
-	TokenType      string         `json:"tokenType"`
-	AudienceFormat string         `json:"audienceFormat"`
-	Claims         map[string]any `json:"claims,omitempty"`
-	Permissions    []string       `json:"permissions"` // "introspect"
-	Status         string         `json:"status"`
-	CreatedAt      time.Time      `json:"createdAt"`
-	CreatedBy      string         `json:"createdBy,omitempty"`
-	UpdatedAt      time.Time      `json:"updatedAt"`
+	ID               string         `json:"id"`
+	UserName         string         `json:"userName"`
+	Email            string         `json:"email"`
+	NotesName        string         `json:"notesName,omitempty"`
+	Description      string         `json:"description,omitempty"`
+	Roles            []string       `json:"roles"`
+	Owners           []string       `json:"owners"`
+	AllowedScopes    []string       `json:"allowedScopes"`
+	AllowedAudiences []string       `json:"allowedAudiences"`
+	AllowedCIDRs     []string       `json:"allowedCidrs"`
+	TokenLifetime    int64          `json:"tokenLifetime,omitempty"` // seconds
+	Profile          string         `json:"profile"`
+	TokenType        string         `json:"tokenType"`      // jwt or at+jwt: the account's, or its profile's default
+	AudienceFormat   string         `json:"audienceFormat"` // array or string: the account's, or array
+	Claims           map[string]any `json:"claims,omitempty"`
+	Permissions      []string       `json:"permissions"` // "introspect"
+	Status           string         `json:"status"`
+	CreatedAt        time.Time      `json:"createdAt"`
+	CreatedBy        string         `json:"createdBy,omitempty"`
+	UpdatedAt        time.Time      `json:"updatedAt"`
 }
 
 // CreateServiceAccount is the body of POST /api/v1/service-accounts.
 type CreateServiceAccount struct {
-	UserName         string   `json:"userName"`
-	Email            string   `json:"email"`
-	NotesName        string   `json:"notesName,omitempty"`
-	Description      string   `json:"description,omitempty"`
-	Roles            []string `json:"roles,omitempty"`
-	Owners           []string `json:"owners,omitempty"`
-	AllowedScopes    []string `json:"allowedScopes,omitempty"`
-	AllowedAudiences []string `json:"allowedAudiences,omitempty"`
-	AllowedCIDRs     []string `json:"allowedCidrs,omitempty"`
-	TokenLifetime    int64    `json:"tokenLifetime,omitempty"`
-	Profile          string   `json:"profile,omitempty"`
-	// TokenType ("jwt" or "at+jwt") and AudienceFormat ("array" or
-	// "string"); omitted or empty: the profile's default.
-	TokenType      string         `json:"tokenType,omitempty"`
-	AudienceFormat string         `json:"audienceFormat,omitempty"`
-	Claims         map[string]any `json:"claims,omitempty"`
-	Permissions    []string       `json:"permissions,omitempty"`
+	UserName         string         `json:"userName"`
+	Email            string         `json:"email"`
+	NotesName        string         `json:"notesName,omitempty"`
+	Description      string         `json:"description,omitempty"`
+	Roles            []string       `json:"roles,omitempty"`
+	Owners           []string       `json:"owners,omitempty"`
+	AllowedScopes    []string       `json:"allowedScopes,omitempty"`
+	AllowedAudiences []string       `json:"allowedAudiences,omitempty"`
+	AllowedCIDRs     []string       `json:"allowedCidrs,omitempty"`
+	TokenLifetime    int64          `json:"tokenLifetime,omitempty"`
+	Profile          string         `json:"profile,omitempty"`
+	TokenType        string         `json:"tokenType,omitempty"`      // jwt or at+jwt; empty: the profile's default
+	AudienceFormat   string         `json:"audienceFormat,omitempty"` // array or string; empty: array
+	Claims           map[string]any `json:"claims,omitempty"`
+	Permissions      []string       `json:"permissions,omitempty"`
 }
 
 // Key is an API key or personal access token, without its secret.
@@ -154,23 +150,22 @@ type List[T any] struct {
 // Omitted fields are left alone; roles can be replaced (roles) or edited
 // (addRoles, removeRoles).
 type UpdateServiceAccount struct {
-	Email            *string   `json:"email,omitempty"`
-	NotesName        *string   `json:"notesName,omitempty"`
-	Description      *string   `json:"description,omitempty"`
-	Roles            *[]string `json:"roles,omitempty"`
-	AddRoles         []string  `json:"addRoles,omitempty"`
-	RemoveRoles      []string  `json:"removeRoles,omitempty"`
-	Owners           *[]string `json:"owners,omitempty"`
-	AllowedScopes    *[]string `json:"allowedScopes,omitempty"`
-	AllowedAudiences *[]string `json:"allowedAudiences,omitempty"`
-	AllowedCIDRs     *[]string `json:"allowedCidrs,omitempty"`
-	TokenLifetime    *int64    `json:"tokenLifetime,omitempty"`
-	Profile          *string   `json:"profile,omitempty"`
-	// TokenType and AudienceFormat: "" returns to the profile's default.
-	TokenType      *string         `json:"tokenType,omitempty"`
-	AudienceFormat *string         `json:"audienceFormat,omitempty"`
-	Claims         *map[string]any `json:"claims,omitempty"`
-	Permissions    *[]string       `json:"permissions,omitempty"`
+	Email            *string         `json:"email,omitempty"`
+	NotesName        *string         `json:"notesName,omitempty"`
+	Description      *string         `json:"description,omitempty"`
+	Roles            *[]string       `json:"roles,omitempty"`
+	AddRoles         []string        `json:"addRoles,omitempty"`
+	RemoveRoles      []string        `json:"removeRoles,omitempty"`
+	Owners           *[]string       `json:"owners,omitempty"`
+	AllowedScopes    *[]string       `json:"allowedScopes,omitempty"`
+	AllowedAudiences *[]string       `json:"allowedAudiences,omitempty"`
+	AllowedCIDRs     *[]string       `json:"allowedCidrs,omitempty"`
+	TokenLifetime    *int64          `json:"tokenLifetime,omitempty"`
+	Profile          *string         `json:"profile,omitempty"`
+	TokenType        *string         `json:"tokenType,omitempty"`      // "" returns to the profile's default
+	AudienceFormat   *string         `json:"audienceFormat,omitempty"` // "" returns to the default, array
+	Claims           *map[string]any `json:"claims,omitempty"`
+	Permissions      *[]string       `json:"permissions,omitempty"`
 }
 
 // Owner is the body of POST /api/v1/service-accounts/{name}/owners.

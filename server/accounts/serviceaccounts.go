@@ -63,11 +63,10 @@ type NewServiceAccount struct {
 	AllowedCIDRs     []string
 	TokenLifetime    time.Duration
 	Profile          string
-	// TokenType and AudienceFormat: "" follows the profile (TokenShape).
-	TokenType      string
-	AudienceFormat string
-	Claims         map[string]any
-	Permissions    []string
+	TokenType        string // "" follows the profile (TokenShape)
+	AudienceFormat   string // "" is the default, array
+	Claims           map[string]any
+	Permissions      []string
 }
 
 // PermissionIntrospect lets an account call the introspection endpoint.
