@@ -105,8 +105,10 @@ func TestDiscoveryDocumentsPassValidators(t *testing.T) {
 			var claims struct {
 				Algs []string `json:"id_token_signing_alg_values_supported"`
 			}
-			if err := p.Claims(&claims); err != nil || !slices.Contains(claims.Algs, alg) {
-				t.Fatalf("go-oidc reads id_token_signing_alg_values_supported %v (%v), want %s in it", claims.Algs, err, alg)
+			// The signing algorithm, and RS256 whatever it is (OpenID
+			// Discovery: "The algorithm RS256 MUST be included").
+			if err := p.Claims(&claims); err != nil || !slices.Contains(claims.Algs, alg) || !slices.Contains(claims.Algs, "RS256") {
+				t.Fatalf("go-oidc reads id_token_signing_alg_values_supported %v (%v), want %s and RS256 in it", claims.Algs, err, alg)
 			}
 			if p.Endpoint().TokenURL != s.URL+"/oauth/token" || p.Endpoint().AuthURL != s.URL+"/oauth/authorize" {
 				t.Fatalf("go-oidc endpoints %+v", p.Endpoint())
