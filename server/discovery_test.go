@@ -145,6 +145,16 @@ func TestDiscoveryDocumentsPassValidators(t *testing.T) {
 			if string(a) != string(b) {
 				t.Fatalf("the documents differ:\n%s\n%s", a, b)
 			}
+			// Present and false: OpenID's default when absent is true.
+			var md map[string]any
+			if err := json.Unmarshal(a, &md); err != nil || md["request_uri_parameter_supported"] != false {
+				t.Fatalf("request_uri_parameter_supported: %v (%v)", md["request_uri_parameter_supported"], err)
+			}
+			for name, v := range md {
+				if list, ok := v.([]any); ok && len(list) == 0 {
+					t.Fatalf("%s is an empty array (RFC 8414 §3.2: omit it)", name)
+				}
+			}
 		})
 	}
 }
