@@ -257,6 +257,8 @@ func TestHostileInputNeverGets5xx(t *testing.T) {
 		{method: "POST", path: "/oauth/token", body: true, form: true},
 		{method: "POST", path: "/oauth/introspect", body: true, form: true},
 		{method: "POST", path: "/oauth/revoke", body: true, form: true},
+		{method: "GET", path: "/oauth/authorize"},
+		{method: "POST", path: "/oauth/authorize", body: true, form: true},
 		{method: "GET", path: "/healthz"},
 		{method: "GET", path: "/readyz"},
 		{method: "GET", path: "/metrics"},

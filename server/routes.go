@@ -6,6 +6,7 @@ import (
 	"log"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
+	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/claimnames"
 	"github.com/tokenwright/tokenwright/server/oauth"
@@ -31,6 +33,8 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Han
 	r := mux.NewRouter()
 	r.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
+	// Advertised by the metadata; refuses every request (oauth.Authorize).
+	r.HandleFunc(oauth.AuthorizePath, oauth.Authorize)
 	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
 	oauthHandler := redactErrorBodies(oauthServer.Handler())
 	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
@@ -130,50 +134,93 @@ func (c *challengeWriter) WriteHeader(status int) {
 	c.ResponseWriter.WriteHeader(status)
 }
 
-// discoveryMetadata is the OpenID Provider / OAuth AS metadata. It is our
-// own type rather than oidc.DiscoveryConfiguration so that it advertises
-// exactly what works: response_types_supported is present (required) and
-// empty, because there is no authorization endpoint.
+// discoveryMetadata is the OAuth 2.0 Authorization Server Metadata (RFC
+// 8414) and the OpenID Provider Metadata (OpenID Connect Discovery 1.0).
+// Both paths serve the same document: every member below is either
+// defined by one specification and registered for the other (RFC 8414
+// §7.1.2 registers OpenID's), or defined by both, and no member's honest
+// value differs between them; so a verifier reads the same answer
+// whichever document it fetches. It is our own type rather than
+// oidc.DiscoveryConfiguration so that it advertises exactly what works.
+// Members with zero elements are omitted (RFC 8414 §3.2). Why each member
+// is what it is (docs/discovery.md has the table):
+//   - authorization_endpoint, response_types_supported ["code"]: required
+//     by OpenID Discovery (the endpoint) and by RFC 8414 (a non-empty
+//     list). This server's only grant is client_credentials, so the
+//     endpoint exists to refuse: oauth.Authorize answers every request
+//     with an RFC 6749 error and never redirects. authorization_code is
+//     not in grant_types_supported.
+//   - *_endpoint_auth_signing_alg_values_supported: RFC 8414 makes them
+//     MUST when private_key_jwt is listed for that endpoint; it is for all
+//     three, with the one list of accepted assertion algorithms.
+//   - scopes_supported (RECOMMENDED): accounts.AdvertisedScopes, the
+//     scopes an account without its own list may ask for; accounts' own
+//     lists are not published (RFC 8414 lets a server omit some).
+//     "openid" is absent because no ID token is ever issued.
+//   - id_token_signing_alg_values_supported: OpenID Discovery requires it
+//     and requires RS256 in it. No ID token is issued; verifiers (go-oidc,
+//     oauth2-proxy) read it as the algorithms of the issuer's tokens, so it
+//     lists the published keys' algorithms, plus RS256 when no key uses it
+//     (harmless: a token is only accepted with a key from jwks_uri).
+//   - subject_types_supported ["public"] (OpenID, required): sub is the
+//     client id for every verifier.
+//   - request_uri_parameter_supported false: OpenID's default is true,
+//     which would claim support for request_uri.
 type discoveryMetadata struct {
-	Issuer                                     string   `json:"issuer"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	GrantTypesSupported                        []string `json:"grant_types_supported"`
-	ResponseTypesSupported                     []string `json:"response_types_supported"`
-	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
-	SubjectTypesSupported                      []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
-	ClaimsSupported                            []string `json:"claims_supported"`
-	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
+	Issuer                                             string   `json:"issuer"`
+	AuthorizationEndpoint                              string   `json:"authorization_endpoint"`
+	TokenEndpoint                                      string   `json:"token_endpoint"`
+	IntrospectionEndpoint                              string   `json:"introspection_endpoint"`
+	RevocationEndpoint                                 string   `json:"revocation_endpoint"`
+	JWKSURI                                            string   `json:"jwks_uri"`
+	ScopesSupported                                    []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                             []string `json:"response_types_supported"`
+	GrantTypesSupported                                []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported                  []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethodsSupported          []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethodsSupported             []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	SubjectTypesSupported                              []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported                   []string `json:"id_token_signing_alg_values_supported"`
+	ClaimsSupported                                    []string `json:"claims_supported"`
+	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
+	ServiceDocumentation                               string   `json:"service_documentation,omitempty"`
 }
 
 func (s *Server) discoveryDocument(st *signing.State) []byte {
+	// Every endpoint that authenticates clients accepts the same methods
+	// and the same assertion algorithms (oauth.Server.authenticate).
 	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	assertionAlgs := accounts.AssertionAlgorithms()
 	algs := []string{}
 	for _, a := range st.Algorithms() {
 		algs = append(algs, string(a))
 	}
 	md := discoveryMetadata{
 		Issuer:                            s.cfg.Issuer,
+		AuthorizationEndpoint:             s.cfg.Issuer + oauth.AuthorizePath,
 		TokenEndpoint:                     s.cfg.Issuer + oauth.TokenPath,
 		IntrospectionEndpoint:             s.cfg.Issuer + oauth.IntrospectPath,
 		RevocationEndpoint:                s.cfg.Issuer + oauth.RevokePath,
 		JWKSURI:                           s.cfg.Issuer + oauth.KeysPath,
+		ScopesSupported:                   s.accounts.AdvertisedScopes(),
+		ResponseTypesSupported:            oauth.ResponseTypesSupported,
 		GrantTypesSupported:               []string{"client_credentials"},
-		ResponseTypesSupported:            []string{},
 		TokenEndpointAuthMethodsSupported: authMethods,
-		TokenEndpointAuthSigningAlgValuesSupported: []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
-			"ES256", "ES384", "ES512", "EdDSA"},
-		IntrospectionEndpointAuthMethodsSupported: authMethods,
-		RevocationEndpointAuthMethodsSupported:    authMethods,
-		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          algs,
-		ClaimsSupported:                           claimnames.Issued(),
+		TokenEndpointAuthSigningAlgValuesSupported:         assertionAlgs,
+		IntrospectionEndpointAuthMethodsSupported:          authMethods,
+		IntrospectionEndpointAuthSigningAlgValuesSupported: assertionAlgs,
+		RevocationEndpointAuthMethodsSupported:             authMethods,
+		RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
+		SubjectTypesSupported:                              []string{"public"},
+		IDTokenSigningAlgValuesSupported:                   algs,
+		ClaimsSupported:                                    claimnames.Issued(),
+	}
+	// OpenID Discovery §3: "The algorithm RS256 MUST be included."
+	if !slices.Contains(md.IDTokenSigningAlgValuesSupported, "RS256") {
+		md.IDTokenSigningAlgValuesSupported = append(md.IDTokenSigningAlgValuesSupported, "RS256")
 	}
 	data, _ := json.Marshal(md)
 	return data

@@ -217,6 +217,11 @@ type ServiceAccount struct {
 	TokenLifetime time.Duration `json:"tokenLifetime,omitempty"`
 	// Profile selects the claims layout: "domino" (default) or "generic".
 	Profile string `json:"profile,omitempty"`
+	// TokenType ("jwt", "at+jwt") and AudienceFormat ("array", "string")
+	// shape the tokens; empty means the profile's default
+	// (accounts.TokenShape).
+	TokenType      string `json:"tokenType,omitempty"`
+	AudienceFormat string `json:"audienceFormat,omitempty"`
 	// Claims are static custom claims; registered claims cannot be overridden.
 	Claims map[string]any `json:"claims,omitempty"`
 	// Permissions are tokenwright's own powers ("introspect"), never

@@ -289,6 +289,7 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		chromedp.SetValue(chromedp.ID("edit-account-roles"), "deployer, reader"),
 		chromedp.SetValue(chromedp.ID("edit-account-notesName"), "CN=ci-bot/O=Acme"),
 		chromedp.SetValue(chromedp.ID("edit-account-profile"), "generic"),
+		chromedp.SetValue(chromedp.ID("edit-account-audienceFormat"), "string"),
 		chromedp.Click(chromedp.ID("edit-account-introspect")),
 		chromedp.Click(chromedp.CSS(`#edit-account button[type="submit"]`)),
 		chromedp.WaitNotPresent(chromedp.ID("edit-account")),
@@ -298,14 +299,21 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 		t.Fatalf("get account: HTTP %d", code)
 	}
 	if strings.Join(sa.Roles, ",") != "deployer,reader" || sa.NotesName != "CN=ci-bot/O=Acme" || sa.Claims["team"] != "ops" || sa.Claims["tier"] != float64(2) ||
-		strings.Join(sa.AllowedScopes, " ") != "Domino.user.all $DATA" || sa.Profile != "generic" || strings.Join(sa.Permissions, ",") != "introspect" {
-		t.Errorf("account after the UI edit: roles %v notes %q claims %v scopes %v profile %q permissions %v",
-			sa.Roles, sa.NotesName, sa.Claims, sa.AllowedScopes, sa.Profile, sa.Permissions)
+		strings.Join(sa.AllowedScopes, " ") != "Domino.user.all $DATA" || sa.Profile != "generic" || strings.Join(sa.Permissions, ",") != "introspect" ||
+		sa.AudienceFormat != "string" || sa.TokenType != "at+jwt" {
+		// tokenType was not touched: it follows the new profile (at+jwt)
+		// rather than being pinned to the old one's default.
+		t.Errorf("account after the UI edit: roles %v notes %q claims %v scopes %v profile %q permissions %v tokenType %q audienceFormat %q",
+			sa.Roles, sa.NotesName, sa.Claims, sa.AllowedScopes, sa.Profile, sa.Permissions, sa.TokenType, sa.AudienceFormat)
+	}
+	if typ := run(t, ctx, "token type shown", chromedp.Text(chromedp.ID("account-token-type"))); typ != "at+jwt" {
+		t.Errorf("the account page shows token type %q", typ)
 	}
 	// Back to the Domino profile (through the API: the page stays as it
 	// is): the Domino setup page below expects it.
-	domino := "domino"
-	if code := srv.Do(t, srv.AdminToken, http.MethodPatch, "/api/v1/service-accounts/ci-bot", api.UpdateServiceAccount{Profile: &domino}, nil); code != http.StatusOK {
+	domino, array := "domino", "array"
+	if code := srv.Do(t, srv.AdminToken, http.MethodPatch, "/api/v1/service-accounts/ci-bot",
+		api.UpdateServiceAccount{Profile: &domino, AudienceFormat: &array}, nil); code != http.StatusOK {
 		t.Fatalf("profile back to domino: HTTP %d", code)
 	}
 

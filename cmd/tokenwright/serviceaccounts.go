@@ -48,6 +48,8 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 	f.StringArrayVar(&in.Owners, "owner", nil, "user allowed to manage keys (repeatable)")
 	f.StringArrayVar(&in.Permissions, "permission", nil, "tokenwright permission: introspect (repeatable)")
 	f.StringVar(&in.Profile, "profile", "", "token profile: domino (default) or generic")
+	f.StringVar(&in.TokenType, "token-type", "", tokenTypeUsage)
+	f.StringVar(&in.AudienceFormat, "audience-format", "", audienceFormatUsage)
 	_ = create.MarkFlagRequired("email")
 
 	list := &cobra.Command{
@@ -131,9 +133,15 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 	return cmd
 }
 
+// The token-shape flags of sa create and sa update.
+const (
+	tokenTypeUsage      = `JOSE typ of the account's tokens: jwt or at+jwt (RFC 9068); "" for the profile's default (domino: jwt, generic: at+jwt)`
+	audienceFormatUsage = `how tokens write aud: array, or string (then a token request must come to exactly one audience); "" for the default, array`
+)
+
 func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 	var in api.UpdateServiceAccount
-	var email, notes, description, profile, lifetime, claimsJSON string
+	var email, notes, description, profile, lifetime, claimsJSON, tokenType, audienceFormat string
 	var scopes, audiences, cidrs, permissions []string
 	cmd := &cobra.Command{
 		Use:   "update NAME",
@@ -156,6 +164,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			}
 			list := func(flag string, v []string) *[]string { return replacementList(f, flag, v) }
 			in.Email, in.NotesName, in.Description, in.Profile = str("email", email), str("notes-name", notes), str("description", description), str("profile", profile)
+			in.TokenType, in.AudienceFormat = str("token-type", tokenType), str("audience-format", audienceFormat)
 			in.AllowedScopes, in.AllowedAudiences, in.AllowedCIDRs = list("scope", scopes), list("audience", audiences), list("cidr", cidrs)
 			in.Permissions = list("permission", permissions)
 			if f.Changed("token-lifetime") {
@@ -185,6 +194,8 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 	f.StringVar(&notes, "notes-name", "", "new Domino distinguished name")
 	f.StringVar(&description, "description", "", "new description")
 	f.StringVar(&profile, "profile", "", "token profile: domino or generic")
+	f.StringVar(&tokenType, "token-type", "", tokenTypeUsage)
+	f.StringVar(&audienceFormat, "audience-format", "", audienceFormatUsage)
 	f.StringVar(&lifetime, "token-lifetime", "", "lifetime of issued tokens, e.g. 5m (0 for the server default)")
 	f.StringVar(&claimsJSON, "claims", "", `custom claims as a JSON object, e.g. '{"team":"ops"}'`)
 	f.StringArrayVar(&in.AddRoles, "add-role", nil, "add a role (repeatable)")
@@ -244,7 +255,8 @@ func newSAOwnersCommand(c *conn, getenv env) *cobra.Command {
 func serviceAccountTable(tw *tabwriter.Writer, sa api.ServiceAccount) {
 	rows := [][2]string{
 		{"Name", sa.UserName}, {"ID", sa.ID}, {"Email", sa.Email}, {"Notes name", dash(sa.NotesName)},
-		{"Status", sa.Status}, {"Profile", sa.Profile}, {"Roles", dash(strings.Join(sa.Roles, ", "))},
+		{"Status", sa.Status}, {"Profile", sa.Profile}, {"Token type", sa.TokenType}, {"Audience format", sa.AudienceFormat},
+		{"Roles", dash(strings.Join(sa.Roles, ", "))},
 		{"Owners", dash(strings.Join(sa.Owners, ", "))}, {"Scopes", dash(strings.Join(sa.AllowedScopes, " "))},
 		{"Audiences", dash(strings.Join(sa.AllowedAudiences, " "))}, {"CIDRs", dash(strings.Join(sa.AllowedCIDRs, " "))},
 		{"Created", fmtTime(&sa.CreatedAt) + " by " + dash(sa.CreatedBy)},

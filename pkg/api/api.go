@@ -34,7 +34,10 @@ const (
 	CodeInternal        = "internal_error"
 )
 
-// ServiceAccount as returned by the API.
+// ServiceAccount as returned by the API. TokenType is the JOSE typ of
+// the account's tokens ("jwt": typ JWT; "at+jwt": RFC 9068) and
+// AudienceFormat how they write "aud" ("array", or "string": then exactly
+// one audience per token); both are the effective values.
 type ServiceAccount struct {
 	ID               string         `json:"id"`
 	UserName         string         `json:"userName"`
@@ -48,6 +51,8 @@ type ServiceAccount struct {
 	AllowedCIDRs     []string       `json:"allowedCidrs"`
 	TokenLifetime    int64          `json:"tokenLifetime,omitempty"` // seconds
 	Profile          string         `json:"profile"`
+	TokenType        string         `json:"tokenType"`      // jwt or at+jwt: the account's, or its profile's default
+	AudienceFormat   string         `json:"audienceFormat"` // array or string: the account's, or array
 	Claims           map[string]any `json:"claims,omitempty"`
 	Permissions      []string       `json:"permissions"` // "introspect"
 	Status           string         `json:"status"`
@@ -69,6 +74,8 @@ type CreateServiceAccount struct {
 	AllowedCIDRs     []string       `json:"allowedCidrs,omitempty"`
 	TokenLifetime    int64          `json:"tokenLifetime,omitempty"`
 	Profile          string         `json:"profile,omitempty"`
+	TokenType        string         `json:"tokenType,omitempty"`      // jwt or at+jwt; empty: the profile's default
+	AudienceFormat   string         `json:"audienceFormat,omitempty"` // array or string; empty: array
 	Claims           map[string]any `json:"claims,omitempty"`
 	Permissions      []string       `json:"permissions,omitempty"`
 }
@@ -155,6 +162,8 @@ type UpdateServiceAccount struct {
 	AllowedCIDRs     *[]string       `json:"allowedCidrs,omitempty"`
 	TokenLifetime    *int64          `json:"tokenLifetime,omitempty"`
 	Profile          *string         `json:"profile,omitempty"`
+	TokenType        *string         `json:"tokenType,omitempty"`      // "" returns to the profile's default
+	AudienceFormat   *string         `json:"audienceFormat,omitempty"` // "" returns to the default, array
 	Claims           *map[string]any `json:"claims,omitempty"`
 	Permissions      *[]string       `json:"permissions,omitempty"`
 }

@@ -31,6 +31,17 @@ var assertionAlgorithms = []jose.SignatureAlgorithm{
 	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
 }
 
+// AssertionAlgorithms returns the names of the JWS algorithms accepted in
+// client assertions (private_key_jwt) at every endpoint that
+// authenticates clients: the metadata's *_endpoint_auth_signing_alg_values_supported.
+func AssertionAlgorithms() []string {
+	out := make([]string, len(assertionAlgorithms))
+	for i, a := range assertionAlgorithms {
+		out[i] = string(a)
+	}
+	return out
+}
+
 const (
 	// maxAssertionLifetime bounds exp - now, so the replay cache stays small
 	// and a stolen assertion is useless soon.

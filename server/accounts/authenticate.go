@@ -131,14 +131,34 @@ type Grant struct {
 	Claims    map[string]any
 	Profile   string
 	Lifetime  time.Duration
+	// TokenType (TokenTypeJWT or TokenTypeATJWT) and AudienceFormat
+	// (AudienceArray or AudienceString): how the token is written
+	// (TokenShape). With AudienceString, Audiences holds exactly one.
+	TokenType      string
+	AudienceFormat string
 }
 
 // Grant applies the credential's reach (reach.go) to a token request.
 // requestedScopes empty means all scopes within reach; requestedAudiences
 // empty means the default audiences within reach.
 func (s *Service) Grant(p *Principal, requestedScopes, requestedAudiences []string) (Grant, error) {
+	g, err := s.grant(p, requestedScopes, requestedAudiences)
+	if err == nil && g.AudienceFormat == AudienceString && len(g.Audiences) != 1 {
+		// Refused rather than written as an array: a verifier that reads
+		// "aud" as a string would reject the token later, far from the
+		// cause. The client can ask for one audience.
+		return Grant{}, fmt.Errorf("%w: this account's tokens carry one audience, as a string (audienceFormat %q), "+
+			"and this request would give %d; request exactly one audience", ErrInvalidTarget, AudienceString, len(g.Audiences))
+	}
+	return g, err
+}
+
+// grant is Grant without the audience-format check, for describing what
+// an account's tokens carry (DefaultGrant).
+func (s *Service) grant(p *Principal, requestedScopes, requestedAudiences []string) (Grant, error) {
 	r := s.reach(p)
 	g := Grant{ClientID: p.ClientID(), KeyID: p.Key.ID, Profile: r.Profile, Lifetime: s.policy.DefaultTokenLifetime}
+	g.TokenType, g.AudienceFormat = TokenShape(p.Account)
 	switch {
 	case p.Account != nil:
 		sa := p.Account

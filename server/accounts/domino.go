@@ -54,7 +54,9 @@ func withFirst(list []string, v string) []string {
 
 // DefaultGrant is what a token request without scope or audience
 // parameters would grant sa (for the guided Domino setup): Grant itself,
-// for a key that narrows nothing.
+// for a key that narrows nothing, except that an audienceFormat of
+// "string" with several default audiences is described rather than
+// refused (the setup names that as a problem).
 func (s *Service) DefaultGrant(sa store.ServiceAccount) (Grant, error) {
-	return s.Grant(&Principal{Key: store.Key{Owner: sa.Name}, Account: &sa}, nil, nil)
+	return s.grant(&Principal{Key: store.Key{Owner: sa.Name}, Account: &sa}, nil, nil)
 }

@@ -56,6 +56,17 @@ func (s *Service) ownerReach(sa *store.ServiceAccount, u *store.User) Reach {
 	return r
 }
 
+// AdvertisedScopes are the scopes the metadata's scopes_supported lists:
+// those an account created with no scope settings of its own may ask for
+// (the server's default scopes and, under the default Domino profile,
+// Domino.user.all). Accounts' own allowed scopes are deliberately left
+// out: they would tell anonymous callers what each account may reach, and
+// RFC 8414 §2 lets a server leave supported scopes unadvertised.
+func (s *Service) AdvertisedScopes() []string {
+	scopes, _ := s.ownerReach(&store.ServiceAccount{}, nil).Scopes()
+	return scopes
+}
+
 // reach is p's effective reach: its owner's, narrowed by its key.
 func (s *Service) reach(p *Principal) Reach {
 	r := s.ownerReach(p.Account, p.User)

@@ -16,6 +16,40 @@ const (
 	ProfileGeneric = "generic"
 )
 
+// Token shapes an account may choose (tokenType, audienceFormat): some
+// verifiers insist on RFC 9068's typ at+jwt (oauth4webapi,
+// express-oauth2-jwt-bearer strict), some read "aud" only as a string
+// (HAProxy's jwt_payload_query('$.aud')), while Domino's own examples use
+// typ JWT.
+const (
+	TokenTypeJWT   = "jwt"    // JOSE typ "JWT"
+	TokenTypeATJWT = "at+jwt" // JOSE typ "at+jwt" (RFC 9068)
+	AudienceArray  = "array"  // "aud": ["a", ...], always
+	AudienceString = "string" // "aud": "a"; a token then has exactly one audience
+)
+
+// TokenShape is the one rule for how an account's tokens are written: its
+// own tokenType and audienceFormat, or where unset ("") its profile's
+// defaults, which are what tokenwright always did: typ JWT under the
+// Domino profile (as in Domino's examples), at+jwt under the generic one;
+// "aud" an array. Personal access tokens have the Domino defaults.
+func TokenShape(sa *store.ServiceAccount) (tokenType, audienceFormat string) {
+	tokenType, audienceFormat = TokenTypeJWT, AudienceArray
+	if sa == nil {
+		return tokenType, audienceFormat
+	}
+	if sa.Profile == ProfileGeneric {
+		tokenType = TokenTypeATJWT
+	}
+	if sa.TokenType != "" {
+		tokenType = sa.TokenType
+	}
+	if sa.AudienceFormat != "" {
+		audienceFormat = sa.AudienceFormat
+	}
+	return tokenType, audienceFormat
+}
+
 // NewServiceAccount is the input to CreateServiceAccount.
 type NewServiceAccount struct {
 	Name             string
@@ -29,6 +63,8 @@ type NewServiceAccount struct {
 	AllowedCIDRs     []string
 	TokenLifetime    time.Duration
 	Profile          string
+	TokenType        string // "" follows the profile (TokenShape)
+	AudienceFormat   string // "" is the default, array
 	Claims           map[string]any
 	Permissions      []string
 }
@@ -102,6 +138,16 @@ func (s *Service) applySettings(sa *store.ServiceAccount, in NewServiceAccount) 
 	default:
 		return invalid("profile", "must be %q or %q", ProfileDomino, ProfileGeneric)
 	}
+	switch in.TokenType {
+	case "", TokenTypeJWT, TokenTypeATJWT:
+	default:
+		return invalid("tokenType", "must be %q or %q (empty: the profile's default)", TokenTypeJWT, TokenTypeATJWT)
+	}
+	switch in.AudienceFormat {
+	case "", AudienceArray, AudienceString:
+	default:
+		return invalid("audienceFormat", "must be %q or %q (empty: the default, array)", AudienceArray, AudienceString)
+	}
 	if err := validateClaims(in.Claims); err != nil {
 		return err
 	}
@@ -111,6 +157,7 @@ func (s *Service) applySettings(sa *store.ServiceAccount, in NewServiceAccount) 
 	}
 	sa.NotesName, sa.Description = notesName, in.Description
 	sa.TokenLifetime, sa.Profile, sa.Claims = in.TokenLifetime, in.Profile, in.Claims
+	sa.TokenType, sa.AudienceFormat = in.TokenType, in.AudienceFormat
 	return nil
 }
 
@@ -271,6 +318,8 @@ type ServiceAccountUpdate struct {
 	AllowedCIDRs     *[]string
 	TokenLifetime    *time.Duration
 	Profile          *string
+	TokenType        *string
+	AudienceFormat   *string
 	Claims           *map[string]any
 	Permissions      *[]string
 }
@@ -309,6 +358,8 @@ func (s *Service) UpdateServiceAccount(ctx context.Context, actor Actor, name st
 		setIf(&in.AllowedCIDRs, up.AllowedCIDRs)
 		setIf(&in.TokenLifetime, up.TokenLifetime)
 		setIf(&in.Profile, up.Profile)
+		setIf(&in.TokenType, up.TokenType)
+		setIf(&in.AudienceFormat, up.AudienceFormat)
 		setIf(&in.Claims, up.Claims)
 		setIf(&in.Permissions, up.Permissions)
 		updated := old
@@ -345,7 +396,7 @@ func settingsOf(sa store.ServiceAccount) NewServiceAccount {
 	return NewServiceAccount{Name: sa.Name, Email: sa.Email, NotesName: sa.NotesName, Description: sa.Description,
 		Roles: sa.Roles, Owners: sa.Owners, AllowedScopes: sa.AllowedScopes, AllowedAudiences: sa.AllowedAudiences,
 		AllowedCIDRs: sa.AllowedCIDRs, TokenLifetime: sa.TokenLifetime, Profile: sa.Profile, Claims: sa.Claims,
-		Permissions: sa.Permissions}
+		Permissions: sa.Permissions, TokenType: sa.TokenType, AudienceFormat: sa.AudienceFormat}
 }
 
 // requireAdminFor hides the account from those who may not see it (404)

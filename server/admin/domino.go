@@ -73,5 +73,5 @@ func (a *API) dominoAccount(sa store.ServiceAccount) (domino.Account, error) {
 		return domino.Account{}, err
 	}
 	return domino.Account{Name: sa.Name, Email: sa.Email, NotesName: sa.NotesName, Profile: g.Profile,
-		Scopes: g.Scopes, Audiences: g.Audiences, Lifetime: g.Lifetime}, nil
+		Scopes: g.Scopes, Audiences: g.Audiences, AudienceFormat: g.AudienceFormat, Lifetime: g.Lifetime}, nil
 }

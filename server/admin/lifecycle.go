@@ -58,7 +58,8 @@ func (a *API) updateServiceAccount(r *http.Request, actor accounts.Actor) (int, 
 	up := accounts.ServiceAccountUpdate{Email: in.Email, NotesName: in.NotesName, Description: in.Description,
 		Roles: in.Roles, AddRoles: in.AddRoles, RemoveRoles: in.RemoveRoles, Owners: in.Owners,
 		AllowedScopes: in.AllowedScopes, AllowedAudiences: in.AllowedAudiences, AllowedCIDRs: in.AllowedCIDRs,
-		Profile: in.Profile, Claims: in.Claims, Permissions: in.Permissions}
+		Profile: in.Profile, TokenType: in.TokenType, AudienceFormat: in.AudienceFormat,
+		Claims: in.Claims, Permissions: in.Permissions}
 	if in.TokenLifetime != nil {
 		d := seconds(*in.TokenLifetime)
 		up.TokenLifetime = &d

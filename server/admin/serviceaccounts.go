@@ -21,7 +21,8 @@ func (a *API) createServiceAccount(r *http.Request, actor accounts.Actor) (int, 
 		Name: in.UserName, Email: in.Email, NotesName: in.NotesName, Description: in.Description,
 		Roles: in.Roles, Owners: in.Owners, AllowedScopes: in.AllowedScopes, AllowedAudiences: in.AllowedAudiences,
 		AllowedCIDRs: in.AllowedCIDRs, TokenLifetime: seconds(in.TokenLifetime),
-		Profile: in.Profile, Claims: in.Claims, Permissions: in.Permissions,
+		Profile: in.Profile, TokenType: in.TokenType, AudienceFormat: in.AudienceFormat,
+		Claims: in.Claims, Permissions: in.Permissions,
 	})
 	if err != nil {
 		return 0, nil, err
@@ -136,7 +137,9 @@ func timePtr(t time.Time) *time.Time {
 }
 
 func serviceAccountJSON(sa store.ServiceAccount) api.ServiceAccount {
+	tokenType, audienceFormat := accounts.TokenShape(&sa)
 	return api.ServiceAccount{
+		TokenType: tokenType, AudienceFormat: audienceFormat,
 		ID: sa.ID, UserName: sa.Name, Email: sa.Email, NotesName: sa.NotesName, Description: sa.Description,
 		Roles: nonNil(sa.Roles), Owners: nonNil(sa.Owners), AllowedScopes: nonNil(sa.AllowedScopes),
 		AllowedAudiences: nonNil(sa.AllowedAudiences), AllowedCIDRs: nonNil(sa.AllowedCIDRs),

@@ -52,7 +52,9 @@ type Account struct {
 	Profile   string
 	Scopes    []string // default "scope" of its tokens
 	Audiences []string // default "aud" of its tokens
-	Lifetime  time.Duration
+	// AudienceFormat is "string" when tokens carry "aud" as one string.
+	AudienceFormat string
+	Lifetime       time.Duration
 }
 
 // Input describes the installation and, optionally, the accounts.
@@ -243,6 +245,9 @@ func problems(in Input, a Account) []string {
 	}
 	if !slices.Contains(a.Audiences, in.Site) {
 		out = append(out, fmt.Sprintf("its tokens lack aud %s: add it to domino.sites, or tokenwright sa update %s --audience %s (plus its other audiences)", in.Site, a.Name, in.Site))
+	}
+	if a.AudienceFormat == "string" && len(a.Audiences) != 1 {
+		out = append(out, fmt.Sprintf("audienceFormat is string but its tokens would carry %d audiences: token requests without exactly one audience are refused (tokenwright sa update %s --audience-format array)", len(a.Audiences), a.Name))
 	}
 	if a.NotesName == "" {
 		out = append(out, fmt.Sprintf("no Notes name: the REST API maps users by CN (tokenwright sa update %s --notes-name 'CN=%s/O=Org')", a.Name, a.Name))

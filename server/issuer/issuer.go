@@ -52,9 +52,12 @@ type Token struct {
 // Domino's documentation lists them. Custom claims are appended after.
 // Its JSON names are exactly claimnames.Issued() (a test holds them).
 type claims struct {
-	Issuer    string   `json:"iss"`
-	Subject   string   `json:"sub"`
-	Audience  []string `json:"aud"`
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	// Audience points at audiences ([]string) or, when the grant asks for
+	// AudienceString (Grant then guarantees exactly one), at audience: a
+	// pointer into the same struct, so choosing costs no allocation.
+	Audience  any      `json:"aud"`
 	Expiry    int64    `json:"exp"`
 	NotBefore int64    `json:"nbf"`
 	IssuedAt  int64    `json:"iat"`
@@ -65,6 +68,9 @@ type claims struct {
 	Email     string   `json:"email,omitempty"`
 	CN        string   `json:"CN,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
+
+	audiences []string
+	audience  string
 }
 
 // Mint signs a token for g.
@@ -75,21 +81,15 @@ func (i *Issuer) Mint(g accounts.Grant) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
-	c := claims{
-		Issuer: i.issuer, Subject: g.ClientID, Audience: g.Audiences,
-		Expiry: exp.Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(), JTI: jti,
-		ClientID: g.ClientID, AZP: g.ClientID, Scope: strings.Join(g.Scopes, " "),
-		Email: g.Email, Roles: g.Roles,
-	}
-	typ := signing.TypeATJWT
-	if g.Profile != accounts.ProfileGeneric {
-		// Domino: the Notes name for the REST API, and typ JWT as in
-		// Domino's own examples (at+jwt is unconfirmed there).
-		c.CN, typ = g.NotesName, signing.TypeJWT
-	}
-	payload, err := marshalClaims(c, g.Claims)
+	payload, err := marshalClaims(newClaims(i.issuer, g, now, exp, jti), g.Claims)
 	if err != nil {
 		return Token{}, err
+	}
+	// typ follows accounts.TokenShape: JWT under the Domino profile by
+	// default (as in Domino's own examples; at+jwt is unconfirmed there).
+	typ := signing.TypeATJWT
+	if g.TokenType == accounts.TokenTypeJWT {
+		typ = signing.TypeJWT
 	}
 	signer := i.signing.Current().Active
 	jwt, err := signer.Sign(payload, typ)
@@ -99,12 +99,33 @@ func (i *Issuer) Mint(g accounts.Grant) (Token, error) {
 	return Token{JWT: jwt, ID: jti, IssuedAt: now, ExpiresAt: exp, KeyID: signer.KeyID}, nil
 }
 
+// newClaims builds the claims of g's token. The one allocation (c) is the
+// one encoding needed anyway.
+func newClaims(iss string, g accounts.Grant, now, exp time.Time, jti string) *claims {
+	c := &claims{
+		Issuer: iss, Subject: g.ClientID, audiences: g.Audiences,
+		Expiry: exp.Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(), JTI: jti,
+		ClientID: g.ClientID, AZP: g.ClientID, Scope: strings.Join(g.Scopes, " "),
+		Email: g.Email, Roles: g.Roles,
+	}
+	c.Audience = &c.audiences
+	if g.AudienceFormat == accounts.AudienceString && len(g.Audiences) == 1 {
+		c.audience = g.Audiences[0]
+		c.Audience = &c.audience
+	}
+	if g.Profile != accounts.ProfileGeneric {
+		// Domino: the Notes name for the REST API.
+		c.CN = g.NotesName
+	}
+	return c
+}
+
 // marshalClaims encodes c and appends the custom claims (in sorted order,
 // so tokens are deterministic for equal input). Custom names that are
 // reserved (claimnames.Reserved) or collide with a written claim are
 // dropped; validation already refuses them, but accounts stored before a
 // name became reserved may still hold one.
-func marshalClaims(c claims, custom map[string]any) ([]byte, error) {
+func marshalClaims(c *claims, custom map[string]any) ([]byte, error) {
 	base, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("issuer: encoding claims: %w", err)

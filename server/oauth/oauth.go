@@ -2,7 +2,9 @@
 // package parses requests, authenticates clients through VerifyClient and
 // dispatches grants; this package supplies the client-credentials grant and
 // nothing else, so every other grant answers unsupported_grant_type and the
-// authorize, userinfo, end-session and device routes do not exist.
+// op package's authorize, userinfo, end-session and device routes do not
+// exist. The authorization endpoint the metadata advertises is our own
+// (authorize.go), and refuses every request.
 package oauth
 
 import (

@@ -31,6 +31,8 @@ export async function accountPage(view, me, name) {
     row('Owners', join(sa.owners)),
     row('Token lifetime', sa.tokenLifetime ? sa.tokenLifetime + ' s' : 'server default'),
     row('Token profile', sa.profile || 'domino'),
+    row('Token type', h('span', { id: 'account-token-type' }, sa.tokenType || '')),
+    row('Audience format', sa.audienceFormat || ''),
     row('Permissions', (sa.permissions || []).join(', ') || 'none'),
     row('Custom claims', sa.claims ? h('pre', { class: 'claims' }, JSON.stringify(sa.claims, null, 2)) : ''),
     row('Created', (sa.createdAt || '').slice(0, 10) + (sa.createdBy ? ' by ' + sa.createdBy : '')));
@@ -39,7 +41,7 @@ export async function accountPage(view, me, name) {
   if (me.admin) {
     const edit = async () => {
       const updated = await formDialog({ id: 'edit-account', title: 'Edit ' + sa.userName, fields: accountFields(sa, false),
-        submitLabel: 'Save changes', submit: (v) => patch(path, accountBody(v, false)) });
+        submitLabel: 'Save changes', submit: (v) => patch(path, accountBody(v, false, sa)) });
       if (updated) { toast('Saved ' + sa.userName + '.'); refresh(); }
     };
     const toggle = async () => {

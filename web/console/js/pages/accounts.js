@@ -21,19 +21,33 @@ export function accountFields(sa, creating) {
     { name: 'claims', label: 'Custom claims (JSON object)', type: 'textarea', rows: 3, value: sa.claims ? JSON.stringify(sa.claims, null, 2) : '' },
     { name: 'profile', label: 'Token profile', type: 'select', value: sa.profile || 'domino',
       options: [['domino', 'Domino (typ JWT, CN, email)'], ['generic', 'Generic RFC 9068 (typ at+jwt)']] },
+    // Token shape: the API shows the effective values (the account's own, or
+    // its profile's defaults). Creating, '' leaves them to the profile;
+    // editing, only a changed value is sent (accountBody), so saving other
+    // changes does not pin the profile's default.
+    { name: 'tokenType', label: 'Token type (typ header)', type: 'select', value: creating ? '' : sa.tokenType,
+      options: [creating ? ['', 'The profile\'s default'] : null, ['jwt', 'JWT'], ['at+jwt', 'at+jwt (RFC 9068)']].filter(Boolean),
+      hint: 'Some verifiers require at+jwt; Domino\'s examples use JWT.' },
+    { name: 'audienceFormat', label: 'Audience (aud) format', type: 'select', value: creating ? '' : sa.audienceFormat,
+      options: [creating ? ['', 'The default (array)'] : null, ['array', 'Array'], ['string', 'String (exactly one audience per token)']].filter(Boolean),
+      hint: 'String: a token request that would carry several audiences is refused.' },
     { name: 'introspect', label: 'May introspect tokens (resource server)', type: 'checkbox',
       value: (sa.permissions || []).includes('introspect') },
   ].filter(Boolean);
 }
 
 // accountBody turns form values into the API body; the server validates.
-export function accountBody(v, creating) {
+// sa is the account being edited (editing only).
+export function accountBody(v, creating, sa) {
   const body = {
     email: v.email.trim(), notesName: v.notesName.trim(), description: v.description.trim(),
     allowedScopes: list(v.allowedScopes), allowedAudiences: list(v.allowedAudiences),
     owners: list(v.owners), allowedCidrs: list(v.allowedCidrs),
     profile: v.profile, permissions: v.introspect ? ['introspect'] : [],
   };
+  for (const k of ['tokenType', 'audienceFormat']) {
+    if (creating ? v[k] !== '' : v[k] !== sa[k]) body[k] = v[k];
+  }
   const roles = list(v.roles);
   if (creating) {
     body.userName = v.userName.trim();
