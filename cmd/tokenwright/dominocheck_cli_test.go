@@ -127,7 +127,7 @@ func TestDominoCheckKeyStates(t *testing.T) {
 	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	ca := filepath.Join(pkiDir, "ca.pem")
 	s := startTLSServer(t, ca, tlsconfig.Source{Cert: filepath.Join(pkiDir, "server.pem"), Key: filepath.Join(pkiDir, "server.key")}, now, nil)
-	for _, name := range []string{"expiring", "revoked", "inactive", "mistyped"} {
+	for _, name := range []string{"expiring", "revoked", "inactive", "mistyped", "rotated"} {
 		s.CreateAccount(t, api.CreateServiceAccount{UserName: name, Email: name + "@example.com", NotesName: "CN=" + name + "/O=Acme"})
 	}
 	hour := int64(3600)
@@ -135,6 +135,13 @@ func TestDominoCheckKeyStates(t *testing.T) {
 	revoked := s.CreateKey(t, "revoked", api.CreateKey{Name: "k"})
 	inactive := s.CreateKey(t, "inactive", api.CreateKey{Name: "k"})
 	mistyped := s.CreateKey(t, "mistyped", api.CreateKey{Name: "k"})
+	rotated := s.CreateKey(t, "rotated", api.CreateKey{Name: "k"})
+	zero := int64(0)
+	var rotatedKey api.KeyWithSecret
+	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts/rotated/keys/"+rotated.ID+":rotate",
+		api.RotateKey{GracePeriod: &zero}, &rotatedKey); code != http.StatusOK {
+		t.Fatalf("rotate: HTTP %d", code)
+	}
 	var revokedKey api.Key
 	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts/revoked/keys/"+revoked.ID+":revoke", nil, &revokedKey); code != http.StatusOK {
 		t.Fatalf("revoke: HTTP %d", code)
@@ -157,6 +164,8 @@ func TestDominoCheckKeyStates(t *testing.T) {
 		{"inactive", inactive.ClientSecret, []string{"service account inactive is deactivated"}, "tokenwright sa activate inactive"},
 		{"mistyped", otherSecret(t, mistyped.ID), []string{"are active, so the secret itself is wrong"},
 			"tokenwright key rotate mistyped " + mistyped.ID},
+		{"rotated", rotated.ClientSecret, []string{"the secret itself is wrong (the key was rotated on " + rotatedKey.RotatedAt.UTC().Format("2006-01-02 15:04 UTC")},
+			"tokenwright key rotate rotated " + rotated.ID},
 		{"mistyped", revoked.ClientSecret, []string{"key " + revoked.ID + " is not one of mistyped's keys"}, "check --client-id"},
 		{"nobody", mistyped.ClientSecret, []string{`there is no service account "nobody"`}, "tokenwright sa list"},
 	}
@@ -185,6 +194,12 @@ func TestDominoCheckKeyStates(t *testing.T) {
 	// What the secret says about itself needs no token.
 	out, _ := dominoCheck(t, s.URL, "mistyped", "not-a-key", nil, "--cacert", ca)
 	wantIn(t, line(t, out, "FAIL  credentials:"), "not a tokenwright API key")
+	pat, err := apikey.Generate(apikey.PersonalToken, mistyped.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = dominoCheck(t, s.URL, "mistyped", pat.String(), nil, "--cacert", ca)
+	wantIn(t, line(t, out, "FAIL  credentials:"), "a personal access token (twp_...), not a service-account key")
 }
 
 // otherSecret is a well-formed secret for key id that is not its secret.
