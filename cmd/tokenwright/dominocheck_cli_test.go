@@ -233,7 +233,13 @@ func TestDominoCheckRESTAPIMode(t *testing.T) {
 		line(t, out, "PASS  REST API jwt mode: alg RS256: RS256")
 		line(t, out, "PASS  REST API: aud contains Domino:")
 		line(t, out, "PASS  REST API: CN is a Notes name:")
-		wantIn(t, line(t, out, "WARN  REST API jwt mode: keys read once at start:"), "no signing-key rotation is planned yet")
+		var keys api.List[api.SigningKey]
+		if code := rs.Do(t, rs.AdminToken, http.MethodGet, "/api/v1/signing-keys", nil, &keys); code != http.StatusOK || len(keys.Items) != 1 {
+			t.Fatalf("signing keys: HTTP %d %+v", code, keys)
+		}
+		active := keys.Items[0]
+		wantIn(t, line(t, out, "WARN  REST API jwt mode: keys read once at start:"), "no new signing key is published yet",
+			"the active key "+active.KID, "by default 30 days: "+active.ActivatedAt.Add(30*24*time.Hour).UTC().Format("2006-01-02 15:04 UTC"))
 	})
 	t.Run("jwt mode, rotation planned", func(t *testing.T) {
 		var pending api.SigningKey

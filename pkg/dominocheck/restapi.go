@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
 )
 
 // RESTAPIMode is how the Domino REST API (KEEP) is configured to trust
@@ -134,18 +137,31 @@ func (c *checker) checkRESTAPIKeys(ctx context.Context, keys jose.JSONWebKeySet,
 			"after each new key is published and before it activates: "+restart)
 		return
 	}
-	for _, k := range list {
-		if k.State != "pending" {
-			continue
+	var active *api.SigningKey
+	for i, k := range list {
+		switch k.State {
+		case "active":
+			active = &list[i]
+		case "pending":
+			if k.Algorithm != "RS256" {
+				c.fail("REST API jwt mode: next signing key is RS256", fmt.Sprintf("key %s (%s) signs from %s", k.KID, k.Algorithm, date(k.ActivateAt)),
+					"jwt mode verifies RS256 only: from then it refuses every token; keep signing.algorithm: RS256")
+			}
+			c.warn(rule, fmt.Sprintf("the next signing-key rotation is planned for %s (key %s is published and signs from then)", date(k.ActivateAt), k.KID),
+				fmt.Sprintf("restart the REST API after this check and before %s: %s", date(k.ActivateAt), restart))
+			return
 		}
-		if k.Algorithm != "RS256" {
-			c.fail("REST API jwt mode: next signing key is RS256", fmt.Sprintf("key %s (%s) signs from %s", k.KID, k.Algorithm, date(k.ActivateAt)),
-				"jwt mode verifies RS256 only: from then it refuses every token; keep signing.algorithm: RS256")
-		}
-		c.warn(rule, fmt.Sprintf("the next signing-key rotation is planned for %s (key %s is published and signs from then)", date(k.ActivateAt), k.KID),
-			fmt.Sprintf("restart the REST API after this check and before %s: %s", date(k.ActivateAt), restart))
-		return
 	}
-	c.warn(rule, "no signing-key rotation is planned yet; each one (signing.rotationPeriod, or tokenwright keys rotate) publishes the new key signing.jwksMaxAge + 30m before it signs",
-		"restart the REST API in that window every time (tokenwright keys list shows the pending key and its activation): "+restart)
+	// No successor is published yet. The rotation period is a server
+	// setting the API does not show: name the default's date.
+	detail := "no new signing key is published yet"
+	if active != nil && !active.ActivatedAt.IsZero() {
+		detail += fmt.Sprintf("; the active key %s signs since %s, and automatic rotation replaces it after signing.rotationPeriod (by default 30 days: %s)",
+			active.KID, date(active.ActivatedAt), date(active.ActivatedAt.Add(defaultRotationPeriod)))
+	}
+	c.warn(rule, detail+"; each rotation publishes the new key signing.jwksMaxAge + 30m before it signs",
+		"each time, restart the REST API while tokenwright keys list shows the new key pending, before it activates: "+restart)
 }
+
+// defaultRotationPeriod is signing.rotationPeriod's default.
+const defaultRotationPeriod = 30 * 24 * time.Hour
