@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/metrics"
@@ -18,7 +19,11 @@ import (
 // initOperations builds the metrics and the rate limits and connects them
 // to the OAuth server.
 func (s *Server) initOperations(oauthServer *oauth.Server) {
-	s.metrics = metrics.New(metrics.Options{Keys: s.signingKeysForMetrics, Now: s.now, PerClient: s.metricsPrivate()})
+	opts := metrics.Options{Keys: s.signingKeysForMetrics, Now: s.now, PerClient: s.metricsPrivate()}
+	if s.tls != nil {
+		opts.TLSNotAfter = func() time.Time { return s.tls.Certificate().Leaf.NotAfter }
+	}
+	s.metrics = metrics.New(opts)
 	oauthServer.SetObserver(s.metrics)
 	s.limits = newLimits(s.cfg.Limits, func(endpoint string, scope ratelimit.Scope) {
 		s.metrics.RateLimited(endpoint, string(scope))

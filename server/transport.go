@@ -33,9 +33,7 @@ func (s *Server) setupTLS() error {
 	if err != nil {
 		return err
 	}
-	s.tls = r
-	leaf := r.Certificate().Leaf
-	s.log.Info().Str("subject", leaf.Subject.String()).Time("not_after", leaf.NotAfter).Msg("TLS certificate loaded")
+	s.tls = r // it logged the certificate (and warned if it ends soon)
 	return nil
 }
 

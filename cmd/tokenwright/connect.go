@@ -1,16 +1,20 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
@@ -19,21 +23,86 @@ import (
 
 const defaultServer = "http://127.0.0.1:8080"
 
+// serverUsage is the --server flag's help where the URL is just where the
+// server is (domino check says more: it compares it with the issuer).
+const serverUsage = "tokenwright URL (env TOKENWRIGHT_SERVER; default " + defaultServer + ")"
+
+// endpoint is how a command reaches a tokenwright server: its URL and the
+// CAs its certificate must chain to. Every command that talks to a server
+// registers it, so --server and --cacert mean the same everywhere.
+type endpoint struct {
+	server, caFile string
+}
+
+func (e *endpoint) registerEndpoint(f *pflag.FlagSet, serverHelp string) {
+	f.StringVar(&e.server, "server", "", serverHelp)
+	f.StringVar(&e.caFile, "cacert", "", "PEM file of the CAs to trust for the server's certificate, instead of the system roots "+
+		"(which SSL_CERT_FILE / SSL_CERT_DIR replace)")
+}
+
+func (e *endpoint) serverURL(getenv env) string {
+	return firstOf(e.server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer)
+}
+
+// httpClient trusts the system roots (Go reads SSL_CERT_FILE and
+// SSL_CERT_DIR on Linux), or only the CAs in --cacert, as curl's --cacert
+// does. A certificate from an unknown CA fails with a hint at both.
+func (e *endpoint) httpClient() (*http.Client, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if e.caFile != "" {
+		pem, err := os.ReadFile(e.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert: no PEM certificates in %s", e.caFile)
+		}
+		t.TLSClientConfig.RootCAs = pool
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: trustHint{t}}, nil
+}
+
+// trustHint adds what to do to an "unknown authority" error.
+type trustHint struct{ next http.RoundTripper }
+
+func (h trustHint) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(r)
+	var unknown x509.UnknownAuthorityError
+	if err != nil && errors.As(err, &unknown) {
+		return nil, &untrustedError{err}
+	}
+	return resp, err
+}
+
+// untrustedError is a TLS failure because no trusted CA signed the
+// server's certificate.
+type untrustedError struct{ err error }
+
+func (e *untrustedError) Error() string {
+	return e.err.Error() + " (the server's certificate is not signed by a CA this host trusts: pass --cacert FILE with that CA, or set SSL_CERT_FILE)"
+}
+
+func (e *untrustedError) Unwrap() error { return e.err }
+
 // conn holds the flags every admin command shares.
 type conn struct {
-	server, token, tokenFile, output string
+	endpoint
+	token, tokenFile, output string
 }
 
 func (c *conn) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
-	f.StringVar(&c.server, "server", "", "tokenwright URL (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
-	f.StringVar(&c.token, "token", "", "personal access token (env TOKENWRIGHT_TOKEN); prefer --token-file")
-	f.StringVar(&c.tokenFile, "token-file", "", "file holding the personal access token (env TOKENWRIGHT_TOKEN_FILE)")
+	c.registerConnection(f, serverUsage)
 	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
 }
 
-func (c *conn) serverURL(getenv env) string {
-	return firstOf(c.server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer)
+// registerConnection registers the endpoint and the admin credentials.
+func (c *conn) registerConnection(f *pflag.FlagSet, serverHelp string) {
+	c.registerEndpoint(f, serverHelp)
+	f.StringVar(&c.token, "token", "", "personal access token (env TOKENWRIGHT_TOKEN); prefer --token-file")
+	f.StringVar(&c.tokenFile, "token-file", "", "file holding the personal access token (env TOKENWRIGHT_TOKEN_FILE)")
 }
 
 func firstOf(values ...string) string {
@@ -49,11 +118,21 @@ func (c *conn) client(getenv env) (*client.Client, error) {
 	if c.output != "table" && c.output != "json" {
 		return nil, fmt.Errorf("--output must be table or json, got %q", c.output)
 	}
+	cl, err := c.optionalClient(getenv)
+	if err == nil && cl == nil {
+		err = errors.New("no credentials: pass --token-file FILE or set TOKENWRIGHT_TOKEN (the first admin token is in DATA/admin.token)")
+	}
+	return cl, err
+}
+
+// optionalClient is the admin API client, or nil if no personal access
+// token is given (for commands that use the API only when they may).
+func (c *conn) optionalClient(getenv env) (*client.Client, error) {
 	token := firstOf(c.token, getenv.Get("TOKENWRIGHT_TOKEN"))
 	if token == "" {
 		file := firstOf(c.tokenFile, getenv.Get("TOKENWRIGHT_TOKEN_FILE"))
 		if file == "" {
-			return nil, errors.New("no credentials: pass --token-file FILE or set TOKENWRIGHT_TOKEN (the first admin token is in DATA/admin.token)")
+			return nil, nil
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -61,7 +140,11 @@ func (c *conn) client(getenv env) (*client.Client, error) {
 		}
 		token = strings.TrimSpace(string(data))
 	}
-	return client.New(c.serverURL(getenv), token, nil)
+	hc, err := c.httpClient()
+	if err != nil {
+		return nil, err
+	}
+	return client.New(c.serverURL(getenv), token, hc)
 }
 
 // print writes v as JSON, or calls table with a tabwriter.

@@ -1,15 +1,11 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -57,16 +53,25 @@ make Domino refuse an account's tokens are listed with their fix.`,
 }
 
 func newDominoCheckCommand(getenv env) *cobra.Command {
-	var server, site, clientID, secretFile, caFile string
+	var c conn
+	var site, clientID, secretFile, restAPI, restScope string
 	cmd := &cobra.Command{
-		Use:   "check --site URL --client-id ID",
+		Use:   "check --server BASE-URL --site URL --client-id ID [--rest-api jwt|oidc-idpcat]",
 		Short: "Obtain a token and validate it as Domino would, one PASS/FAIL line per rule",
 		Long: `Obtain a token for --client-id (secret from TOKENWRIGHT_CLIENT_SECRET or --secret-file)
-and check it, discovery and the JWKS the way Domino does: https with a trusted chain,
-issuer equality, kid in the JWKS, allowed alg, aud containing the site, scope with
-Domino.user.all, sane iat/exp, email, azp, and a JWKS Cache-Control max-age.
+and check it, discovery and the JWKS the way Domino does: https with a trusted and
+valid certificate, --server (the idpcat Base URL) equal to the issuer byte for byte,
+kid in the JWKS, allowed alg, aud containing the site, scope with Domino.user.all,
+sane iat/exp, email, azp, and a JWKS Cache-Control max-age.
 Each failure comes with its fix; the exit status is 1 if any rule fails.
---cacert trusts a CA file as Domino's cacert.pem does (default: the system roots).`,
+
+--cacert trusts a CA file as Domino's cacert.pem does (default: the system roots).
+--rest-api jwt|oidc-idpcat adds the Domino REST API's rules for that keepconfig.d
+mode (jwt: RS256 only, and keys read once at start, so each signing-key rotation
+needs restapi restarted: the check warns with the date of the next one).
+With an administrator's token (--token-file, TOKENWRIGHT_TOKEN) a refused key is
+looked up to say why (expired, revoked, account deactivated, wrong secret); the
+token endpoint itself never says.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			secret := getenv.Get("TOKENWRIGHT_CLIENT_SECRET")
@@ -81,14 +86,24 @@ Each failure comes with its fix; the exit status is 1 if any rule fails.
 			if site == "" || clientID == "" || secret == "" {
 				return errors.New("--site, --client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --secret-file) are required")
 			}
-			hc, err := checkClient(caFile)
+			mode, err := dominocheck.ParseRESTAPIMode(restAPI)
 			if err != nil {
 				return err
 			}
-			results := dominocheck.Run(cmd.Context(), dominocheck.Options{
-				Server: firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer), Site: site,
-				ClientID: clientID, ClientSecret: secret, HTTPClient: hc,
-			})
+			hc, err := c.httpClient()
+			if err != nil {
+				return err
+			}
+			opts := dominocheck.Options{Server: c.serverURL(getenv), Site: site, ClientID: clientID, ClientSecret: secret,
+				HTTPClient: hc, RESTAPI: mode, RESTScope: restScope}
+			admin, err := c.optionalClient(getenv)
+			if err != nil {
+				return err
+			}
+			if admin != nil {
+				opts.Admin = admin
+			}
+			results := dominocheck.Run(cmd.Context(), opts)
 			if err := dominocheck.Write(cmd.OutOrStdout(), results); err != nil {
 				return err
 			}
@@ -100,28 +115,11 @@ Each failure comes with its fix; the exit status is 1 if any rule fails.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "tokenwright URL exactly as entered in idpcat (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
+	c.registerConnection(f, "tokenwright URL exactly as entered as idpcat Base URL (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
 	f.StringVar(&site, "site", "", "Domino Internet Site URL that must be in aud, e.g. https://domino.example.com")
 	f.StringVar(&clientID, "client-id", "", "service account name (env TOKENWRIGHT_CLIENT_ID)")
 	f.StringVar(&secretFile, "secret-file", "", "file holding the API key (default: env TOKENWRIGHT_CLIENT_SECRET)")
-	f.StringVar(&caFile, "cacert", "", "PEM file of CAs to trust instead of the system roots (like Domino's cacert.pem)")
+	f.StringVar(&restAPI, "rest-api", "", "also check the Domino REST API's rules for this keepconfig.d mode: jwt or oidc-idpcat")
+	f.StringVar(&restScope, "rest-api-scope", dominocheck.DefaultRESTScope, "the scope the REST API's keepconfig.d requires (with --rest-api)")
 	return cmd
-}
-
-// checkClient trusts the system roots, or only the CAs in caFile.
-func checkClient(caFile string) (*http.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--cacert: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert: no PEM certificates in %s", caFile)
-		}
-		tc.RootCAs = pool
-	}
-	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: tc, ForceAttemptHTTP2: true, Proxy: http.ProxyFromEnvironment}}, nil
 }

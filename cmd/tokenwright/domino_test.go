@@ -173,7 +173,7 @@ func TestDominoCheck(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("exit %d:\n%s", code, out)
 		}
-		wantLine(t, out, "FAIL  discovery reachable:")
+		wantLine(t, out, "FAIL  TLS certificate:")
 		if !strings.Contains(out, "cacert.pem") {
 			t.Fatalf("no fix:\n%s", out)
 		}

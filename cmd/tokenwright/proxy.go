@@ -20,7 +20,8 @@ import (
 )
 
 func newProxyCommand(getenv env) *cobra.Command {
-	var server, listen, upstream, clientID, secretFile, margin, revalidate string
+	var ep endpoint
+	var listen, upstream, clientID, secretFile, margin, revalidate string
 	var scopes, audiences []string
 	var acceptAPIKey, allowRemote, forwardIP bool
 	limits := proxy.DefaultCallerLimits()
@@ -57,7 +58,11 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 			if err != nil {
 				return err
 			}
-			issuer := firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer)
+			issuer := ep.serverURL(getenv)
+			hc, err := ep.httpClient()
+			if err != nil {
+				return err
+			}
 			clientID = firstOf(clientID, getenv.Get("TOKENWRIGHT_CLIENT_ID"))
 			// Redaction at the sink: a key sent as the wrong field (a
 			// swapped Basic user) must not reach the log.
@@ -69,7 +74,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return fmt.Errorf("--revalidate: want a duration such as 5s, got %q", revalidate)
 				}
 				if h, err = proxy.NewGateway(proxy.GatewayConfig{Upstream: up, TokenURL: client.TokenURL(issuer), ClientID: clientID,
-					Audiences: audiences, Scopes: scopes, Revalidate: rv, OmitClientIP: !forwardIP, Limits: &limits, Logger: log}); err != nil {
+					Audiences: audiences, Scopes: scopes, Revalidate: rv, OmitClientIP: !forwardIP, Limits: &limits, Logger: log, HTTPClient: hc}); err != nil {
 					return err
 				}
 			} else {
@@ -85,7 +90,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return fmt.Errorf("--refresh-margin: want a duration such as 60s, got %q", margin)
 				}
 				ts := client.TokenSource(context.WithoutCancel(cmd.Context()), client.TokenConfig{Issuer: issuer, ClientID: clientID,
-					ClientSecret: secret, Scopes: scopes, Audiences: audiences, RefreshMargin: m})
+					ClientSecret: secret, Scopes: scopes, Audiences: audiences, RefreshMargin: m, HTTPClient: hc})
 				// Fail at start, not on the first request, if the credentials are wrong.
 				if _, err := ts.Token(); err != nil {
 					return fmt.Errorf("obtaining a token: %w", err)
@@ -96,7 +101,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "tokenwright URL (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
+	ep.registerEndpoint(f, serverUsage)
 	f.StringVar(&listen, "listen", "127.0.0.1:8081", "address to listen on (loopback unless --allow-remote)")
 	f.StringVar(&upstream, "upstream", "", "base URL requests are forwarded to, e.g. https://domino.example.com")
 	f.StringVar(&clientID, "client-id", "", "service account (env TOKENWRIGHT_CLIENT_ID); with --accept-api-key the account for bare keys")

@@ -13,7 +13,8 @@ import (
 )
 
 func newTokenCommand(getenv env) *cobra.Command {
-	var server, clientID, clientSecret, format string
+	var ep endpoint
+	var clientID, clientSecret, format string
 	var scopes, audiences []string
 	var noCache bool
 	cmd := &cobra.Command{
@@ -35,9 +36,13 @@ bypasses the cache.`,
 			if clientID == "" || clientSecret == "" {
 				return errors.New("--client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --client-secret) are required")
 			}
-			issuer := firstOf(server, getenv.Get("TOKENWRIGHT_SERVER"), defaultServer)
+			issuer := ep.serverURL(getenv)
+			hc, err := ep.httpClient()
+			if err != nil {
+				return err
+			}
 			ts := client.TokenSource(cmd.Context(), client.TokenConfig{
-				Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences,
+				Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences, HTTPClient: hc,
 			})
 			tok, err := cachedToken(cmd, noCache, tokencache.Key{TokenURL: client.TokenURL(issuer), ClientID: clientID,
 				ClientSecret: clientSecret, Scopes: scopes, Audiences: audiences}, ts.Token)
@@ -64,7 +69,7 @@ bypasses the cache.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "tokenwright URL (env TOKENWRIGHT_SERVER; default "+defaultServer+")")
+	ep.registerEndpoint(f, serverUsage)
 	f.StringVar(&clientID, "client-id", "", "service account (or user) name (env TOKENWRIGHT_CLIENT_ID)")
 	f.StringVar(&clientSecret, "client-secret", "", "API key; prefer env TOKENWRIGHT_CLIENT_SECRET (flags show in ps)")
 	f.StringArrayVar(&scopes, "scope", nil, "scope to request (repeatable; default: all the key allows)")

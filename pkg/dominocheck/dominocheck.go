@@ -25,7 +25,8 @@ import (
 
 // Options say what to check.
 type Options struct {
-	// Server is tokenwright's URL as entered in idpcat (the issuer).
+	// Server is tokenwright's URL as entered in idpcat (the Base URL),
+	// compared byte for byte with the issuer.
 	Server string
 	// Site is the Domino Internet Site URL that must be in "aud".
 	Site         string
@@ -33,7 +34,14 @@ type Options struct {
 	ClientSecret string
 	// HTTPClient should trust what Domino trusts (its cacert.pem).
 	HTTPClient *http.Client
-	Now        func() time.Time
+	// Admin, if set, explains a refused credential (expired, revoked,
+	// deactivated, wrong secret) and dates the next signing-key rotation.
+	Admin Admin
+	// RESTAPI adds the rules of that Domino REST API mode.
+	RESTAPI RESTAPIMode
+	// RESTScope is the scope keepconfig.d requires (default $DATA).
+	RESTScope string
+	Now       func() time.Time
 }
 
 // Status of one rule.
@@ -100,6 +108,9 @@ func Run(ctx context.Context, o Options) []Result {
 	if o.HTTPClient == nil {
 		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
+	if o.RESTScope == "" {
+		o.RESTScope = DefaultRESTScope
+	}
 	c := &checker{opts: o, now: time.Now()}
 	if o.Now != nil {
 		c.now = o.Now()
@@ -117,7 +128,8 @@ func Run(ctx context.Context, o Options) []Result {
 	if !ok {
 		return c.out
 	}
-	c.checkToken(token, disc.Issuer, keys)
+	kid := c.checkToken(token, disc.Issuer, keys)
+	c.checkRESTAPIKeys(ctx, keys, kid)
 	return c.out
 }
 
@@ -155,16 +167,9 @@ func (c *checker) get(ctx context.Context, u string) (*http.Response, []byte, er
 	return resp, body, err
 }
 
-func tlsFix(err error) string {
-	if strings.Contains(err.Error(), "certificate") {
-		return "serve a certificate chaining to a CA in Domino's cacert.pem (test with --cacert FILE)"
-	}
-	return "make the issuer reachable from Domino (DNS, firewall, proxy)"
-}
-
 func (c *checker) checkDiscovery(ctx context.Context) (discovery, bool) {
-	base := strings.TrimSuffix(c.opts.Server, "/")
-	u := base + "/.well-known/openid-configuration"
+	base := c.opts.Server
+	u := fetchBase(base) + wellKnown
 	var d discovery
 	if !strings.HasPrefix(base, "https://") {
 		c.fail("discovery over https", base+" is not https",
@@ -172,9 +177,10 @@ func (c *checker) checkDiscovery(ctx context.Context) (discovery, bool) {
 	}
 	resp, body, err := c.get(ctx, u)
 	if err != nil {
-		c.fail("discovery reachable", err.Error(), tlsFix(err))
+		c.transportFailure("discovery reachable", err)
 		return d, false
 	}
+	c.certificateResult(resp.TLS)
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &d) != nil {
 		c.fail("discovery reachable", fmt.Sprintf("GET %s: HTTP %d", u, resp.StatusCode), "check --server: it must be the issuer URL")
 		return d, false
@@ -182,9 +188,9 @@ func (c *checker) checkDiscovery(ctx context.Context) (discovery, bool) {
 	if strings.HasPrefix(base, "https://") {
 		c.pass("discovery over https", u+" (trusted chain)")
 	}
-	if d.Issuer != base {
-		c.fail("issuer equals the idpcat Base URL", fmt.Sprintf("discovery issuer %q, Base URL %q", d.Issuer, base),
-			"set tokenwright's issuer to exactly the URL entered as idpcat Base URL (scheme, host, port, no trailing slash)")
+	if diff := baseURLDifference(base, d.Issuer); diff != "" {
+		c.fail("issuer equals the idpcat Base URL", diff+"; Domino compares them byte for byte",
+			fmt.Sprintf("enter exactly %q as the idpcat Base URL (and as --server), or set tokenwright's issuer to the Base URL", d.Issuer))
 	} else {
 		c.pass("issuer equals the idpcat Base URL", d.Issuer)
 	}
@@ -202,7 +208,7 @@ func (c *checker) checkJWKS(ctx context.Context, jwksURI string) (jose.JSONWebKe
 	}
 	resp, body, err := c.get(ctx, jwksURI)
 	if err != nil {
-		c.fail("JWKS reachable", err.Error(), tlsFix(err))
+		c.transportFailure("JWKS reachable", err)
 		return set, false
 	}
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &set) != nil || len(set.Keys) == 0 {
@@ -247,23 +253,28 @@ func (c *checker) obtainToken(ctx context.Context, tokenURL string) (string, boo
 		AuthStyle: oauth2.AuthStyleInHeader}
 	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, c.opts.HTTPClient))
 	if err != nil {
-		fix := "check --client-id and the secret (TOKENWRIGHT_CLIENT_SECRET or --secret-file)"
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) {
-			err = fmt.Errorf("%s: %s", re.ErrorCode, re.ErrorDescription)
+		if !errors.As(err, &re) {
+			c.transportFailure("token obtained", err)
+			return "", false
 		}
-		c.fail("token obtained", err.Error(), fix)
+		c.fail("token obtained", fmt.Sprintf("%s: %s", re.ErrorCode, re.ErrorDescription), "")
+		if re.ErrorCode == "invalid_client" {
+			detail, fix := c.refusal(ctx)
+			c.fail("credentials", detail, fix)
+		}
 		return "", false
 	}
 	c.pass("token obtained", "client credentials grant for "+c.opts.ClientID)
 	return tok.AccessToken, true
 }
 
-func (c *checker) checkToken(token, issuer string, keys jose.JSONWebKeySet) {
+// checkToken checks the token and returns its kid.
+func (c *checker) checkToken(token, issuer string, keys jose.JSONWebKeySet) string {
 	jws, err := jose.ParseSignedCompact(token, anyAlg)
 	if err != nil || len(jws.Signatures) != 1 {
 		c.fail("token is a signed JWT", fmt.Sprint(err), "Domino accepts signed JWTs only")
-		return
+		return ""
 	}
 	h := jws.Signatures[0].Header
 	if slices.Contains(dominoAlgs, h.Algorithm) {
@@ -271,9 +282,7 @@ func (c *checker) checkToken(token, issuer string, keys jose.JSONWebKeySet) {
 	} else {
 		c.fail("alg accepted by Domino", h.Algorithm, "set signing.algorithm to RS256 (or ES256/EdDSA for core Domino only)")
 	}
-	if h.Algorithm != "RS256" {
-		c.warn("alg for the REST API", h.Algorithm+": the REST API's jwt mode documents RS256 only", "use RS256 if the REST API must accept the token")
-	}
+	c.checkRESTAPIAlg(h.Algorithm)
 	var payload []byte
 	switch matches := keys.Key(h.KeyID); {
 	case h.KeyID == "":
@@ -297,9 +306,10 @@ func (c *checker) checkToken(token, issuer string, keys jose.JSONWebKeySet) {
 	var cl map[string]any
 	if err := json.Unmarshal(payload, &cl); err != nil {
 		c.fail("claims", "payload is not JSON", "")
-		return
+		return h.KeyID
 	}
 	c.checkClaims(cl, issuer)
+	return h.KeyID
 }
 
 func (c *checker) checkClaims(cl map[string]any, issuer string) {
@@ -357,11 +367,7 @@ func (c *checker) checkClaims(cl map[string]any, issuer string) {
 	} else {
 		c.fail("azp equals the client ID", fmt.Sprintf("azp %v", cl["azp"]), "use the domino profile")
 	}
-	if cn, _ := cl["CN"].(string); strings.HasPrefix(strings.ToUpper(cn), "CN=") {
-		c.pass("CN is a Notes name (REST API)", cn)
-	} else {
-		c.warn("CN is a Notes name (REST API)", "no CN claim", fmt.Sprintf("for the REST API: tokenwright sa update %s --notes-name 'CN=%s/O=Org'", id, id))
-	}
+	c.checkRESTAPIClaims(cl)
 }
 
 func strs(v any) []string {

@@ -40,6 +40,9 @@ type Options struct {
 	Keys func() []SigningKey
 	// Now replaces the clock (nil: time.Now).
 	Now func() time.Time
+	// TLSNotAfter is called at scrape time for the serving certificate's
+	// expiry (nil: no TLS, no gauge).
+	TLSNotAfter func() time.Time
 	// PerClient adds tokenwright_tokens_issued_by_client_total{client}. Set
 	// it only when the metrics are not served to anyone who asks.
 	PerClient bool
@@ -95,6 +98,13 @@ func New(opts Options) *Metrics {
 	}
 	if opts.Keys != nil {
 		m.reg.MustRegister(&keyCollector{keys: opts.Keys, now: opts.Now})
+	}
+	if opts.TLSNotAfter != nil {
+		// Read at scrape time: a reloaded certificate shows at once.
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokenwright", Name: "tls_certificate_expiry_timestamp_seconds",
+			Help: "When the serving TLS certificate expires (its NotAfter), in seconds since the Unix epoch.",
+		}, func() float64 { return float64(opts.TLSNotAfter().Unix()) }))
 	}
 	return m
 }

@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"sync"
@@ -38,6 +39,10 @@ type Source struct {
 	PasswordFile string `yaml:"passwordFile"`
 	// Alias selects the JKS private-key entry; empty means the only one.
 	Alias string `yaml:"alias"`
+	// AllowExpired serves a certificate outside its validity period (with
+	// a warning) instead of refusing it. Every client refuses such a
+	// certificate, so this is only for a deliberate stopgap.
+	AllowExpired bool `yaml:"allowExpired"`
 }
 
 // Enabled reports whether TLS is configured at all.
@@ -49,6 +54,9 @@ func (s Source) Validate(prefix string) error {
 	if !s.Enabled() {
 		if s.Password != "" || s.PasswordFile != "" || s.Alias != "" {
 			return fmt.Errorf("%s: password, passwordFile and alias need %s.pkcs12 or %s.jks", prefix, prefix, prefix)
+		}
+		if s.AllowExpired {
+			return fmt.Errorf("%s.allowExpired needs a certificate (%s.cert, %s.pkcs12 or %s.jks)", prefix, prefix, prefix, prefix)
 		}
 		return nil
 	}
@@ -82,6 +90,17 @@ func (s Source) files() []string {
 		}
 	}
 	return out
+}
+
+// certificateFile names the setting and the file the certificate comes from.
+func (s Source) certificateFile() (setting, path string) {
+	switch {
+	case s.PKCS12 != "":
+		return "tls.pkcs12", s.PKCS12
+	case s.JKS != "":
+		return "tls.jks", s.JKS
+	}
+	return "tls.cert", s.Cert
 }
 
 func (s Source) password() (string, error) {
@@ -209,6 +228,43 @@ func assemble(der [][]byte, key any, setting string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: der, PrivateKey: signer, Leaf: leaf}, nil
 }
 
+// ExpiryWarning is how long before its end a certificate is announced at
+// warn level, at start and on every reload: two weeks leaves time to renew
+// before the clients (Domino among them) refuse it.
+const ExpiryWarning = 14 * 24 * time.Hour
+
+// ValidityError is a certificate outside its validity period. Its text
+// names the setting, the file and the date, and says how to serve it
+// anyway.
+type ValidityError struct {
+	Setting, File       string
+	NotBefore, NotAfter time.Time
+	Now                 time.Time
+}
+
+// Expired tells an expired certificate from one that is not yet valid.
+func (e *ValidityError) Expired() bool { return e.Now.After(e.NotAfter) }
+
+func (e *ValidityError) Error() string {
+	const day = "2006-01-02 15:04:05 UTC"
+	what := fmt.Sprintf("expired on %s", e.NotAfter.UTC().Format(day))
+	if !e.Expired() {
+		what = fmt.Sprintf("is not valid before %s", e.NotBefore.UTC().Format(day))
+	}
+	return fmt.Sprintf("%s %s: the certificate %s (now %s); clients refuse it: replace it, or set tls.allowExpired: true to serve it anyway",
+		e.Setting, e.File, what, e.Now.UTC().Format(day))
+}
+
+// CheckValidity returns a *ValidityError if the certificate is outside its
+// validity period at now (crypto/x509's rule: NotBefore <= now <= NotAfter).
+func CheckValidity(s Source, leaf *x509.Certificate, now time.Time) error {
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		setting, file := s.certificateFile()
+		return &ValidityError{Setting: setting, File: file, NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Now: now}
+	}
+	return nil
+}
+
 // Reloader serves the current certificate and replaces it when its files
 // change or Reload is called. A failed reload keeps the old certificate.
 type Reloader struct {
@@ -227,13 +283,40 @@ func NewReloader(src Source, log zerolog.Logger) (*Reloader, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := Load(src)
+	cert, err := r.load()
 	if err != nil {
 		return nil, err
 	}
 	r.stamp = stamp
 	r.current.Store(cert)
 	return r, nil
+}
+
+// load reads the certificate and judges its validity: outside its validity
+// period it is refused unless AllowExpired, and it is logged (with a
+// warning when it is invalid or ends within ExpiryWarning). The wall clock
+// decides, not an injected one: it is what every client judges it by.
+func (r *Reloader) load() (*tls.Certificate, error) {
+	cert, err := Load(r.src)
+	if err != nil {
+		return nil, err
+	}
+	leaf, now := cert.Leaf, time.Now()
+	invalid := CheckValidity(r.src, leaf, now)
+	if invalid != nil && !r.src.AllowExpired {
+		return nil, invalid
+	}
+	r.log.Info().Str("subject", leaf.Subject.String()).Time("not_after", leaf.NotAfter).
+		Str("serial", leaf.SerialNumber.String()).Msg("TLS certificate loaded")
+	switch left := leaf.NotAfter.Sub(now); {
+	case invalid != nil:
+		r.log.Warn().Err(invalid).Time("not_before", leaf.NotBefore).Time("not_after", leaf.NotAfter).
+			Msg("TLS certificate expired or not yet valid, served anyway (tls.allowExpired): clients will refuse it")
+	case left < ExpiryWarning:
+		r.log.Warn().Time("not_after", leaf.NotAfter).Str("subject", leaf.Subject.String()).
+			Msgf("TLS certificate expires in %d days: renew it", int(math.Ceil(left.Hours()/24)))
+	}
+	return cert, nil
 }
 
 // Certificate returns the certificate in use.
@@ -275,14 +358,12 @@ func (r *Reloader) reloadLocked(stamp [sha256.Size]byte) error {
 	// Remember what was tried, so that a broken file is reported once and
 	// retried only when it changes again.
 	r.stamp = stamp
-	cert, err := Load(r.src)
+	cert, err := r.load()
 	if err != nil {
 		r.log.Error().Err(err).Msg("TLS certificate reload failed; still serving the previous certificate")
 		return err
 	}
 	r.current.Store(cert)
-	r.log.Info().Str("subject", cert.Leaf.Subject.String()).Time("not_after", cert.Leaf.NotAfter).
-		Str("serial", cert.Leaf.SerialNumber.String()).Msg("TLS certificate loaded")
 	return nil
 }
 
