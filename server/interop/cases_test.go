@@ -132,6 +132,9 @@ type component struct {
 	// For run rows it is generated from Cases or from the verifier checks.
 	Works string
 	Needs []requirement
+	// FrozenAlgorithms: the verifier accepts only the algorithms the
+	// discovery document listed when it was created (TestAlgorithmChange).
+	FrozenAlgorithms bool
 
 	// Run by the suite when set:
 	Cases       []clientCase
@@ -194,8 +197,8 @@ func components() []component {
 					Note: "`PrivateKeyJWT(token_endpoint, alg=...)` registered with `register_client_auth_method`, the PEM private key as the client secret"}),
 			Configure: "a private CA through `verify=` on `fetch_token` (requests lets `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE` override `session.verify`); " +
 				"`alg` of `PrivateKeyJWT` when the key is not RSA",
-			Needs:     []requirement{pythonModules("python3-authlib python3-requests", "authlib", "requests")},
-			Obtain:    obtainAuthlib,
+			Needs:  []requirement{pythonModules("python3-authlib python3-requests", "authlib", "requests")},
+			Obtain: obtainAuthlib,
 		},
 		{
 			Name: "openid-client", API: "`discovery` + `clientCredentialsGrant`", Role: roleClient, Language: "Node.js",
@@ -211,21 +214,22 @@ func components() []component {
 			Name: "go-oidc", API: "`oidc.NewProvider` + `Provider.Verifier`", Role: roleVerifier, Language: "Go",
 			Pins: []pin{{goModule, "github.com/coreos/go-oidc/v3", "v3.21.0"}},
 			Configure: "`oidc.Config{ClientID: <audience>}`; the HTTP client for a private CA through `oidc.ClientContext`. " +
-				"The accepted algorithms are read from discovery once, at `NewProvider`: before changing `signing.algorithm`, " +
-				"list both in `SupportedSigningAlgs` or restart the verifier (issue 15, finding 3)",
-			NewVerifier: newGoOIDC,
+				"Before changing `signing.algorithm`: `SupportedSigningAlgs` naming the old and the new algorithm, or a restart after the change (issue 15, finding 3)",
+			FrozenAlgorithms: true,
+			NewVerifier:      newGoOIDC,
 		},
 		{
 			Name: "keyfunc", API: "`keyfunc.NewDefaultOverrideCtx` + golang-jwt `jwt.Parse`", Role: roleVerifier, Language: "Go",
 			Pins: []pin{{goModule, "github.com/MicahParks/keyfunc/v3", "v3.9.2"}, {goModule, "github.com/golang-jwt/jwt/v5", "v5.3.1"}},
-			Configure: "the `jwks_uri` (no discovery); `jwt.WithAudience`, `jwt.WithIssuer`, `jwt.WithValidMethods`; a private CA through `Override.Client`. " +
+			Configure: "the `jwks_uri` (no discovery); `jwt.WithAudience`, `jwt.WithIssuer`, `jwt.WithValidMethods` naming the server's algorithm " +
+				"(and the new one before a change of `signing.algorithm`); a private CA through `Override.Client`. " +
 				"An unknown `kid` refreshes the set at most once per 5 minutes: rotate with the pre-published `keys rotate`, not `--now` (issue 15, finding 4)",
 			NewVerifier: newKeyfunc,
 		},
 		{
 			Name: "PyJWT", API: "`PyJWKClient` + `jwt.decode`", Role: roleVerifier, Language: "Python",
 			Pins: []pin{{debianPackage, "python3-jwt", "2.6.0"}},
-			Configure: "the `jwks_uri`; `algorithms=` must name the server's algorithm; `audience=`, `issuer=`. " +
+			Configure: "the `jwks_uri`; `algorithms=` naming the server's algorithm (and the new one before a change of `signing.algorithm`); `audience=`, `issuer=`. " +
 				"This version's `PyJWKClient` takes no TLS context: a private CA through `SSL_CERT_FILE`",
 			Needs:       []requirement{pythonModules("python3-jwt", "jwt", "cryptography")},
 			NewVerifier: newPyJWT,

@@ -105,7 +105,7 @@ func works(r component) string {
 	case !r.tested():
 		return r.Works
 	case r.Role == roleVerifier:
-		return verifierWorks()
+		return verifierWorks(r)
 	}
 	var ok []string
 	var refused []string

@@ -124,7 +124,7 @@ type zitadelCaller struct {
 	endpoint string
 }
 
-func (c *zitadelCaller) TokenEndpoint() string      { return c.endpoint }
+func (c *zitadelCaller) TokenEndpoint() string    { return c.endpoint }
 func (c *zitadelCaller) HttpClient() *http.Client { return c.hc }
 
 // recordingTransport keeps the body of the last request, to show what a

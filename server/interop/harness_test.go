@@ -57,7 +57,7 @@ const (
 // shiftedClock is the real clock plus an offset the test moves forward.
 type shiftedClock struct{ offset atomic.Int64 }
 
-func (c *shiftedClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *shiftedClock) Now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *shiftedClock) Set(offset time.Duration) { c.offset.Store(int64(offset)) }
 
 // env is one running server and everything a client or verifier needs to
@@ -94,19 +94,10 @@ func startEnv(t *testing.T, alg string, offset time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := tlsHTTPClient(t, ca)
-	clock := &shiftedClock{}
-	clock.Set(offset)
-	s := servertest.Start(t, servertest.Options{Now: clock.Now, HTTPClient: hc, Configure: func(c *server.Config) {
-		c.TLS = tlsconfig.Source{Cert: filepath.Join(pkiDir, "server.pem"), Key: filepath.Join(pkiDir, "server.key")}
-		c.Issuer = "https://" + c.Listen
-		c.Signing.Algorithm = alg
-		// The shortest pre-publication window there is (1 m + 30 m), which
-		// the test crosses by moving the server's clock.
-		c.Signing.JWKSMaxAge = server.Duration(time.Minute)
-		c.Tokens.Lifetime = server.Duration(tokenLifetime)
-	}})
-	e := &env{Alg: alg, Issuer: s.URL, Audience: audience, CAFile: ca, HTTPClient: hc, Server: s, Clock: clock}
+	e := &env{Alg: alg, Audience: audience, CAFile: ca, HTTPClient: tlsHTTPClient(t, ca), Clock: &shiftedClock{}}
+	e.Clock.Set(offset)
+	e.start(t, alg, servertest.Options{})
+	s := e.Server
 
 	var disc struct {
 		TokenEndpoint string `json:"token_endpoint"`
@@ -146,6 +137,33 @@ func startEnv(t *testing.T, alg string, offset time.Duration) *env {
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: otherAccount, Email: "elsewhere@example.com",
 		AllowedAudiences: []string{otherAudience}})
 	return e
+}
+
+// start starts the server signing with alg (opts may name a data directory
+// and address to restart on).
+func (e *env) start(t *testing.T, alg string, opts servertest.Options) {
+	t.Helper()
+	opts.Now, opts.HTTPClient = e.Clock.Now, e.HTTPClient
+	opts.Configure = func(c *server.Config) {
+		c.TLS = tlsconfig.Source{Cert: filepath.Join(pkiDir, "server.pem"), Key: filepath.Join(pkiDir, "server.key")}
+		c.Issuer = "https://" + c.Listen
+		c.Signing.Algorithm = alg
+		// The shortest pre-publication window there is (1 m + 30 m), which
+		// the test crosses by moving the server's clock.
+		c.Signing.JWKSMaxAge = server.Duration(time.Minute)
+		c.Tokens.Lifetime = server.Duration(tokenLifetime)
+	}
+	e.Server = servertest.Start(t, opts)
+	e.Issuer = e.Server.URL
+}
+
+// restart stops the server and starts it again on the same data and
+// address, now configured to sign with alg: the pre-published path of an
+// algorithm change.
+func (e *env) restart(t *testing.T, alg string) {
+	t.Helper()
+	e.Server.Stop()
+	e.start(t, alg, servertest.Options{DataDir: e.Server.DataDir, Addr: e.Server.Addr})
 }
 
 // newClientKey is the private_key_jwt key for a run: RSA for RS256, P-256

@@ -45,9 +45,9 @@ var (
 	}
 )
 
-// verifierWorks is the "what works" text of every verifier row the suite
+// verifierWorks is the "what works" text of a verifier row the suite
 // runs, from the checks themselves.
-func verifierWorks() string {
+func verifierWorks(r component) string {
 	var docs []string
 	for _, phase := range [][]verifierCheck{checksBeforeRotation, checksWhilePending, checksAfterRotation} {
 		for _, c := range phase {
@@ -56,7 +56,13 @@ func verifierWorks() string {
 			}
 		}
 	}
-	return strings.Join(docs[:4], ", ") + "; " + strings.Join(docs[4:], "; ")
+	s := strings.Join(docs[:4], ", ") + "; " + strings.Join(docs[4:], "; ")
+	change := fmt.Sprintf("`signing.algorithm` %s → %s", algorithmChange[0], algorithmChange[1])
+	if r.FrozenAlgorithms {
+		return s + "; accepts only the algorithms discovery listed when it was created, so it keeps accepting across " + change +
+			" only when configured with both"
+	}
+	return s + "; keeps accepting across " + change + " (configured as here)"
 }
 
 // TestInterop runs the scenario once per signing algorithm, in parallel:
