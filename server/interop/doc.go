@@ -6,30 +6,37 @@
 //
 // There is nothing to import here. The pieces, all in _test.go files:
 //
-//   - harness_test.go starts one real server per signing algorithm (TLS
-//     with the test CA, bbolt in a temporary directory, a clock the test
-//     can move so that expiry and a pre-published key rotation happen in
-//     seconds) with the accounts and credentials every client needs.
+//   - harness_test.go starts a real server (TLS with the test CA, bbolt in
+//     a temporary directory, a clock the test moves so that expiry and a
+//     pre-published key rotation happen in seconds) with the accounts and
+//     credentials every client needs.
 //   - cases_test.go is the table: every client and verifier, its pinned
 //     version, what it is proven to do and what to configure, and rows for
 //     the products issue 15 tried that the suite does not run.
-//   - interop_test.go runs the scenario: clients obtain tokens with each
-//     authentication method they support, verifiers accept them and
-//     reject tampered, expired and wrong-audience tokens, and keep
-//     accepting fresh tokens across a pre-published signing-key rotation.
+//   - interop_test.go runs the scenario once per signing algorithm:
+//     clients obtain tokens with each authentication method they support,
+//     verifiers accept them and reject tampered, expired and
+//     wrong-audience tokens, and keep accepting fresh tokens across a
+//     pre-published signing-key rotation. algchange_test.go does the same
+//     across a change of signing.algorithm.
+//   - goclients_test.go and goverifiers_test.go hold the Go libraries;
+//     scripts_test.go runs the Python and Node helpers in testdata/python
+//     and testdata/node, which take arguments (secrets on stdin) and print
+//     JSON that Go asserts on. Verifiers run as long-lived processes (one
+//     JSON line per token) so that one verifier instance spans the
+//     rotation.
 //   - docs_test.go renders the table into docs/verifiers.md (checked;
 //     `go test ./server/interop -update` rewrites it) and checks that the
 //     installed versions are the table's.
-//   - Python and Node helpers live in testdata/python and testdata/node;
-//     they take arguments, print JSON, and Go asserts on it. Verifiers run
-//     as long-lived processes (one JSON line per token) so that the same
-//     verifier instance lives across the rotation.
 //
-// Adding a verifier (Apache httpd + mod_auth_openidc, say) takes its own
-// file with a constructor of type verifierFactory and one row in
-// cases_test.go that points at it; the scenario and the document pick it up.
+// Adding a verifier (Apache httpd with mod_auth_openidc, say) takes a file
+// of its own with a constructor of type verifierFactory (a verifier that
+// answers a verdict per token, and implements cacheExpirer if its JWKS
+// cache expires on a timer shorter than 31 minutes) and its row in
+// components() pointing at it, with Needs naming the programs it requires;
+// both scenarios and the document pick it up.
 //
-// Tests needing python3-authlib, python3-jwt or node skip when those are
-// missing, and fail under TOKENWRIGHT_TEST_STRICT=1 (CI, .ci/run installs
-// them).
+// Rows whose programs are missing (python3-authlib, python3-jwt, node and
+// the npm packages) skip, and fail under TOKENWRIGHT_TEST_STRICT=1 (CI;
+// .ci/run installs them).
 package interop
