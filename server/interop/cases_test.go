@@ -154,6 +154,8 @@ func (c component) unmet() string {
 	return ""
 }
 
+const jwtBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
 // secretCases are the two client-secret methods.
 func secretCases(basicNote, postNote string) []clientCase {
 	return []clientCase{
@@ -185,6 +187,8 @@ func components() []component {
 				{Name: "assertion", Method: privateKeyJWT, Works: true, Note: "`ClientAssertion` signed by the caller with a `jti`"},
 				{Name: "profile assertion", Method: privateKeyJWT, Works: false, Refused: "invalid_client",
 					Note: "`client.SignedJWTProfileAssertion` builds no `jti`, which tokenwright requires (OpenID Connect Core §9) to refuse replays: refused with `invalid_client`"},
+				{Name: "profile token source", Method: privateKeyJWT, Works: false, Refused: "unsupported_grant_type", Sends: "grant_type=" + jwtBearerGrant,
+					Note: "`profile.NewJWTProfileTokenSource` asks for the JWT bearer grant (RFC 7523 §2.1), which tokenwright does not offer: refused with `unsupported_grant_type`"},
 			},
 			Configure: "the token endpoint from `client.Discover`",
 			Obtain:    obtainZitadel,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,10 +15,13 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	zclient "github.com/zitadel/oidc/v3/pkg/client"
+	"github.com/zitadel/oidc/v3/pkg/client/profile"
 	zhttp "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenwright/tokenwright/server/accounts"
 )
 
 const assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -104,7 +108,23 @@ func obtainZitadel(t *testing.T, e *env, cases []clientCase) map[string]obtained
 			if err != nil {
 				t.Fatalf("zitadel SignedJWTProfileAssertion: %v", err)
 			}
+			// The refusal must be for the reason the table gives: no jti.
+			if _, has := claims(t, a)["jti"]; has {
+				t.Errorf("zitadel's SignedJWTProfileAssertion now sets jti: the %q case should work; update its row", c.Name)
+			}
 			req.ClientAssertion, req.ClientAssertionType = a, oidc.ClientAssertionTypeJWTAssertion
+		case "profile token source":
+			// The JWT-profile token source: a JWT bearer grant, not client
+			// credentials.
+			ts, err := profile.NewJWTProfileTokenSource(ctx, e.Issuer, e.AssertionClientID, "", []byte(e.AssertionKeyPEM), nil,
+				profile.WithHTTPClient(caller.hc))
+			if err != nil {
+				t.Fatalf("zitadel NewJWTProfileTokenSource: %v", err)
+			}
+			o := outcome(ts.Token())
+			o.Sent = rec.last()
+			out[c.Name] = o
+			continue
 		default:
 			t.Fatalf("zitadel client: no case %q", c.Name)
 		}
@@ -112,6 +132,12 @@ func obtainZitadel(t *testing.T, e *env, cases []clientCase) map[string]obtained
 			req.Scope = oidc.SpaceDelimitedArray{"Domino.user.all"}
 		}
 		tok, err := zclient.CallTokenEndpointWithAuthFn(ctx, req, auth, caller)
+		if c.Name == "profile assertion" && err != nil {
+			want := `"reason":"` + string(accounts.ReasonAssertionClaims) + `"`
+			if !strings.Contains(e.Server.Logs(), want) {
+				t.Errorf("%s: the server logged no %s for the refusal", c.Name, want)
+			}
+		}
 		o := outcome(tok, err)
 		o.Sent = rec.last()
 		out[c.Name] = o
