@@ -15,7 +15,9 @@ import * as readline from 'node:readline';
 
 const [issuer, audience] = process.argv.slice(2);
 const disc = await (await fetch(new URL(issuer + '/.well-known/openid-configuration'))).json();
-const jwks = jose.createRemoteJWKSet(new URL(disc.jwks_uri));
+// Default cache settings; only the fetch timeout is raised from 5 s, for
+// test machines under load.
+const jwks = jose.createRemoteJWKSet(new URL(disc.jwks_uri), { timeoutDuration: 30000 });
 
 function classify(e) {
   if (e instanceof jose.errors.JWTExpired) return 'expired';
