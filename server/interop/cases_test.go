@@ -248,8 +248,8 @@ func components() []component {
 		{
 			Name: "zitadel/oidc verifier", API: "`op.NewAccessTokenVerifier` + `op.VerifyAccessToken` with `rp.NewRemoteKeySet`", Role: roleVerifier, Language: "Go",
 			Pins: []pin{{goModule, "github.com/zitadel/oidc/v3", "v3.49.2"}},
-			Configure: "issuer and `jwks_uri` from `client.Discover`; `WithSupportedAccessTokenSigningAlgorithms` naming the server's algorithm " +
-				"(the default is RS256 only); compare `aud` yourself: `VerifyAccessToken` checks issuer, signature and expiry only",
+			Configure: "issuer and `jwks_uri` from `client.Discover`; compare `aud` yourself: `VerifyAccessToken` checks issuer, signature and expiry only. " +
+				"Its default algorithms are RS256, ES256 and PS256 (others through `WithSupportedAccessTokenSigningAlgorithms`)",
 			NewVerifier: newZitadelVerifier,
 		},
 
