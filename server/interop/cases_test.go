@@ -174,7 +174,7 @@ func components() []component {
 			Cases: append(secretCases("`AuthStyle: oauth2.AuthStyleInHeader`", "`AuthStyle: oauth2.AuthStyleInParams`"),
 				clientCase{Name: "assertion", Method: privateKeyJWT, Works: true,
 					Note: "assertion signed by the caller, sent as `EndpointParams` (`client_assertion`, `client_assertion_type`) with `AuthStyleInParams`"}),
-			Configure: "`TokenURL` = the discovery document's `token_endpoint`; set `AuthStyle` explicitly (auto-detection costs a failed request)",
+			Configure: "`TokenURL` = the discovery document's `token_endpoint`; a private CA through the `*http.Client` in the context (`oauth2.HTTPClient`)",
 			Obtain:    obtainXOAuth2,
 		},
 		{
@@ -227,7 +227,7 @@ func components() []component {
 			Pins: []pin{{goModule, "github.com/MicahParks/keyfunc/v3", "v3.9.2"}, {goModule, "github.com/golang-jwt/jwt/v5", "v5.3.1"}},
 			Configure: "the `jwks_uri` (no discovery); `jwt.WithAudience`, `jwt.WithIssuer`, `jwt.WithValidMethods` naming the server's algorithm " +
 				"(and the new one before a change of `signing.algorithm`); a private CA through `Override.Client`. " +
-				"An unknown `kid` refreshes the set at most once per 5 minutes: rotate with the pre-published `keys rotate`, not `--now` (issue 15, finding 4)",
+				"By default it refreshes the set hourly and on an unknown `kid` at most once per 5 minutes: rotate with the pre-published `keys rotate`, not `--now` (issue 15, finding 4)",
 			NewVerifier: newKeyfunc,
 		},
 		{
