@@ -61,10 +61,10 @@ func (c *shiftedClock) Now() time.Time           { return time.Now().Add(time.Du
 func (c *shiftedClock) Set(offset time.Duration) { c.offset.Store(int64(offset)) }
 
 // env is one running server and everything a client or verifier needs to
-// reach it. Scripts get the same facts through flags and NODE_EXTRA_CA_CERTS
-// / SSL_CERT_FILE.
+// reach it. Scripts get the same facts as arguments or on stdin, and the CA
+// through NODE_EXTRA_CA_CERTS / SSL_CERT_FILE.
 type env struct {
-	Alg        string // the server's signing algorithm
+	Alg        string // the signing algorithm the server started with, and the assertion key's
 	Issuer     string // https://127.0.0.1:PORT
 	TokenURL   string
 	JWKSURI    string // from the discovery document
@@ -80,7 +80,6 @@ type env struct {
 	AssertionClientID string
 	AssertionKey      crypto.Signer
 	AssertionKeyPEM   string // PKCS#8
-	AssertionKeyFile  string // the PEM above, for scripts
 
 	Server *servertest.Server
 	Clock  *shiftedClock
@@ -120,10 +119,6 @@ func startEnv(t *testing.T, alg string, offset time.Duration) *env {
 		t.Fatal(err)
 	}
 	e.AssertionKeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	e.AssertionKeyFile = filepath.Join(t.TempDir(), "client-key.pem")
-	if err := os.WriteFile(e.AssertionKeyFile, []byte(e.AssertionKeyPEM), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	pubDER, err := x509.MarshalPKIXPublicKey(e.AssertionKey.Public())
 	if err != nil {
 		t.Fatal(err)
