@@ -498,8 +498,11 @@ func apacheVerify(t *testing.T, alg string) {
 
 	valid := is.token(t, apacheAudience)
 	header, claims := apacheClaims(t, valid)
-	if header["alg"] != alg || claims["sub"] != is.client {
-		t.Fatalf("token header %v, sub %v", header, claims["sub"])
+	// The default token shape (typ JWT, aud an array) is what the module
+	// is shown to accept: Require claim matches any element of an array.
+	if aud, _ := claims["aud"].([]any); header["alg"] != alg || header["typ"] != "JWT" || claims["sub"] != is.client ||
+		len(aud) != 1 || aud[0] != apacheAudience {
+		t.Fatalf("token header %v, claims %v", header, claims)
 	}
 	a.get(t, valid).accepted(t, "valid token", is.client)
 	if n := is.jwksFetches(t); n != 1 {
@@ -565,6 +568,47 @@ func apacheVerify(t *testing.T, alg string) {
 	if got := is.jwksFetches(t) - fetchesBefore; got != 1 {
 		t.Fatalf("the module fetched the JWKS %d times across the rotation, want 1 (on the unknown kid)", got)
 	}
+
+	// `keys rotate --now` (for a compromised key): the new key signs at
+	// once, unseen by the module, whose refetch on the unknown kid makes
+	// even the first such token pass.
+	fetchesBefore = is.jwksFetches(t)
+	var now api.SigningKey
+	if code := is.s.Do(t, is.s.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", api.RotateSigningKey{Immediate: true}, &now); code != http.StatusCreated || now.State != "active" {
+		t.Fatalf("rotate --now: HTTP %d %+v", code, now)
+	}
+	immediate := is.token(t, apacheAudience)
+	if h, _ := apacheClaims(t, immediate); h["kid"] != now.KID {
+		t.Fatalf("token after rotate --now has kid %v, want %s", h["kid"], now.KID)
+	}
+	a.get(t, immediate).accepted(t, "first token after rotate --now", is.client)
+	a.get(t, fresh).accepted(t, "token from the key rotate --now retired", is.client)
+	if got := is.jwksFetches(t) - fetchesBefore; got != 1 {
+		t.Fatalf("the module fetched the JWKS %d times after rotate --now, want 1 (on the unknown kid)", got)
+	}
+
+	// The refetch is not rate-limited: each token naming a kid the JWKS
+	// does not have costs one JWKS request (docs/verifiers.md says so).
+	fetchesBefore = is.jwksFetches(t)
+	for i := range 3 {
+		a.get(t, apacheWithKID(t, immediate, fmt.Sprintf("unknown-%d", i))).unauthenticated(t, "token with an unknown kid", apacheBadSignature)
+	}
+	if got := is.jwksFetches(t) - fetchesBefore; got != 3 {
+		t.Fatalf("3 tokens with unknown kids cost %d JWKS fetches, want 3", got)
+	}
+}
+
+// apacheWithKID returns jwt with the kid in its header replaced (and so
+// its signature broken).
+func apacheWithKID(t *testing.T, jwt, kid string) string {
+	t.Helper()
+	header, _ := apacheClaims(t, jwt)
+	header["kid"] = kid
+	raw, err := json.Marshal(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(raw) + jwt[strings.Index(jwt, "."):]
 }
 
 // TestApacheModAuthOpenIDCRejectsEdDSA measures what docs/verifiers.md
@@ -585,4 +629,3 @@ func TestApacheModAuthOpenIDCRejectsEdDSA(t *testing.T) {
 	ans.unauthenticated(t, "EdDSA token", apacheNotParsed)
 	t.Logf("EdDSA: HTTP %d, error log:\n%s", ans.status, ans.log)
 }
-
