@@ -3,8 +3,7 @@
 package interop
 
 // Apache httpd with mod_auth_openidc (both from Debian) as an OAuth 2.0
-// resource server in front of a static file: the verifier most Domino
-// sites already run. The module validates tokenwright's JWTs locally
+// resource server in front of a static file. The module validates tokenwright's JWTs locally
 // against the JWKS it fetches over TLS from a real tokenwright server, and
 // the test asserts what it accepts and what it refuses, with the reason
 // taken from the module's own error log, so that a 401 for the wrong
@@ -172,8 +171,29 @@ func (is *apacheIssuer) signingKeys(t *testing.T) []api.SigningKey {
 	return list.Items
 }
 
-// apacheConfigTemplate is the whole httpd configuration; the part between
-// the OIDC lines and </Location> is what docs/verifiers.md shows.
+// apacheDirectives is the verifier's configuration, exactly as
+// docs/verifiers.md shows it (TestApacheConfigDocumented keeps the two
+// equal); Audience empty leaves out the audience requirement.
+const apacheDirectives = `# Only for a private CA: the PEM file of the CA that signed tokenwright's certificate.
+OIDCCABundlePath {{.CABundle}}
+OIDCOAuthVerifyJwksUri {{.Issuer}}/keys
+OIDCOAuthRemoteUserClaim sub
+<Location "/api">
+  AuthType oauth20
+  # mod_auth_openidc checks only the signature and exp of a JWT access token:
+  # the audience and the issuer are required here.
+  <RequireAll>
+{{- if .Audience}}
+    Require claim "aud:{{.Audience}}"
+{{- end}}
+    Require claim "iss:{{.Issuer}}"
+  </RequireAll>
+</Location>
+`
+
+// apacheConfigTemplate is the whole httpd configuration around it: one
+// server on 127.0.0.1, everything in Dir, and a response header that
+// shows the test which REMOTE_USER the module set.
 var apacheConfigTemplate = template.Must(template.New("httpd.conf").Parse(`# written by server/interop/apache_test.go
 ServerRoot "{{.Dir}}"
 ServerName 127.0.0.1
@@ -185,8 +205,8 @@ LogLevel warn
 {{range $name, $file := .Modules}}LoadModule {{$name}} {{$.ModuleDir}}/{{$file}}
 {{end}}{{if .User}}User {{.User}}
 Group {{.Group}}
-{{end}}# One child process: the JWKS cache the test observes is that child's
-# (shared memory, so more children would share it too).
+{{end}}# One child process keeps the test light (the module's JWKS cache is in
+# shared memory, so more children would share it).
 StartServers 1
 ServerLimit 1
 ThreadsPerChild 4
@@ -195,41 +215,57 @@ MaxSpareThreads 4
 MaxRequestWorkers 4
 DocumentRoot "{{.Dir}}/htdocs"
 
-OIDCCABundlePath "{{.Dir}}/ca.pem"
-OIDCOAuthVerifyJwksUri "{{.Issuer}}/keys"
-OIDCOAuthRemoteUserClaim sub
+` + apacheDirectives + `
 <Location "/api">
-  AuthType oauth20
-  # mod_auth_openidc checks only the signature and exp of a JWT access
-  # token: the audience and the issuer are required here.
-  <RequireAll>
-    Require claim "aud:{{.Audience}}"
-    Require claim "iss:{{.Issuer}}"
-  </RequireAll>
   Header always set X-Remote-User "expr=%{REMOTE_USER}"
 </Location>
 `))
+
+// apacheDocExample is the configuration docs/verifiers.md shows.
+var apacheDocExample = map[string]any{"CABundle": "/etc/ssl/tokenwright-ca.pem",
+	"Issuer": "https://tokenwright.example.com", "Audience": "https://api.example.com"}
+
+// TestApacheConfigDocumented: the Apache configuration in
+// docs/verifiers.md is the one the tests run, with example values.
+func TestApacheConfigDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/verifiers.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```apache\n")
+	block, _, closed := strings.Cut(block, "```")
+	if !ok || !closed {
+		t.Fatal("docs/verifiers.md has no apache code block")
+	}
+	var want strings.Builder
+	if err := template.Must(template.New("").Parse(apacheDirectives)).Execute(&want, apacheDocExample); err != nil {
+		t.Fatal(err)
+	}
+	if block != want.String() {
+		t.Fatalf("docs/verifiers.md's apache block differs from what the tests run; want:\n%s", want.String())
+	}
+}
 
 // apacheHTTPD is a running Apache httpd.
 type apacheHTTPD struct {
 	url     string
 	dir     string
-	pid     int
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 	hc      *http.Client
 }
 
 // apacheStart runs Apache in the foreground, verifying tokens from
-// issuer against its JWKS, and stops it when the test ends.
-func apacheStart(t *testing.T, issuer string) *apacheHTTPD {
+// issuer against its JWKS and requiring audience (none if empty), and
+// stops it when the test ends.
+func apacheStart(t *testing.T, issuer, audience string) *apacheHTTPD {
 	t.Helper()
 	apacheNeed(t)
 	// A port taken between the probe and Apache's bind (other tests run on
 	// this machine) fails the start: try a few ports.
 	var lastErr error
 	for range 3 {
-		a, err := apacheTryStart(t, issuer)
+		a, err := apacheTryStart(t, issuer, audience)
 		if err == nil {
 			return a
 		}
@@ -239,7 +275,7 @@ func apacheStart(t *testing.T, issuer string) *apacheHTTPD {
 	return nil
 }
 
-func apacheTryStart(t *testing.T, issuer string) (*apacheHTTPD, error) {
+func apacheTryStart(t *testing.T, issuer, audience string) (*apacheHTTPD, error) {
 	t.Helper()
 	// Apache's children run as User (www-data when the test runs as root),
 	// so the directory must be readable to them: t.TempDir is 0700.
@@ -271,7 +307,7 @@ func apacheTryStart(t *testing.T, issuer string) (*apacheHTTPD, error) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
 
-	params := map[string]any{"Dir": dir, "Port": port, "Issuer": issuer, "Audience": apacheAudience,
+	params := map[string]any{"Dir": dir, "Port": port, "Issuer": issuer, "Audience": audience, "CABundle": filepath.Join(dir, "ca.pem"),
 		"Modules": apacheModules, "ModuleDir": apacheModuleDir}
 	if os.Geteuid() == 0 {
 		// Apache refuses to serve as root; an unprivileged user reads dir.
@@ -298,7 +334,7 @@ func apacheTryStart(t *testing.T, issuer string) (*apacheHTTPD, error) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &apacheHTTPD{url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir, pid: cmd.Process.Pid,
+	a := &apacheHTTPD{url: fmt.Sprintf("http://127.0.0.1:%d", port), dir: dir,
 		done: make(chan struct{}), hc: &http.Client{Timeout: 60 * time.Second}}
 	go func() { a.waitErr = cmd.Wait(); close(a.done) }()
 	stop := func() {
@@ -494,7 +530,7 @@ func apacheVerify(t *testing.T, alg string) {
 	// expire 20 minutes from now (real time), before and after the clock
 	// passes the 31-minute pre-publication window below.
 	is := apacheStartIssuer(t, alg, -40*time.Minute)
-	a := apacheStart(t, is.s.URL)
+	a := apacheStart(t, is.s.URL, apacheAudience)
 
 	valid := is.token(t, apacheAudience)
 	header, claims := apacheClaims(t, valid)
@@ -563,8 +599,7 @@ func apacheVerify(t *testing.T, alg string) {
 	}
 	// Measured, and what docs/verifiers.md states: the module refetched the
 	// JWKS once, for the first token whose kid its cache did not have
-	// (its cache otherwise lives OIDCJWKSRefreshInterval, default 3600 s,
-	// whatever Cache-Control says).
+	// (the cache otherwise lives OIDCJWKSRefreshInterval, default 3600 s).
 	if got := is.jwksFetches(t) - fetchesBefore; got != 1 {
 		t.Fatalf("the module fetched the JWKS %d times across the rotation, want 1 (on the unknown kid)", got)
 	}
@@ -617,7 +652,7 @@ func apacheWithKID(t *testing.T, jwt, kid string) string {
 func TestApacheModAuthOpenIDCRejectsEdDSA(t *testing.T) {
 	apacheNeed(t)
 	is := apacheStartIssuer(t, "EdDSA", 0)
-	a := apacheStart(t, is.s.URL)
+	a := apacheStart(t, is.s.URL, apacheAudience)
 	tok := is.token(t, apacheAudience)
 	if h, _ := apacheClaims(t, tok); h["alg"] != "EdDSA" {
 		t.Fatalf("token header %v", h)
@@ -628,4 +663,14 @@ func TestApacheModAuthOpenIDCRejectsEdDSA(t *testing.T) {
 	}
 	ans.unauthenticated(t, "EdDSA token", apacheNotParsed)
 	t.Logf("EdDSA: HTTP %d, error log:\n%s", ans.status, ans.log)
+}
+
+// TestApacheModAuthOpenIDCChecksNoAudience measures why the configuration
+// in docs/verifiers.md requires the audience itself: without a Require
+// claim for aud, the module admits a token issued for another audience.
+func TestApacheModAuthOpenIDCChecksNoAudience(t *testing.T) {
+	apacheNeed(t)
+	is := apacheStartIssuer(t, "RS256", 0)
+	a := apacheStart(t, is.s.URL, "")
+	a.get(t, is.token(t, apacheOtherAudience)).accepted(t, "token for another audience, no aud requirement", is.client)
 }
