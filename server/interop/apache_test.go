@@ -372,14 +372,17 @@ func apacheTryStart(t *testing.T, issuer, audience string) (*apacheHTTPD, error)
 		}
 	}
 
-	// Ready when it accepts connections; an exit before that is a failed
+	// Ready when Apache has logged that it runs (AH00489, after binding
+	// its port) and accepts connections; an exit before that is a failed
 	// start (e.g. the port was taken), reported with Apache's own words.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			_ = conn.Close()
-			break
+		if strings.Contains(a.readFile("error.log"), "AH00489") {
+			conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+			if err == nil {
+				_ = conn.Close()
+				break
+			}
 		}
 		select {
 		case <-a.done:
@@ -388,7 +391,7 @@ func apacheTryStart(t *testing.T, issuer, audience string) (*apacheHTTPD, error)
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return nil, fmt.Errorf("apache2 did not listen on %d within 30s: %s", port, a.readFile("error.log"))
+			return nil, fmt.Errorf("apache2 did not start on port %d within 30s: %s", port, a.readFile("error.log"))
 		}
 	}
 	t.Cleanup(func() {
