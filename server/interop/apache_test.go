@@ -554,6 +554,10 @@ func apacheVerify(t *testing.T, alg string) {
 	// passes the 31-minute pre-publication window below.
 	is := apacheStartIssuer(t, alg, -40*time.Minute)
 	a := apacheStart(t, is.s.URL, apacheAudience)
+	// docs/verifiers.md mentions this warning, logged at start.
+	if log := a.readFile("error.log"); !strings.Contains(log, "OAuth 2.0 Resource Server functionality is deprecated") {
+		t.Errorf("the module no longer warns that its resource-server function is deprecated: update docs/verifiers.md\n%s", log)
+	}
 
 	valid := is.token(t, apacheAudience)
 	header, claims := apacheClaims(t, valid)
