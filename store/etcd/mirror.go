@@ -3,10 +3,13 @@ package etcd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/metadata"
 
@@ -15,24 +18,71 @@ import (
 
 // --- the mirror ---
 
-// reload replaces the mirror with a fresh read of the prefix.
+// reloadPage is how many records one request of reload reads by default.
+// A million keys in one response would hold the whole prefix (hundreds of
+// megabytes) in memory at once, beside the mirror being built from it, and
+// take longer than a request may.
+const reloadPage = 10_000
+
+// reload replaces the mirror with a fresh read of the prefix: a
+// linearizable read of the first page fixes the snapshot's revision, and
+// every further page is read at that revision, so the mirror is the state
+// of one revision however many pages it takes (writes meanwhile come later,
+// from the watch, which resumes after that revision). When that revision is
+// compacted away before the last page the reload starts again.
 func (s *Store) reload(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	resp, err := s.cli.Get(rctx, s.opts.Prefix, clientv3.WithPrefix())
-	if err != nil {
-		return fmt.Errorf("etcd: loading %s: %w", s.opts.Prefix, unavailable(err))
+	for {
+		m, rev, err := s.readSnapshot(ctx, s.opts.reloadPage, s.opts.afterPage)
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("etcd: loading %s: %w", s.opts.Prefix, unavailable(err))
+		}
+		s.mu.Lock()
+		s.mirror = *m
+		s.setRev(rev)
+		s.mu.Unlock()
+		s.notifySigning()
+		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fams = map[string]map[string]entry{}
-	s.byOwner = map[string]map[string]struct{}{}
-	for _, kv := range resp.Kvs {
-		s.applyPut(kv.Key, kv.Value, kv.ModRevision)
+}
+
+// readSnapshot reads the prefix in pages of page records (0: reloadPage)
+// at one revision (see reload); afterPage (tests only) runs between pages.
+func (s *Store) readSnapshot(ctx context.Context, page int, afterPage func()) (*mirror, int64, error) {
+	if page <= 0 {
+		page = reloadPage
 	}
-	s.setRev(resp.Header.Revision)
-	s.notifySigning()
-	return nil
+	m := newMirror()
+	end := clientv3.GetPrefixRangeEnd(s.opts.Prefix)
+	from := s.opts.Prefix
+	var rev int64
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(page))}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+		resp, err := s.cli.Get(rctx, from, opts...)
+		cancel()
+		if err != nil {
+			return nil, 0, err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			m.put(s, kv.Key, kv.Value, kv.ModRevision)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return m, rev, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		if afterPage != nil {
+			afterPage()
+		}
+	}
 }
 
 // setRev records the revision of the last event applied (or of the
@@ -54,48 +104,94 @@ func (s *Store) notifySigning() {
 
 func mirrored(fam string) bool { return fam != famAudit && fam != famLock && fam != famMeta }
 
-// applyPut and applyDelete update the mirror; callers hold mu.
-func (s *Store) applyPut(k, v []byte, rev int64) {
+// mirror is the in-memory copy of the prefix's records (all but audit
+// events, locks and markers). Store embeds it; reload builds a new one and
+// swaps it in whole.
+//
+// A million keys must fit in a few hundred MB (docs/high-availability.md,
+// "Scale"), so each record costs little beyond its stored bytes: values
+// are kept compacted (see compact), ids are copied out of the etcd key,
+// and every key of an owner points to one shared ownerSet.
+type mirror struct {
+	fams    map[string]map[string]entry
+	byOwner map[string]*ownerSet // kind \x00 owner -> its keys
+}
+
+// ownerSet is one entry of the owner index: the keys of one owner.
+type ownerSet struct {
+	idx string // kind \x00 owner
+	ids map[string]struct{}
+}
+
+func newMirror() *mirror {
+	return &mirror{fams: map[string]map[string]entry{}, byOwner: map[string]*ownerSet{}}
+}
+
+// owned returns the ids of the keys of kind \x00 owner (nil for none);
+// callers hold mu and must not change it.
+func (m *mirror) owned(idx string) map[string]struct{} {
+	if o := m.byOwner[idx]; o != nil {
+		return o.ids
+	}
+	return nil
+}
+
+// put stores the record at k (a full etcd key of s's prefix); callers
+// hold s.mu when m is the Store's own.
+func (m *mirror) put(s *Store, k, v []byte, rev int64) {
 	fam, id, ok := s.split(k)
 	if !ok || !mirrored(fam) {
 		return
 	}
-	m := s.fams[fam]
-	if m == nil {
-		m = map[string]entry{}
-		s.fams[fam] = m
+	recs := m.fams[fam]
+	if recs == nil {
+		recs = map[string]entry{}
+		m.fams[fam] = recs
 	}
-	e := entry{val: v, rev: rev}
+	old, existed := recs[id]
+	if !existed {
+		// A copy of the id alone: a substring would keep the whole etcd
+		// key alive, for every record.
+		id = strings.Clone(id)
+	}
+	e := entry{val: compact(v), rev: rev}
 	if fam == famKey {
 		var owner struct {
 			Kind  store.KeyKind `json:"kind"`
 			Owner string        `json:"owner"`
 		}
-		if json.Unmarshal(v, &owner) == nil {
-			e.ownerIdx = string(owner.Kind) + "\x00" + owner.Owner
+		_ = json.Unmarshal(v, &owner) // an unreadable record is indexed under ""
+		idx := string(owner.Kind) + "\x00" + owner.Owner
+		if existed && old.owner.idx != idx {
+			m.unindex(old.owner, id)
 		}
-		if old, ok := m[id]; ok && old.ownerIdx != e.ownerIdx {
-			delete(s.byOwner[old.ownerIdx], id)
+		o := m.byOwner[idx]
+		if o == nil {
+			o = &ownerSet{idx: idx, ids: map[string]struct{}{}}
+			m.byOwner[idx] = o
 		}
-		if s.byOwner[e.ownerIdx] == nil {
-			s.byOwner[e.ownerIdx] = map[string]struct{}{}
-		}
-		s.byOwner[e.ownerIdx][id] = struct{}{}
+		o.ids[id] = struct{}{}
+		e.owner = o
 	}
-	m[id] = e
+	recs[id] = e
 }
 
-func (s *Store) applyDelete(k []byte) {
+func (m *mirror) unindex(o *ownerSet, id string) {
+	delete(o.ids, id)
+	if len(o.ids) == 0 {
+		delete(m.byOwner, o.idx)
+	}
+}
+
+func (m *mirror) delete(s *Store, k []byte) {
 	fam, id, ok := s.split(k)
 	if !ok || !mirrored(fam) {
 		return
 	}
-	if fam == famKey {
-		if old, ok := s.fams[fam][id]; ok {
-			delete(s.byOwner[old.ownerIdx], id)
-		}
+	if old, ok := m.fams[fam][id]; ok && old.owner != nil {
+		m.unindex(old.owner, id)
 	}
-	delete(s.fams[fam], id)
+	delete(m.fams[fam], id)
 }
 
 // watchLoop applies every change under the prefix to the mirror. When the
@@ -201,9 +297,9 @@ func (s *Store) apply(resp clientv3.WatchResponse) {
 			defer s.notifySigning()
 		}
 		if ev.Type == clientv3.EventTypeDelete {
-			s.applyDelete(ev.Kv.Key)
+			s.mirror.delete(s, ev.Kv.Key)
 		} else {
-			s.applyPut(ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision)
+			s.mirror.put(s, ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision)
 		}
 		rev = max(rev, ev.Kv.ModRevision)
 	}
