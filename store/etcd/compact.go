@@ -1,6 +1,11 @@
 package etcd
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"time"
+)
 
 // The mirror keeps every record's stored bytes, and at a million keys the
 // JSON field names repeated in each record would be about a third of them.
@@ -19,7 +24,7 @@ const (
 	markRaw     = 0x01
 )
 
-// fragments are coded as 0x01 + their index (so at most 31). Order does
+// fragments are coded as 0x01 + their index (so at most 29). Order does
 // not matter for correctness; a fragment that is a prefix of another must
 // come after it (the longer one is tried first).
 var fragments = [...]string{
@@ -54,6 +59,9 @@ var fragments = [...]string{
 	`,"allowedCidrs":`,
 }
 
+// Fragment codes must stay below codeHash.
+var _ [codeHash - 1 - len(fragments)]struct{}
+
 // byFirst lists, per first byte, the indexes of the fragments starting
 // with it, longest first.
 var byFirst = func() (m [256][]int) {
@@ -71,21 +79,35 @@ var byFirst = func() (m [256][]int) {
 	return m
 }()
 
+// Two codes stand for a quoted value followed by raw bytes: a base64
+// string of 32 bytes (a secret hash) and a UTC RFC 3339 time (8 bytes of
+// Unix nanoseconds). Fragments use the codes below them.
+const (
+	codeHash = 0x1e
+	codeTime = 0x1f
+)
+
 // compact returns v in the mirror's form (see above); v is not retained.
-func compact(v []byte) []byte {
+// Whatever the coding does, a value that would not expand to exactly v is
+// kept as it is.
+func compact(v []byte) string {
 	for _, c := range v {
 		if c < 0x20 {
-			return append([]byte{markRaw}, v...)
+			return string(append([]byte{markRaw}, v...))
 		}
 	}
 	out := make([]byte, 1, len(v)+1)
 	out[0] = markCompact
 	for i := 0; i < len(v); {
+		if n, ok := codeQuoted(&out, v[i:]); ok {
+			i += n
+			continue
+		}
 		coded := false
 		for _, k := range byFirst[v[i]] {
 			if f := fragments[k]; len(v)-i >= len(f) && string(v[i:i+len(f)]) == f {
 				out = append(out, byte(0x01+k))
-				i += len(fragments[k])
+				i += len(f)
 				coded = true
 				break
 			}
@@ -95,31 +117,66 @@ func compact(v []byte) []byte {
 			i++
 		}
 	}
-	// Exactly sized: the mirror holds a million of these.
-	return bytes.Clone(out)
+	c := string(out) // exactly sized: the mirror holds a million of these
+	if !bytes.Equal(expand(c), v) {
+		return string(append([]byte{markRaw}, v...))
+	}
+	return c
 }
 
-// expand returns the stored bytes of a compacted value (nil for nil).
-func expand(c []byte) []byte {
+// codeQuoted codes a quoted hash or time at the start of v onto out,
+// returning how many bytes of v it stands for.
+func codeQuoted(out *[]byte, v []byte) (int, bool) {
+	if len(v) < 3 || v[0] != '"' {
+		return 0, false
+	}
+	end := bytes.IndexByte(v[1:min(len(v), 48)], '"')
+	if end < 0 {
+		return 0, false
+	}
+	inner := v[1 : 1+end]
+	if len(inner) == 44 {
+		var raw [33]byte
+		if n, err := base64.StdEncoding.Decode(raw[:], inner); err == nil && n == 32 {
+			*out = append(append(*out, codeHash), raw[:32]...)
+			return end + 2, true
+		}
+	}
+	if len(inner) >= 20 && len(inner) <= 30 && inner[len(inner)-1] == 'Z' {
+		if t, err := time.Parse(time.RFC3339Nano, string(inner)); err == nil && t.UTC().Format(time.RFC3339Nano) == string(inner) &&
+			t.Year() > 1678 && t.Year() < 2262 {
+			*out = binary.BigEndian.AppendUint64(append(*out, codeTime), uint64(t.UnixNano()))
+			return end + 2, true
+		}
+	}
+	return 0, false
+}
+
+// expand returns the stored bytes of a compacted value (nil for "").
+func expand(c string) []byte {
 	if len(c) == 0 {
 		return nil
 	}
 	if c[0] == markRaw {
-		return c[1:]
+		return []byte(c[1:])
 	}
-	n := 0
-	for _, b := range c[1:] {
-		if b < 0x20 {
-			n += len(fragments[b-0x01])
-		} else {
-			n++
-		}
-	}
-	out := make([]byte, 0, n)
-	for _, b := range c[1:] {
-		if b < 0x20 {
+	out := make([]byte, 0, 2*len(c))
+	for i := 1; i < len(c); i++ {
+		switch b := c[i]; {
+		case b == codeHash:
+			out = append(out, '"')
+			out = base64.StdEncoding.AppendEncode(out, []byte(c[i+1:i+33]))
+			out = append(out, '"')
+			i += 32
+		case b == codeTime:
+			ns := binary.BigEndian.Uint64([]byte(c[i+1 : i+9]))
+			out = append(out, '"')
+			out = time.Unix(0, int64(ns)).UTC().AppendFormat(out, time.RFC3339Nano)
+			out = append(out, '"')
+			i += 8
+		case b < 0x20:
 			out = append(out, fragments[b-0x01]...)
-		} else {
+		default:
 			out = append(out, b)
 		}
 	}

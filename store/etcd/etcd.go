@@ -150,7 +150,7 @@ func LoadTLS(ca, cert, key string) (*tls.Config, error) {
 
 // entry is one mirrored record.
 type entry struct {
-	val []byte // the stored value, compacted: read it with value()
+	val string // the stored value, compacted: read it with value()
 	rev int64  // mod revision
 	// owner is the owner index entry of a key (nil for other records).
 	owner *ownerSet

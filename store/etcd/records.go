@@ -62,7 +62,7 @@ func releasePrincipal(t *tx, name, email string) {
 // deleteOwnedKeys removes every key of owner (and its PAT name index).
 func deleteOwnedKeys(t *tx, kind store.KeyKind, owner string) error {
 	t.scan(famKey) // a key created elsewhere and not mirrored yet fails the commit
-	for id := range t.s.owned(string(kind)+"\x00"+owner) {
+	for id := range t.s.owned(string(kind) + "\x00" + owner) {
 		k, err := txGet[store.Key](t, famKey, id)
 		if err != nil {
 			return err
@@ -257,7 +257,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key, opts ...store.Create
 			return fmt.Errorf("owner %q: %w", k.Owner, store.ErrNotFound)
 		}
 		if o.MaxPerOwner > 0 {
-			owned := t.s.owned(string(k.Kind)+"\x00"+k.Owner)
+			owned := t.s.owned(string(k.Kind) + "\x00" + k.Owner)
 			for id := range owned {
 				t.get(famKey, id) // a key deleted elsewhere fails the check
 			}
@@ -292,7 +292,7 @@ func (s *Store) matchingKeyIDs(q store.KeyQuery) []string {
 	var ids []string
 	switch {
 	case q.Kind != "" && q.Owner != "":
-		for id := range s.owned(string(q.Kind)+"\x00"+q.Owner) {
+		for id := range s.owned(string(q.Kind) + "\x00" + q.Owner) {
 			ids = append(ids, id)
 		}
 	default:
