@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"strings"
 	"time"
+
+	"github.com/tokenwright/tokenwright/store"
 )
 
 // The mirror keeps every record's stored bytes, and at a million keys the
@@ -181,4 +184,70 @@ func expand(c string) []byte {
 		}
 	}
 	return out
+}
+
+// Codes keyOwner looks for.
+var (
+	codeKindSA  = fragmentCode(`,"kind":"service_account"`)
+	codeKindPAT = fragmentCode(`,"kind":"personal"`)
+	codeOwner   = fragmentCode(`,"owner":`)
+)
+
+func fragmentCode(f string) byte {
+	for i, g := range fragments {
+		if g == f {
+			return byte(0x01 + i)
+		}
+	}
+	panic("etcd: no fragment " + f)
+}
+
+// keyOwner reads kind and owner from a compacted key record written by
+// json.Marshal(store.Key) (kind before owner, each once, owner without
+// escapes), without decoding the JSON: a reload indexes a million of them.
+// ok is false for any other shape; the caller then decodes the JSON.
+func keyOwner(c string) (kind store.KeyKind, owner string, ok bool) {
+	if len(c) == 0 || c[0] != markCompact {
+		return "", "", false
+	}
+	for i := 1; i < len(c); i++ {
+		switch c[i] {
+		case codeHash:
+			i += 32
+		case codeTime:
+			i += 8
+		case codeKindSA:
+			kind = store.KindServiceKey
+		case codeKindPAT:
+			kind = store.KindPersonalToken
+		case codeOwner:
+			rest := c[i+1:]
+			if kind == "" || len(rest) < 2 || rest[0] != '"' {
+				return "", "", false
+			}
+			end := strings.IndexByte(rest[1:], '"')
+			if end < 0 {
+				return "", "", false
+			}
+			owner = rest[1 : 1+end]
+			for j := 0; j < len(owner); j++ {
+				if owner[j] < 0x20 || owner[j] == '\\' {
+					return "", "", false // coded or escaped: decode the JSON
+				}
+			}
+			// The rest must not name an owner again (JSON's last one wins).
+			for j := i + 2 + end; j < len(c); j++ {
+				switch c[j] {
+				case codeHash:
+					j += 32
+				case codeTime:
+					j += 8
+				case codeOwner, codeKindSA, codeKindPAT:
+					return "", "", false
+				}
+			}
+			return kind, owner, true
+		}
+	}
+	return "", "", false
 }

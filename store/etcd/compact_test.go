@@ -37,3 +37,37 @@ func TestCompactRoundTrip(t *testing.T) {
 		t.Error("expand(\"\") is not nil")
 	}
 }
+
+// keyOwner, the reload's shortcut, agrees with decoding the JSON whenever
+// it answers, and answers for the records the store writes.
+func TestKeyOwnerAgreesWithJSON(t *testing.T) {
+	var recs [][]byte
+	for _, k := range []store.Key{
+		{ID: "a", Kind: store.KindServiceKey, Owner: "svc-1", SecretHash: make([]byte, 32), CreatedAt: time.Now().UTC()},
+		{ID: "b", Kind: store.KindPersonalToken, Owner: "alice", Name: `,"owner":"mallory"`},
+		{ID: "c", Kind: store.KindServiceKey, Owner: `we"ird\`},
+		{ID: "d", Kind: store.KindServiceKey, Owner: `x,"name":y`},
+		{ID: "e", Kind: "other", Owner: "o"},
+	} {
+		data, err := json.Marshal(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, data)
+	}
+	recs = append(recs, []byte(`{"id":"f","kind":"personal","owner":"a","owner":"b"}`), []byte(`{"owner":"a"}`), []byte(`not json`))
+	for i, v := range recs {
+		var want struct {
+			Kind  store.KeyKind `json:"kind"`
+			Owner string        `json:"owner"`
+		}
+		_ = json.Unmarshal(v, &want)
+		kind, owner, ok := keyOwner(compact(v))
+		if ok && (kind != want.Kind || owner != want.Owner) {
+			t.Errorf("%s: keyOwner says %q/%q, JSON %q/%q", v, kind, owner, want.Kind, want.Owner)
+		}
+		if !ok && i < 2 {
+			t.Errorf("%s: keyOwner does not answer for a record the store writes", v)
+		}
+	}
+}

@@ -24,6 +24,19 @@ import (
 // take longer than a request may.
 const reloadPage = 10_000
 
+// mirroredFams are the families reload reads (those mirrored holds): the
+// audit trail and the markers, which may outnumber everything else, are
+// not read at all.
+var mirroredFams = []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked}
+
+// bigFams are read in sub-ranges from the start (see readSnapshot): they
+// grow with use, and their ids are random.
+var bigFams = map[string]bool{famKey: true, famRevoked: true}
+
+// idBounds split a family's range into sub-ranges by the first byte of the
+// id; base62, the alphabet of key ids, in byte order.
+const idBounds = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
 // reload replaces the mirror with a fresh read of the prefix: a
 // linearizable read of the first page fixes the snapshot's revision, and
 // every further page is read at that revision, so the mirror is the state
@@ -48,41 +61,106 @@ func (s *Store) reload(ctx context.Context) error {
 	}
 }
 
-// readSnapshot reads the prefix in pages of page records (0: reloadPage)
-// at one revision (see reload); afterPage (tests only) runs between pages.
+// span is a key range [from, end) that readSnapshot reads in pages.
+type span struct {
+	from, end string
+	// fam is set on a family's whole range: once it proves bigger than a
+	// page, the rest is split (see splitSpan).
+	fam string
+}
+
+// splitSpan splits [from, end) of the family whose keys start with fam at
+// fam+b for each b of idBounds.
+func splitSpan(fam, from, end string) []span {
+	var out []span
+	for _, b := range []byte(idBounds) {
+		if bound := fam + string(b); bound > from && bound < end {
+			out = append(out, span{from: from, end: bound})
+			from = bound
+		}
+	}
+	return append(out, span{from: from, end: end})
+}
+
+// readSnapshot reads the mirrored families in pages of page records (0:
+// reloadPage) at one revision (see reload); afterPage (tests only) runs
+// between the pages of a range.
+//
+// A range request with a limit costs etcd 3.4 a walk of its index over the
+// whole range, not only the page (3.5 stops at the limit), so paging one
+// range of a million keys would walk it a hundred times: big families are
+// read in sub-ranges by the first byte of the id, each paged. The next
+// request is sent before the current page is indexed, so etcd and this
+// process work at the same time.
 func (s *Store) readSnapshot(ctx context.Context, page int, afterPage func()) (*mirror, int64, error) {
 	if page <= 0 {
 		page = reloadPage
 	}
-	m := newMirror()
-	end := clientv3.GetPrefixRangeEnd(s.opts.Prefix)
-	from := s.opts.Prefix
-	var rev int64
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(page))}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-		resp, err := s.cli.Get(rctx, from, opts...)
-		cancel()
-		if err != nil {
-			return nil, 0, err
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			m.put(s, kv.Key, kv.Value, kv.ModRevision)
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return m, rev, nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-		if afterPage != nil {
-			afterPage()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a request left running by an error
+	type result struct {
+		resp *clientv3.GetResponse
+		err  error
+	}
+	fetch := func(sp span, rev int64) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			opts := []clientv3.OpOption{clientv3.WithRange(sp.end), clientv3.WithLimit(int64(page))}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+			defer cancel()
+			resp, err := s.cli.Get(rctx, sp.from, opts...)
+			ch <- result{resp, err}
+		}()
+		return ch
+	}
+	var queue []span
+	for _, f := range mirroredFams {
+		p := s.opts.Prefix + f + "/"
+		if bigFams[f] {
+			queue = append(queue, splitSpan(p, p, clientv3.GetPrefixRangeEnd(p))...)
+		} else {
+			queue = append(queue, span{from: p, end: clientv3.GetPrefixRangeEnd(p), fam: p})
 		}
 	}
+	m := newMirror()
+	var rev int64
+	cur := queue[0]
+	queue = queue[1:]
+	next := fetch(cur, 0) // a linearizable read: it fixes rev
+	for next != nil {
+		r := <-next
+		if r.err != nil {
+			return nil, 0, r.err
+		}
+		if rev == 0 {
+			rev = r.resp.Header.Revision
+		}
+		kvs := r.resp.Kvs
+		if r.resp.More && len(kvs) > 0 {
+			rest := span{from: string(kvs[len(kvs)-1].Key) + "\x00", end: cur.end}
+			if cur.fam != "" {
+				queue = append(splitSpan(cur.fam, rest.from, rest.end), queue...)
+			} else {
+				queue = append([]span{rest}, queue...)
+			}
+			if afterPage != nil {
+				afterPage()
+			}
+		}
+		next = nil
+		if len(queue) > 0 {
+			cur = queue[0]
+			queue = queue[1:]
+			next = fetch(cur, rev)
+		}
+		for _, kv := range kvs {
+			m.put(s, kv.Key, kv.Value, kv.ModRevision)
+		}
+	}
+	return m, rev, nil
 }
 
 // setRev records the revision of the last event applied (or of the
@@ -156,19 +234,24 @@ func (m *mirror) put(s *Store, k, v []byte, rev int64) {
 	}
 	e := entry{val: compact(v), rev: rev}
 	if fam == famKey {
-		var owner struct {
-			Kind  store.KeyKind `json:"kind"`
-			Owner string        `json:"owner"`
+		kind, owner, ok := keyOwner(e.val)
+		if !ok {
+			var rec struct {
+				Kind  store.KeyKind `json:"kind"`
+				Owner string        `json:"owner"`
+			}
+			_ = json.Unmarshal(v, &rec) // an unreadable record is indexed under ""
+			kind, owner = rec.Kind, rec.Owner
 		}
-		_ = json.Unmarshal(v, &owner) // an unreadable record is indexed under ""
-		idx := string(owner.Kind) + "\x00" + owner.Owner
-		if existed && old.owner.idx != idx {
+		var buf [128]byte
+		idx := append(append(append(buf[:0], kind...), 0), owner...)
+		if existed && old.owner.idx != string(idx) {
 			m.unindex(old.owner, id)
 		}
-		o := m.byOwner[idx]
+		o := m.byOwner[string(idx)]
 		if o == nil {
-			o = &ownerSet{idx: idx, ids: map[string]struct{}{}}
-			m.byOwner[idx] = o
+			o = &ownerSet{idx: string(idx), ids: map[string]struct{}{}}
+			m.byOwner[o.idx] = o
 		}
 		o.ids[id] = struct{}{}
 		e.owner = o
