@@ -3,6 +3,7 @@ package etcd
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -68,6 +69,16 @@ func TestKeyOwnerAgreesWithJSON(t *testing.T) {
 		}
 		if !ok && i < 2 {
 			t.Errorf("%s: keyOwner does not answer for a record the store writes", v)
+		}
+	}
+}
+
+// reload reads exactly the families the mirror holds: one left out of
+// mirroredFams would be missing after every start.
+func TestMirroredFamsAreRead(t *testing.T) {
+	for _, f := range []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famAudit, famLock, famMeta} {
+		if mirrored(f) != slices.Contains(mirroredFams, f) {
+			t.Errorf("family %s: mirrored %v, read by reload %v", f, mirrored(f), slices.Contains(mirroredFams, f))
 		}
 	}
 }

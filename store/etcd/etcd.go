@@ -90,7 +90,7 @@ type Options struct {
 	ProbeInterval time.Duration
 	// reloadPage, when set (tests only), replaces the default reloadPage;
 	// afterPage, when set (tests only), is called after each page reload
-	// reads but the last.
+	// reads of a range that has more.
 	reloadPage int
 	afterPage  func()
 	// MaxTxnOps splits bulk writes that need not be atomic (usage,

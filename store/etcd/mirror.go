@@ -180,6 +180,8 @@ func (s *Store) notifySigning() {
 	}
 }
 
+// mirrored reports whether the mirror holds records of fam (reload reads
+// the known ones, mirroredFams).
 func mirrored(fam string) bool { return fam != famAudit && fam != famLock && fam != famMeta }
 
 // mirror is the in-memory copy of the prefix's records (all but audit
