@@ -48,9 +48,9 @@ func serveChild(args []string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = pf.Close() }()
 	}
-	server.TuneRuntime(os.Getenv) // as `tokenwright serve` does
 	cfg := server.DefaultConfig()
 	cfg.DataDir, cfg.Listen, cfg.Issuer = *data, *listen, "http://"+*listen
+	server.TuneRuntime(os.Getenv, cfg.Store) // as `tokenwright serve` does
 	cfg.Signing.Algorithm = *alg
 	// The benchmark drives one client from one address far above the
 	// default abuse limits; it measures the token path, not the limiter.

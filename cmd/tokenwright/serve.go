@@ -43,7 +43,7 @@ administrator is created and its token written to DATA/admin.token.`,
 			}
 			// zitadel/oidc logs through the slog default; send it to zerolog.
 			slog.SetDefault(slog.New(zerolog.NewSlogHandler(log.With().Str("component", "oidc").Logger())))
-			server.TuneRuntime(getenv.Get)
+			server.TuneRuntime(getenv.Get, cfg.Store)
 			// The bootstrap token is shown only to a person at a terminal;
 			// otherwise it is in DATA/admin.token, never in the log stream.
 			var banner io.Writer

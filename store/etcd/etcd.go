@@ -88,6 +88,11 @@ type Options struct {
 	MaxStaleness time.Duration
 	// ProbeInterval is how often quorum contact is checked; default 1s.
 	ProbeInterval time.Duration
+	// reloadPage, when set (tests only), replaces the default reloadPage;
+	// afterPage, when set (tests only), is called after each page reload
+	// reads of a range that has more.
+	reloadPage int
+	afterPage  func()
 	// MaxTxnOps splits bulk writes that need not be atomic (usage,
 	// pruning) into transactions of at most this many operations; it must
 	// not exceed etcd's --max-txn-ops (default 128).
@@ -143,21 +148,24 @@ func LoadTLS(ca, cert, key string) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// entry is one mirrored record.
 type entry struct {
-	val []byte
-	rev int64 // mod revision
-	// ownerIdx is kind \x00 owner for keys (the owner index).
-	ownerIdx string
+	val string // the stored value, compacted: read it with value()
+	rev int64  // mod revision
+	// owner is the owner index entry of a key (nil for other records).
+	owner *ownerSet
 }
+
+// value is the record as stored in etcd.
+func (e entry) value() []byte { return expand(e.val) }
 
 // Store is the etcd implementation of store.Store and store.Locker.
 type Store struct {
 	cli  *clientv3.Client
 	opts Options
 
-	mu      sync.RWMutex
-	fams    map[string]map[string]entry
-	byOwner map[string]map[string]struct{} // kind \x00 owner -> key ids
+	mu sync.RWMutex
+	mirror
 	// rev is the revision of the last event applied (or of the snapshot
 	// a reload read): every change under the prefix up to rev is in the
 	// mirror. Never a progress notification's revision (see watchLoop).

@@ -81,3 +81,53 @@ func (s *Store) HoldEvents() (release func()) {
 	s.applyHold.Store(&ch)
 	return func() { s.applyHold.Store(nil); close(ch) }
 }
+
+// OpenPaged is Open with reloads that read page records per request and
+// call afterPage between pages. Tests only.
+func OpenPaged(ctx context.Context, opts Options, page int, afterPage func()) (*Store, error) {
+	opts.reloadPage, opts.afterPage = page, afterPage
+	return Open(ctx, opts)
+}
+
+// ReadSnapshot reads the prefix as reload does, in pages of page records,
+// calling afterPage between pages, and returns what the mirror would hold
+// (full etcd key -> stored value) and the snapshot's revision; the store's
+// own mirror is left alone. Tests only.
+func (s *Store) ReadSnapshot(ctx context.Context, page int, afterPage func()) (map[string]string, int64, error) {
+	m, rev, err := s.readSnapshot(ctx, page, afterPage)
+	if err != nil {
+		return nil, 0, err
+	}
+	return m.dump(s), rev, nil
+}
+
+// Mirror returns the mirror's content (full etcd key -> stored value) and
+// the revision of the last event applied. Tests only.
+func (s *Store) Mirror() (map[string]string, int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mirror.dump(s), s.rev
+}
+
+// WaitApplied waits up to timeout until the mirror has applied the event
+// at rev. Tests only.
+func (s *Store) WaitApplied(rev int64, timeout time.Duration) bool {
+	return s.waitRev(context.Background(), rev, timeout)
+}
+
+func (m *mirror) dump(s *Store) map[string]string {
+	out := map[string]string{}
+	for fam, recs := range m.fams {
+		for id, e := range recs {
+			out[s.key(fam, id)] = string(e.value())
+		}
+	}
+	return out
+}
+
+// Mirrored reports whether the record at the full etcd key k is one the
+// mirror holds. Tests only.
+func (s *Store) Mirrored(k string) bool {
+	fam, _, ok := s.split([]byte(k))
+	return ok && mirrored(fam)
+}

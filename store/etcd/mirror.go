@@ -3,10 +3,13 @@ package etcd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/metadata"
 
@@ -15,24 +18,149 @@ import (
 
 // --- the mirror ---
 
-// reload replaces the mirror with a fresh read of the prefix.
+// reloadPage is how many records one request of reload reads by default.
+// A million keys in one response would hold the whole prefix (hundreds of
+// megabytes) in memory at once, beside the mirror being built from it, and
+// take longer than a request may.
+const reloadPage = 10_000
+
+// mirroredFams are the families reload reads (those mirrored holds): the
+// audit trail and the markers, which may outnumber everything else, are
+// not read at all.
+var mirroredFams = []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked}
+
+// bigFams are read in sub-ranges from the start (see readSnapshot): they
+// grow with use, and their ids are random.
+var bigFams = map[string]bool{famKey: true, famRevoked: true}
+
+// idBounds split a family's range into sub-ranges by the first byte of the
+// id; base62, the alphabet of key ids, in byte order.
+const idBounds = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// reload replaces the mirror with a fresh read of the prefix: a
+// linearizable read of the first page fixes the snapshot's revision, and
+// every further page is read at that revision, so the mirror is the state
+// of one revision however many pages it takes (writes meanwhile come later,
+// from the watch, which resumes after that revision). When that revision is
+// compacted away before the last page the reload starts again.
 func (s *Store) reload(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	resp, err := s.cli.Get(rctx, s.opts.Prefix, clientv3.WithPrefix())
-	if err != nil {
-		return fmt.Errorf("etcd: loading %s: %w", s.opts.Prefix, unavailable(err))
+	for {
+		m, rev, err := s.readSnapshot(ctx, s.opts.reloadPage, s.opts.afterPage)
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("etcd: loading %s: %w", s.opts.Prefix, unavailable(err))
+		}
+		s.mu.Lock()
+		s.mirror = *m
+		s.setRev(rev)
+		s.mu.Unlock()
+		s.notifySigning()
+		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fams = map[string]map[string]entry{}
-	s.byOwner = map[string]map[string]struct{}{}
-	for _, kv := range resp.Kvs {
-		s.applyPut(kv.Key, kv.Value, kv.ModRevision)
+}
+
+// span is a key range [from, end) that readSnapshot reads in pages.
+type span struct {
+	from, end string
+	// fam is set on a family's whole range: once it proves bigger than a
+	// page, the rest is split (see splitSpan).
+	fam string
+}
+
+// splitSpan splits [from, end) of the family whose keys start with fam at
+// fam+b for each b of idBounds.
+func splitSpan(fam, from, end string) []span {
+	var out []span
+	for _, b := range []byte(idBounds) {
+		if bound := fam + string(b); bound > from && bound < end {
+			out = append(out, span{from: from, end: bound})
+			from = bound
+		}
 	}
-	s.setRev(resp.Header.Revision)
-	s.notifySigning()
-	return nil
+	return append(out, span{from: from, end: end})
+}
+
+// readSnapshot reads the mirrored families in pages of page records (0:
+// reloadPage) at one revision (see reload); afterPage (tests only) runs
+// between the pages of a range.
+//
+// A range request with a limit costs etcd 3.4 a walk of its index over the
+// whole range, not only the page (3.5 stops at the limit), so paging one
+// range of a million keys would walk it a hundred times: big families are
+// read in sub-ranges by the first byte of the id, each paged. The next
+// request is sent before the current page is indexed, so etcd and this
+// process work at the same time.
+func (s *Store) readSnapshot(ctx context.Context, page int, afterPage func()) (*mirror, int64, error) {
+	if page <= 0 {
+		page = reloadPage
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends a request left running by an error
+	type result struct {
+		resp *clientv3.GetResponse
+		err  error
+	}
+	fetch := func(sp span, rev int64) <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			opts := []clientv3.OpOption{clientv3.WithRange(sp.end), clientv3.WithLimit(int64(page))}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+			defer cancel()
+			resp, err := s.cli.Get(rctx, sp.from, opts...)
+			ch <- result{resp, err}
+		}()
+		return ch
+	}
+	var queue []span
+	for _, f := range mirroredFams {
+		p := s.opts.Prefix + f + "/"
+		if bigFams[f] {
+			queue = append(queue, splitSpan(p, p, clientv3.GetPrefixRangeEnd(p))...)
+		} else {
+			queue = append(queue, span{from: p, end: clientv3.GetPrefixRangeEnd(p), fam: p})
+		}
+	}
+	m := newMirror()
+	var rev int64
+	cur := queue[0]
+	queue = queue[1:]
+	next := fetch(cur, 0) // a linearizable read: it fixes rev
+	for next != nil {
+		r := <-next
+		if r.err != nil {
+			return nil, 0, r.err
+		}
+		if rev == 0 {
+			rev = r.resp.Header.Revision
+		}
+		kvs := r.resp.Kvs
+		if r.resp.More && len(kvs) > 0 {
+			rest := span{from: string(kvs[len(kvs)-1].Key) + "\x00", end: cur.end}
+			if cur.fam != "" {
+				queue = append(splitSpan(cur.fam, rest.from, rest.end), queue...)
+			} else {
+				queue = append([]span{rest}, queue...)
+			}
+			if afterPage != nil {
+				afterPage()
+			}
+		}
+		next = nil
+		if len(queue) > 0 {
+			cur = queue[0]
+			queue = queue[1:]
+			next = fetch(cur, rev)
+		}
+		for _, kv := range kvs {
+			m.put(s, kv.Key, kv.Value, kv.ModRevision)
+		}
+	}
+	return m, rev, nil
 }
 
 // setRev records the revision of the last event applied (or of the
@@ -52,50 +180,103 @@ func (s *Store) notifySigning() {
 	}
 }
 
+// mirrored reports whether the mirror holds records of fam (reload reads
+// the known ones, mirroredFams).
 func mirrored(fam string) bool { return fam != famAudit && fam != famLock && fam != famMeta }
 
-// applyPut and applyDelete update the mirror; callers hold mu.
-func (s *Store) applyPut(k, v []byte, rev int64) {
-	fam, id, ok := s.split(k)
-	if !ok || !mirrored(fam) {
-		return
-	}
-	m := s.fams[fam]
-	if m == nil {
-		m = map[string]entry{}
-		s.fams[fam] = m
-	}
-	e := entry{val: v, rev: rev}
-	if fam == famKey {
-		var owner struct {
-			Kind  store.KeyKind `json:"kind"`
-			Owner string        `json:"owner"`
-		}
-		if json.Unmarshal(v, &owner) == nil {
-			e.ownerIdx = string(owner.Kind) + "\x00" + owner.Owner
-		}
-		if old, ok := m[id]; ok && old.ownerIdx != e.ownerIdx {
-			delete(s.byOwner[old.ownerIdx], id)
-		}
-		if s.byOwner[e.ownerIdx] == nil {
-			s.byOwner[e.ownerIdx] = map[string]struct{}{}
-		}
-		s.byOwner[e.ownerIdx][id] = struct{}{}
-	}
-	m[id] = e
+// mirror is the in-memory copy of the prefix's records (all but audit
+// events, locks and markers). Store embeds it; reload builds a new one and
+// swaps it in whole.
+//
+// A million keys must fit in a few hundred MB (docs/high-availability.md,
+// "Scale"), so each record costs little beyond its stored bytes: values
+// are kept compacted (see compact), ids are copied out of the etcd key,
+// and every key of an owner points to one shared ownerSet.
+type mirror struct {
+	fams    map[string]map[string]entry
+	byOwner map[string]*ownerSet // kind \x00 owner -> its keys
 }
 
-func (s *Store) applyDelete(k []byte) {
+// ownerSet is one entry of the owner index: the keys of one owner.
+type ownerSet struct {
+	idx string // kind \x00 owner
+	ids map[string]struct{}
+}
+
+func newMirror() *mirror {
+	return &mirror{fams: map[string]map[string]entry{}, byOwner: map[string]*ownerSet{}}
+}
+
+// owned returns the ids of the keys of kind \x00 owner (nil for none);
+// callers hold mu and must not change it.
+func (m *mirror) owned(idx string) map[string]struct{} {
+	if o := m.byOwner[idx]; o != nil {
+		return o.ids
+	}
+	return nil
+}
+
+// put stores the record at k (a full etcd key of s's prefix); callers
+// hold s.mu when m is the Store's own.
+func (m *mirror) put(s *Store, k, v []byte, rev int64) {
 	fam, id, ok := s.split(k)
 	if !ok || !mirrored(fam) {
 		return
 	}
-	if fam == famKey {
-		if old, ok := s.fams[fam][id]; ok {
-			delete(s.byOwner[old.ownerIdx], id)
-		}
+	recs := m.fams[fam]
+	if recs == nil {
+		recs = map[string]entry{}
+		m.fams[fam] = recs
 	}
-	delete(s.fams[fam], id)
+	old, existed := recs[id]
+	if !existed {
+		// A copy of the id alone: a substring would keep the whole etcd
+		// key alive, for every record.
+		id = strings.Clone(id)
+	}
+	e := entry{val: compact(v), rev: rev}
+	if fam == famKey {
+		kind, owner, ok := keyOwner(e.val)
+		if !ok {
+			var rec struct {
+				Kind  store.KeyKind `json:"kind"`
+				Owner string        `json:"owner"`
+			}
+			_ = json.Unmarshal(v, &rec) // an unreadable record is indexed under ""
+			kind, owner = rec.Kind, rec.Owner
+		}
+		var buf [128]byte
+		idx := append(append(append(buf[:0], kind...), 0), owner...)
+		if existed && old.owner.idx != string(idx) {
+			m.unindex(old.owner, id)
+		}
+		o := m.byOwner[string(idx)]
+		if o == nil {
+			o = &ownerSet{idx: string(idx), ids: map[string]struct{}{}}
+			m.byOwner[o.idx] = o
+		}
+		o.ids[id] = struct{}{}
+		e.owner = o
+	}
+	recs[id] = e
+}
+
+func (m *mirror) unindex(o *ownerSet, id string) {
+	delete(o.ids, id)
+	if len(o.ids) == 0 {
+		delete(m.byOwner, o.idx)
+	}
+}
+
+func (m *mirror) delete(s *Store, k []byte) {
+	fam, id, ok := s.split(k)
+	if !ok || !mirrored(fam) {
+		return
+	}
+	if old, ok := m.fams[fam][id]; ok && old.owner != nil {
+		m.unindex(old.owner, id)
+	}
+	delete(m.fams[fam], id)
 }
 
 // watchLoop applies every change under the prefix to the mirror. When the
@@ -201,9 +382,9 @@ func (s *Store) apply(resp clientv3.WatchResponse) {
 			defer s.notifySigning()
 		}
 		if ev.Type == clientv3.EventTypeDelete {
-			s.applyDelete(ev.Kv.Key)
+			s.mirror.delete(s, ev.Kv.Key)
 		} else {
-			s.applyPut(ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision)
+			s.mirror.put(s, ev.Kv.Key, ev.Kv.Value, ev.Kv.ModRevision)
 		}
 		rev = max(rev, ev.Kv.ModRevision)
 	}

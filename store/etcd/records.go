@@ -62,7 +62,7 @@ func releasePrincipal(t *tx, name, email string) {
 // deleteOwnedKeys removes every key of owner (and its PAT name index).
 func deleteOwnedKeys(t *tx, kind store.KeyKind, owner string) error {
 	t.scan(famKey) // a key created elsewhere and not mirrored yet fails the commit
-	for id := range t.s.byOwner[string(kind)+"\x00"+owner] {
+	for id := range t.s.owned(string(kind) + "\x00" + owner) {
 		k, err := txGet[store.Key](t, famKey, id)
 		if err != nil {
 			return err
@@ -102,7 +102,7 @@ func checkOwners(t *tx, owners, previous []string) error {
 func dropOwner(t *tx, user string) error {
 	t.scan(famAccount)
 	for name, e := range t.s.fams[famAccount] {
-		sa, err := decode[store.ServiceAccount](famAccount, name, e.val)
+		sa, err := decode[store.ServiceAccount](famAccount, name, e.value())
 		if err != nil {
 			return err
 		}
@@ -257,7 +257,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key, opts ...store.Create
 			return fmt.Errorf("owner %q: %w", k.Owner, store.ErrNotFound)
 		}
 		if o.MaxPerOwner > 0 {
-			owned := t.s.byOwner[string(k.Kind)+"\x00"+k.Owner]
+			owned := t.s.owned(string(k.Kind) + "\x00" + k.Owner)
 			for id := range owned {
 				t.get(famKey, id) // a key deleted elsewhere fails the check
 			}
@@ -292,14 +292,14 @@ func (s *Store) matchingKeyIDs(q store.KeyQuery) []string {
 	var ids []string
 	switch {
 	case q.Kind != "" && q.Owner != "":
-		for id := range s.byOwner[string(q.Kind)+"\x00"+q.Owner] {
+		for id := range s.owned(string(q.Kind) + "\x00" + q.Owner) {
 			ids = append(ids, id)
 		}
 	default:
 		for idx, set := range s.byOwner {
 			kind, owner, _ := strings.Cut(idx, "\x00")
 			if (q.Kind == "" || string(q.Kind) == kind) && (q.Owner == "" || q.Owner == owner) {
-				for id := range set {
+				for id := range set.ids {
 					ids = append(ids, id)
 				}
 			}
@@ -312,7 +312,7 @@ func (s *Store) matchingKeyIDs(q store.KeyQuery) []string {
 func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) (out []store.Key, err error) {
 	err = s.view(ctx, func() error {
 		for _, id := range s.matchingKeyIDs(q) {
-			k, err := decode[store.Key](famKey, id, s.fams[famKey][id].val)
+			k, err := decode[store.Key](famKey, id, s.fams[famKey][id].value())
 			if err != nil {
 				return err
 			}
@@ -608,7 +608,7 @@ func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (int, err
 	var doomed []string
 	err := s.view(ctx, func() error {
 		for jti, e := range s.fams[famRevoked] {
-			rt, err := decode[store.RevokedToken](famRevoked, jti, e.val)
+			rt, err := decode[store.RevokedToken](famRevoked, jti, e.value())
 			if err != nil {
 				return err
 			}

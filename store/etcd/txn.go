@@ -66,7 +66,7 @@ func (t *tx) get(fam, id string) ([]byte, bool) {
 	if _, seen := t.reads[k]; !seen {
 		t.reads[k] = e.rev
 	}
-	return e.val, ok
+	return e.value(), ok
 }
 
 func decode[T any](fam, id string, data []byte) (T, error) {
@@ -530,7 +530,7 @@ func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 	var data []byte
 	err = s.view(ctx, func() error {
 		e, ok := s.fams[fam][id]
-		data = e.val
+		data = e.value()
 		return notFoundUnless(ok, fam, id)
 	})
 	return data, err
@@ -540,7 +540,7 @@ func (s *Store) mirrorGet(fam, id string) ([]byte, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, ok := s.fams[fam][id]
-	return e.val, ok
+	return e.value(), ok
 }
 
 func notFoundUnless(found bool, fam, id string) error {
@@ -558,7 +558,7 @@ func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err er
 		}
 		slices.Sort(ids)
 		for _, id := range ids {
-			v, err := decode[T](fam, id, s.fams[fam][id].val)
+			v, err := decode[T](fam, id, s.fams[fam][id].value())
 			if err != nil {
 				return err
 			}
