@@ -154,10 +154,6 @@ type discoveryMetadata struct {
 
 func (s *Server) discoveryDocument(st *signing.State) []byte {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
-	algs := []string{}
-	for _, a := range st.Algorithms() {
-		algs = append(algs, string(a))
-	}
 	md := discoveryMetadata{
 		Issuer:                            s.cfg.Issuer,
 		TokenEndpoint:                     s.cfg.Issuer + oauth.TokenPath,
@@ -172,7 +168,7 @@ func (s *Server) discoveryDocument(st *signing.State) []byte {
 		IntrospectionEndpointAuthMethodsSupported: authMethods,
 		RevocationEndpointAuthMethodsSupported:    authMethods,
 		SubjectTypesSupported:                     []string{"public"},
-		IDTokenSigningAlgValuesSupported:          algs,
+		IDTokenSigningAlgValuesSupported:          signing.Advertised(), // fixed, so that a switch of algorithm strands no verifier: see there
 		ClaimsSupported:                           claimnames.Issued(),
 	}
 	data, _ := json.Marshal(md)
@@ -180,7 +176,8 @@ func (s *Server) discoveryDocument(st *signing.State) []byte {
 }
 
 // discoveryEntry caches the serialised discovery document for one key set
-// (its algorithm list follows the published keys).
+// (rebuilt when the set changes, though nothing in it depends on the set
+// since its algorithm list is fixed: see signing.Advertised).
 type discoveryEntry struct {
 	state *signing.State
 	body  []byte
