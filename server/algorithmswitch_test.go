@@ -156,3 +156,25 @@ func TestDiscoveryAdvertisesAFixedAlgorithmList(t *testing.T) {
 		}
 	}
 }
+
+// A bad algorithm is the client's mistake: 400 with the API's error JSON,
+// and the key set is left alone.
+func TestRotateRefusesAnUnsupportedAlgorithm(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{})
+	for _, body := range []any{
+		map[string]any{"algorithm": "HS256"},
+		map[string]any{"algorithm": "none"},
+		map[string]any{"algorithm": "rs256"},
+		map[string]any{"algorithm": 256},
+	} {
+		var e api.Error
+		if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", body, &e); code != http.StatusBadRequest || e.Code != api.CodeInvalidRequest {
+			t.Errorf("rotate %v: HTTP %d %+v", body, code, e)
+		}
+	}
+	var list api.List[api.SigningKey]
+	s.Do(t, s.AdminToken, http.MethodGet, "/api/v1/signing-keys", nil, &list)
+	if len(list.Items) != 1 {
+		t.Fatalf("refused rotations changed the key set: %+v", list.Items)
+	}
+}
