@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 )
@@ -130,11 +135,28 @@ func TestCLIRotateNowWarnsAndNeedsYes(t *testing.T) {
 		t.Fatalf("a refused --now changed the key set: %+v", after)
 	}
 
+	// On a terminal it asks, and only "y" rotates.
+	if tty := openPTY(t); tty != nil {
+		stdout, stderr, code = runOnTTY(t, tty, "n\n", env, "keys", "rotate", "--now")
+		if code != 2 || !strings.Contains(stderr, "Rotate now? [y/N]") || !strings.Contains(stderr, "keyfunc") {
+			t.Fatalf("answering n: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+		if after := signingKeys(t, env); len(after) != 1 {
+			t.Fatalf("answering n rotated: %+v", after)
+		}
+		tty = openPTY(t)
+		stdout, stderr, code = runOnTTY(t, tty, "y\n", env, "keys", "rotate", "--now")
+		if code != 0 || !strings.Contains(stdout, "state active") {
+			t.Fatalf("answering y: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+		before = signingKeys(t, env)[:1]
+	}
+
 	stdout, stderr, code = runCode(t, env, "keys", "rotate", "--now", "--yes")
 	if code != 0 || !strings.Contains(stdout, "state active") || !strings.Contains(stderr, "keyfunc") {
 		t.Fatalf("keys rotate --now --yes: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
-	if after := signingKeys(t, env); len(after) != 2 || after[0].State != "active" || after[1].KID != before[0].KID || after[1].State != "retired" {
+	if after := signingKeys(t, env); len(after) < 2 || after[0].State != "active" || after[1].KID != before[0].KID || after[1].State != "retired" {
 		t.Fatalf("after keys rotate --now --yes: %+v", after)
 	}
 }
@@ -175,4 +197,55 @@ func TestCLIRotateAlgorithm(t *testing.T) {
 	if _, stderr, code := runCode(t, env, "keys", "rotate", "--algorithm", "HS256"); code != 1 || !strings.Contains(stderr, "unsupported signing algorithm") {
 		t.Fatalf("keys rotate --algorithm HS256: exit %d, %s", code, stderr)
 	}
+}
+
+// pty is a pseudo-terminal: the child reads tty, the test writes to ptmx.
+type pty struct{ ptmx, tty *os.File }
+
+// openPTY opens a pseudo-terminal, or returns nil (and says so) where the
+// system has none.
+func openPTY(t *testing.T) *pty {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Logf("no pseudo-terminal, the interactive question is not tested: %v", err)
+		return nil
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	return &pty{ptmx: ptmx, tty: tty}
+}
+
+// runOnTTY runs the CLI with the terminal as its stdin, typing answer.
+func runOnTTY(t *testing.T, p *pty, answer string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	// Typed ahead: the line discipline holds the line until it is read.
+	if _, err := p.ptmx.WriteString(answer); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, p.ptmx) }() // the echo
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.tty, &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
 }
