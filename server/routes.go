@@ -6,7 +6,6 @@ import (
 	"log"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,10 +193,6 @@ func (s *Server) discoveryDocument(st *signing.State) []byte {
 	// and the same assertion algorithms (oauth.Server.authenticate).
 	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	assertionAlgs := accounts.AssertionAlgorithms()
-	algs := []string{}
-	for _, a := range st.Algorithms() {
-		algs = append(algs, string(a))
-	}
 	md := discoveryMetadata{
 		Issuer:                            s.cfg.Issuer,
 		AuthorizationEndpoint:             s.cfg.Issuer + oauth.AuthorizePath,
@@ -215,19 +210,16 @@ func (s *Server) discoveryDocument(st *signing.State) []byte {
 		RevocationEndpointAuthMethodsSupported:             authMethods,
 		RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
 		SubjectTypesSupported:                              []string{"public"},
-		IDTokenSigningAlgValuesSupported:                   algs,
+		IDTokenSigningAlgValuesSupported:                   signing.Advertised(), // fixed, so that a switch of algorithm strands no verifier: see there
 		ClaimsSupported:                                    claimnames.Issued(),
-	}
-	// OpenID Discovery §3: "The algorithm RS256 MUST be included."
-	if !slices.Contains(md.IDTokenSigningAlgValuesSupported, "RS256") {
-		md.IDTokenSigningAlgValuesSupported = append(md.IDTokenSigningAlgValuesSupported, "RS256")
 	}
 	data, _ := json.Marshal(md)
 	return data
 }
 
 // discoveryEntry caches the serialised discovery document for one key set
-// (its algorithm list follows the published keys).
+// (rebuilt when the set changes, though nothing in it depends on the set
+// since its algorithm list is fixed: see signing.Advertised).
 type discoveryEntry struct {
 	state *signing.State
 	body  []byte

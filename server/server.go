@@ -142,6 +142,14 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	if err := s.signing.Load(ctx); err != nil {
 		return nil, err
 	}
+	if alg, chosen := s.signing.Algorithm(); chosen {
+		// Not an error: the choice was deliberate, and switching back at a
+		// restart would be the silent surprise. But the file no longer says
+		// what the server does.
+		s.log.Warn().Str("signing.algorithm", cfg.Signing.Algorithm).Str("keySetAlgorithm", string(alg)).
+			Msg("the signing keys use the algorithm chosen with `tokenwright keys rotate --algorithm`, not signing.algorithm; " +
+				"that choice stands until signing.algorithm is changed: set it to " + string(alg) + " to make the configuration say so")
+	}
 
 	policy := accounts.DefaultPolicy()
 	policy.DefaultTokenLifetime = cfg.Tokens.Lifetime.Std()

@@ -367,6 +367,12 @@ type SigningKey struct {
 	ActivatedAt         time.Time `json:"activatedAt,omitzero"`
 	RetiredAt           time.Time `json:"retiredAt,omitzero"`
 	RemoveAfter         time.Time `json:"removeAfter,omitzero"`
+	// ConfiguredAlgorithm is the signing.algorithm the server was
+	// configured with when it generated this key (empty on keys from
+	// before it was recorded). It differs from Algorithm when an
+	// administrator chose the algorithm (keys rotate --algorithm): that
+	// choice stands until the configuration changes.
+	ConfiguredAlgorithm string `json:"configuredAlgorithm,omitempty"`
 }
 
 // AuditEvent records one administrative action or token issuance.

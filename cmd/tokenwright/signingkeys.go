@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
+	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -9,6 +13,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/signing"
 )
 
 // newSigningKeysCommand manages the server's JWT signing keys. (API keys
@@ -53,24 +58,69 @@ relying parties that cache the JWKS never meet an unknown kid.
 	c.register(list)
 
 	var rc conn
-	var now bool
+	var now, yes bool
+	var algorithm string
 	rotate := &cobra.Command{
 		Use:   "rotate",
 		Short: "Publish a new signing key now; it signs after the pre-publication window",
 		Long: `Publish a new signing key now. It starts signing after the JWKS max-age plus
 30 minutes; the current key then retires and stays published until every token it
-signed has expired. With --now the new key signs at once: use it only when the
-active key is compromised (relying parties refetch the JWKS on the unknown kid),
-then remove the old key with "tokenwright keys remove KID".`,
+signed has expired.
+
+--algorithm ALG makes the new key (and every later one) an ALG key, through the
+same pre-published path. The choice stands across restarts and scheduled
+rotations until signing.algorithm is changed in the configuration (the server
+warns at start while the two differ). Verifiers with an algorithm allow-list
+must allow ALG before the new key signs.
+
+With --now the new key signs at once: use it only when the active key is
+compromised, then remove the old key with "tokenwright keys remove KID". It
+first prints which verifiers will reject tokens and for how long, and needs
+--yes (or an answer on a terminal).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := rc.client(getenv)
 			if err != nil {
 				return err
 			}
-			k, err := cl.RotateSigningKey(cmd.Context(), api.RotateSigningKey{Immediate: now})
+			if algorithm != "" {
+				// Checked here too, so that nobody is asked to confirm an
+				// --now that the server would refuse anyway.
+				if _, err := signing.ParseAlgorithm(algorithm); err != nil {
+					return err
+				}
+			}
+			stderr := cmd.ErrOrStderr()
+			warnUnsupported(stderr, algorithm)
+			if now {
+				printUnknownKIDTable(stderr)
+				if !yes {
+					ok, err := confirm(cmd, "Rotate now?")
+					if err != nil {
+						return err
+					}
+					if !ok {
+						fmt.Fprintln(stderr, "Not rotated: pass --yes to rotate at once, or leave out --now for a rotation no verifier notices.")
+						return &exitError{code: 2}
+					}
+				}
+			}
+			before, err := cl.ListSigningKeys(cmd.Context())
 			if err != nil {
 				return err
+			}
+			k, err := cl.RotateSigningKey(cmd.Context(), api.RotateSigningKey{Immediate: now, Algorithm: algorithm})
+			if err != nil {
+				return err
+			}
+			if i := slices.IndexFunc(before, func(b api.SigningKey) bool { return b.State == "active" }); i >= 0 && before[i].Algorithm != k.Algorithm {
+				fmt.Fprintf(stderr, "The signing algorithm changes from %s to %s at %s. Verifiers with an algorithm allow-list "+
+					"(PyJWT algorithms=, go-oidc SupportedSigningAlgs, jose algorithms, golang-jwt WithValidMethods) must allow %s by then; "+
+					"go-oidc and oauth2-proxy started against a tokenwright older than this one need a restart (docs/signing-keys.md).\n",
+					before[i].Algorithm, k.Algorithm, stamp(firstTime(k.ActivatedAt, k.ActivateAt)), k.Algorithm)
+			}
+			if k.ConfiguredAlgorithm != "" {
+				fmt.Fprintf(stderr, "signing.algorithm is %s; the key set keeps %s until it is changed.\n", k.ConfiguredAlgorithm, k.Algorithm)
 			}
 			return rc.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
 				fmt.Fprintf(tw, "New signing key %s (%s), state %s, signs from %s\n", k.KID, k.Algorithm, k.State,
@@ -79,7 +129,9 @@ then remove the old key with "tokenwright keys remove KID".`,
 		},
 	}
 	rc.register(rotate)
-	rotate.Flags().BoolVar(&now, "now", false, "sign with the new key at once (compromised key)")
+	rotate.Flags().BoolVar(&now, "now", false, "sign with the new key at once (compromised key; prints which verifiers reject tokens, needs --yes)")
+	rotate.Flags().BoolVar(&yes, "yes", false, "with --now: rotate without asking")
+	rotate.Flags().StringVar(&algorithm, "algorithm", "", "algorithm of the new key and of later ones: RS256, RS384, RS512, PS256, ES256, ES384 or EdDSA")
 
 	var dc conn
 	remove := &cobra.Command{
@@ -156,4 +208,20 @@ func firstTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// confirm asks a yes/no question on a terminal. Without one there is
+// nobody to answer, which counts as no.
+func confirm(cmd *cobra.Command, question string) (bool, error) {
+	in, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !isTerminal(in) {
+		return false, nil
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "%s [y/N] ", question)
+	answer, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && answer == "" {
+		return false, nil
+	}
+	answer = strings.ToLower(strings.TrimSpace(answer))
+	return answer == "y" || answer == "yes", nil
 }

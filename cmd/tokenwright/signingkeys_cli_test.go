@@ -1,11 +1,21 @@
 package main_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tokenwright/tokenwright/pkg/api"
 )
 
 func TestCLISigningKeysAndKEKRotation(t *testing.T) {
@@ -25,7 +35,7 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 	if errOut := run(t, env, true, "keys", "rotate"); !strings.Contains(errOut, "already pending") {
 		t.Fatalf("second rotate: %s", errOut)
 	}
-	run(t, env, false, "keys", "rotate", "--now")
+	run(t, env, false, "keys", "rotate", "--now", "--yes")
 	var list struct {
 		Items []struct{ KID, State string }
 	}
@@ -71,4 +81,171 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 	if table := run(t, env, false, "keys", "list"); !strings.Contains(table, list.Items[0].KID) {
 		t.Fatalf("after KEK rotation the key set changed:\n%s", table)
 	}
+}
+
+// runCode runs the CLI (stdin not a terminal) and returns its stdout,
+// stderr and exit status.
+func runCode(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func signingKeys(t *testing.T, env []string) []api.SigningKey {
+	t.Helper()
+	var list api.List[api.SigningKey]
+	if err := json.Unmarshal([]byte(run(t, env, false, "keys", "list", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// `keys rotate --now` says, before acting, which verifiers will reject
+// tokens and for how long, and acts only with --yes: without it, and with
+// no terminal to ask on, it refuses with exit status 2 and rotates nothing
+// (issue 15, finding 4).
+func TestCLIRotateNowWarnsAndNeedsYes(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	d := startDaemon(t, data)
+	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(data, "admin.token")}
+	before := signingKeys(t, env)
+
+	stdout, stderr, code := runCode(t, env, "keys", "rotate", "--now")
+	if code != 2 || stdout != "" {
+		t.Fatalf("keys rotate --now without --yes: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"lestrrat-go/jwx", "15 min", "signing.jwksMaxAge", "keyfunc", "5 min",
+		"Domino REST API, jwt mode", "restart restapi", "--yes"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("keys rotate --now does not say %q:\n%s", want, stderr)
+		}
+	}
+	if after := signingKeys(t, env); len(after) != len(before) || after[0].KID != before[0].KID || after[0].State != "active" {
+		t.Fatalf("a refused --now changed the key set: %+v", after)
+	}
+
+	// On a terminal it asks, and only "y" rotates.
+	if tty := openPTY(t); tty != nil {
+		stdout, stderr, code = runOnTTY(t, tty, "n\n", env, "keys", "rotate", "--now")
+		if code != 2 || !strings.Contains(stderr, "Rotate now? [y/N]") || !strings.Contains(stderr, "keyfunc") {
+			t.Fatalf("answering n: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+		if after := signingKeys(t, env); len(after) != 1 {
+			t.Fatalf("answering n rotated: %+v", after)
+		}
+		tty = openPTY(t)
+		stdout, stderr, code = runOnTTY(t, tty, "y\n", env, "keys", "rotate", "--now")
+		if code != 0 || !strings.Contains(stdout, "state active") {
+			t.Fatalf("answering y: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+		}
+		before = signingKeys(t, env)[:1]
+	}
+
+	stdout, stderr, code = runCode(t, env, "keys", "rotate", "--now", "--yes")
+	if code != 0 || !strings.Contains(stdout, "state active") || !strings.Contains(stderr, "keyfunc") {
+		t.Fatalf("keys rotate --now --yes: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if after := signingKeys(t, env); len(after) < 2 || after[0].State != "active" || after[1].KID != before[0].KID || after[1].State != "retired" {
+		t.Fatalf("after keys rotate --now --yes: %+v", after)
+	}
+}
+
+// `keys rotate --algorithm` publishes a key of another algorithm through
+// the pre-published path, says which verifiers refuse that algorithm, and
+// reports that signing.algorithm now differs (issue 15, findings 3 and 6).
+func TestCLIRotateAlgorithm(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	d := startDaemon(t, data)
+	env := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(data, "admin.token")}
+
+	stdout, stderr, code := runCode(t, env, "keys", "rotate", "--algorithm", "EdDSA")
+	if code != 0 || !strings.Contains(stdout, "(EdDSA), state pending") {
+		t.Fatalf("keys rotate --algorithm EdDSA: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	for _, want := range []string{"mod_auth_openidc", "mod_oauth2", "jwks-rsa", "express-jwt", "passport-jwt", "HAProxy 2.6",
+		"from RS256 to EdDSA", "allow-list", "signing.algorithm is RS256"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("keys rotate --algorithm EdDSA does not say %q:\n%s", want, stderr)
+		}
+	}
+	keys := signingKeys(t, env)
+	if keys[0].Algorithm != "EdDSA" || keys[0].State != "pending" || keys[0].ConfiguredAlgorithm != "RS256" {
+		t.Fatalf("after keys rotate --algorithm EdDSA: %+v", keys)
+	}
+
+	// --now would promote the pending EdDSA key, not make a PS256 one.
+	if _, stderr, code := runCode(t, env, "keys", "rotate", "--now", "--yes", "--algorithm", "PS256"); code != 1 || !strings.Contains(stderr, "remove it first") {
+		t.Fatalf("--now --algorithm PS256 with an EdDSA key pending: exit %d, %s", code, stderr)
+	}
+	run(t, env, false, "keys", "remove", "--", keys[0].KID)
+	_, stderr, code = runCode(t, env, "keys", "rotate", "--algorithm", "PS256")
+	if code != 0 || !strings.Contains(stderr, "PS256 is not supported by HAProxy 2.6") || strings.Contains(stderr, "mod_auth_openidc") {
+		t.Fatalf("keys rotate --algorithm PS256: exit %d, %s", code, stderr)
+	}
+
+	if _, stderr, code := runCode(t, env, "keys", "rotate", "--algorithm", "HS256"); code != 1 || !strings.Contains(stderr, "unsupported signing algorithm") {
+		t.Fatalf("keys rotate --algorithm HS256: exit %d, %s", code, stderr)
+	}
+}
+
+// pty is a pseudo-terminal: the child reads tty, the test writes to ptmx.
+type pty struct{ ptmx, tty *os.File }
+
+// openPTY opens a pseudo-terminal, or returns nil (and says so) where the
+// system has none.
+func openPTY(t *testing.T) *pty {
+	t.Helper()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Logf("no pseudo-terminal, the interactive question is not tested: %v", err)
+		return nil
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	return &pty{ptmx: ptmx, tty: tty}
+}
+
+// runOnTTY runs the CLI with the terminal as its stdin, typing answer.
+func runOnTTY(t *testing.T, p *pty, answer string, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	// Typed ahead: the line discipline holds the line until it is read.
+	if _, err := p.ptmx.WriteString(answer); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, p.ptmx) }() // the echo
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(cleanEnv(), env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.tty, &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
 }

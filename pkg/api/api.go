@@ -238,6 +238,12 @@ type SigningKey struct {
 	ActivatedAt time.Time `json:"activatedAt,omitzero"` // when it started signing
 	RetiredAt   time.Time `json:"retiredAt,omitzero"`
 	RemoveAfter time.Time `json:"removeAfter,omitzero"` // retired: when it leaves JWKS
+	// ConfiguredAlgorithm is the server's signing.algorithm when the key
+	// was made, present only when it differs from Algorithm: the algorithm
+	// was chosen with `keys rotate --algorithm` and stays in force (also
+	// across restarts and scheduled rotations) until signing.algorithm is
+	// changed or another algorithm is chosen.
+	ConfiguredAlgorithm string `json:"configuredAlgorithm,omitempty"`
 }
 
 // RotateSigningKey is the body of POST /api/v1/signing-keys:rotate.
@@ -245,6 +251,11 @@ type RotateSigningKey struct {
 	// Immediate makes the new key sign at once instead of after the
 	// pre-publication window (for a compromised key).
 	Immediate bool `json:"immediate,omitempty"`
+	// Algorithm is the new key's algorithm (RS256, RS384, RS512, PS256,
+	// ES256, ES384 or EdDSA); empty keeps the key set's algorithm. A key of
+	// another algorithm goes through the same pre-published path, and later
+	// keys keep the chosen algorithm until signing.algorithm is changed.
+	Algorithm string `json:"algorithm,omitempty"`
 }
 
 // DominoSetup is the guided Domino configuration for one site (and

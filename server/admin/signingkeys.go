@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
@@ -15,7 +16,7 @@ import (
 // SigningKeys is what the API needs from the signing-key manager.
 type SigningKeys interface {
 	Current() *signing.State
-	Rotate(ctx context.Context, immediate bool) (signing.KeyInfo, error)
+	RotateTo(ctx context.Context, immediate bool, alg jose.SignatureAlgorithm) (signing.KeyInfo, error)
 	Remove(ctx context.Context, kid string) error
 }
 
@@ -64,10 +65,17 @@ func (a *API) rotateSigningKey(r *http.Request, actor accounts.Actor) (int, any,
 		return 0, nil, errNoSigning
 	}
 	details := map[string]string{"immediate": boolString(req.Immediate)}
+	if req.Algorithm != "" {
+		details["algorithm"] = req.Algorithm
+	}
 	// The new key set is stored with the success event (named after the
 	// new key by Rotate); a refusal or failure is recorded after.
-	k, err := a.signing.Rotate(a.accounts.AuditChange(r.Context(), actor, "signing_key.rotate", "", details), req.Immediate)
+	k, err := a.signing.RotateTo(a.accounts.AuditChange(r.Context(), actor, "signing_key.rotate", "", details),
+		req.Immediate, jose.SignatureAlgorithm(req.Algorithm))
 	a.accounts.AuditFailure(r.Context(), actor, "signing_key.rotate", k.ID, err, details)
+	if errors.Is(err, signing.ErrUnsupportedAlgorithm) {
+		return 0, nil, &decodeError{http.StatusBadRequest, api.CodeInvalidRequest, "algorithm: " + err.Error()}
+	}
 	if errors.Is(err, signing.ErrRotationPending) {
 		return 0, nil, &decodeError{http.StatusConflict, api.CodeConflict, err.Error()}
 	}
@@ -98,8 +106,12 @@ func (a *API) removeSigningKey(r *http.Request, actor accounts.Actor) (int, any,
 }
 
 func toAPISigningKey(k signing.KeyInfo) api.SigningKey {
-	return api.SigningKey{KID: k.ID, Algorithm: k.Algorithm, State: string(k.State), CreatedAt: k.CreatedAt,
+	out := api.SigningKey{KID: k.ID, Algorithm: k.Algorithm, State: string(k.State), CreatedAt: k.CreatedAt,
 		ActivateAt: k.ActivateAt, ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter}
+	if k.ConfiguredAlgorithm != "" && k.ConfiguredAlgorithm != k.Algorithm {
+		out.ConfiguredAlgorithm = k.ConfiguredAlgorithm
+	}
+	return out
 }
 
 func boolString(b bool) string {

@@ -32,6 +32,11 @@ func TestAlgorithmChange(t *testing.T) {
 	if code := e.Server.Do(t, "", http.MethodGet, "/.well-known/openid-configuration", nil, &disc); code != http.StatusOK {
 		t.Fatalf("discovery: HTTP %d", code)
 	}
+	// Finding 3: a verifier that freezes discovery's list at start must
+	// still accept the new algorithm, so the list must already name it.
+	if !slices.Contains(disc.Algs, to) {
+		t.Fatalf("discovery lists %v while signing with %s: a verifier that froze it at start (go-oidc) rejects %s tokens after the change", disc.Algs, from, to)
+	}
 	before := secretToken(t, e, e.ClientID, e.ClientSecret)
 
 	verifiers := startVerifiers(t, e, rows)

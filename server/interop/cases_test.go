@@ -222,7 +222,8 @@ func components() []component {
 			Name: "go-oidc", API: "`oidc.NewProvider` + `Provider.Verifier`", Role: roleVerifier, Language: "Go",
 			Pins: []pin{{goModule, "github.com/coreos/go-oidc/v3", "v3.21.0"}},
 			Configure: "`oidc.Config{ClientID: <audience>}`; the HTTP client for a private CA through `oidc.ClientContext`. " +
-				"Before changing `signing.algorithm`: `SupportedSigningAlgs` naming the old and the new algorithm, or a restart after the change (issue 15, finding 3)",
+				"`SupportedSigningAlgs` is not needed: discovery lists every algorithm tokenwright can sign with, so a change of " +
+				"`signing.algorithm` (or `keys rotate --algorithm`) strands no verifier that read it at start (issue 15, finding 3)",
 			FrozenAlgorithms: true,
 			NewVerifier:      newGoOIDC,
 		},
@@ -299,7 +300,8 @@ func components() []component {
 			Name: "oauth2-proxy", Role: roleVerifier, Language: "Go",
 			Works: "pre-published `keys rotate` transparent; the accepted algorithms are frozen at start, so a " +
 				"change of `signing.algorithm` rejected every token from the moment the new key signed",
-			Configure:  "restart it after a change of `signing.algorithm`",
+			Configure: "it uses go-oidc, which accepts what discovery listed at its start; discovery now lists every algorithm " +
+				"tokenwright can sign with (proven with go-oidc above), so no restart should be needed; not re-run here",
 			Algorithms: "RS256, ES256",
 		},
 		{

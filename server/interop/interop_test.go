@@ -59,8 +59,8 @@ func verifierWorks(r component) string {
 	s := strings.Join(docs[:4], ", ") + "; " + strings.Join(docs[4:], "; ")
 	change := fmt.Sprintf("`signing.algorithm` %s → %s", algorithmChange[0], algorithmChange[1])
 	if r.FrozenAlgorithms {
-		return s + "; accepts only the algorithms discovery listed when it was created, so it keeps accepting across " + change +
-			" only when configured with both"
+		return s + "; accepts only the algorithms discovery listed when it was created; tokenwright lists every algorithm it " +
+			"can sign with (`signing.Advertised`), so it keeps accepting across " + change + " with its defaults"
 	}
 	return s + "; keeps accepting across " + change + " (configured as here)"
 }

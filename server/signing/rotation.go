@@ -72,6 +72,20 @@ func (m *Manager) Tick(ctx context.Context) (changed bool, err error) {
 // every 30 s, so tokens may be refused briefly: use it when the active key
 // is compromised, together with Remove.
 func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
+	return m.RotateTo(ctx, immediate, "")
+}
+
+// RotateTo is Rotate with the new key's algorithm chosen: alg, or with alg
+// empty the algorithm the key set follows (see Options.algorithmAfter). A
+// chosen algorithm outlives restarts and scheduled rotations: each later
+// key keeps it until signing.algorithm is changed in the configuration or
+// another algorithm is chosen here. An unknown alg is ErrUnsupportedAlgorithm.
+func (m *Manager) RotateTo(ctx context.Context, immediate bool, alg jose.SignatureAlgorithm) (KeyInfo, error) {
+	if alg != "" {
+		if _, err := ParseAlgorithm(string(alg)); err != nil {
+			return KeyInfo{}, err
+		}
+	}
 	var created store.SigningKey
 	err := m.exclusive(ctx, func(ctx context.Context) error {
 		keys, err := m.list(ctx)
@@ -81,7 +95,13 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
 		now := m.opts.Now().UTC()
 		if i := slices.IndexFunc(keys, isState(store.SigningPending)); i >= 0 {
 			if !immediate {
-				return fmt.Errorf("%w: %s activates at %s", ErrRotationPending, keys[i].ID, keys[i].ActivateAt.Format(time.RFC3339))
+				return fmt.Errorf("%w: %s (%s) activates at %s", ErrRotationPending, keys[i].ID, keys[i].Algorithm, keys[i].ActivateAt.Format(time.RFC3339))
+			}
+			if alg != "" && string(alg) != keys[i].Algorithm {
+				// Promoting the waiting key would not give the algorithm
+				// asked for, and a second pending key is not a state the
+				// lifecycle has.
+				return fmt.Errorf("%w: %s (%s) would be promoted, not a new %s key; remove it first", ErrRotationPending, keys[i].ID, keys[i].Algorithm, alg)
 			}
 			// Immediate rotation promotes the waiting key instead of
 			// adding another one. It hands over here, on purpose without
@@ -90,7 +110,14 @@ func (m *Manager) Rotate(ctx context.Context, immediate bool) (KeyInfo, error) {
 			handOver(keys, i, now, m.opts.Retention())
 			created = keys[i]
 		} else {
-			k, err := m.generate(m.opts.Algorithm, store.SigningPending)
+			if alg == "" {
+				if a := slices.IndexFunc(keys, isState(store.SigningActive)); a >= 0 {
+					alg = m.opts.algorithmAfter(keys[a])
+				} else {
+					alg = m.opts.Algorithm
+				}
+			}
+			k, err := m.generate(alg, store.SigningPending)
 			if err != nil {
 				return err
 			}
@@ -252,19 +279,27 @@ func (m *Manager) plan(keys []store.SigningKey, now time.Time, seen local) (_ []
 		active, changed = len(keys)-1, true
 	}
 
+	// The configuration now names the algorithm an administrator chose
+	// earlier: record that, so that a later change of the configuration
+	// is seen as one (see algorithmAfter).
+	if a := &keys[active]; a.ConfiguredAlgorithm != "" && a.ConfiguredAlgorithm != string(o.Algorithm) && a.Algorithm == string(o.Algorithm) {
+		a.ConfiguredAlgorithm, changed = string(o.Algorithm), true
+	}
+
 	// A successor, published PrePublish before it is needed: on schedule,
 	// or because the configured algorithm changed.
 	if !slices.ContainsFunc(keys, isState(store.SigningPending)) {
 		a := keys[active]
+		alg := o.algorithmAfter(a)
 		var activateAt time.Time
 		switch {
-		case a.Algorithm != string(o.Algorithm):
+		case a.Algorithm != string(alg):
 			activateAt = now.Add(o.PrePublish())
 		case o.RotationPeriod > 0 && !now.Before(o.publishSuccessorAt(a.ActivatedAt)):
 			activateAt = later(a.ActivatedAt.Add(o.RotationPeriod), now.Add(o.PrePublish()))
 		}
 		if !activateAt.IsZero() {
-			k, err := m.generate(o.Algorithm, store.SigningPending)
+			k, err := m.generate(alg, store.SigningPending)
 			if err != nil {
 				return nil, false, err
 			}
@@ -285,6 +320,39 @@ func (m *Manager) plan(keys []store.SigningKey, now time.Time, seen local) (_ []
 		kept = append(kept, k)
 	}
 	return kept, changed, nil
+}
+
+// algorithmAfter is the algorithm of the key that follows active: the one
+// an administrator chose (RotateTo), for as long as the configuration is
+// the one that choice was made under, otherwise signing.algorithm. So a
+// restart or a scheduled rotation never undoes a choice silently, and a
+// change of signing.algorithm made after it still takes effect. A key
+// generated from the configuration records the configuration it follows,
+// so the rule gives its own algorithm back; keys from before the record
+// existed (ConfiguredAlgorithm empty) follow the configuration as before.
+func (o Options) algorithmAfter(active store.SigningKey) jose.SignatureAlgorithm {
+	if active.ConfiguredAlgorithm == string(o.Algorithm) {
+		return jose.SignatureAlgorithm(active.Algorithm)
+	}
+	return o.Algorithm
+}
+
+// Algorithm is the algorithm the key set settles on (after the pending
+// key, if any, else after the active one) and whether that differs from
+// the configured signing.algorithm because an administrator chose it.
+func (m *Manager) Algorithm() (alg jose.SignatureAlgorithm, chosen bool) {
+	alg = m.opts.Algorithm
+	if st := m.Current(); st != nil {
+		last := slices.IndexFunc(st.Keys, func(k KeyInfo) bool { return k.State == store.SigningPending })
+		if last < 0 {
+			last = slices.IndexFunc(st.Keys, func(k KeyInfo) bool { return k.State == store.SigningActive })
+		}
+		if last >= 0 {
+			k := st.Keys[last]
+			alg = m.opts.algorithmAfter(store.SigningKey{Algorithm: k.Algorithm, ConfiguredAlgorithm: k.ConfiguredAlgorithm})
+		}
+	}
+	return alg, alg != m.opts.Algorithm
 }
 
 // publishSuccessorAt is when a key activated at activatedAt gets its
@@ -486,16 +554,5 @@ func later(a, b time.Time) time.Time {
 
 func info(k store.SigningKey) KeyInfo {
 	return KeyInfo{ID: k.ID, Algorithm: k.Algorithm, State: k.State, CreatedAt: k.CreatedAt, ActivateAt: k.ActivateAt,
-		ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter}
-}
-
-// Algorithms lists the algorithms of the published keys, active first.
-func (st *State) Algorithms() []jose.SignatureAlgorithm {
-	algs := []jose.SignatureAlgorithm{st.Active.Algorithm}
-	for _, k := range st.Keys {
-		if a := jose.SignatureAlgorithm(k.Algorithm); !slices.Contains(algs, a) {
-			algs = append(algs, a)
-		}
-	}
-	return algs
+		ActivatedAt: k.ActivatedAt, RetiredAt: k.RetiredAt, RemoveAfter: k.RemoveAfter, ConfiguredAlgorithm: k.ConfiguredAlgorithm}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
@@ -120,5 +122,67 @@ func TestNextTickAfterWallClockStep(t *testing.T) {
 	}
 	if got, want := m.untilNextTick(), m.opts.PrePublish()-5*time.Minute; got != want {
 		t.Fatalf("after a step of the wall clock the next tick is in %s, want the remaining local wait %s", got, want)
+	}
+}
+
+// Which algorithm the next key gets: an administrator's choice (RotateTo)
+// stands across restarts and scheduled rotations, a change of
+// signing.algorithm made after it still takes effect, and keys from before
+// the choice was recorded follow the configuration as they always did
+// (issue 15, finding 3).
+func TestAlgorithmChoiceOutlivesRestartsButNotAConfigChange(t *testing.T) {
+	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name                  string
+		keyAlg, keyConfigured string // the active key and the configuration it was made under
+		configured            string // signing.algorithm now
+		wantSuccessor         string // algorithm of the successor plan publishes; "" none
+		wantRecord            string // the active key's ConfiguredAlgorithm afterwards
+	}{
+		{"recorded before: unchanged configuration", "RS256", "", "RS256", "", ""},
+		{"recorded before: configuration changed", "RS256", "", "ES256", "ES256", ""},
+		{"made from the configuration: unchanged", "RS256", "RS256", "RS256", "", "RS256"},
+		{"made from the configuration: changed", "RS256", "RS256", "ES256", "ES256", "RS256"},
+		{"chosen: same configuration (a restart)", "ES256", "RS256", "RS256", "", "RS256"},
+		{"chosen: configuration changed since", "ES256", "RS256", "PS256", "PS256", "RS256"},
+		{"chosen: configuration now names the choice", "ES256", "RS256", "ES256", "", "ES256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewManager(nil, testKEK(t), Options{Algorithm: jose.SignatureAlgorithm(tc.configured)})
+			active := store.SigningKey{ID: "active", Algorithm: tc.keyAlg, ConfiguredAlgorithm: tc.keyConfigured,
+				State: store.SigningActive, ActivatedAt: t0.Add(-time.Hour)}
+			next, _, err := m.plan([]store.SigningKey{active}, t0, local{now: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var successor string
+			for _, k := range next {
+				switch k.State {
+				case store.SigningPending:
+					successor = k.Algorithm
+					if k.ConfiguredAlgorithm != tc.configured {
+						t.Errorf("successor records configuration %q, want %q", k.ConfiguredAlgorithm, tc.configured)
+					}
+				case store.SigningActive:
+					if k.ConfiguredAlgorithm != tc.wantRecord {
+						t.Errorf("active key records configuration %q, want %q", k.ConfiguredAlgorithm, tc.wantRecord)
+					}
+				}
+			}
+			if successor != tc.wantSuccessor {
+				t.Errorf("successor %q, want %q", successor, tc.wantSuccessor)
+			}
+		})
+	}
+
+	// Adopted, a later change of the configuration is seen as one.
+	m := NewManager(nil, testKEK(t), Options{Algorithm: jose.RS256})
+	adopted := store.SigningKey{ID: "a", Algorithm: "ES256", ConfiguredAlgorithm: "ES256", State: store.SigningActive, ActivatedAt: t0}
+	next, _, err := m.plan([]store.SigningKey{adopted}, t0, local{now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next) != 2 || next[1].State != store.SigningPending || next[1].Algorithm != "RS256" {
+		t.Fatalf("after adopting ES256, signing.algorithm RS256 planned %+v", next)
 	}
 }

@@ -36,13 +36,41 @@ var Supported = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384, jose.EdDSA,
 }
 
-// ParseAlgorithm validates an algorithm name from configuration.
+// ErrUnsupportedAlgorithm means an algorithm tokenwright does not sign with.
+var ErrUnsupportedAlgorithm = errors.New("unsupported signing algorithm")
+
+// ParseAlgorithm validates an algorithm name (configuration, API).
 func ParseAlgorithm(name string) (jose.SignatureAlgorithm, error) {
 	alg := jose.SignatureAlgorithm(name)
 	if !slices.Contains(Supported, alg) {
-		return "", fmt.Errorf("unsupported signing algorithm %q (supported: %v)", name, Supported)
+		return "", fmt.Errorf("%w %q (supported: %v)", ErrUnsupportedAlgorithm, name, Supported)
 	}
 	return alg, nil
+}
+
+// Advertised is the id_token_signing_alg_values_supported of the discovery
+// document: every algorithm tokenwright can sign with, RS256 first (OIDC
+// Discovery requires RS256 in the list), whatever the key set holds now.
+//
+// Why all of them, not the algorithms of the published keys: verifiers such
+// as go-oidc (and so oauth2-proxy) read this list once, when they start, and
+// from then on refuse every other algorithm. A list that followed the key
+// set would change when an administrator switches algorithms, and such a
+// verifier would refuse every token from the moment the new key signs, even
+// though the key itself was pre-published. A fixed list changes only with a
+// tokenwright release.
+//
+// Why that is honest: the server does sign with each of these once an
+// administrator chooses it, without a restart. Why it is safe: the list
+// grants nothing by itself. A verifier still needs a signature by a key in
+// the JWKS, each published key names its own alg, a key verifies only the
+// algorithms of its type, and the list holds neither "none" nor HMAC.
+func Advertised() []string {
+	algs := make([]string, len(Supported))
+	for i, a := range Supported {
+		algs[i] = string(a)
+	}
+	return algs
 }
 
 // Token types written into the JOSE "typ" header.
@@ -113,6 +141,9 @@ type KeyInfo struct {
 	ActivatedAt time.Time             `json:"activatedAt,omitzero"`
 	RetiredAt   time.Time             `json:"retiredAt,omitzero"`
 	RemoveAfter time.Time             `json:"removeAfter,omitzero"`
+	// ConfiguredAlgorithm is signing.algorithm when the key was generated
+	// (see store.SigningKey).
+	ConfiguredAlgorithm string `json:"configuredAlgorithm,omitempty"`
 }
 
 // CacheMaxAge is how long a verifier may cache the published set fetched at
@@ -235,7 +266,7 @@ func (m *Manager) generate(alg jose.SignatureAlgorithm, state store.SigningKeySt
 	}
 	now := m.opts.Now().UTC()
 	k := store.SigningKey{ID: pub.KeyID, Algorithm: string(alg), State: state, PublicJWK: pubJSON,
-		EncryptedPrivateKey: sealed, KEKID: m.kek.ID(), CreatedAt: now}
+		EncryptedPrivateKey: sealed, KEKID: m.kek.ID(), CreatedAt: now, ConfiguredAlgorithm: string(m.opts.Algorithm)}
 	if state == store.SigningActive {
 		k.ActivatedAt = now
 	}
