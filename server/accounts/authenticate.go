@@ -100,7 +100,7 @@ func (s *Service) authenticate(ctx context.Context, secret string) (*Principal, 
 	if key.Kind == store.KindPersonalToken {
 		u, err := s.store.GetUser(ctx, key.Owner)
 		if err != nil {
-			return nil, fail(ReasonOwnerMissing)
+			return nil, ownerLookupFailure(err)
 		}
 		if u.Status != store.StatusActive {
 			return nil, fail(ReasonOwnerInactive)
@@ -110,13 +110,25 @@ func (s *Service) authenticate(ctx context.Context, secret string) (*Principal, 
 	}
 	sa, err := s.store.GetServiceAccount(ctx, key.Owner)
 	if err != nil {
-		return nil, fail(ReasonOwnerMissing)
+		return nil, ownerLookupFailure(err)
 	}
 	if sa.Status != store.StatusActive {
 		return nil, fail(ReasonOwnerInactive)
 	}
 	p.Account = &sa
 	return p, nil
+}
+
+// ownerLookupFailure classifies a failed lookup of a credential's owner:
+// an owner that does not exist fails the credential, but a store that
+// cannot answer (etcd without quorum, a full disk) is an outage, answered
+// 503 like a failed key lookup, never a credential failure a client would
+// take as "your secret is wrong".
+func ownerLookupFailure(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fail(ReasonOwnerMissing)
+	}
+	return fmt.Errorf("looking up the credential's owner: %w", err)
 }
 
 // Grant is what a token may say about its principal, after policy.
