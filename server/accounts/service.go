@@ -259,31 +259,3 @@ func (s *Service) newKey(now time.Time, kind apikey.Kind, owner, name, descripti
 	return store.Key{ID: id, Kind: storeKind, Owner: owner, Name: name, Description: description,
 		SecretHash: cred.Hash(), CreatedAt: now, ExpiresAt: expires}, cred, nil
 }
-
-// KeyStatus computes a key's status at now.
-func (s *Service) KeyStatus(k store.Key) string {
-	now := s.now()
-	switch {
-	case k.Revoked():
-		return "revoked"
-	case k.Expired(now):
-		return "expired"
-	case !k.ExpiresAt.IsZero() && k.ExpiresAt.Sub(now) <= s.policy.ExpiringSoon:
-		return "expiring_soon"
-	}
-	return "active"
-}
-
-// AuditChange returns the context for the store write of an
-// administrative action performed outside this service (signing-key
-// operations): that write records the action's success event in its own
-// transaction, with the same rules as this service's events.
-func (s *Service) AuditChange(ctx context.Context, actor Actor, action, target string, details map[string]string) context.Context {
-	return s.begin(actor, action, target, details).change(ctx)
-}
-
-// AuditFailure records a refused or failed action performed outside this
-// service, best-effort; a nil err records nothing (see AuditChange).
-func (s *Service) AuditFailure(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
-	s.auditFailure(ctx, actor, action, target, err, details)
-}
