@@ -44,13 +44,20 @@ type Policy struct {
 	MaxPATsPerUser int
 }
 
-// DefaultPolicy is what a server without configuration uses.
+// MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
+// maxJwtDuration default is far above; short tokens limit a leak's value).
+// No setting raises it.
+const MaxTokenLifetime = time.Hour
+
+// DefaultPolicy is what a server without configuration uses. It is the one
+// home of these defaults: the configuration's (server.DefaultConfig) are
+// read from it.
 func DefaultPolicy() Policy {
 	return Policy{
 		DefaultKeyLifetime:   4 * 30 * 24 * time.Hour, // four months
 		ExpiringSoon:         7 * 24 * time.Hour,
 		DefaultTokenLifetime: 10 * time.Minute,
-		MaxTokenLifetime:     time.Hour,
+		MaxTokenLifetime:     MaxTokenLifetime,
 		MaxPATsPerUser:       50,
 	}
 }
