@@ -211,7 +211,9 @@ func (f faultyOwners) GetServiceAccount(context.Context, string) (store.ServiceA
 	return store.ServiceAccount{}, f.err
 }
 
-func (f faultyOwners) GetUser(context.Context, string) (store.User, error) { return store.User{}, f.err }
+func (f faultyOwners) GetUser(context.Context, string) (store.User, error) {
+	return store.User{}, f.err
+}
 
 // Finding (issue 20, item 1): an outage while reading the credential's
 // owner was answered as a bad credential (invalid_client, 401: "try

@@ -68,7 +68,10 @@ func TestTokenContents(t *testing.T) {
 		{"domino, aud array", base, map[string]any{"iss": "https://i", "sub": "svc", "aud": []any{"https://a.example.com"},
 			"exp": 1_800_000_060.0, "nbf": 1_800_000_000.0, "iat": 1_800_000_000.0, "jti": "K.x", "client_id": "svc", "azp": "svc",
 			"scope": "Domino.user.all read", "email": "svc@example.com", "CN": "CN=svc/O=Acme", "roles": []any{"r"}}},
-		{"generic, aud string, no CN", with(func(g *accounts.Grant) { g.Profile = accounts.ProfileGeneric; g.AudienceFormat = accounts.AudienceString }),
+		{"generic, aud string, no CN", with(func(g *accounts.Grant) {
+			g.Profile = accounts.ProfileGeneric
+			g.AudienceFormat = accounts.AudienceString
+		}),
 			map[string]any{"iss": "https://i", "sub": "svc", "aud": "https://a.example.com",
 				"exp": 1_800_000_060.0, "nbf": 1_800_000_000.0, "iat": 1_800_000_000.0, "jti": "K.x", "client_id": "svc", "azp": "svc",
 				"scope": "Domino.user.all read", "email": "svc@example.com", "roles": []any{"r"}}},
