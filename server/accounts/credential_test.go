@@ -41,6 +41,7 @@ type env struct {
 	secretKey, jwkKey store.Key
 	patKey            store.Key
 	signer            *ecdsa.PrivateKey
+	kid               string // the assertions' kid: the key's id, or its JWK thumbprint
 	jti               int
 }
 
@@ -80,6 +81,7 @@ func newEnv(t *testing.T, wrap func(store.Store) store.Store) *env {
 	e.jwkKey, _, err = setup.CreateKey(ctx, admin, "svc", accounts.NewKey{Name: "jwk",
 		PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))})
 	must(err)
+	e.kid = e.jwkKey.ID
 	_, err = setup.CreateUser(ctx, admin, accounts.NewUser{Name: "alice", Email: "alice@example.com"})
 	must(err)
 	e.patKey, e.pat, err = setup.CreatePAT(ctx, admin, "alice", accounts.NewPAT{Name: "pat", CIDRs: []string{"127.0.0.0/8"}})
@@ -93,7 +95,7 @@ func (e *env) assertion(t *testing.T) string {
 	t.Helper()
 	e.jti++
 	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: e.signer},
-		(&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), e.jwkKey.ID))
+		(&jose.SignerOptions{}).WithHeader(jose.HeaderKey("kid"), e.kid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,5 +272,40 @@ func TestKeyStatus(t *testing.T) {
 		if got.Usable() != (c.want == accounts.KeyActive || c.want == accounts.KeyExpiringSoon) {
 			t.Errorf("%s: Usable() = %v", c.name, got.Usable())
 		}
+	}
+}
+
+// The same public key registered twice (a replacement created before the
+// old key is revoked): an assertion naming the key by its thumbprint is
+// accepted through the usable registration, whatever the order.
+func TestAssertionPrefersTheUsableRegistration(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	der, err := x509.MarshalPKIXPublicKey(&e.signer.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := accounts.New(e.db, accounts.Options{Policy: accounts.DefaultPolicy(), Now: func() time.Time { return e.now }})
+	second, _, err := setup.CreateKey(ctx, admin, "svc", accounts.NewKey{Name: "jwk2",
+		PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jwk jose.JSONWebKey
+	if err := jwk.UnmarshalJSON(second.PublicJWK); err != nil {
+		t.Fatal(err)
+	}
+	e.kid = jwk.KeyID // the thumbprint, which names both registrations
+	for i, revoke := range []func(){func() {}, func() { e.revoke(t, e.jwkKey.ID) }} {
+		revoke()
+		p, err := e.svc.AuthenticateAssertion(ctx, e.assertion(t), "svc", []string{testIssuer}, inside)
+		if err != nil || (i == 1 && p.Key.ID != second.ID) {
+			t.Fatalf("step %d: %v, %+v", i, err, p)
+		}
+	}
+	e.revoke(t, second.ID)
+	_, err = e.svc.AuthenticateAssertion(ctx, e.assertion(t), "svc", []string{testIssuer}, inside)
+	if accounts.ReasonOf(err) != accounts.ReasonKeyRevoked {
+		t.Fatalf("both revoked: %v (%q)", err, accounts.ReasonOf(err))
 	}
 }
