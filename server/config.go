@@ -117,26 +117,29 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 }
 
-// MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
-// maxJwtDuration default is far above; short tokens limit a leak's value).
-const MaxTokenLifetime = time.Hour
+// MaxTokenLifetime is the hard cap on JWT lifetime: accounts.MaxTokenLifetime.
+const MaxTokenLifetime = accounts.MaxTokenLifetime
 
-// DefaultConfig returns the built-in defaults.
+// DefaultConfig returns the built-in defaults. Those of the account rules
+// (token and key lifetimes, the expiring-soon window, the PAT quota) and of
+// signing (algorithm, JWKS max-age) are read from their packages, where
+// they are written once.
 func DefaultConfig() Config {
 	var c Config
+	p := accounts.DefaultPolicy()
 	c.Listen = "127.0.0.1:8080"
 	c.Issuer = "http://127.0.0.1:8080"
 	c.DataDir = "./tokenwright-data"
 	c.Store, c.Etcd = StoreBolt, defaultEtcdConfig()
 	c.Log.Level, c.Log.Format = "info", "auto"
-	c.Tokens.Lifetime = Duration(10 * time.Minute)
-	c.Signing.Algorithm = "RS256"
+	c.Tokens.Lifetime = Duration(p.DefaultTokenLifetime)
+	c.Signing.Algorithm = string(signing.DefaultAlgorithm)
 	c.Signing.RotationPeriod = Duration(30 * 24 * time.Hour)
-	c.Signing.JWKSMaxAge = Duration(time.Hour)
-	c.Keys.DefaultLifetime = Duration(120 * 24 * time.Hour)
-	c.Keys.ExpiringSoon = Duration(7 * 24 * time.Hour)
+	c.Signing.JWKSMaxAge = Duration(signing.DefaultMaxAge)
+	c.Keys.DefaultLifetime = Duration(p.DefaultKeyLifetime)
+	c.Keys.ExpiringSoon = Duration(p.ExpiringSoon)
 	c.Keys.UsageFlushInterval = Duration(5 * time.Second)
-	c.Keys.MaxPATsPerUser = 50
+	c.Keys.MaxPATsPerUser = p.MaxPATsPerUser
 	c.Notifications.Interval = Duration(10 * time.Minute)
 	c.Notifications.Webhook.RetryBackoff = Duration(time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/tokenwright/tokenwright/server/notify"
-	"github.com/tokenwright/tokenwright/store"
 )
 
 // webhookSecret reads the webhook's signing secret. A webhook must be
@@ -36,11 +35,9 @@ func (s *Server) webhookSecret(environ func(string) string) ([]byte, error) {
 // newNotifier builds the expiry-notice job over the opened store.
 func (s *Server) newNotifier(secret []byte) *notify.Notifier {
 	wh := s.cfg.Notifications.Webhook
-	return notify.New(s.store, notify.Options{
+	return notify.New(s.store, s.accounts, notify.Options{
 		WebhookURL: wh.URL, Secret: secret, InitialBackoff: wh.RetryBackoff.Std(), Issuer: s.cfg.Issuer,
-		Expiring: func(k store.Key) bool { return s.accounts.KeyStatus(k) == "expiring_soon" },
-		Window:   s.cfg.Keys.ExpiringSoon.Std(),
-		Logger:   s.log, Now: s.now,
+		Logger: s.log, Now: s.now,
 	})
 }
 

@@ -246,6 +246,19 @@ type SigningKey struct {
 	ConfiguredAlgorithm string `json:"configuredAlgorithm,omitempty"`
 }
 
+// Signing-key states (SigningKey.State).
+const (
+	SigningKeyPending = "pending"
+	SigningKeyActive  = "active"
+	SigningKeyRetired = "retired"
+)
+
+// Statuses of service accounts and users (ServiceAccount.Status, User.Status).
+const (
+	StatusActive   = "active"
+	StatusInactive = "inactive"
+)
+
 // RotateSigningKey is the body of POST /api/v1/signing-keys:rotate.
 type RotateSigningKey struct {
 	// Immediate makes the new key sign at once instead of after the

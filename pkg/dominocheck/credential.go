@@ -57,7 +57,7 @@ func (c *checker) refusal(ctx context.Context) (detail, fix string) {
 	}
 	name := fmt.Sprintf("key %q (%s)", key.Name, key.ID)
 	var causes, fixes []string
-	if sa.Status != "active" {
+	if sa.Status != api.StatusActive {
 		causes = append(causes, fmt.Sprintf("service account %s is deactivated (status %s)", id, sa.Status))
 		fixes = append(fixes, "tokenwright sa activate "+id)
 	}

@@ -140,9 +140,9 @@ func (c *checker) checkRESTAPIKeys(ctx context.Context, keys jose.JSONWebKeySet,
 	var active *api.SigningKey
 	for i, k := range list {
 		switch k.State {
-		case "active":
+		case api.SigningKeyActive:
 			active = &list[i]
-		case "pending":
+		case api.SigningKeyPending:
 			if k.Algorithm != "RS256" {
 				c.fail("REST API jwt mode: next signing key is RS256", fmt.Sprintf("key %s (%s) signs from %s", k.KID, k.Algorithm, date(k.ActivateAt)),
 					"jwt mode verifies RS256 only: from then it refuses every token; keep signing.algorithm: RS256")

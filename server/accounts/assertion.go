@@ -146,11 +146,10 @@ func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID
 	}
 	header := tok.Headers[0]
 	now := s.now()
-	var key store.Key
+	var p *Principal
 	var claims jwt.Claims
-	verified := false
 	for _, k := range keys {
-		if len(k.PublicJWK) == 0 || k.Revoked() || k.Expired(now) {
+		if len(k.PublicJWK) == 0 {
 			continue
 		}
 		var jwk jose.JSONWebKey
@@ -163,12 +162,21 @@ func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID
 		if jwk.Algorithm != "" && jwk.Algorithm != header.Algorithm {
 			continue
 		}
-		if err := tok.Claims(jwk.Key, &claims); err == nil {
-			key, verified = k, true
+		var c jwt.Claims
+		if err := tok.Claims(jwk.Key, &c); err != nil {
+			continue
+		}
+		// The signing key is found; a usable one wins over a revoked or
+		// expired one holding the same public key, which admit refuses
+		// below with its own reason if no usable one verifies.
+		if p == nil || !keyStatus(p.Key, now, 0).Usable() {
+			p, claims = &Principal{Key: k, Account: &sa}, c
+		}
+		if keyStatus(k, now, 0).Usable() {
 			break
 		}
 	}
-	if !verified {
+	if p == nil {
 		return nil, fail(ReasonAssertionSignature)
 	}
 	if claims.Subject != client {
@@ -184,19 +192,19 @@ func (s *Service) AuthenticateAssertion(ctx context.Context, assertion, clientID
 	if exp.Sub(now) > maxAssertionLifetime {
 		return nil, fail(ReasonAssertionLifetime)
 	}
-	if sa.Status != store.StatusActive {
-		return nil, fail(ReasonOwnerInactive)
+	if err := s.admit(ctx, p, now); err != nil {
+		return nil, err
 	}
-	if !s.reach(&Principal{Key: key, Account: &sa}).AllowsAddress(ip) {
-		return nil, fail(ReasonSourceAddress)
+	if err := s.admitAddress(p, ip); err != nil {
+		return nil, err
 	}
 	if fresh, err := s.replay.first(ctx, s.store, client+"\x00"+claims.ID, exp.Add(assertionLeeway), now); err != nil {
 		return nil, fmt.Errorf("recording assertion jti: %w", err)
 	} else if !fresh {
 		return nil, fail(ReasonAssertionReplayed)
 	}
-	s.usage.record(key.ID, now, ip)
-	return &Principal{Key: key, Account: &sa}, nil
+	s.usage.record(p.Key.ID, now, ip)
+	return p, nil
 }
 
 // replayGuard remembers assertion jti values until they expire. It checks
@@ -266,28 +274,11 @@ func (s *Service) CredentialActive(ctx context.Context, keyID string, scopes, au
 	if err != nil {
 		return false, err
 	}
-	if k.Revoked() || k.Expired(s.now()) {
-		return false, nil
-	}
 	p := &Principal{Key: k}
-	if k.Kind == store.KindPersonalToken {
-		u, err := s.store.GetUser(ctx, k.Owner)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil || u.Status != store.StatusActive {
-			return false, err
-		}
-		p.User = &u
-	} else {
-		sa, err := s.store.GetServiceAccount(ctx, k.Owner)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil || sa.Status != store.StatusActive {
-			return false, err
-		}
-		p.Account = &sa
+	if err := s.admit(ctx, p, s.now()); ReasonOf(err) != "" {
+		return false, nil
+	} else if err != nil {
+		return false, err
 	}
 	return s.reach(p).Covers(scopes, audiences, p.ClientID()), nil
 }

@@ -39,8 +39,8 @@ func (s *Service) AuthenticateClient(ctx context.Context, clientID, secret strin
 	if subtle.ConstantTimeCompare([]byte(p.ClientID()), []byte(clientID)) != 1 {
 		return nil, fail(ReasonClientMismatch)
 	}
-	if !s.reach(p).AllowsAddress(ip) {
-		return nil, fail(ReasonSourceAddress)
+	if err := s.admitAddress(p, ip); err != nil {
+		return nil, err
 	}
 	s.usage.record(p.Key.ID, s.now(), ip)
 	return p, nil
@@ -63,7 +63,7 @@ func (s *Service) AuthenticateBearer(ctx context.Context, token, ip string) (Act
 		return Actor{}, bearerFailure(ReasonKindMismatch) // a service-account key
 	}
 	addr, _ := netip.ParseAddr(ip)
-	if addr.IsValid() && !s.reach(p).AllowsAddress(addr) {
+	if addr.IsValid() && s.admitAddress(p, addr) != nil {
 		return Actor{}, bearerFailure(ReasonSourceAddress)
 	}
 	s.usage.record(p.Key.ID, s.now(), addr)
@@ -91,44 +91,12 @@ func (s *Service) authenticate(ctx context.Context, secret string) (*Principal, 
 		return nil, fail(ReasonWrongSecret)
 	case (cred.Kind == apikey.PersonalToken) != (key.Kind == store.KindPersonalToken):
 		return nil, fail(ReasonKindMismatch)
-	case key.Revoked():
-		return nil, fail(ReasonKeyRevoked)
-	case key.Expired(now):
-		return nil, fail(ReasonKeyExpired)
 	}
 	p := &Principal{Key: key}
-	if key.Kind == store.KindPersonalToken {
-		u, err := s.store.GetUser(ctx, key.Owner)
-		if err != nil {
-			return nil, ownerLookupFailure(err)
-		}
-		if u.Status != store.StatusActive {
-			return nil, fail(ReasonOwnerInactive)
-		}
-		p.User = &u
-		return p, nil
+	if err := s.admit(ctx, p, now); err != nil {
+		return nil, err
 	}
-	sa, err := s.store.GetServiceAccount(ctx, key.Owner)
-	if err != nil {
-		return nil, ownerLookupFailure(err)
-	}
-	if sa.Status != store.StatusActive {
-		return nil, fail(ReasonOwnerInactive)
-	}
-	p.Account = &sa
 	return p, nil
-}
-
-// ownerLookupFailure classifies a failed lookup of a credential's owner:
-// an owner that does not exist fails the credential, but a store that
-// cannot answer (etcd without quorum, a full disk) is an outage, answered
-// 503 like a failed key lookup, never a credential failure a client would
-// take as "your secret is wrong".
-func ownerLookupFailure(err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fail(ReasonOwnerMissing)
-	}
-	return fmt.Errorf("looking up the credential's owner: %w", err)
 }
 
 // Grant is what a token may say about its principal, after policy.

@@ -37,3 +37,22 @@ func (e *ValidationError) Error() string { return fmt.Sprintf("%s: %s", e.Field,
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
+
+// ConflictError is a refusal by one of this package's rules because of the
+// state of other records (the last active administrator, a user changed
+// meanwhile). errors.Is(err, ErrConflict) holds. It is told apart from the
+// store's own conflict, an email address already taken (store.ErrConflict),
+// by its type, never by its text.
+type ConflictError struct {
+	// Hint is the client-facing explanation.
+	Hint string
+}
+
+func (e *ConflictError) Error() string { return ErrConflict.Error() + ": " + e.Hint }
+
+// Is makes a ConflictError match ErrConflict.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+func conflict(format string, args ...any) error {
+	return &ConflictError{Hint: fmt.Sprintf(format, args...)}
+}

@@ -44,13 +44,20 @@ type Policy struct {
 	MaxPATsPerUser int
 }
 
-// DefaultPolicy is what a server without configuration uses.
+// MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's
+// maxJwtDuration default is far above; short tokens limit a leak's value).
+// No setting raises it.
+const MaxTokenLifetime = time.Hour
+
+// DefaultPolicy is what a server without configuration uses. It is the one
+// home of these defaults: the configuration's (server.DefaultConfig) are
+// read from it.
 func DefaultPolicy() Policy {
 	return Policy{
 		DefaultKeyLifetime:   4 * 30 * 24 * time.Hour, // four months
 		ExpiringSoon:         7 * 24 * time.Hour,
 		DefaultTokenLifetime: 10 * time.Minute,
-		MaxTokenLifetime:     time.Hour,
+		MaxTokenLifetime:     MaxTokenLifetime,
 		MaxPATsPerUser:       50,
 	}
 }
@@ -258,32 +265,4 @@ func (s *Service) newKey(now time.Time, kind apikey.Kind, owner, name, descripti
 	}
 	return store.Key{ID: id, Kind: storeKind, Owner: owner, Name: name, Description: description,
 		SecretHash: cred.Hash(), CreatedAt: now, ExpiresAt: expires}, cred, nil
-}
-
-// KeyStatus computes a key's status at now.
-func (s *Service) KeyStatus(k store.Key) string {
-	now := s.now()
-	switch {
-	case k.Revoked():
-		return "revoked"
-	case k.Expired(now):
-		return "expired"
-	case !k.ExpiresAt.IsZero() && k.ExpiresAt.Sub(now) <= s.policy.ExpiringSoon:
-		return "expiring_soon"
-	}
-	return "active"
-}
-
-// AuditChange returns the context for the store write of an
-// administrative action performed outside this service (signing-key
-// operations): that write records the action's success event in its own
-// transaction, with the same rules as this service's events.
-func (s *Service) AuditChange(ctx context.Context, actor Actor, action, target string, details map[string]string) context.Context {
-	return s.begin(actor, action, target, details).change(ctx)
-}
-
-// AuditFailure records a refused or failed action performed outside this
-// service, best-effort; a nil err records nothing (see AuditChange).
-func (s *Service) AuditFailure(ctx context.Context, actor Actor, action, target string, err error, details map[string]string) {
-	s.auditFailure(ctx, actor, action, target, err, details)
 }

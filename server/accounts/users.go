@@ -188,7 +188,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, name string, up U
 			// Someone else changed the user since we read it (e.g.
 			// promoted them) and this update would take that power away
 			// without the revocation: refuse rather than keep old tokens.
-			return cur, fmt.Errorf("%w: user %s changed meanwhile; try again", ErrConflict, name)
+			return cur, conflict("user %s changed meanwhile; try again", name)
 		}
 		return apply(cur)
 	})
@@ -216,7 +216,7 @@ func (s *Service) keepOneAdmin(ctx context.Context, leaving string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s is the last active administrator", ErrConflict, leaving)
+	return conflict("%s is the last active administrator", leaving)
 }
 
 // DeleteUser removes a user, their personal access tokens and their place

@@ -147,6 +147,7 @@ func (a *API) handle(h handlerFunc) http.Handler {
 func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	var verr *accounts.ValidationError
 	var derr *decodeError
+	var cerr *accounts.ConflictError
 	switch {
 	case errors.As(err, &derr):
 		writeError(w, derr.status, derr.code, derr.msg)
@@ -160,8 +161,11 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, api.CodeNotFound, "not found")
 	case errors.Is(err, store.ErrAlreadyExists):
 		writeError(w, http.StatusConflict, api.CodeAlreadyExists, "the name is already taken")
+	case errors.As(err, &cerr):
+		writeError(w, http.StatusConflict, api.CodeConflict, cerr.Error())
 	case errors.Is(err, store.ErrConflict):
-		writeError(w, http.StatusConflict, api.CodeConflict, conflictMessage(err))
+		// The store's one conflict (store.ErrConflict): an email taken.
+		writeError(w, http.StatusConflict, api.CodeConflict, "the email address is already used by another account or user")
 	case errors.Is(err, accounts.ErrQuota):
 		writeError(w, http.StatusConflict, api.CodeConflict, err.Error())
 	case errors.Is(err, accounts.ErrKeyState):
@@ -175,13 +179,6 @@ func (a *API) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 		a.log.Error().Err(err).Str("path", r.URL.Path).Msg("admin API error")
 		writeError(w, http.StatusInternalServerError, api.CodeInternal, "internal error")
 	}
-}
-
-func conflictMessage(err error) string {
-	if strings.Contains(err.Error(), "email") {
-		return "the email address is already used by another account or user"
-	}
-	return err.Error()
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

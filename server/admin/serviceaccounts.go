@@ -156,8 +156,8 @@ func (a *API) keyJSON(k store.Key) api.Key {
 		Roles: nonNil(k.Roles), Scopes: nonNil(k.Scopes), Audiences: nonNil(k.Audiences), CIDRs: nonNil(k.CIDRs),
 		CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy, ExpiresAt: timePtr(k.ExpiresAt),
 		LastUsedAt: timePtr(k.LastUsedAt), LastUsedIP: k.LastUsedIP, RotatedAt: timePtr(k.RotatedAt),
-		RevokedAt: timePtr(k.RevokedAt), Status: status,
-		IsValid:    status == api.KeyActive || status == api.KeyExpiringSoon,
+		RevokedAt: timePtr(k.RevokedAt), Status: string(status),
+		IsValid:    status.Usable(),
 		AuthMethod: "client_secret", PublicKey: accounts.PublicKeyOf(k),
 	}
 	if out.PublicKey != nil {

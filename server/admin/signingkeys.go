@@ -35,8 +35,8 @@ func (a *API) registerSigningKeys(route func(string, handlerFunc, ...string)) {
 var errNoSigning = &decodeError{http.StatusNotFound, api.CodeNotFound, "signing keys are not managed by this server"}
 
 func (a *API) listSigningKeys(r *http.Request, actor accounts.Actor) (int, any, error) {
-	if !actor.IsAdmin() {
-		return 0, nil, accounts.ErrForbidden
+	if err := accounts.MayManageSigningKeys(actor); err != nil {
+		return 0, nil, err
 	}
 	if a.signing == nil {
 		return 0, nil, errNoSigning
@@ -57,22 +57,19 @@ func (a *API) rotateSigningKey(r *http.Request, actor accounts.Actor) (int, any,
 			return 0, nil, err
 		}
 	}
-	if !actor.IsAdmin() {
-		a.accounts.AuditFailure(r.Context(), actor, "signing_key.rotate", "", accounts.ErrForbidden, nil)
-		return 0, nil, accounts.ErrForbidden
-	}
-	if a.signing == nil {
-		return 0, nil, errNoSigning
-	}
 	details := map[string]string{"immediate": boolString(req.Immediate)}
 	if req.Algorithm != "" {
 		details["algorithm"] = req.Algorithm
 	}
-	// The new key set is stored with the success event (named after the
-	// new key by Rotate); a refusal or failure is recorded after.
-	k, err := a.signing.RotateTo(a.accounts.AuditChange(r.Context(), actor, "signing_key.rotate", "", details),
-		req.Immediate, jose.SignatureAlgorithm(req.Algorithm))
-	a.accounts.AuditFailure(r.Context(), actor, "signing_key.rotate", k.ID, err, details)
+	var k signing.KeyInfo
+	err := a.accounts.ChangeSigningKeys(r.Context(), actor, accounts.SigningKeyRotate, "", details, func(ctx context.Context) (string, error) {
+		if a.signing == nil {
+			return "", errNoSigning
+		}
+		var err error
+		k, err = a.signing.RotateTo(ctx, req.Immediate, jose.SignatureAlgorithm(req.Algorithm))
+		return k.ID, err
+	})
 	if errors.Is(err, signing.ErrUnsupportedAlgorithm) {
 		return 0, nil, &decodeError{http.StatusBadRequest, api.CodeInvalidRequest, "algorithm: " + err.Error()}
 	}
@@ -87,15 +84,12 @@ func (a *API) rotateSigningKey(r *http.Request, actor accounts.Actor) (int, any,
 
 func (a *API) removeSigningKey(r *http.Request, actor accounts.Actor) (int, any, error) {
 	kid := mux.Vars(r)["kid"]
-	if !actor.IsAdmin() {
-		a.accounts.AuditFailure(r.Context(), actor, "signing_key.remove", kid, accounts.ErrForbidden, nil)
-		return 0, nil, accounts.ErrForbidden
-	}
-	if a.signing == nil {
-		return 0, nil, errNoSigning
-	}
-	err := a.signing.Remove(a.accounts.AuditChange(r.Context(), actor, "signing_key.remove", kid, nil), kid)
-	a.accounts.AuditFailure(r.Context(), actor, "signing_key.remove", kid, err, nil)
+	err := a.accounts.ChangeSigningKeys(r.Context(), actor, accounts.SigningKeyRemove, kid, nil, func(ctx context.Context) (string, error) {
+		if a.signing == nil {
+			return "", errNoSigning
+		}
+		return "", a.signing.Remove(ctx, kid)
+	})
 	if errors.Is(err, signing.ErrKeyInUse) {
 		return 0, nil, &decodeError{http.StatusConflict, api.CodeConflict, err.Error()}
 	}

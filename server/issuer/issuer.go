@@ -122,9 +122,9 @@ func newClaims(iss string, g accounts.Grant, now, exp time.Time, jti string) *cl
 
 // marshalClaims encodes c and appends the custom claims (in sorted order,
 // so tokens are deterministic for equal input). Custom names that are
-// reserved (claimnames.Reserved) or collide with a written claim are
-// dropped; validation already refuses them, but accounts stored before a
-// name became reserved may still hold one.
+// reserved (claimnames.Reserved, which holds every name c can write, in
+// any case) are dropped; validation already refuses them, but accounts
+// stored before a name became reserved may still hold one.
 func marshalClaims(c *claims, custom map[string]any) ([]byte, error) {
 	base, err := json.Marshal(c)
 	if err != nil {
@@ -141,7 +141,7 @@ func marshalClaims(c *claims, custom map[string]any) ([]byte, error) {
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if claimnames.Reserved(k) || bytes.Contains(base, []byte(`"`+k+`":`)) {
+		if claimnames.Reserved(k) {
 			continue
 		}
 		v, err := json.Marshal(custom[k])

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/store"
 )
 
 // MaxClients caps the distinct client labels; later clients count as "other".
@@ -29,6 +30,7 @@ const MaxClients = 1000
 
 // SigningKey is what the signing-key collector needs of one key.
 type SigningKey struct {
+	// State is the key's store.SigningKeyState, as its label value.
 	State     string
 	CreatedAt time.Time
 	Active    bool
@@ -187,7 +189,9 @@ var (
 func (k *keyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keysDesc; ch <- ageDesc }
 
 func (k *keyCollector) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]float64{"pending": 0, "active": 0, "retired": 0}
+	// Every state is reported, 0 included, so a dashboard sees "no
+	// pending key" rather than a missing series.
+	counts := map[string]float64{string(store.SigningPending): 0, string(store.SigningActive): 0, string(store.SigningRetired): 0}
 	for _, key := range k.keys() {
 		counts[key.State]++
 		if key.Active {

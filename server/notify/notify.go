@@ -27,6 +27,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/store"
 )
 
@@ -51,14 +52,7 @@ type Options struct {
 	MaxAttempts    int
 	InitialBackoff time.Duration
 	// Issuer names this tokenwright in the payload.
-	Issuer string
-	// Expiring reports whether a key is in its "expiring soon" window
-	// (accounts.Service.KeyStatus == expiring_soon: the rule lives there).
-	Expiring func(store.Key) bool
-	// Window is the length of the expiring-soon window; when set, each run
-	// asks the store only for keys expiring within it (an expiry index
-	// answers that without reading every key).
-	Window     time.Duration
+	Issuer     string
 	HTTPClient *http.Client
 	Logger     zerolog.Logger
 	Now        func() time.Time
@@ -67,11 +61,14 @@ type Options struct {
 // Notifier finds expiring credentials and notifies about each once.
 type Notifier struct {
 	store store.Store
+	// rules decides which credentials are expiring soon (KeyStatus) and
+	// composes the audit events, as for every other action.
+	rules *accounts.Service
 	opts  Options
 }
 
-// New returns a Notifier.
-func New(s store.Store, opts Options) *Notifier {
+// New returns a Notifier over s, whose account rules are rules.
+func New(s store.Store, rules *accounts.Service, opts Options) *Notifier {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 5
 	}
@@ -84,7 +81,7 @@ func New(s store.Store, opts Options) *Notifier {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Notifier{store: s, opts: opts}
+	return &Notifier{store: s, rules: rules, opts: opts}
 }
 
 // Run checks now and then every interval until ctx ends.
@@ -127,11 +124,10 @@ var errClaimed = errors.New("notice already claimed")
 // RunOnce notifies about every credential that entered its expiring-soon
 // window without a notice yet, and returns how many notices it sent.
 func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
-	q := store.KeyQuery{WithoutExpiryNotice: true}
-	if n.opts.Window > 0 {
-		now := n.opts.Now()
-		q.ExpiresAfter, q.ExpiresBefore = now, now.Add(n.opts.Window)
-	}
+	// Only keys expiring within the window: an expiry index answers that
+	// without reading every key.
+	now := n.opts.Now()
+	q := store.KeyQuery{WithoutExpiryNotice: true, ExpiresAfter: now, ExpiresBefore: now.Add(n.rules.Policy().ExpiringSoon)}
 	keys, err := n.store.ListKeys(ctx, q)
 	if err != nil {
 		return 0, fmt.Errorf("listing keys: %w", err)
@@ -139,7 +135,7 @@ func (n *Notifier) RunOnce(ctx context.Context) (int, error) {
 	sent := 0
 	var errs []error
 	for _, k := range keys {
-		if !k.ExpiryNoticeAt.IsZero() || !n.opts.Expiring(k) {
+		if !k.ExpiryNoticeAt.IsZero() || !n.expiring(k) {
 			continue
 		}
 		ok, err := n.notify(ctx, k)
@@ -179,7 +175,7 @@ func (n *Notifier) notify(ctx context.Context, k store.Key) (bool, error) {
 		})
 	}
 	claimed, err := n.store.UpdateKey(claimCtx, k.ID, func(cur store.Key) (store.Key, error) {
-		if !cur.ExpiryNoticeAt.IsZero() || !n.opts.Expiring(cur) {
+		if !cur.ExpiryNoticeAt.IsZero() || !n.expiring(cur) {
 			return cur, errClaimed
 		}
 		cur.ExpiryNoticeAt = claimedAt
@@ -195,7 +191,7 @@ func (n *Notifier) notify(ctx context.Context, k store.Key) (bool, error) {
 
 	p := Payload{Event: EventKeyExpiringSoon, Delivery: delivery, Time: claimedAt, Issuer: n.opts.Issuer,
 		Key: PayloadKey{ID: claimed.ID, Kind: string(claimed.Kind), ClientID: claimed.Owner, Name: claimed.Name,
-			ExpiresAt: claimed.ExpiresAt.UTC(), Status: "expiring_soon"}}
+			ExpiresAt: claimed.ExpiresAt.UTC(), Status: string(accounts.KeyExpiringSoon)}}
 	webhook := "disabled"
 	var sendErr error
 	if hooked {
@@ -234,7 +230,7 @@ func (n *Notifier) notify(ctx context.Context, k store.Key) (bool, error) {
 		case errors.Is(err, errClaimed) || errors.Is(err, store.ErrNotFound):
 			// The claim is no longer ours to confirm (the key changed or
 			// went); the notice went out all the same.
-			n.appendAudit(actx, ev)
+			n.rules.RecordEvent(actx, ev)
 			return true, nil
 		}
 		n.release(actx, claimedAt, claimed.ID, nil)
@@ -267,28 +263,23 @@ func (n *Notifier) release(ctx context.Context, claimedAt time.Time, id string, 
 		n.opts.Logger.Error().Err(err).Str("key_id", id).Msg("releasing the expiry notice claim failed")
 	}
 	if ev != nil {
-		n.appendAudit(ctx, *ev)
+		n.rules.RecordEvent(ctx, *ev)
 	}
 }
 
-// event is the audit record of one notice.
+// expiring reports whether k is in its expiring-soon window now.
+func (n *Notifier) expiring(k store.Key) bool {
+	return n.rules.KeyStatus(k) == accounts.KeyExpiringSoon
+}
+
+// event is the audit record of one notice, composed by the account rules
+// like every other event (result, redaction); at is kept as its time.
 func (n *Notifier) event(at time.Time, k store.Key, delivery, webhook string, sendErr error) store.AuditEvent {
 	details := map[string]string{"keyId": k.ID, "kind": string(k.Kind), "name": k.Name,
 		"expiresAt": k.ExpiresAt.UTC().Format(time.RFC3339), "webhook": webhook, "delivery": delivery}
-	result := store.ResultSuccess
-	if sendErr != nil {
-		result, details["error"] = store.ResultFailure, sendErr.Error()
-	}
-	return store.AuditEvent{Time: at, Actor: "tokenwright", Action: EventKeyExpiringSoon, Target: k.Owner,
-		Result: result, Details: details}
-}
-
-// appendAudit records ev on its own, best-effort, for a notice whose
-// settling write could not carry it.
-func (n *Notifier) appendAudit(ctx context.Context, ev store.AuditEvent) {
-	if _, err := n.store.AppendAudit(ctx, ev); err != nil {
-		n.opts.Logger.Error().Err(err).Str("key_id", ev.Details["keyId"]).Msg("writing audit event failed")
-	}
+	ev := n.rules.Event(accounts.SystemActor, EventKeyExpiringSoon, k.Owner, sendErr, details)
+	ev.Time = at
+	return ev
 }
 
 // deliver POSTs p until it is accepted (2xx) or the attempts run out.

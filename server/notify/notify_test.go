@@ -13,15 +13,17 @@ import (
 	"github.com/rs/zerolog"
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/notify"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
 
-const window = 7 * 24 * time.Hour
-
-func expiring(k store.Key) bool {
-	return !k.Revoked() && !k.ExpiresAt.IsZero() && time.Until(k.ExpiresAt) > 0 && time.Until(k.ExpiresAt) <= window
+// rules are the account rules the server gives the notifier: the default
+// policy, whose expiring-soon window (7 days) holds the keys expiring in
+// 48 hours and not the one expiring in 30 days.
+func rules(db store.Store) *accounts.Service {
+	return accounts.New(db, accounts.Options{Policy: accounts.DefaultPolicy(), Logger: zerolog.Nop()})
 }
 
 func openStore(t *testing.T, n int) (*bolt.Store, []string) {
@@ -85,7 +87,7 @@ func TestConcurrentRunsNotifyOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	var total atomic.Int32
 	for range 4 {
-		n := notify.New(db, notify.Options{WebhookURL: url, Secret: []byte("s"), Expiring: expiring, Logger: zerolog.Nop()})
+		n := notify.New(db, rules(db), notify.Options{WebhookURL: url, Secret: []byte("s"), Logger: zerolog.Nop()})
 		wg.Go(func() {
 			sent, err := n.RunOnce(context.Background())
 			if err != nil {
@@ -117,7 +119,7 @@ func TestFailedDeliveryIsRetriedLater(t *testing.T) {
 		}
 		return 500
 	})
-	n := notify.New(db, notify.Options{WebhookURL: url, Secret: []byte("s"), Expiring: expiring, Logger: zerolog.Nop(),
+	n := notify.New(db, rules(db), notify.Options{WebhookURL: url, Secret: []byte("s"), Logger: zerolog.Nop(),
 		MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond})
 	sent, err := n.RunOnce(context.Background())
 	if err == nil || sent != 0 || attempts.Load() != 3 {
@@ -198,7 +200,7 @@ func TestNoticeIsNotSettledWithoutItsAuditEvent(t *testing.T) {
 	}
 	t.Run("log only", func(t *testing.T) {
 		db, ids := openStore(t, 2)
-		n := notify.New(db, notify.Options{Expiring: expiring, Logger: zerolog.Nop()})
+		n := notify.New(db, rules(db), notify.Options{Logger: zerolog.Nop()})
 		setAuditBucket(t, db, false)
 		if sent, err := n.RunOnce(ctx); err == nil || sent != 0 || claims(db, ids) != 0 {
 			t.Fatalf("audit append failing: sent %d, err %v, %d claims kept (want 0, an error, 0)", sent, err, claims(db, ids))
@@ -220,7 +222,7 @@ func TestNoticeIsNotSettledWithoutItsAuditEvent(t *testing.T) {
 			}
 			return 200
 		})
-		n := notify.New(db, notify.Options{WebhookURL: url, Secret: []byte("s"), Expiring: expiring, Logger: zerolog.Nop()})
+		n := notify.New(db, rules(db), notify.Options{WebhookURL: url, Secret: []byte("s"), Logger: zerolog.Nop()})
 		if sent, err := n.RunOnce(ctx); err == nil || sent != 0 || claims(db, ids) != 0 {
 			t.Fatalf("confirmation failing: sent %d, err %v, %d claims kept (want 0, an error, 0)", sent, err, claims(db, ids))
 		}

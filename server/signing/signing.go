@@ -31,6 +31,15 @@ import (
 	"github.com/tokenwright/tokenwright/store"
 )
 
+// Defaults of a Manager (and of the configuration's signing section).
+const (
+	// DefaultAlgorithm signs when nothing else is chosen: the one
+	// algorithm every verifier, and Domino's REST API, accepts.
+	DefaultAlgorithm = jose.RS256
+	// DefaultMaxAge is the longest time verifiers may cache the JWKS.
+	DefaultMaxAge = time.Hour
+)
+
 // Supported lists the algorithms tokenwright signs with.
 var Supported = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.ES256, jose.ES384, jose.EdDSA,
@@ -177,7 +186,7 @@ type Manager struct {
 
 // Options configure a Manager.
 type Options struct {
-	Algorithm jose.SignatureAlgorithm // default RS256
+	Algorithm jose.SignatureAlgorithm // default DefaultAlgorithm
 	Now       func() time.Time        // default time.Now
 	// Monotonic is this process's own clock for the intervals it measures
 	// itself (default Now). Only differences between its readings count:
@@ -207,7 +216,7 @@ func (o Options) Retention() time.Duration { return o.TokenLifetime + o.MaxAge +
 // NewManager returns a manager; call Load before use.
 func NewManager(s store.Store, kek *KEK, opts Options) *Manager {
 	if opts.Algorithm == "" {
-		opts.Algorithm = jose.RS256
+		opts.Algorithm = DefaultAlgorithm
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -216,7 +225,7 @@ func NewManager(s store.Store, kek *KEK, opts Options) *Manager {
 		opts.Monotonic = opts.Now
 	}
 	if opts.MaxAge == 0 {
-		opts.MaxAge = time.Hour
+		opts.MaxAge = DefaultMaxAge
 	}
 	if opts.TokenLifetime == 0 {
 		opts.TokenLifetime = time.Hour
