@@ -97,7 +97,3 @@ func (s *Server) warnOnLoosePermissions(kekFile string) {
 func (s *Server) snapshot(_ context.Context, w http.ResponseWriter, size func(int64)) (int64, error) {
 	return s.db.Snapshot(w, size)
 }
-
-// Unwrap lets http.ResponseController reach the connection through the
-// request log's recorder (the backup extends its write deadline).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

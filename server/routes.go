@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
+	"github.com/tokenwright/tokenwright/pkg/httprec"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/claimnames"
@@ -286,29 +287,6 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
 }
 
-// statusRecorder remembers what a handler wrote, for the request log.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
-	return n, err
-}
-
 // requestLog writes one line per request (a token issuance is recorded on
 // that same line, see reqctx.LogFields) and feeds the latency metrics. It
 // logs the path but never the query string, headers or body, which may
@@ -316,16 +294,17 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *Server) requestLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httprec.New(w)
 		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
+		status := rec.Status
+		if status == 0 {
+			status = http.StatusOK // net/http's answer when nothing was written
 		}
 		elapsed := time.Since(start)
-		s.metrics.Observe(routeLabel(r.URL.Path), rec.status, elapsed)
+		s.metrics.Observe(routeLabel(r.URL.Path), status, elapsed)
 		level := zerolog.DebugLevel
 		switch {
-		case rec.status >= 500:
+		case status >= 500:
 			level = zerolog.ErrorLevel
 		case r.URL.Path != "/healthz" && r.URL.Path != "/readyz":
 			level = zerolog.InfoLevel
@@ -334,8 +313,8 @@ func (s *Server) requestLog(next http.Handler) http.Handler {
 		if ev == nil {
 			return
 		}
-		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
-			Int("bytes", rec.bytes).Dur("duration", elapsed)
+		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).
+			Int("bytes", rec.Bytes).Dur("duration", elapsed)
 		msg := "request"
 		if req := reqctx.From(r.Context()); req != nil {
 			ev = ev.Stringer("remote", req.ClientIP)
