@@ -5,10 +5,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/ratelimit"
@@ -40,28 +38,6 @@ func (s *Server) signingKeysForMetrics() []metrics.SigningKey {
 		out = append(out, metrics.SigningKey{State: string(k.State), CreatedAt: k.CreatedAt, Active: k.State == store.SigningActive})
 	}
 	return out
-}
-
-// routeLabel maps a path to one of a fixed set of metric labels, so that
-// hostile paths cannot create series.
-func routeLabel(path string) string {
-	switch {
-	case path == oauth.TokenPath:
-		return "token"
-	case strings.HasPrefix(path, "/oauth/"):
-		return "oauth_other"
-	case path == oauth.KeysPath:
-		return "jwks"
-	case strings.HasPrefix(path, "/.well-known/"):
-		return "discovery"
-	case strings.HasPrefix(path, admin.Prefix+"/"):
-		return "admin"
-	case path == "/healthz" || path == "/readyz":
-		return "health"
-	case path == "/metrics":
-		return "metrics"
-	}
-	return "web"
 }
 
 // warnOnLoosePermissions warns when the data directory, the database or a

@@ -41,9 +41,10 @@ type Server struct {
 	signing  *signing.Manager
 	accounts *accounts.Service
 	handler  http.Handler
+	table    *routeTable // routes.go
 	now      func() time.Time
 	tls      *tlsconfig.Reloader // nil: plain HTTP
-	metrics  *metrics.Metrics    // hardening.go
+	metrics  *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
@@ -186,8 +187,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
 	oauthServer := oauth.New(s.accounts, iss, s.log)
 	s.initOperations(oauthServer)
-	s.handler = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
+	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
+	// clientIP is outermost so that the request log, inside each route's
+	// chain (edge.go), sees the address too.
+	s.handler = s.clientIP(s.recoverer(s.table))
 	return s, nil
 }
 

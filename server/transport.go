@@ -8,14 +8,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/tokenwright/tokenwright/server/clientip"
-	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
 
@@ -70,36 +67,10 @@ func (s *Server) reloadOnHangup(ctx context.Context) {
 	}()
 }
 
-// clientIP resolves the caller's address (trusted proxies) for everything
-// behind it: policy, audit and the request log.
-func (s *Server) clientIP(next http.Handler) http.Handler {
-	// Validate has already checked the list.
-	proxies, _ := clientip.ParseProxies(s.cfg.TrustedProxies)
-	return clientip.Middleware(proxies)(next)
-}
-
-// corsMiddleware applies the cors setting to the public documents and the
-// admin API, and to the token endpoint only with cors.tokenEndpoint.
-func (s *Server) corsMiddleware(next http.Handler) http.Handler {
-	c := s.cfg.CORS
-	return c.Middleware(func(r *http.Request) bool {
-		p := r.URL.Path
-		switch {
-		case p == oauth.TokenPath:
-			return c.TokenEndpoint
-		case p == oauth.KeysPath, strings.HasPrefix(p, "/.well-known/"), strings.HasPrefix(p, "/api/"):
-			return true
-		}
-		return false
-	})(next)
-}
-
 // healthHandler serves only the probes, for the plain-HTTP health listener.
 func (s *Server) healthHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", serveHealthy)
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /healthz and /readyz only"})
