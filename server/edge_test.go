@@ -125,3 +125,31 @@ func TestRouteProperties(t *testing.T) {
 		t.Error("a route without a rate-limit family was accepted")
 	}
 }
+
+// TestUndeclaredPropertiesRefused: registering a route whose properties
+// leave one undeclared stops the server from being built.
+func TestUndeclaredPropertiesRefused(t *testing.T) {
+	tbl := newRouteTable(func(_ routeProps, h http.Handler) http.Handler { return h }, webRoute)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a route without a metrics label was registered")
+		}
+	}()
+	tbl.handle("/new", routeProps{cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict}, http.NotFoundHandler())
+}
+
+func BenchmarkEdgeMatch(b *testing.B) {
+	tbl := newRouteTable(func(_ routeProps, h http.Handler) http.Handler { return h }, webRoute)
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/oauth/authorize", "/keys"} {
+		tbl.handle(p, discoveryRoute, http.NotFoundHandler())
+	}
+	tbl.handle("/oauth/token", tokenRoute, http.NotFoundHandler())
+	tbl.prefix("/", webRoute, http.NotFoundHandler())
+	r := httptest.NewRequest(http.MethodPost, "/oauth/token", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, p := tbl.match(r); p != tokenRoute {
+			b.Fatal(p)
+		}
+	}
+}
