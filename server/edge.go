@@ -124,6 +124,10 @@ func (p routeProps) validate() error {
 // yet must be treated as the route their path names. Matching the edge
 // router by path, in registration order as the serving router does, gives
 // each request the properties of the route that serves (or refuses) it.
+// A path under a mount that no mounted route serves (GET /api/v1/nope,
+// answered by the catch-all's 404) keeps the mount's properties, and a
+// namespace gives its own to the unknown paths below it; a path the serving
+// router redirects to its clean form (//, /./, /../) is matched as sent.
 type routeTable struct {
 	serve *mux.Router
 	edge  *mux.Router
@@ -188,6 +192,13 @@ func (t *routeTable) mount(prefix string, p routeProps, register func(*mux.Route
 		}
 		return nil
 	})
+}
+
+// namespace gives p to every path under prefix that no route registered
+// before it claims: those answered by the catch-all (404, 405) or
+// redirected. It serves nothing itself.
+func (t *routeTable) namespace(prefix string, p routeProps) {
+	t.edgeProps[t.edge.PathPrefix(prefix).Handler(t.wrap(p))] = p
 }
 
 // match returns the edge chain for r and the properties it applies.

@@ -106,6 +106,11 @@ func TestRouteProperties(t *testing.T) {
 		{"PUT", "/api/v1/audit", adminRoute},                             // 405
 		{"GET", "/api/v1/no-such-thing", adminRoute},                     // 404 by the catch-all, still the admin API's
 		{"POST", "/api/v1/service-accounts/x/keys/y:rotate", adminRoute}, // a template
+		{"GET", "/oauth/nope", authorizeRoute},                           // 404 by the catch-all, OAuth-style refusals
+		{"POST", "/oauth//token", authorizeRoute},                        // redirected to its clean form
+		{"GET", "/.well-known/nope", discoveryRoute},
+		{"OPTIONS", "/api/v2/x", apiNamespace},
+		{"GET", "/api/v1", apiNamespace},
 		{"GET", "/", webRoute},
 		{"GET", "/console/", webRoute},
 		{"GET", "/console", webRoute},
@@ -116,7 +121,7 @@ func TestRouteProperties(t *testing.T) {
 		}
 	}
 	// Each property is declared, not defaulted.
-	for _, p := range []routeProps{discoveryRoute, jwksRoute, tokenRoute, introspectRoute, revokeRoute, authorizeRoute, probeRoute, metricsRoute, adminRoute, webRoute} {
+	for _, p := range []routeProps{discoveryRoute, jwksRoute, tokenRoute, introspectRoute, revokeRoute, authorizeRoute, probeRoute, metricsRoute, adminRoute, apiNamespace, webRoute} {
 		if err := p.validate(); err != nil {
 			t.Errorf("%+v: %v", p, err)
 		}

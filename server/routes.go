@@ -39,6 +39,10 @@ var (
 	probeRoute      = routeProps{label: labelHealth, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, probe: true}
 	metricsRoute    = routeProps{label: labelMetrics, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict}
 	adminRoute      = routeProps{label: labelAdmin, cors: corsOn, limit: limitAdmin, errors: errorsAPI, csp: cspStrict}
+	// apiNamespace: unknown paths under /api/ other than the admin API's
+	// are still readable cross-origin (a console on another origin sees
+	// the 404, not a CORS failure).
+	apiNamespace = routeProps{label: labelWeb, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspStrict}
 	// webRoute: the console and the catch-all (the home page, and the JSON
 	// 404 of every unknown path); the console sets its own, looser policy
 	// over the strict one.
@@ -78,6 +82,12 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) *routeTa
 	console := web.Console()
 	t.handle(strings.TrimSuffix(web.ConsolePath, "/"), webRoute, console, get...)
 	t.prefix(web.ConsolePath, webRoute, console, get...)
+	// Unknown paths in the protocol namespaces are answered by the
+	// catch-all below, with the namespace's properties (error format,
+	// CORS, label).
+	t.namespace("/oauth/", authorizeRoute)
+	t.namespace("/.well-known/", discoveryRoute)
+	t.namespace("/api/", apiNamespace)
 	t.prefix("/", webRoute, web.Handler(s.cfg.Issuer), get...)
 
 	t.serve.NotFoundHandler = http.HandlerFunc(notFound)
