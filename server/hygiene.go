@@ -25,8 +25,11 @@ var (
 )
 
 // hygiene applies the rules every response shares: bounded bodies, no
-// secrets in URLs and the security headers.
-func hygiene(next http.Handler) http.Handler {
+// secrets in URLs and the security headers; p says which policy and error
+// format the route has.
+func hygiene(p routeProps, next http.Handler) http.Handler {
+	strict := p.csp == cspStrict
+	oauthErrors := p.errors == errorsOAuth
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Shared, read-only value slices: Header.Set would allocate one per
 		// header per request on the token hot path. (Header.Add appends
@@ -35,15 +38,13 @@ func hygiene(next http.Handler) http.Handler {
 		h["X-Content-Type-Options"] = nosniff
 		h["X-Frame-Options"] = frameDeny
 		h["Referrer-Policy"] = noReferrer
-		if !strings.HasPrefix(r.URL.Path, "/.well-known/") && r.URL.Path != "/keys" {
-			// The console sets its own, looser policy for its assets;
-			// JSON answers need none of it.
+		if strict {
 			h["Content-Security-Policy"] = strictCSP
 		}
 		if r.URL.RawQuery != "" && hasSecretParam(r.URL.RawQuery) {
 			h.Set("Cache-Control", "no-store")
 			const msg = "credentials must not be sent in the URL; use the Authorization header or the form body"
-			if strings.HasPrefix(r.URL.Path, "/oauth/") {
+			if oauthErrors {
 				oauthError(w, http.StatusBadRequest, "invalid_request", msg)
 			} else {
 				writeJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Message: msg})

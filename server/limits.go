@@ -10,7 +10,6 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/pkg/tokenbucket"
-	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/ratelimit"
 )
@@ -83,10 +82,10 @@ func (l LimitsConfig) validate() []error {
 	return errs
 }
 
-// limits holds the guards built from the configuration.
+// limits holds the guards built from the configuration, by family (nil
+// when limits are off).
 type limits struct {
-	oauth *ratelimit.Guard
-	admin *ratelimit.Guard
+	guards map[limitFamily]*ratelimit.Guard
 }
 
 // newLimits builds the guards (see ratelimit.Guard for which bucket is
@@ -100,20 +99,23 @@ func newLimits(c LimitsConfig, onReject func(string, ratelimit.Scope), now func(
 	limiter := func(rate, burst float64) *tokenbucket.Limiter {
 		return tokenbucket.New(tokenbucket.Policy{Rate: rate, Burst: burst, SuccessCost: c.SuccessCost, FailureCost: c.FailureCost, MaxKeys: c.MaxKeys}, now)
 	}
-	return &limits{
-		oauth: &ratelimit.Guard{
-			Endpoint: "oauth",
-			IP:       limiter(c.IPRate, c.IPBurst),
-			ClaimIP:  limiter(c.ClientRate, c.ClientBurst),
-			Client:   limiter(c.ClientRate, c.ClientBurst),
-			Claimed:  oauthClaimedClient,
-			Reject:   rejectOAuth,
-			OnReject: onReject,
-			// Resource servers may introspect on every request they
-			// serve; only their failures are charged.
-			FreeSuccess: func(r *http.Request) bool { return r.URL.Path == oauth.IntrospectPath },
-		},
-		admin: &ratelimit.Guard{
+	oauth := &ratelimit.Guard{
+		Endpoint: "oauth",
+		IP:       limiter(c.IPRate, c.IPBurst),
+		ClaimIP:  limiter(c.ClientRate, c.ClientBurst),
+		Client:   limiter(c.ClientRate, c.ClientBurst),
+		Claimed:  oauthClaimedClient,
+		Reject:   rejectOAuth,
+		OnReject: onReject,
+	}
+	// The same buckets, with successes free: resource servers may
+	// introspect on every request they serve; only their failures count.
+	failuresOnly := *oauth
+	failuresOnly.FreeSuccess = func(*http.Request) bool { return true }
+	return &limits{guards: map[limitFamily]*ratelimit.Guard{
+		limitOAuth:         oauth,
+		limitOAuthFailures: &failuresOnly,
+		limitAdmin: {
 			Endpoint: "admin",
 			IP:       limiter(c.AdminRate, c.AdminBurst),
 			ClaimIP:  limiter(c.AdminRate, c.AdminBurst),
@@ -124,32 +126,17 @@ func newLimits(c LimitsConfig, onReject func(string, ratelimit.Scope), now func(
 			// Administrators make validation mistakes; guessers get 401s.
 			Failure: ratelimit.IsAuthFailure,
 		},
-	}
+	}}
 }
 
-// OAuth limits an OAuth endpoint (token, introspection, revocation). Put it
-// inside tokenEndpointGuard so the body is already bounded and known to be
-// a form when the client id is read from it.
-func (l *limits) OAuth(next http.Handler) http.Handler {
-	if l.oauth == nil {
-		return next
+// guard puts next behind the family's guard (none for limitNone, or with
+// limits off). An OAuth family's guard reads the client id from the form
+// body: the route's form guard (tokenEndpointGuard) bounds it first.
+func (l *limits) guard(f limitFamily, next http.Handler) http.Handler {
+	if g := l.guards[f]; g != nil {
+		return g.Wrap(next)
 	}
-	return l.oauth.Wrap(next)
-}
-
-// Admin limits every path under the admin API prefix and passes the rest.
-func (l *limits) Admin(next http.Handler) http.Handler {
-	if l.admin == nil {
-		return next
-	}
-	limited := l.admin.Wrap(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, admin.Prefix+"/") {
-			limited.ServeHTTP(w, r)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return next
 }
 
 // maxLimitKey bounds a bucket key: real client ids are short, and a flood

@@ -10,6 +10,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/tokenwright/tokenwright/server/metrics"
+	"github.com/tokenwright/tokenwright/server/oauth"
+	"github.com/tokenwright/tokenwright/server/ratelimit"
+	"github.com/tokenwright/tokenwright/store"
 )
 
 // loadMetricsToken reads the optional bearer token that /metrics requires:
@@ -67,4 +73,30 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /metrics only"})
 	})
 	return s.serveSide(ctx, ln, mux, "metrics", s.log.Info().Bool("bearer", s.metricsToken != nil))
+}
+
+// initOperations builds the metrics and the rate limits and connects them
+// to the OAuth server.
+func (s *Server) initOperations(oauthServer *oauth.Server) {
+	opts := metrics.Options{Keys: s.signingKeysForMetrics, Now: s.now, PerClient: s.metricsPrivate()}
+	if s.tls != nil {
+		opts.TLSNotAfter = func() time.Time { return s.tls.Certificate().Leaf.NotAfter }
+	}
+	s.metrics = metrics.New(opts)
+	oauthServer.SetObserver(s.metrics)
+	s.limits = newLimits(s.cfg.Limits, func(endpoint string, scope ratelimit.Scope) {
+		s.metrics.RateLimited(endpoint, string(scope))
+	}, s.now)
+}
+
+func (s *Server) signingKeysForMetrics() []metrics.SigningKey {
+	st := s.signing.Current()
+	if st == nil {
+		return nil
+	}
+	out := make([]metrics.SigningKey, 0, len(st.Keys))
+	for _, k := range st.Keys {
+		out = append(out, metrics.SigningKey{State: string(k.State), CreatedAt: k.CreatedAt, Active: k.State == store.SigningActive})
+	}
+	return out
 }

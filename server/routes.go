@@ -10,14 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/claimnames"
 	"github.com/tokenwright/tokenwright/server/oauth"
-	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/web"
 )
@@ -28,49 +26,83 @@ const (
 	maxTokenRequest = 8 << 10
 )
 
-func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) http.Handler {
-	r := mux.NewRouter()
-	r.HandleFunc("/.well-known/openid-configuration", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/.well-known/oauth-authorization-server", s.serveDiscovery).Methods(http.MethodGet, http.MethodHead)
+// The properties of each kind of route (edge.go). The OAuth endpoints
+// share one set of rate-limit buckets; introspection is charged for
+// failures only.
+var (
+	discoveryRoute  = routeProps{label: labelDiscovery, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspNone}
+	jwksRoute       = routeProps{label: labelJWKS, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspNone}
+	tokenRoute      = routeProps{label: labelToken, cors: corsTokenEndpoint, limit: limitOAuth, errors: errorsOAuth, csp: cspStrict, form: true}
+	introspectRoute = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitOAuthFailures, errors: errorsOAuth, csp: cspStrict, form: true}
+	revokeRoute     = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitOAuth, errors: errorsOAuth, csp: cspStrict, form: true}
+	authorizeRoute  = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitNone, errors: errorsOAuth, csp: cspStrict}
+	probeRoute      = routeProps{label: labelHealth, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, probe: true}
+	metricsRoute    = routeProps{label: labelMetrics, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict}
+	adminRoute      = routeProps{label: labelAdmin, cors: corsOn, limit: limitAdmin, errors: errorsAPI, csp: cspStrict}
+	// apiNamespace: unknown paths under /api/ other than the admin API's
+	// are still readable cross-origin (a console on another origin sees
+	// the 404, not a CORS failure).
+	apiNamespace = routeProps{label: labelWeb, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspStrict}
+	// webRoute: the console and the catch-all (the home page, and the JSON
+	// 404 of every unknown path); the console sets its own, looser policy
+	// over the strict one.
+	webRoute = routeProps{label: labelWeb, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict}
+)
+
+// routes is the route table: every route of the public listener with its
+// properties. The admin API's own table is admin.API.Register.
+func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) *routeTable {
+	t := newRouteTable(s.edge, webRoute)
+	get := []string{http.MethodGet, http.MethodHead}
+	t.handle("/.well-known/openid-configuration", discoveryRoute, http.HandlerFunc(s.serveDiscovery), get...)
+	t.handle("/.well-known/oauth-authorization-server", discoveryRoute, http.HandlerFunc(s.serveDiscovery), get...)
 	// Advertised by the metadata; refuses every request (oauth.Authorize).
-	r.HandleFunc(oauth.AuthorizePath, oauth.Authorize)
-	r.HandleFunc(oauth.KeysPath, s.serveJWKS).Methods(http.MethodGet, http.MethodHead)
+	t.handle(oauth.AuthorizePath, authorizeRoute, http.HandlerFunc(oauth.Authorize))
+	t.handle(oauth.KeysPath, jwksRoute, http.HandlerFunc(s.serveJWKS), get...)
 	oauthHandler := redactErrorBodies(oauthServer.Handler())
-	for _, path := range []string{oauth.TokenPath, oauth.IntrospectPath, oauth.RevokePath} {
-		r.Handle(path, tokenEndpointGuard(s.limits.OAuth(oauthHandler)))
-	}
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	}).Methods(http.MethodGet, http.MethodHead)
-	r.HandleFunc("/readyz", s.serveReady).Methods(http.MethodGet, http.MethodHead)
+	t.handle(oauth.TokenPath, tokenRoute, oauthHandler)
+	t.handle(oauth.IntrospectPath, introspectRoute, oauthHandler)
+	t.handle(oauth.RevokePath, revokeRoute, oauthHandler)
+	t.handle("/healthz", probeRoute, http.HandlerFunc(serveHealthy), get...)
+	t.handle("/readyz", probeRoute, http.HandlerFunc(s.serveReady), get...)
+	// With metricsListen, /metrics is served on its own listener only, and
+	// the public one answers 404 (metricsendpoint.go).
+	metrics := http.Handler(http.HandlerFunc(notFound))
 	if s.cfg.MetricsListen == "" {
-		// Otherwise /metrics is served on its own listener only, and the
-		// public one answers 404 (metricsendpoint.go).
-		r.Handle("/metrics", s.metricsHandler()).Methods(http.MethodGet)
+		metrics = s.metricsHandler()
 	}
+	t.handle("/metrics", metricsRoute, metrics, http.MethodGet)
 	if s.db != nil {
 		// Online backups stream the bbolt file; an etcd cluster is backed
 		// up with etcdctl snapshot save (docs/high-availability.md).
 		adminAPI.SetSnapshotter(s.snapshot)
 	}
-	adminAPI.Register(r)
-	// The web console (issue 8): static assets, a client of the admin API.
+	t.mount(admin.Prefix+"/", adminRoute, adminAPI.Register)
+	// The web console: static assets, a client of the admin API.
 	console := web.Console()
-	r.Handle(strings.TrimSuffix(web.ConsolePath, "/"), console).Methods(http.MethodGet, http.MethodHead)
-	r.PathPrefix(web.ConsolePath).Handler(console).Methods(http.MethodGet, http.MethodHead)
-	r.PathPrefix("/").Handler(web.Handler(s.cfg.Issuer)).Methods(http.MethodGet, http.MethodHead)
+	t.handle(strings.TrimSuffix(web.ConsolePath, "/"), webRoute, console, get...)
+	t.prefix(web.ConsolePath, webRoute, console, get...)
+	// Unknown paths in the protocol namespaces are answered by the
+	// catch-all below, with the namespace's properties (error format,
+	// CORS, label).
+	t.namespace("/oauth/", authorizeRoute)
+	t.namespace("/.well-known/", discoveryRoute)
+	t.namespace("/api/", apiNamespace)
+	t.prefix("/", webRoute, web.Handler(s.cfg.Issuer), get...)
 
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no such endpoint"})
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	t.serve.NotFoundHandler = http.HandlerFunc(notFound)
+	t.serve.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
 	})
-	// clientIP is outermost so that the request log sees the address too;
-	// CORS is inside the log so that preflight answers are logged.
-	// hygiene and the admin limits sit inside the log so that their
-	// refusals are logged and measured too.
-	return s.clientIP(s.recoverer(s.requestLog(hygiene(s.corsMiddleware(s.limits.Admin(r))))))
+	return t
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no such endpoint"})
+}
+
+func serveHealthy(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
@@ -284,86 +316,6 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
-}
-
-// statusRecorder remembers what a handler wrote, for the request log.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	bytes  int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	n, err := s.ResponseWriter.Write(b)
-	s.bytes += n
-	return n, err
-}
-
-// requestLog writes one line per request (a token issuance is recorded on
-// that same line, see reqctx.LogFields) and feeds the latency metrics. It
-// logs the path but never the query string, headers or body, which may
-// carry credentials.
-func (s *Server) requestLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 {
-			rec.status = http.StatusOK
-		}
-		elapsed := time.Since(start)
-		s.metrics.Observe(routeLabel(r.URL.Path), rec.status, elapsed)
-		level := zerolog.DebugLevel
-		switch {
-		case rec.status >= 500:
-			level = zerolog.ErrorLevel
-		case r.URL.Path != "/healthz" && r.URL.Path != "/readyz":
-			level = zerolog.InfoLevel
-		}
-		ev := s.log.WithLevel(level)
-		if ev == nil {
-			return
-		}
-		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.status).
-			Int("bytes", rec.bytes).Dur("duration", elapsed)
-		msg := "request"
-		if req := reqctx.From(r.Context()); req != nil {
-			ev = ev.Stringer("remote", req.ClientIP)
-			if f := req.Log; f.Event != "" {
-				msg = strings.ReplaceAll(f.Event, ".", " ") // token.issued: "token issued"
-				ev = ev.Str("event", f.Event).Str("client_id", f.ClientID).Str("key_id", f.KeyID).Str("jti", f.JTI).
-					Str("kid", f.KID).Strs("scope", f.Scope).Strs("aud", f.Audience).Time("exp", f.ExpiresAt)
-			}
-		}
-		ev.Msg(msg)
-	})
-}
-
-// recoverer turns a panic into a 500 and a log line instead of a dropped
-// connection with a goroutine dump.
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error().Interface("panic", v).Str("path", r.URL.Path).Msg("handler panicked")
-				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal_error", "message": "internal error"})
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
 }
 
 // newStdLogger routes net/http's internal messages (TLS handshake errors

@@ -41,9 +41,10 @@ type Server struct {
 	signing  *signing.Manager
 	accounts *accounts.Service
 	handler  http.Handler
+	table    *routeTable // routes.go
 	now      func() time.Time
 	tls      *tlsconfig.Reloader // nil: plain HTTP
-	metrics  *metrics.Metrics    // hardening.go
+	metrics  *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
@@ -186,8 +187,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
 	oauthServer := oauth.New(s.accounts, iss, s.log)
 	s.initOperations(oauthServer)
-	s.handler = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
+	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
+	// clientIP is outermost so that the request log, inside each route's
+	// chain (edge.go), sees the address too.
+	s.handler = s.clientIP(s.recoverer(s.table))
 	return s, nil
 }
 
@@ -326,7 +330,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Run is `tokenwright serve`: New, listen, Serve, Close.
+// Run is `tokenwright serve`: New, listen, Serve, Close. The side
+// listeners (health, metrics) stop with the main one and are waited for
+// before the store is closed: they read it.
 func Run(ctx context.Context, cfg Config, opts Options) error {
 	s, err := New(ctx, cfg, opts)
 	if err != nil {
@@ -337,30 +343,33 @@ func Run(ctx context.Context, cfg Config, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// Deferred after Close, so run before it: stop the side listeners
+	// (also when Serve fails on its own) and wait for them.
+	ctx, stop := context.WithCancel(ctx)
+	var side sync.WaitGroup
+	defer side.Wait()
+	defer stop()
 	s.reloadOnHangup(ctx)
-	if cfg.HealthListen != "" {
-		hln, err := net.Listen("tcp", cfg.HealthListen)
+	for _, l := range []struct {
+		addr, setting, name string
+		serve               func(context.Context, net.Listener) error
+	}{
+		{cfg.HealthListen, "healthListen", "health", s.ServeHealth},
+		{cfg.MetricsListen, "metricsListen", "metrics", s.ServeMetrics},
+	} {
+		if l.addr == "" {
+			continue
+		}
+		sln, err := net.Listen("tcp", l.addr)
 		if err != nil {
 			_ = ln.Close()
-			return fmt.Errorf("healthListen: %w", err)
+			return fmt.Errorf("%s: %w", l.setting, err)
 		}
-		go func() {
-			if err := s.ServeHealth(ctx, hln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error().Err(err).Msg("health listener failed")
+		side.Go(func() {
+			if err := l.serve(ctx, sln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error().Err(err).Msg(l.name + " listener failed")
 			}
-		}()
-	}
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("metricsListen: %w", err)
-		}
-		go func() {
-			if err := s.ServeMetrics(ctx, mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error().Err(err).Msg("metrics listener failed")
-			}
-		}()
+		})
 	}
 	return s.Serve(ctx, ln)
 }

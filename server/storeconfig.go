@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,9 @@ func (s *Server) followSigningKeys(ctx context.Context, raw store.Store) {
 			s.log.Error().Err(err).Msg("reloading signing keys changed by another replica failed")
 		}
 	}
+}
+
+// snapshot streams a consistent copy of the database (GET /api/v1/backup).
+func (s *Server) snapshot(_ context.Context, w http.ResponseWriter, size func(int64)) (int64, error) {
+	return s.db.Snapshot(w, size)
 }

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/pkg/httprec"
 )
 
 // CheckListen refuses addresses other than loopback unless allowRemote:
@@ -96,38 +97,14 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": apikey.Redact(message)})
 }
 
-// statusRecorder captures the status for the access log.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(p []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach Flush on the real writer
-// (ReverseProxy flushes streamed responses).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
 // accessLog logs method, path (no query: it may carry data) and status;
 // never headers, which hold credentials.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httprec.New(w)
 		next.ServeHTTP(rec, r)
-		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 			"duration_ms", time.Since(start).Milliseconds())
 	})
 }

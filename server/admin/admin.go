@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
@@ -49,32 +48,6 @@ func New(a *accounts.Service, log zerolog.Logger) *API {
 //
 //go:embed openapi.yaml
 var OpenAPI []byte
-
-// Register adds the API's routes to r.
-func (a *API) Register(r *mux.Router) {
-	// The description is public documentation, so it needs no token.
-	r.HandleFunc(Prefix+"/openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/yaml")
-		_, _ = w.Write(OpenAPI)
-	}).Methods(http.MethodGet)
-	sub := r.PathPrefix(Prefix).Subrouter()
-	sub.Use(a.authenticate)
-	route := func(path string, h handlerFunc, methods ...string) {
-		sub.Handle(path, a.handle(h)).Methods(methods...)
-	}
-	route("/service-accounts", a.createServiceAccount, http.MethodPost)
-	route("/service-accounts", a.listServiceAccounts, http.MethodGet)
-	route("/service-accounts/"+nameVar, a.getServiceAccount, http.MethodGet)
-	route("/service-accounts/"+nameVar+"/keys", a.createKey, http.MethodPost)
-	route("/service-accounts/"+nameVar+"/keys", a.listKeys, http.MethodGet)
-	a.registerLifecycle(route)
-	route("/audit", a.listAudit, http.MethodGet)
-	a.registerSigningKeys(route)
-	route("/domino/setup", a.dominoSetup, http.MethodGet)
-	sub.Handle("/backup", http.HandlerFunc(a.serveBackup)).Methods(http.MethodGet)
-	// Unknown routes and wrong methods fall through to the parent router's
-	// JSON 404/405 handlers (a subrouter's own handlers hide 405s).
-}
 
 type actorKey struct{}
 

@@ -12,42 +12,6 @@ import (
 	"github.com/tokenwright/tokenwright/store"
 )
 
-// Path patterns: names never contain ':', so "{name}:action" is unambiguous.
-const (
-	nameVar = "{name:[a-z0-9][a-z0-9.-]*}"
-	keyVar  = "{keyId:[0-9A-Za-z]+}"
-)
-
-func (a *API) registerLifecycle(route func(string, handlerFunc, ...string)) {
-	sa := "/service-accounts/" + nameVar
-	route(sa, a.updateServiceAccount, http.MethodPatch)
-	route(sa, a.deleteServiceAccount, http.MethodDelete)
-	route(sa+":deactivate", a.setStatus(store.StatusInactive), http.MethodPost)
-	route(sa+":activate", a.setStatus(store.StatusActive), http.MethodPost)
-	route(sa+"/owners", a.addOwner, http.MethodPost)
-	route(sa+"/owners/"+nameVar2, a.removeOwner, http.MethodDelete)
-	route(sa+"/keys:revokeAll", a.revokeAllKeys, http.MethodPost)
-	route(sa+"/keys/"+keyVar, a.getKey, http.MethodGet)
-	route(sa+"/keys/"+keyVar, a.deleteKey, http.MethodDelete)
-	route(sa+"/keys/"+keyVar+":revoke", a.revokeKey, http.MethodPost)
-	route(sa+"/keys/"+keyVar+":rotate", a.rotateKey, http.MethodPost)
-
-	route("/users", a.createUser, http.MethodPost)
-	route("/users", a.listUsers, http.MethodGet)
-	route("/users/"+nameVar, a.getUser, http.MethodGet)
-	route("/users/"+nameVar, a.updateUser, http.MethodPatch)
-	route("/users/"+nameVar, a.deleteUser, http.MethodDelete)
-	route("/users/"+nameVar+"/tokens", a.createPAT, http.MethodPost)
-	route("/users/"+nameVar+"/tokens", a.listPATs, http.MethodGet)
-	route("/users/"+nameVar+"/tokens:revokeAll", a.revokeAllPATs, http.MethodPost)
-	route("/users/"+nameVar+"/tokens/"+keyVar, a.deletePAT, http.MethodDelete)
-	route("/users/"+nameVar+"/tokens/"+keyVar+":revoke", a.revokePAT, http.MethodPost)
-	route("/tokens", a.listAllPATs, http.MethodGet)
-}
-
-// nameVar2 names the second path variable where two names appear.
-const nameVar2 = "{user:[a-z0-9][a-z0-9.-]*}"
-
 // --- service accounts ---
 
 func (a *API) updateServiceAccount(r *http.Request, actor accounts.Actor) (int, any, error) {

@@ -26,12 +26,6 @@ func (a *API) WithSigningKeys(m SigningKeys) *API {
 	return a
 }
 
-func (a *API) registerSigningKeys(route func(string, handlerFunc, ...string)) {
-	route("/signing-keys", a.listSigningKeys, http.MethodGet)
-	route("/signing-keys:rotate", a.rotateSigningKey, http.MethodPost)
-	route("/signing-keys/{kid:[A-Za-z0-9_-]+}", a.removeSigningKey, http.MethodDelete)
-}
-
 var errNoSigning = &decodeError{http.StatusNotFound, api.CodeNotFound, "signing keys are not managed by this server"}
 
 func (a *API) listSigningKeys(r *http.Request, actor accounts.Actor) (int, any, error) {

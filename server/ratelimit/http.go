@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tokenwright/tokenwright/pkg/httprec"
 	"github.com/tokenwright/tokenwright/pkg/tokenbucket"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 )
@@ -110,13 +111,13 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 			}
 			return nil
 		})
-		rec := statusWriter{ResponseWriter: w}
-		next.ServeHTTP(&rec, r.WithContext(ctx))
+		rec := httprec.New(w)
+		next.ServeHTTP(rec, r.WithContext(ctx))
 		isFailure := g.Failure
 		if isFailure == nil {
 			isFailure = IsFailure
 		}
-		failed := isFailure(rec.status)
+		failed := isFailure(rec.Status)
 		switch {
 		case throttled:
 			// A 429 is not charged again.
@@ -166,33 +167,3 @@ func (g *Guard) refused(w http.ResponseWriter, scope Scope, wait time.Duration) 
 	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
 	w.Header().Set("Cache-Control", "no-store")
 }
-
-// statusWriter remembers the status for the charge. It forwards Flush so
-// streaming handlers (backup) keep working behind a guard.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusWriter) WriteHeader(code int) {
-	if s.status == 0 {
-		s.status = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusWriter) Write(b []byte) (int, error) {
-	if s.status == 0 {
-		s.status = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-func (s *statusWriter) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
