@@ -42,10 +42,11 @@ var (
 		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked}
 )
 
-// Store is the bbolt implementation of store.Store. The write methods of
-// records.Writer (the records' rules, shared with etcd) run in batch
-// through recordTx (records.go).
+// Store is the bbolt implementation of store.Store. The records' reads
+// and writes (their rules are store/records', shared with etcd) run in
+// view (readRecord, listRecords) and in batch (recordTx, records.go).
 type Store struct {
+	records.Reader
 	records.Writer
 	db     *bbolt.DB
 	health writeHealth // writehealth.go
@@ -121,69 +122,30 @@ func (s *Store) batch(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	return err
 }
 
-func get[T any](tx *bbolt.Tx, bucket []byte, key string) (T, error) {
-	var v T
-	data := tx.Bucket(bucket).Get([]byte(key))
-	if data == nil {
-		return v, store.ErrNotFound
+// readRecord and listRecords are records.Reader's reads: a read
+// transaction each.
+func (s *Store) readRecord(ctx context.Context, fam records.Family, id string, fn func([]byte) error) error {
+	b, err := bucketOf(fam)
+	if err != nil {
+		return err
 	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return v, fmt.Errorf("bolt: decoding %s/%s: %w", bucket, key, err)
-	}
-	return v, nil
-}
-
-func list[T any](tx *bbolt.Tx, bucket []byte) ([]T, error) {
-	var out []T
-	err := tx.Bucket(bucket).ForEach(func(k, data []byte) error {
-		var v T
-		if err := json.Unmarshal(data, &v); err != nil {
-			return fmt.Errorf("bolt: decoding %s/%s: %w", bucket, k, err)
+	return s.view(ctx, func(tx *bbolt.Tx) error {
+		data := tx.Bucket(b).Get([]byte(id))
+		if data == nil {
+			return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
 		}
-		out = append(out, v)
-		return nil
+		return fn(data)
 	})
-	return out, err
 }
 
-func (s *Store) GetServiceAccount(ctx context.Context, name string) (sa store.ServiceAccount, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		sa, err = get[store.ServiceAccount](tx, bucketAccounts, name)
+func (s *Store) listRecords(ctx context.Context, fam records.Family, fn func(id string, data []byte) error) error {
+	b, err := bucketOf(fam)
+	if err != nil {
 		return err
+	}
+	return s.view(ctx, func(tx *bbolt.Tx) error {
+		return tx.Bucket(b).ForEach(func(k, data []byte) error { return fn(string(k), data) })
 	})
-	return sa, err
-}
-
-func (s *Store) ListServiceAccounts(ctx context.Context) (out []store.ServiceAccount, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		out, err = list[store.ServiceAccount](tx, bucketAccounts)
-		return err
-	})
-	return out, err
-}
-
-func (s *Store) GetUser(ctx context.Context, name string) (u store.User, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		u, err = get[store.User](tx, bucketUsers, name)
-		return err
-	})
-	return u, err
-}
-
-func (s *Store) ListUsers(ctx context.Context) (out []store.User, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		out, err = list[store.User](tx, bucketUsers)
-		return err
-	})
-	return out, err
-}
-
-func (s *Store) GetKey(ctx context.Context, id string) (k store.Key, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		k, err = get[store.Key](tx, bucketKeys, id)
-		return err
-	})
-	return k, err
 }
 
 func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) (out []store.Key, err error) {
@@ -206,14 +168,6 @@ func (s *Store) RecordKeyUsage(ctx context.Context, usage []store.KeyUsage) erro
 	return s.batch(store.WithoutAudit(ctx), func(tx *bbolt.Tx) error {
 		return records.MergeKeyUsage(recordTx{tx}, usage)
 	})
-}
-
-func (s *Store) ListSigningKeys(ctx context.Context) (out []store.SigningKey, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		out, err = list[store.SigningKey](tx, bucketSigningKeys)
-		return err
-	})
-	return out, err
 }
 
 // --- audit ---
@@ -289,22 +243,6 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (out []store.
 }
 
 // --- revoked tokens ---
-
-func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (revoked bool, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		revoked = tx.Bucket(bucketRevoked).Get([]byte(jti)) != nil
-		return nil
-	})
-	return revoked, err
-}
-
-func (s *Store) ListRevokedTokens(ctx context.Context) (out []store.RevokedToken, err error) {
-	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		out, err = list[store.RevokedToken](tx, bucketRevoked)
-		return err
-	})
-	return out, err
-}
 
 func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (n int, err error) {
 	err = s.batch(store.WithoutAudit(ctx), func(tx *bbolt.Tx) error {

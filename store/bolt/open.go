@@ -106,6 +106,7 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 	}
 	s := &Store{db: db, health: writeHealth{dir: filepath.Dir(path)}}
+	s.Reader = records.NewReader(s.readRecord, s.listRecords)
 	s.Writer = records.NewWriter(s.update)
 	return s, nil
 }

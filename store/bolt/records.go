@@ -64,7 +64,7 @@ func (r recordTx) tokenName(id string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	for _, kid := range ids {
-		k, err := get[store.Key](r.tx, bucketKeys, kid)
+		k, err := records.Get[store.Key](r, records.Keys, kid)
 		if err != nil {
 			return nil, false, err
 		}

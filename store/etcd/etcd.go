@@ -161,8 +161,10 @@ func (e entry) value() []byte { return expand(e.val) }
 
 // Store is the etcd implementation of store.Store and store.Locker.
 type Store struct {
-	// records.Writer holds the write methods of the records (their rules
-	// are store/records'), run through atomic (records.go).
+	// The records' reads and writes (their rules are store/records'):
+	// the writes run through atomic, the reads through readRecord and
+	// listRecords (txn.go).
+	records.Reader
 	records.Writer
 	cli  *clientv3.Client
 	opts Options
@@ -239,6 +241,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{cli: cli, opts: opts, advance: make(chan struct{}), stop: stop,
 		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1),
 		epoch: time.Now(), proofReq: make(chan struct{}, 1), proofDone: make(chan struct{})}
+	s.Reader = records.NewReader(s.readRecord, s.listRecords)
 	s.Writer = records.NewWriter(s.update)
 	start := s.now()
 	if err := s.reload(ctx); err != nil {

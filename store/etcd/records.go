@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -78,26 +77,6 @@ func (t *tx) KeyIDs(q store.KeyQuery) ([]string, error) {
 	return t.s.matchingKeyIDs(q), nil
 }
 
-func (s *Store) GetServiceAccount(ctx context.Context, name string) (store.ServiceAccount, error) {
-	return viewGet[store.ServiceAccount](s, ctx, famAccount, name)
-}
-
-func (s *Store) ListServiceAccounts(ctx context.Context) ([]store.ServiceAccount, error) {
-	return viewList[store.ServiceAccount](s, ctx, famAccount)
-}
-
-func (s *Store) GetUser(ctx context.Context, name string) (store.User, error) {
-	return viewGet[store.User](s, ctx, famUser, name)
-}
-
-func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	return viewList[store.User](s, ctx, famUser)
-}
-
-func (s *Store) GetKey(ctx context.Context, id string) (store.Key, error) {
-	return viewGet[store.Key](s, ctx, famKey, id)
-}
-
 // matchingKeyIDs lists the ids selected by q, sorted; callers hold mu.
 func (s *Store) matchingKeyIDs(q store.KeyQuery) []string {
 	var ids []string
@@ -142,10 +121,6 @@ func (s *Store) RecordKeyUsage(ctx context.Context, usage []store.KeyUsage) erro
 		}
 	}
 	return nil
-}
-
-func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	return viewList[store.SigningKey](s, ctx, famSigning)
 }
 
 // --- audit ---
@@ -255,18 +230,6 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 }
 
 // --- revoked tokens ---
-
-func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	_, err := s.getFresh(ctx, famRevoked, jti)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (s *Store) ListRevokedTokens(ctx context.Context) ([]store.RevokedToken, error) {
-	return viewList[store.RevokedToken](s, ctx, famRevoked)
-}
 
 func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (int, error) {
 	ctx = store.WithoutAudit(ctx) // housekeeping: several transactions
