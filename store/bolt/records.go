@@ -92,17 +92,8 @@ func (r recordTx) write(fam records.Family, id string, data []byte, del bool) er
 		return err
 	}
 	if fam == records.Keys {
-		if err := r.unindexKey(id); err != nil {
+		if err := r.reindexKey(id, data, del); err != nil {
 			return err
-		}
-		if !del {
-			var k keyIndexFields
-			if err := json.Unmarshal(data, &k); err != nil {
-				return fmt.Errorf("bolt: decoding %s/%s: %w", bucketKeys, id, err)
-			}
-			if err := indexKey(r.tx, id, k); err != nil {
-				return err
-			}
 		}
 	}
 	if del {
@@ -161,23 +152,38 @@ type keyIndexFields struct {
 	ExpiresAt time.Time     `json:"expiresAt"`
 }
 
-// unindexKey removes the stored key id, if any, from the indexes.
-func (r recordTx) unindexKey(id string) error {
-	data := r.tx.Bucket(bucketKeys).Get([]byte(id))
-	if data == nil {
+// reindexKey moves key id's index entries from its stored value to data
+// (none when del), touching them only when they change: merging usage
+// rewrites no index.
+func (r recordTx) reindexKey(id string, data []byte, del bool) error {
+	var old, now *keyIndexFields
+	if prev := r.tx.Bucket(bucketKeys).Get([]byte(id)); prev != nil {
+		if err := json.Unmarshal(prev, &old); err != nil {
+			return fmt.Errorf("bolt: decoding %s/%s: %w", bucketKeys, id, err)
+		}
+	}
+	if !del {
+		if err := json.Unmarshal(data, &now); err != nil {
+			return fmt.Errorf("bolt: decoding %s/%s: %w", bucketKeys, id, err)
+		}
+	}
+	if old != nil && now != nil && old.Kind == now.Kind && old.Owner == now.Owner && old.ExpiresAt.Equal(now.ExpiresAt) {
 		return nil
 	}
-	var k keyIndexFields
-	if err := json.Unmarshal(data, &k); err != nil {
-		return fmt.Errorf("bolt: decoding %s/%s: %w", bucketKeys, id, err)
+	if old != nil {
+		if err := r.tx.Bucket(bucketKeysByOwner).Delete(ownerIndexKey(old.Kind, old.Owner, id)); err != nil {
+			return err
+		}
+		if !old.ExpiresAt.IsZero() {
+			if err := r.tx.Bucket(bucketKeysByExpiry).Delete(append(expiryIndexKey(old.ExpiresAt), id...)); err != nil {
+				return err
+			}
+		}
 	}
-	if err := r.tx.Bucket(bucketKeysByOwner).Delete(ownerIndexKey(k.Kind, k.Owner, id)); err != nil {
-		return err
-	}
-	if k.ExpiresAt.IsZero() {
+	if now == nil {
 		return nil
 	}
-	return r.tx.Bucket(bucketKeysByExpiry).Delete(append(expiryIndexKey(k.ExpiresAt), id...))
+	return indexKey(r.tx, id, *now)
 }
 
 func indexKey(tx *bbolt.Tx, id string, k keyIndexFields) error {

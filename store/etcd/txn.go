@@ -79,15 +79,6 @@ func decode[T any](fam, id string, data []byte) (T, error) {
 	return v, nil
 }
 
-func txGet[T any](t *tx, fam, id string) (T, error) {
-	data, ok := t.get(fam, id)
-	if !ok {
-		var zero T
-		return zero, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
-	}
-	return decode[T](fam, id, data)
-}
-
 func (t *tx) putRaw(fam, id string, v []byte) {
 	k := t.s.key(fam, id)
 	t.stage(k)
