@@ -34,6 +34,10 @@ var (
 	// ErrConflict is returned when a unique attribute other than the primary
 	// name (an email address) is already taken.
 	ErrConflict = errors.New("conflict")
+	// ErrEmailTaken is the ErrConflict of an email address that another
+	// service account or user holds: callers tell it apart with errors.Is,
+	// not by reading the error's text.
+	ErrEmailTaken = fmt.Errorf("email address taken: %w", ErrConflict)
 	// ErrUnavailable means the backend cannot be reached (e.g. etcd lost
 	// quorum); the API maps it to 503.
 	ErrUnavailable = errors.New("store unavailable")

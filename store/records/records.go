@@ -154,7 +154,7 @@ func claimPrincipal(tx Tx, kind, name, email string) error {
 		if taken, err := exists(tx, Emails, email); err != nil {
 			return err
 		} else if taken {
-			return fmt.Errorf("email %q: %w", email, store.ErrConflict)
+			return fmt.Errorf("email %q: %w", email, store.ErrEmailTaken)
 		}
 		if err := tx.Put(Emails, email, []byte(name)); err != nil {
 			return err
@@ -173,7 +173,7 @@ func changeEmail(tx Tx, name, oldEmail, newEmail string) error {
 			return err
 		}
 		if taken && string(holder) != name {
-			return fmt.Errorf("email %q: %w", newEmail, store.ErrConflict)
+			return fmt.Errorf("email %q: %w", newEmail, store.ErrEmailTaken)
 		}
 		if err := tx.Put(Emails, newEmail, []byte(name)); err != nil {
 			return err

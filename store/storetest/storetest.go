@@ -151,7 +151,7 @@ func testSharedNamespace(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
 	wantErr(t, s.CreateServiceAccount(ctx, account("alice", "svc@example.com")), store.ErrAlreadyExists)
-	wantErr(t, s.CreateServiceAccount(ctx, account("svc", "alice@example.com")), store.ErrConflict)
+	wantErr(t, s.CreateServiceAccount(ctx, account("svc", "alice@example.com")), store.ErrEmailTaken)
 	must(t, s.CreateServiceAccount(ctx, account("svc", "svc@example.com")))
 	wantErr(t, s.CreateUser(ctx, user("svc", "x@example.com")), store.ErrAlreadyExists)
 }
@@ -164,7 +164,7 @@ func testEmailUniquenessOnUpdate(t *testing.T, s store.Store) {
 		sa.Email = "a@example.com"
 		return sa, nil
 	})
-	wantErr(t, err, store.ErrConflict)
+	wantErr(t, err, store.ErrEmailTaken)
 	_, err = s.UpdateServiceAccount(ctx, "b", func(sa store.ServiceAccount) (store.ServiceAccount, error) {
 		sa.Email = "new@example.com"
 		return sa, nil
