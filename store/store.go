@@ -117,10 +117,15 @@ type Store interface {
 	// write. With MaxKeysPerOwner(n), it fails with ErrLimitExceeded when
 	// the owner already holds n keys of k's kind (revoked and expired ones
 	// count: they are stored), also checked in that transaction, so that
-	// concurrent creates cannot overshoot n.
+	// concurrent creates cannot overshoot n. A taken id or token name is
+	// reported (ErrAlreadyExists) before the limit: a resent create that
+	// landed is told so.
 	CreateKey(ctx context.Context, k Key, opts ...CreateKeyOption) error
 	GetKey(ctx context.Context, id string) (Key, error)
 	ListKeys(ctx context.Context, q KeyQuery) ([]Key, error)
+	// UpdateKey keeps ID, Kind and Owner; renaming a personal access
+	// token to the name of another of its owner's tokens fails with
+	// ErrAlreadyExists.
 	UpdateKey(ctx context.Context, id string, update func(Key) (Key, error)) (Key, error)
 	// UpdateKeys applies update to every key matching q in one transaction
 	// and returns the keys it changed. Returning ErrSkip from update leaves

@@ -252,14 +252,16 @@ func testKeyCRUD(t *testing.T, s store.Store) {
 	revoked := t0.Add(time.Hour)
 	_, err = s.UpdateKey(ctx, "key1", func(k store.Key) (store.Key, error) {
 		k.RevokedAt = revoked
-		k.Owner = "svc2" // immutable
+		k.Owner, k.Kind, k.ID = "svc2", store.KindPersonalToken, "key9" // immutable
 		return k, nil
 	})
 	must(t, err)
 	got, _ = s.GetKey(ctx, "key1")
-	if !got.Revoked() || !got.RevokedAt.Equal(revoked) || got.Owner != "svc" {
+	if !got.Revoked() || !got.RevokedAt.Equal(revoked) || got.Owner != "svc" || got.Kind != store.KindServiceKey {
 		t.Fatalf("update wrong: %+v", got)
 	}
+	_, err = s.GetKey(ctx, "key9")
+	wantErr(t, err, store.ErrNotFound)
 
 	must(t, s.DeleteKey(ctx, "key1"))
 	wantErr(t, s.DeleteKey(ctx, "key1"), store.ErrNotFound)
