@@ -416,6 +416,10 @@ type RevokedToken struct {
 	RevokedBy string    `json:"revokedBy,omitempty"`
 }
 
+// Expired reports whether the revoked token has expired at now: its
+// revocation is no longer needed (PruneRevokedTokens removes it).
+func (t RevokedToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
 // Matches reports whether e is selected by q (ignoring Before and Limit,
 // which are paging concerns of the backend).
 func (q AuditQuery) Matches(e AuditEvent) bool {
@@ -434,13 +438,19 @@ func (q AuditQuery) Matches(e AuditEvent) bool {
 			return false
 		}
 	}
-	if !q.Since.IsZero() && e.Time.Before(q.Since) {
+	if q.BeforeSince(e) {
 		return false
 	}
 	if !q.Until.IsZero() && e.Time.After(q.Until) {
 		return false
 	}
 	return true
+}
+
+// BeforeSince reports whether e is older than q.Since: a backend reading
+// events newest first stops there, since nothing older can match.
+func (q AuditQuery) BeforeSince(e AuditEvent) bool {
+	return !q.Since.IsZero() && e.Time.Before(q.Since)
 }
 
 // EffectiveLimit returns the page size to use for q.

@@ -230,7 +230,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) (out []store.
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("bolt: decoding audit event: %w", err)
 			}
-			if !q.Since.IsZero() && e.Time.Before(q.Since) {
+			if q.BeforeSince(e) {
 				break // events are in time order: nothing older can match
 			}
 			if q.Matches(e) {
@@ -254,7 +254,7 @@ func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (n int, e
 			if err := json.Unmarshal(v, &t); err != nil {
 				return err
 			}
-			if !now.Before(t.ExpiresAt) {
+			if t.Expired(now) {
 				doomed = append(doomed, slices.Clone(k))
 			}
 			return nil

@@ -211,7 +211,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 			if err != nil {
 				return nil, err
 			}
-			if !q.Since.IsZero() && e.Time.Before(q.Since) {
+			if q.BeforeSince(e) {
 				return out, nil // newest first: nothing older can match
 			}
 			if q.Matches(e) {
@@ -240,7 +240,7 @@ func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (int, err
 			if err != nil {
 				return err
 			}
-			if !now.Before(rt.ExpiresAt) {
+			if rt.Expired(now) {
 				doomed = append(doomed, jti)
 			}
 		}
