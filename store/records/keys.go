@@ -19,8 +19,8 @@ func ownerFamily(kind store.KeyKind) (Family, error) {
 	return "", fmt.Errorf("records: unknown key kind %q", kind)
 }
 
-// TokenName is the TokenNames id of a user's personal access token name.
-func TokenName(owner, name string) string { return owner + "\x00" + name }
+// tokenName is the TokenNames id of a user's personal access token name.
+func tokenName(owner, name string) string { return owner + "\x00" + name }
 
 // CreateKey stores k if its owner exists, its id is new, and (a personal
 // access token) its name is new among its owner's tokens; then, with
@@ -55,7 +55,7 @@ func (w Writer) CreateKey(ctx context.Context, k store.Key, opts ...store.Create
 				return err
 			}
 		}
-		return Put(tx, Keys, k.ID, k)
+		return put(tx, Keys, k.ID, k)
 	})
 }
 
@@ -82,18 +82,18 @@ func checkKeyLimit(tx Tx, ownerFam Family, k store.Key, max int) error {
 // claimTokenName records that owner's personal access token id is called
 // name, which must be free.
 func claimTokenName(tx Tx, owner, name, id string) error {
-	if taken, err := exists(tx, TokenNames, TokenName(owner, name)); err != nil {
+	if taken, err := exists(tx, TokenNames, tokenName(owner, name)); err != nil {
 		return err
 	} else if taken {
 		return fmt.Errorf("token name %q: %w", name, store.ErrAlreadyExists)
 	}
-	return tx.Put(TokenNames, TokenName(owner, name), []byte(id))
+	return tx.Put(TokenNames, tokenName(owner, name), []byte(id))
 }
 
 // deleteKey removes k and its token name.
 func deleteKey(tx Tx, k store.Key) error {
 	if k.Kind == store.KindPersonalToken {
-		if err := tx.Delete(TokenNames, TokenName(k.Owner, k.Name)); err != nil {
+		if err := tx.Delete(TokenNames, tokenName(k.Owner, k.Name)); err != nil {
 			return err
 		}
 	}
@@ -137,7 +137,7 @@ func SelectKeys(q store.KeyQuery, ids []string, value func(id string) ([]byte, b
 		if !ok {
 			return nil, fmt.Errorf("%s %q: %w", Keys, id, store.ErrNotFound)
 		}
-		k, err := Decode[store.Key](Keys, id, data)
+		k, err := decode[store.Key](Keys, id, data)
 		if err != nil {
 			return nil, err
 		}
@@ -148,10 +148,10 @@ func SelectKeys(q store.KeyQuery, ids []string, value func(id string) ([]byte, b
 	return out, nil
 }
 
-// UpdateKeyIn applies update to key id inside tx. ID, Kind and Owner are
+// updateKeyIn applies update to key id inside tx. ID, Kind and Owner are
 // immutable; a personal access token's new name must be free among its
 // owner's tokens.
-func UpdateKeyIn(tx Tx, id string, update func(store.Key) (store.Key, error)) (store.Key, error) {
+func updateKeyIn(tx Tx, id string, update func(store.Key) (store.Key, error)) (store.Key, error) {
 	old, err := Get[store.Key](tx, Keys, id)
 	if err != nil {
 		return store.Key{}, err
@@ -165,16 +165,16 @@ func UpdateKeyIn(tx Tx, id string, update func(store.Key) (store.Key, error)) (s
 		if err := claimTokenName(tx, old.Owner, updated.Name, id); err != nil {
 			return store.Key{}, err
 		}
-		if err := tx.Delete(TokenNames, TokenName(old.Owner, old.Name)); err != nil {
+		if err := tx.Delete(TokenNames, tokenName(old.Owner, old.Name)); err != nil {
 			return store.Key{}, err
 		}
 	}
-	return updated, Put(tx, Keys, id, updated)
+	return updated, put(tx, Keys, id, updated)
 }
 
 func (w Writer) UpdateKey(ctx context.Context, id string, update func(store.Key) (store.Key, error)) (result store.Key, err error) {
 	err = w.run(ctx, func(tx Tx) error {
-		result, err = UpdateKeyIn(tx, id, update)
+		result, err = updateKeyIn(tx, id, update)
 		return err
 	})
 	return result, err
@@ -189,7 +189,7 @@ func (w Writer) UpdateKeys(ctx context.Context, q store.KeyQuery, update func(st
 			return err
 		}
 		for _, k := range keys {
-			updated, err := UpdateKeyIn(tx, k.ID, update)
+			updated, err := updateKeyIn(tx, k.ID, update)
 			if errors.Is(err, store.ErrSkip) {
 				continue
 			}
@@ -219,7 +219,7 @@ func (w Writer) DeleteKey(ctx context.Context, id string) error {
 // must.)
 func MergeKeyUsage(tx Tx, usage []store.KeyUsage) error {
 	for _, u := range usage {
-		_, err := UpdateKeyIn(tx, u.KeyID, func(k store.Key) (store.Key, error) {
+		_, err := updateKeyIn(tx, u.KeyID, func(k store.Key) (store.Key, error) {
 			if !u.At.After(k.LastUsedAt) {
 				return k, store.ErrSkip
 			}
@@ -242,7 +242,7 @@ func (w Writer) CreateSigningKey(ctx context.Context, k store.SigningKey) error 
 		} else if ok {
 			return fmt.Errorf("signing key %q: %w", k.ID, store.ErrAlreadyExists)
 		}
-		return Put(tx, SigningKeys, k.ID, k)
+		return put(tx, SigningKeys, k.ID, k)
 	})
 }
 
@@ -257,7 +257,7 @@ func (w Writer) UpdateSigningKey(ctx context.Context, id string, update func(sto
 			return err
 		}
 		result.ID = old.ID // immutable
-		return Put(tx, SigningKeys, id, result)
+		return put(tx, SigningKeys, id, result)
 	})
 	return result, err
 }
@@ -286,7 +286,7 @@ func (w Writer) ReplaceSigningKeys(ctx context.Context, keys []store.SigningKey)
 			}
 		}
 		for _, k := range keys {
-			if err := Put(tx, SigningKeys, k.ID, k); err != nil {
+			if err := put(tx, SigningKeys, k.ID, k); err != nil {
 				return err
 			}
 		}
@@ -297,5 +297,5 @@ func (w Writer) ReplaceSigningKeys(ctx context.Context, keys []store.SigningKey)
 // --- revoked tokens ---
 
 func (w Writer) RevokeToken(ctx context.Context, t store.RevokedToken) error {
-	return w.run(ctx, func(tx Tx) error { return Put(tx, Revoked, t.JTI, t) })
+	return w.run(ctx, func(tx Tx) error { return put(tx, Revoked, t.JTI, t) })
 }

@@ -29,7 +29,7 @@ func NewReader(
 
 func readOne[T any](ctx context.Context, r Reader, fam Family, id string) (v T, err error) {
 	err = r.get(ctx, fam, id, func(data []byte) error {
-		v, err = Decode[T](fam, id, data)
+		v, err = decode[T](fam, id, data)
 		return err
 	})
 	return v, err
@@ -37,7 +37,7 @@ func readOne[T any](ctx context.Context, r Reader, fam Family, id string) (v T, 
 
 func readAll[T any](ctx context.Context, r Reader, fam Family) (out []T, err error) {
 	err = r.list(ctx, fam, func(id string, data []byte) error {
-		v, err := Decode[T](fam, id, data)
+		v, err := decode[T](fam, id, data)
 		out = append(out, v)
 		return err
 	})

@@ -7,10 +7,12 @@
 //
 // A backend supplies a transaction (Tx: get, put, delete, lock, list) and
 // a way to run one (NewWriter's update function); Writer then implements the
-// write methods of store.Store. What stays in a backend is how it makes
+// write methods of store.Store, and Reader (over two reads) the reads of
+// one record and of a whole family. What stays in a backend is how it makes
 // the transaction atomic and durable (a bbolt read-write transaction; an
-// etcd compare-and-swap guarded by the revisions of everything read), its
-// indexes, its reads, and the audit event it commits with each change.
+// etcd compare-and-swap guarded by the revisions of everything read), how
+// fresh its reads are, its indexes and ListKeys, and the audit event it
+// commits with each change.
 //
 // The functions read through the Tx every record their decision depends
 // on, absent ones included (Get returning ok=false is an "expect absent"):
@@ -85,19 +87,19 @@ type Tx interface {
 }
 
 // Writer implements the write methods of store.Store over a backend's
-// transactions. update runs fn in one transaction that commits fn's
-// writes together with the change's audit event (store.WithAudit) or not
-// at all; it may run fn more than once.
+// transactions.
 type Writer struct {
 	run func(ctx context.Context, fn func(Tx) error) error
 }
 
-// NewWriter returns the Writer of a backend whose transactions update runs.
+// NewWriter returns the Writer over update, which runs fn in one
+// transaction that commits fn's writes together with the change's audit
+// event (store.WithAudit) or not at all; it may run fn more than once.
 func NewWriter(update func(ctx context.Context, fn func(Tx) error) error) Writer {
 	return Writer{run: update}
 }
 
-// Get decodes fam/id; ErrNotFound when absent.
+// Get decodes fam/id; store.ErrNotFound when absent.
 func Get[T any](tx Tx, fam Family, id string) (T, error) {
 	var v T
 	data, ok, err := tx.Get(fam, id)
@@ -107,11 +109,11 @@ func Get[T any](tx Tx, fam Family, id string) (T, error) {
 	if !ok {
 		return v, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
 	}
-	return Decode[T](fam, id, data)
+	return decode[T](fam, id, data)
 }
 
-// Decode decodes a stored value of fam/id.
-func Decode[T any](fam Family, id string, data []byte) (T, error) {
+// decode decodes a stored value of fam/id.
+func decode[T any](fam Family, id string, data []byte) (T, error) {
 	var v T
 	if err := json.Unmarshal(data, &v); err != nil {
 		return v, fmt.Errorf("records: decoding %s/%s: %w", fam, id, err)
@@ -119,8 +121,8 @@ func Decode[T any](fam Family, id string, data []byte) (T, error) {
 	return v, nil
 }
 
-// Put encodes v as fam/id.
-func Put(tx Tx, fam Family, id string, v any) error {
+// put encodes v as fam/id.
+func put(tx Tx, fam Family, id string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("records: encoding %s/%s: %w", fam, id, err)
@@ -283,7 +285,7 @@ func createPrincipal(tx Tx, fam Family, kind, name, email string, v any) error {
 	if _, err := exists(tx, fam, name); err != nil {
 		return err
 	}
-	return Put(tx, fam, name, v)
+	return put(tx, fam, name, v)
 }
 
 // updatePrincipal applies update to fam/name; rules restores the
@@ -302,7 +304,7 @@ func updatePrincipal[T any](ctx context.Context, w Writer, fam Family, name stri
 			return err
 		}
 		result = updated
-		return Put(tx, fam, name, updated)
+		return put(tx, fam, name, updated)
 	})
 	return result, err
 }
@@ -334,7 +336,7 @@ func deletePrincipal[T any](ctx context.Context, w Writer, fam Family, name stri
 func dropOwner(tx Tx, user string) error {
 	var owned []string
 	err := tx.Each(Accounts, func(name string, data []byte) error {
-		sa, err := Decode[store.ServiceAccount](Accounts, name, data)
+		sa, err := decode[store.ServiceAccount](Accounts, name, data)
 		if err == nil && slices.Contains(sa.Owners, user) {
 			owned = append(owned, name)
 		}
@@ -349,7 +351,7 @@ func dropOwner(tx Tx, user string) error {
 			return err
 		}
 		sa.Owners = slices.DeleteFunc(sa.Owners, func(o string) bool { return o == user })
-		if err := Put(tx, Accounts, name, sa); err != nil {
+		if err := put(tx, Accounts, name, sa); err != nil {
 			return err
 		}
 	}
