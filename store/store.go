@@ -34,6 +34,10 @@ var (
 	// ErrConflict is returned when a unique attribute other than the primary
 	// name (an email address) is already taken.
 	ErrConflict = errors.New("conflict")
+	// ErrEmailTaken is the ErrConflict of an email address that another
+	// service account or user holds: callers tell it apart with errors.Is,
+	// not by reading the error's text.
+	ErrEmailTaken = fmt.Errorf("email address taken: %w", ErrConflict)
 	// ErrUnavailable means the backend cannot be reached (e.g. etcd lost
 	// quorum); the API maps it to 503.
 	ErrUnavailable = errors.New("store unavailable")
@@ -113,10 +117,15 @@ type Store interface {
 	// write. With MaxKeysPerOwner(n), it fails with ErrLimitExceeded when
 	// the owner already holds n keys of k's kind (revoked and expired ones
 	// count: they are stored), also checked in that transaction, so that
-	// concurrent creates cannot overshoot n.
+	// concurrent creates cannot overshoot n. A taken id or token name is
+	// reported (ErrAlreadyExists) before the limit: a resent create that
+	// landed is told so.
 	CreateKey(ctx context.Context, k Key, opts ...CreateKeyOption) error
 	GetKey(ctx context.Context, id string) (Key, error)
 	ListKeys(ctx context.Context, q KeyQuery) ([]Key, error)
+	// UpdateKey keeps ID, Kind and Owner; renaming a personal access
+	// token to the name of another of its owner's tokens fails with
+	// ErrAlreadyExists.
 	UpdateKey(ctx context.Context, id string, update func(Key) (Key, error)) (Key, error)
 	// UpdateKeys applies update to every key matching q in one transaction
 	// and returns the keys it changed. Returning ErrSkip from update leaves
@@ -407,6 +416,10 @@ type RevokedToken struct {
 	RevokedBy string    `json:"revokedBy,omitempty"`
 }
 
+// Expired reports whether the revoked token has expired at now: its
+// revocation is no longer needed (PruneRevokedTokens removes it).
+func (t RevokedToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
 // Matches reports whether e is selected by q (ignoring Before and Limit,
 // which are paging concerns of the backend).
 func (q AuditQuery) Matches(e AuditEvent) bool {
@@ -425,13 +438,19 @@ func (q AuditQuery) Matches(e AuditEvent) bool {
 			return false
 		}
 	}
-	if !q.Since.IsZero() && e.Time.Before(q.Since) {
+	if q.BeforeSince(e) {
 		return false
 	}
 	if !q.Until.IsZero() && e.Time.After(q.Until) {
 		return false
 	}
 	return true
+}
+
+// BeforeSince reports whether e is older than q.Since: a backend reading
+// events newest first stops there, since nothing older can match.
+func (q AuditQuery) BeforeSince(e AuditEvent) bool {
+	return !q.Since.IsZero() && e.Time.Before(q.Since)
 }
 
 // EffectiveLimit returns the page size to use for q.

@@ -10,6 +10,8 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/tokenwright/tokenwright/store/records"
 )
 
 // ErrDamaged is what Open and Verify return (inside a *DamagedError) for a
@@ -103,7 +105,10 @@ func Open(path string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("bolt: initialising buckets: %w", classifyWrite(err))
 		}
 	}
-	return &Store{db: db, health: writeHealth{dir: filepath.Dir(path)}}, nil
+	s := &Store{db: db, health: writeHealth{dir: filepath.Dir(path)}}
+	s.Reader = records.NewReader(s.readRecord, s.listRecords)
+	s.Writer = records.NewWriter(s.update)
+	return s, nil
 }
 
 // createFresh makes a new, initialised database at path: built under a

@@ -51,23 +51,23 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/records"
 )
 
-// Record families: each record lives at PREFIX + family + "/" + id.
+// Record families: each record lives at PREFIX + family + "/" + id. The
+// records' families are store/records' (which says what each holds).
 const (
-	famAccount  = "sa"
-	famUser     = "user"
-	famName     = "name"    // principal name -> "sa" | "user"
-	famEmail    = "email"   // email -> principal name
-	famKey      = "key"     // key id -> Key
-	famPATName  = "patname" // owner \x00 token name -> key id
-	famSigning  = "sk"
-	famRevoked  = "revoked"
-	famAudit    = "audit" // not mirrored
-	famLock     = "lock"  // concurrency mutexes, not mirrored
-	famMeta     = "meta"
-	principalSA = "sa"
-	principalU  = "user"
+	famAccount = string(records.Accounts)
+	famUser    = string(records.Users)
+	famName    = string(records.Names)
+	famEmail   = string(records.Emails)
+	famKey     = string(records.Keys)
+	famPATName = string(records.TokenNames)
+	famSigning = string(records.SigningKeys)
+	famRevoked = string(records.Revoked)
+	famAudit   = "audit" // not mirrored
+	famLock    = "lock"  // concurrency mutexes, not mirrored
+	famMeta    = "meta"
 )
 
 // Options configure Open.
@@ -161,6 +161,11 @@ func (e entry) value() []byte { return expand(e.val) }
 
 // Store is the etcd implementation of store.Store and store.Locker.
 type Store struct {
+	// The records' reads and writes (their rules are store/records'):
+	// the writes run through atomic, the reads through readRecord and
+	// listRecords (txn.go).
+	records.Reader
+	records.Writer
 	cli  *clientv3.Client
 	opts Options
 
@@ -236,6 +241,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s := &Store{cli: cli, opts: opts, advance: make(chan struct{}), stop: stop,
 		watchCtx: clientv3.WithRequireLeader(wctx), signing: make(chan struct{}, 1),
 		epoch: time.Now(), proofReq: make(chan struct{}, 1), proofDone: make(chan struct{})}
+	s.Reader = records.NewReader(s.readRecord, s.listRecords)
+	s.Writer = records.NewWriter(s.update)
 	start := s.now()
 	if err := s.reload(ctx); err != nil {
 		stop()

@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,276 +15,66 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/records"
 )
 
-// --- principals ---
+// update runs a records.Writer transaction atomically (see atomic).
+func (s *Store) update(ctx context.Context, fn func(records.Tx) error) error {
+	return s.atomic(ctx, func(t *tx) error { return fn(t) })
+}
 
-func claimPrincipal(t *tx, kind, name, email string) error {
-	if _, taken := t.get(famName, name); taken {
-		return fmt.Errorf("name %q: %w", name, store.ErrAlreadyExists)
-	}
-	if email != "" {
-		if _, taken := t.get(famEmail, email); taken {
-			return fmt.Errorf("email %q: %w", email, store.ErrConflict)
-		}
-		t.putRaw(famEmail, email, []byte(name))
-	}
-	t.putRaw(famName, name, []byte(kind))
+// tx is a records.Tx: the rules of the records (store/records) read and
+// write through it, and atomic commits the writes guarded by the
+// revisions of everything read.
+var _ records.Tx = (*tx)(nil)
+
+func (t *tx) Get(fam records.Family, id string) ([]byte, bool, error) {
+	v, ok := t.get(string(fam), id)
+	return v, ok, nil
+}
+
+func (t *tx) Put(fam records.Family, id string, data []byte) error {
+	t.putRaw(string(fam), id, data)
 	return nil
 }
 
-func changeEmail(t *tx, name, oldEmail, newEmail string) error {
-	if oldEmail == newEmail {
-		return nil
-	}
-	if newEmail != "" {
-		if owner, taken := t.get(famEmail, newEmail); taken && string(owner) != name {
-			return fmt.Errorf("email %q: %w", newEmail, store.ErrConflict)
-		}
-		t.putRaw(famEmail, newEmail, []byte(name))
-	}
-	if oldEmail != "" {
-		t.get(famEmail, oldEmail) // guard: the release must not race a claim
-		t.del(famEmail, oldEmail)
-	}
+func (t *tx) Delete(fam records.Family, id string) error {
+	t.del(string(fam), id)
 	return nil
 }
 
-func releasePrincipal(t *tx, name, email string) {
-	t.get(famName, name)
-	t.del(famName, name)
-	if email != "" {
-		t.get(famEmail, email)
-		t.del(famEmail, email)
-	}
-}
-
-// deleteOwnedKeys removes every key of owner (and its PAT name index).
-func deleteOwnedKeys(t *tx, kind store.KeyKind, owner string) error {
-	t.scan(famKey) // a key created elsewhere and not mirrored yet fails the commit
-	for id := range t.s.owned(string(kind) + "\x00" + owner) {
-		k, err := txGet[store.Key](t, famKey, id)
-		if err != nil {
-			return err
-		}
-		t.del(famKey, id)
-		if k.Kind == store.KindPersonalToken {
-			t.del(famPATName, k.Owner+"\x00"+k.Name)
-		}
+// Lock rewrites the record unchanged: two transactions that do so both
+// compare its revision, so one of them fails and runs again.
+func (t *tx) Lock(fam records.Family, id string) error {
+	if v, ok := t.get(string(fam), id); ok {
+		t.putRaw(string(fam), id, v)
 	}
 	return nil
 }
 
-// checkOwners enforces the contract that owners are existing users.
-// Owners not in previous are being added: their user record is rewritten
-// unchanged, so that this transaction and a concurrent DeleteUser of that
-// user both write the record and one of them fails its compare-and-swap.
-// (Only reading it would not do: DeleteUser decides which accounts to
-// touch from the mirror, which may not show this write yet.)
-func checkOwners(t *tx, owners, previous []string) error {
-	for _, o := range owners {
-		rec, ok := t.get(famUser, o)
-		if !ok {
-			return fmt.Errorf("owner %q: %w", o, store.ErrNotFound)
-		}
-		if !slices.Contains(previous, o) {
-			t.putRaw(famUser, o, rec)
-		}
-	}
-	return nil
-}
-
-// dropOwner removes user from every service account's Owners. Each account
-// it rewrites is read through t, so a concurrent update of that account
-// fails one of the two compare-and-swaps; an account that gains user
-// concurrently rewrote the user's record (checkOwners), which DeleteUser
-// reads and deletes, so one of the two runs again.
-func dropOwner(t *tx, user string) error {
-	t.scan(famAccount)
-	for name, e := range t.s.fams[famAccount] {
-		sa, err := decode[store.ServiceAccount](famAccount, name, e.value())
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(sa.Owners, user) {
-			continue
-		}
-		sa, err = txGet[store.ServiceAccount](t, famAccount, name)
-		if err != nil {
-			return err
-		}
-		sa.Owners = slices.DeleteFunc(sa.Owners, func(o string) bool { return o == user })
-		if err := t.put(famAccount, name, sa); err != nil {
+// Each visits the mirror's records of fam (not t's own writes) and makes
+// the commit depend on the whole family.
+func (t *tx) Each(fam records.Family, fn func(id string, data []byte) error) error {
+	t.scan(string(fam))
+	for id, e := range t.s.fams[string(fam)] {
+		if err := fn(id, e.value()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) CreateServiceAccount(ctx context.Context, sa store.ServiceAccount) error {
-	return s.atomic(ctx, func(t *tx) error {
-		if err := checkOwners(t, sa.Owners, nil); err != nil {
-			return err
-		}
-		if err := claimPrincipal(t, principalSA, sa.Name, sa.Email); err != nil {
-			return err
-		}
-		t.get(famAccount, sa.Name)
-		return t.put(famAccount, sa.Name, sa)
-	})
+func (t *tx) OwnedKeys(kind store.KeyKind, owner string) ([]string, error) {
+	ids := slices.Collect(maps.Keys(t.s.owned(string(kind) + "\x00" + owner)))
+	slices.Sort(ids)
+	return ids, nil
 }
 
-func (s *Store) GetServiceAccount(ctx context.Context, name string) (store.ServiceAccount, error) {
-	return viewGet[store.ServiceAccount](s, ctx, famAccount, name)
-}
-
-func (s *Store) ListServiceAccounts(ctx context.Context) ([]store.ServiceAccount, error) {
-	return viewList[store.ServiceAccount](s, ctx, famAccount)
-}
-
-func (s *Store) UpdateServiceAccount(ctx context.Context, name string, update func(store.ServiceAccount) (store.ServiceAccount, error)) (result store.ServiceAccount, err error) {
-	err = s.atomic(ctx, func(t *tx) error {
-		old, err := txGet[store.ServiceAccount](t, famAccount, name)
-		if err != nil {
-			return err
-		}
-		updated, err := update(old)
-		if err != nil {
-			return err
-		}
-		updated.Name, updated.ID = old.Name, old.ID // immutable
-		if err := checkOwners(t, updated.Owners, old.Owners); err != nil {
-			return err
-		}
-		if err := changeEmail(t, name, old.Email, updated.Email); err != nil {
-			return err
-		}
-		result = updated
-		return t.put(famAccount, name, updated)
-	})
-	return result, err
-}
-
-func (s *Store) DeleteServiceAccount(ctx context.Context, name string) error {
-	return s.atomic(ctx, func(t *tx) error {
-		sa, err := txGet[store.ServiceAccount](t, famAccount, name)
-		if err != nil {
-			return err
-		}
-		if err := deleteOwnedKeys(t, store.KindServiceKey, name); err != nil {
-			return err
-		}
-		releasePrincipal(t, name, sa.Email)
-		t.del(famAccount, name)
-		return nil
-	})
-}
-
-// --- users ---
-
-func (s *Store) CreateUser(ctx context.Context, u store.User) error {
-	return s.atomic(ctx, func(t *tx) error {
-		if err := claimPrincipal(t, principalU, u.Name, u.Email); err != nil {
-			return err
-		}
-		t.get(famUser, u.Name)
-		return t.put(famUser, u.Name, u)
-	})
-}
-
-func (s *Store) GetUser(ctx context.Context, name string) (store.User, error) {
-	return viewGet[store.User](s, ctx, famUser, name)
-}
-
-func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	return viewList[store.User](s, ctx, famUser)
-}
-
-func (s *Store) UpdateUser(ctx context.Context, name string, update func(store.User) (store.User, error)) (result store.User, err error) {
-	err = s.atomic(ctx, func(t *tx) error {
-		old, err := txGet[store.User](t, famUser, name)
-		if err != nil {
-			return err
-		}
-		updated, err := update(old)
-		if err != nil {
-			return err
-		}
-		updated.Name, updated.ID = old.Name, old.ID
-		if err := changeEmail(t, name, old.Email, updated.Email); err != nil {
-			return err
-		}
-		result = updated
-		return t.put(famUser, name, updated)
-	})
-	return result, err
-}
-
-func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	return s.atomic(ctx, func(t *tx) error {
-		u, err := txGet[store.User](t, famUser, name)
-		if err != nil {
-			return err
-		}
-		if err := deleteOwnedKeys(t, store.KindPersonalToken, name); err != nil {
-			return err
-		}
-		if err := dropOwner(t, name); err != nil {
-			return err
-		}
-		releasePrincipal(t, name, u.Email)
-		t.del(famUser, name)
-		return nil
-	})
-}
-
-// --- keys ---
-
-func (s *Store) CreateKey(ctx context.Context, k store.Key, opts ...store.CreateKeyOption) error {
-	o := store.CreateKeyOptionsOf(opts)
-	return s.atomic(ctx, func(t *tx) error {
-		ownerFam := famAccount
-		switch k.Kind {
-		case store.KindServiceKey:
-		case store.KindPersonalToken:
-			ownerFam = famUser
-		default:
-			return fmt.Errorf("etcd: unknown key kind %q", k.Kind)
-		}
-		// Reading the owner guards against a concurrent delete of it.
-		owner, ok := t.get(ownerFam, k.Owner)
-		if !ok {
-			return fmt.Errorf("owner %q: %w", k.Owner, store.ErrNotFound)
-		}
-		if o.MaxPerOwner > 0 {
-			owned := t.s.owned(string(k.Kind) + "\x00" + k.Owner)
-			for id := range owned {
-				t.get(famKey, id) // a key deleted elsewhere fails the check
-			}
-			if n := len(owned); n >= o.MaxPerOwner {
-				return fmt.Errorf("%s %q holds %d keys: %w", k.Kind, k.Owner, n, store.ErrLimitExceeded)
-			}
-			// Rewriting the owner's record (unchanged) serialises creates
-			// for one owner: two concurrent ones both compare its
-			// revision, so one fails, waits for the mirror to show the
-			// other's key, and counts again.
-			t.putRaw(ownerFam, k.Owner, owner)
-		}
-		if _, ok := t.get(famKey, k.ID); ok {
-			return fmt.Errorf("key %q: %w", k.ID, store.ErrAlreadyExists)
-		}
-		if k.Kind == store.KindPersonalToken {
-			if _, ok := t.get(famPATName, k.Owner+"\x00"+k.Name); ok {
-				return fmt.Errorf("token name %q: %w", k.Name, store.ErrAlreadyExists)
-			}
-			t.putRaw(famPATName, k.Owner+"\x00"+k.Name, []byte(k.ID))
-		}
-		return t.put(famKey, k.ID, k)
-	})
-}
-
-func (s *Store) GetKey(ctx context.Context, id string) (store.Key, error) {
-	return viewGet[store.Key](s, ctx, famKey, id)
+// KeyIDs answers from the mirror's owner index; a matching key this mirror
+// does not show yet fails the commit (scan).
+func (t *tx) KeyIDs(q store.KeyQuery) ([]string, error) {
+	t.scan(famKey)
+	return t.s.matchingKeyIDs(q), nil
 }
 
 // matchingKeyIDs lists the ids selected by q, sorted; callers hold mu.
@@ -311,87 +101,13 @@ func (s *Store) matchingKeyIDs(q store.KeyQuery) []string {
 
 func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) (out []store.Key, err error) {
 	err = s.view(ctx, func() error {
-		for _, id := range s.matchingKeyIDs(q) {
-			k, err := decode[store.Key](famKey, id, s.fams[famKey][id].value())
-			if err != nil {
-				return err
-			}
-			if q.Matches(k) {
-				out = append(out, k)
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-func updateKey(t *tx, id string, update func(store.Key) (store.Key, error)) (store.Key, error) {
-	old, err := txGet[store.Key](t, famKey, id)
-	if err != nil {
-		return store.Key{}, err
-	}
-	updated, err := update(old)
-	if err != nil {
-		return store.Key{}, err
-	}
-	updated.ID, updated.Kind, updated.Owner = old.ID, old.Kind, old.Owner
-	if old.Kind == store.KindPersonalToken && updated.Name != old.Name {
-		// Keep the per-user token-name index in step with a rename.
-		if _, taken := t.get(famPATName, old.Owner+"\x00"+updated.Name); taken {
-			return store.Key{}, fmt.Errorf("token name %q: %w", updated.Name, store.ErrAlreadyExists)
-		}
-		t.del(famPATName, old.Owner+"\x00"+old.Name)
-		t.putRaw(famPATName, old.Owner+"\x00"+updated.Name, []byte(id))
-	}
-	return updated, t.put(famKey, id, updated)
-}
-
-func (s *Store) UpdateKey(ctx context.Context, id string, update func(store.Key) (store.Key, error)) (result store.Key, err error) {
-	err = s.atomic(ctx, func(t *tx) error {
-		result, err = updateKey(t, id, update)
+		out, err = records.SelectKeys(q, s.matchingKeyIDs(q), func(id string) ([]byte, bool, error) {
+			e, ok := s.fams[famKey][id]
+			return e.value(), ok, nil
+		})
 		return err
 	})
-	return result, err
-}
-
-func (s *Store) UpdateKeys(ctx context.Context, q store.KeyQuery, update func(store.Key) (store.Key, error)) (changed []store.Key, err error) {
-	err = s.atomic(ctx, func(t *tx) error {
-		changed = nil
-		t.scan(famKey) // a matching key this mirror does not show yet fails the commit
-		for _, id := range s.matchingKeyIDs(q) {
-			k, err := txGet[store.Key](t, famKey, id)
-			if err != nil {
-				return err
-			}
-			if !q.Matches(k) {
-				continue
-			}
-			updated, err := updateKey(t, id, update)
-			if errors.Is(err, store.ErrSkip) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			changed = append(changed, updated)
-		}
-		return nil
-	})
-	return changed, err
-}
-
-func (s *Store) DeleteKey(ctx context.Context, id string) error {
-	return s.atomic(ctx, func(t *tx) error {
-		k, err := txGet[store.Key](t, famKey, id)
-		if err != nil {
-			return err
-		}
-		if k.Kind == store.KindPersonalToken {
-			t.del(famPATName, k.Owner+"\x00"+k.Name)
-		}
-		t.del(famKey, id)
-		return nil
-	})
+	return out, err
 }
 
 // RecordKeyUsage merges by max inside a compare-and-swap per chunk, so
@@ -400,83 +116,11 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 func (s *Store) RecordKeyUsage(ctx context.Context, usage []store.KeyUsage) error {
 	ctx = store.WithoutAudit(ctx) // housekeeping: several transactions
 	for chunk := range slices.Chunk(usage, s.opts.MaxTxnOps) {
-		err := s.atomic(ctx, func(t *tx) error {
-			for _, u := range chunk {
-				_, err := updateKey(t, u.KeyID, func(k store.Key) (store.Key, error) {
-					if !u.At.After(k.LastUsedAt) {
-						return k, store.ErrSkip
-					}
-					k.LastUsedAt, k.LastUsedIP = u.At, u.IP
-					return k, nil
-				})
-				if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrSkip) {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := s.atomic(ctx, func(t *tx) error { return records.MergeKeyUsage(t, chunk) }); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// --- signing keys ---
-
-func (s *Store) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
-	return s.atomic(ctx, func(t *tx) error {
-		if _, ok := t.get(famSigning, k.ID); ok {
-			return fmt.Errorf("signing key %q: %w", k.ID, store.ErrAlreadyExists)
-		}
-		return t.put(famSigning, k.ID, k)
-	})
-}
-
-func (s *Store) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	return viewList[store.SigningKey](s, ctx, famSigning)
-}
-
-func (s *Store) UpdateSigningKey(ctx context.Context, id string, update func(store.SigningKey) (store.SigningKey, error)) (result store.SigningKey, err error) {
-	err = s.atomic(ctx, func(t *tx) error {
-		old, err := txGet[store.SigningKey](t, famSigning, id)
-		if err != nil {
-			return err
-		}
-		result, err = update(old)
-		if err != nil {
-			return err
-		}
-		result.ID = old.ID
-		return t.put(famSigning, id, result)
-	})
-	return result, err
-}
-
-func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
-	return s.atomic(ctx, func(t *tx) error {
-		if _, ok := t.get(famSigning, id); !ok {
-			return fmt.Errorf("signing key %q: %w", id, store.ErrNotFound)
-		}
-		t.del(famSigning, id)
-		return nil
-	})
-}
-
-func (s *Store) ReplaceSigningKeys(ctx context.Context, keys []store.SigningKey) error {
-	return s.atomic(ctx, func(t *tx) error {
-		t.scan(famSigning)
-		for id := range s.fams[famSigning] {
-			t.get(famSigning, id)
-			t.del(famSigning, id)
-		}
-		for _, k := range keys {
-			if err := t.put(famSigning, k.ID, k); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // --- audit ---
@@ -567,7 +211,7 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 			if err != nil {
 				return nil, err
 			}
-			if !q.Since.IsZero() && e.Time.Before(q.Since) {
+			if q.BeforeSince(e) {
 				return out, nil // newest first: nothing older can match
 			}
 			if q.Matches(e) {
@@ -587,22 +231,6 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 
 // --- revoked tokens ---
 
-func (s *Store) RevokeToken(ctx context.Context, rt store.RevokedToken) error {
-	return s.atomic(ctx, func(t *tx) error { return t.put(famRevoked, rt.JTI, rt) })
-}
-
-func (s *Store) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	_, err := s.getFresh(ctx, famRevoked, jti)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func (s *Store) ListRevokedTokens(ctx context.Context) ([]store.RevokedToken, error) {
-	return viewList[store.RevokedToken](s, ctx, famRevoked)
-}
-
 func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (int, error) {
 	ctx = store.WithoutAudit(ctx) // housekeeping: several transactions
 	var doomed []string
@@ -612,7 +240,7 @@ func (s *Store) PruneRevokedTokens(ctx context.Context, now time.Time) (int, err
 			if err != nil {
 				return err
 			}
-			if !now.Before(rt.ExpiresAt) {
+			if rt.Expired(now) {
 				doomed = append(doomed, jti)
 			}
 		}

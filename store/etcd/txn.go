@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/records"
 )
 
 // --- transactions ---
@@ -75,15 +77,6 @@ func decode[T any](fam, id string, data []byte) (T, error) {
 		return v, fmt.Errorf("etcd: decoding %s/%s: %w", fam, id, err)
 	}
 	return v, nil
-}
-
-func txGet[T any](t *tx, fam, id string) (T, error) {
-	data, ok := t.get(fam, id)
-	if !ok {
-		var zero T
-		return zero, fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
-	}
-	return decode[T](fam, id, data)
 }
 
 func (t *tx) putRaw(fam, id string, v []byte) {
@@ -476,20 +469,21 @@ func (s *Store) view(ctx context.Context, fn func() error) error {
 	return fn()
 }
 
-// viewGet serves a single-record read, the kind the token endpoint makes
-// (key, account, user, revocation): from the mirror when it is proven to
-// hold every write committed more than FreshnessBound before the read
-// began, otherwise from etcd with a linearizable read. Only when no quorum
-// answers does it fall back to the mirror, within Options.MaxStaleness.
-func viewGet[T any](s *Store, ctx context.Context, fam, id string) (v T, err error) {
-	data, err := s.getFresh(ctx, fam, id)
+// readRecord serves a single-record read (records.Reader), the kind the
+// token endpoint makes (key, account, user, revocation): from the mirror
+// when it is proven to hold every write committed more than
+// FreshnessBound before the read began, otherwise from etcd with a
+// linearizable read. Only when no quorum answers does it fall back to the
+// mirror, within Options.MaxStaleness.
+func (s *Store) readRecord(ctx context.Context, fam records.Family, id string, fn func([]byte) error) error {
+	data, err := s.getFresh(ctx, string(fam), id)
 	if err != nil {
-		return v, err
+		return err
 	}
-	return decode[T](fam, id, data)
+	return fn(data)
 }
 
-// getFresh returns the stored value of fam/id (see viewGet). A record the
+// getFresh returns the stored value of fam/id (see readRecord). A record the
 // mirror does not hold is looked for again once a proof that began after
 // the read has succeeded, so a record created through another replica just
 // before is found (a credential issued by A works on B at once).
@@ -550,21 +544,16 @@ func notFoundUnless(found bool, fam, id string) error {
 	return fmt.Errorf("%s %q: %w", fam, id, store.ErrNotFound)
 }
 
-func viewList[T any](s *Store, ctx context.Context, fam string) (out []T, err error) {
-	err = s.view(ctx, func() error {
-		ids := make([]string, 0, len(s.fams[fam]))
-		for id := range s.fams[fam] {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			v, err := decode[T](fam, id, s.fams[fam][id].value())
-			if err != nil {
+// listRecords calls fn with every mirrored record of fam, in id order
+// (records.Reader).
+func (s *Store) listRecords(ctx context.Context, fam records.Family, fn func(id string, data []byte) error) error {
+	return s.view(ctx, func() error {
+		recs := s.fams[string(fam)]
+		for _, id := range slices.Sorted(maps.Keys(recs)) {
+			if err := fn(id, recs[id].value()); err != nil {
 				return err
 			}
-			out = append(out, v)
 		}
 		return nil
 	})
-	return out, err
 }

@@ -29,6 +29,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeyCRUD", testKeyCRUD},
 		{"KeyNeedsOwner", testKeyNeedsOwner},
 		{"PersonalTokenNamesUniquePerUser", testPATNamesUnique},
+		{"PersonalTokenRenameKeepsNamesUnique", testPATRename},
+		{"CreateKeyConflictBeforeLimit", testCreateKeyConflictBeforeLimit},
 		{"DeleteOwnerDeletesKeys", testDeleteOwnerDeletesKeys},
 		{"UpdateKeys", testUpdateKeys},
 		{"KeyUsageMergesByMax", testKeyUsage},
@@ -74,6 +76,13 @@ func user(name, email string) store.User {
 func key(id string, kind store.KeyKind, owner string) store.Key {
 	return store.Key{ID: id, Kind: kind, Owner: owner, Name: "k-" + id, SecretHash: []byte("hash-" + id),
 		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour), Roles: []string{"reader"}}
+}
+
+// pat is owner's personal access token id, called name.
+func pat(id, owner, name string) store.Key {
+	k := key(id, store.KindPersonalToken, owner)
+	k.Name = name
+	return k
 }
 
 func must(t *testing.T, err error) {
@@ -142,7 +151,7 @@ func testSharedNamespace(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
 	wantErr(t, s.CreateServiceAccount(ctx, account("alice", "svc@example.com")), store.ErrAlreadyExists)
-	wantErr(t, s.CreateServiceAccount(ctx, account("svc", "alice@example.com")), store.ErrConflict)
+	wantErr(t, s.CreateServiceAccount(ctx, account("svc", "alice@example.com")), store.ErrEmailTaken)
 	must(t, s.CreateServiceAccount(ctx, account("svc", "svc@example.com")))
 	wantErr(t, s.CreateUser(ctx, user("svc", "x@example.com")), store.ErrAlreadyExists)
 }
@@ -155,7 +164,7 @@ func testEmailUniquenessOnUpdate(t *testing.T, s store.Store) {
 		sa.Email = "a@example.com"
 		return sa, nil
 	})
-	wantErr(t, err, store.ErrConflict)
+	wantErr(t, err, store.ErrEmailTaken)
 	_, err = s.UpdateServiceAccount(ctx, "b", func(sa store.ServiceAccount) (store.ServiceAccount, error) {
 		sa.Email = "new@example.com"
 		return sa, nil
@@ -243,14 +252,16 @@ func testKeyCRUD(t *testing.T, s store.Store) {
 	revoked := t0.Add(time.Hour)
 	_, err = s.UpdateKey(ctx, "key1", func(k store.Key) (store.Key, error) {
 		k.RevokedAt = revoked
-		k.Owner = "svc2" // immutable
+		k.Owner, k.Kind, k.ID = "svc2", store.KindPersonalToken, "key9" // immutable
 		return k, nil
 	})
 	must(t, err)
 	got, _ = s.GetKey(ctx, "key1")
-	if !got.Revoked() || !got.RevokedAt.Equal(revoked) || got.Owner != "svc" {
+	if !got.Revoked() || !got.RevokedAt.Equal(revoked) || got.Owner != "svc" || got.Kind != store.KindServiceKey {
 		t.Fatalf("update wrong: %+v", got)
 	}
+	_, err = s.GetKey(ctx, "key9")
+	wantErr(t, err, store.ErrNotFound)
 
 	must(t, s.DeleteKey(ctx, "key1"))
 	wantErr(t, s.DeleteKey(ctx, "key1"), store.ErrNotFound)
@@ -530,11 +541,6 @@ func testPATNamesUnique(t *testing.T, s store.Store) {
 	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
 	must(t, s.CreateUser(ctx, user("bob", "bob@example.com")))
 	must(t, s.CreateServiceAccount(ctx, account("svc", "svc@example.com")))
-	pat := func(id, owner, name string) store.Key {
-		k := key(id, store.KindPersonalToken, owner)
-		k.Name = name
-		return k
-	}
 	must(t, s.CreateKey(ctx, pat("p1", "alice", "laptop")))
 	wantErr(t, s.CreateKey(ctx, pat("p2", "alice", "laptop")), store.ErrAlreadyExists)
 	must(t, s.CreateKey(ctx, pat("p3", "bob", "laptop"))) // another user may reuse it
@@ -545,6 +551,59 @@ func testPATNamesUnique(t *testing.T, s store.Store) {
 	// After deletion the name is free again.
 	must(t, s.DeleteKey(ctx, "p1"))
 	must(t, s.CreateKey(ctx, pat("p4", "alice", "laptop")))
+}
+
+// testPATRename: a rename (UpdateKey, UpdateKeys) keeps personal-access-
+// token names unique per user, and frees the old name. The backends
+// diverged here: etcd refused a taken name, bbolt stored the duplicate.
+func testPATRename(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	must(t, s.CreateUser(ctx, user("bob", "bob@example.com")))
+	rename := func(name string) func(store.Key) (store.Key, error) {
+		return func(k store.Key) (store.Key, error) { k.Name = name; return k, nil }
+	}
+	must(t, s.CreateKey(ctx, pat("p1", "alice", "laptop")))
+	must(t, s.CreateKey(ctx, pat("p2", "alice", "phone")))
+	must(t, s.CreateKey(ctx, pat("b1", "bob", "tablet")))
+	_, err := s.UpdateKey(ctx, "p2", rename("laptop"))
+	wantErr(t, err, store.ErrAlreadyExists)
+	if got, _ := s.GetKey(ctx, "p2"); got.Name != "phone" {
+		t.Fatalf("refused rename was stored: %q", got.Name)
+	}
+	_, err = s.UpdateKey(ctx, "p2", rename("tablet")) // bob's name: free for alice
+	must(t, err)
+	_, err = s.UpdateKey(ctx, "p2", rename("tablet")) // its own name: no conflict
+	must(t, err)
+	must(t, s.CreateKey(ctx, pat("p3", "alice", "phone"))) // the old name is free
+	wantErr(t, s.CreateKey(ctx, pat("p4", "alice", "tablet")), store.ErrAlreadyExists)
+	// UpdateKeys renaming several tokens to one name is refused whole.
+	_, err = s.UpdateKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken, Owner: "alice"}, rename("same"))
+	wantErr(t, err, store.ErrAlreadyExists)
+	keys, err := s.ListKeys(ctx, store.KeyQuery{Kind: store.KindPersonalToken, Owner: "alice"})
+	must(t, err)
+	for _, k := range keys {
+		if k.Name == "same" {
+			t.Fatalf("refused UpdateKeys renamed %s", k.ID)
+		}
+	}
+}
+
+// testCreateKeyConflictBeforeLimit: at the limit, a create that conflicts
+// (a resend of a create that landed, a taken token name) says so rather
+// than ErrLimitExceeded. The backends diverged here: bbolt checked the
+// conflicts first, etcd the limit.
+func testCreateKeyConflictBeforeLimit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	limit := store.MaxKeysPerOwner(2)
+	must(t, s.CreateKey(ctx, key("p0", store.KindPersonalToken, "alice"), limit))
+	must(t, s.CreateKey(ctx, key("p1", store.KindPersonalToken, "alice"), limit))
+	wantErr(t, s.CreateKey(ctx, key("p1", store.KindPersonalToken, "alice"), limit), store.ErrAlreadyExists)
+	taken := key("p2", store.KindPersonalToken, "alice")
+	taken.Name = "k-p0"
+	wantErr(t, s.CreateKey(ctx, taken, limit), store.ErrAlreadyExists)
+	wantErr(t, s.CreateKey(ctx, key("p2", store.KindPersonalToken, "alice"), limit), store.ErrLimitExceeded)
 }
 
 // testKeysByExpiry: the expiry-range query (what the expiry-notice job
