@@ -70,16 +70,24 @@ func newKeyCommand(getenv env) *cobra.Command {
 	list.Flags().StringVar(&status, "status", "", "only keys with this status: active, expiring_soon, expired, revoked")
 	list.Flags().BoolVar(&expiring, "expiring", false, "only keys that expire within the warning window (for cron jobs)")
 
+	// onKey runs do for a command whose arguments are ACCOUNT KEY, with
+	// KEY (an id or a name) resolved to an id.
+	onKey := func(do func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error)) func(*cobra.Command, []string) error {
+		return c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
+			if err != nil {
+				return view{}, err
+			}
+			return do(cmd, cl, args[0], id)
+		})
+	}
+
 	var grace string
 	rotate := &cobra.Command{
 		Use:   "rotate ACCOUNT KEY",
 		Short: "Give a key a new secret; the old one keeps working for --grace (default 24h)",
 		Args:  cobra.ExactArgs(2),
-		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-			id, err := resolveAccountKey(cmd, cl, args[0], args[1])
-			if err != nil {
-				return view{}, err
-			}
+		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
 			var g *time.Duration
 			if grace != "" {
 				d, err := duration.Parse(grace)
@@ -88,7 +96,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 				}
 				g = &d
 			}
-			k, err := cl.RotateKey(cmd.Context(), args[0], id, g)
+			k, err := cl.RotateKey(cmd.Context(), account, id, g)
 			return view{k, func(tw *tabwriter.Writer) {
 				old := "stopped working now"
 				if k.PreviousSecretExpiresAt != nil {
@@ -105,12 +113,8 @@ func newKeyCommand(getenv env) *cobra.Command {
 		Use:   "revoke ACCOUNT KEY",
 		Short: "Revoke a key (KEY is its id or name); it stays listed",
 		Args:  cobra.ExactArgs(2),
-		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-			id, err := resolveAccountKey(cmd, cl, args[0], args[1])
-			if err != nil {
-				return view{}, err
-			}
-			k, err := cl.RevokeKey(cmd.Context(), args[0], id)
+		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
+			k, err := cl.RevokeKey(cmd.Context(), account, id)
 			return view{k, rows(keyColumns, []api.Key{k})}, err
 		}),
 	}
@@ -127,12 +131,8 @@ func newKeyCommand(getenv env) *cobra.Command {
 		Use:   "delete ACCOUNT KEY",
 		Short: "Delete a key and its metadata (KEY is its id or name)",
 		Args:  cobra.ExactArgs(2),
-		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-			id, err := resolveAccountKey(cmd, cl, args[0], args[1])
-			if err != nil {
-				return view{}, err
-			}
-			return deleted(id, "Deleted key %s.\n"), cl.DeleteKey(cmd.Context(), args[0], id)
+		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
+			return deleted(id, "Deleted key %s.\n"), cl.DeleteKey(cmd.Context(), account, id)
 		}),
 	}
 	cmd.AddCommand(create, list, rotate, revoke, revokeAll, del)
@@ -162,11 +162,6 @@ func resolveKey(cmd *cobra.Command, list func() ([]api.Key, error), ref string) 
 		return matches[0], nil
 	}
 	return "", fmt.Errorf("%d keys are named %q; use one of their ids: %s", len(matches), ref, strings.Join(matches, ", "))
-}
-
-// resolveAccountKey is resolveKey over the keys of a service account.
-func resolveAccountKey(cmd *cobra.Command, cl *client.Client, account, ref string) (string, error) {
-	return resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), account) }, ref)
 }
 
 // The columns of the key tables: keyColumns for a service account's keys,

@@ -65,3 +65,45 @@ func TestListPATsByStatus(t *testing.T) {
 		t.Errorf("ListPATs of a user without tokens: %v, %v; want an empty list", keys, err)
 	}
 }
+
+// TestListKeysByStatus: the same for a service account's keys.
+func TestListKeysByStatus(t *testing.T) {
+	ctx := context.Background()
+	admin, err := client.New(os.Getenv("TOKENWRIGHT_SERVER"), os.Getenv("TOKENWRIGHT_TOKEN"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAccount(admin, "keys-by-status")
+	mustAccount(admin, "keys-none")
+	k, err := admin.CreateKey(ctx, "keys-by-status", api.CreateKey{Name: "gone"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.RevokeKey(ctx, "keys-by-status", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateKey(ctx, "keys-by-status", api.CreateKey{Name: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		account, status string
+		want            []string
+	}{
+		{"keys-by-status", api.KeyRevoked, []string{"gone"}},
+		{"keys-by-status", api.KeyActive, []string{"live"}},
+		{"keys-by-status", api.KeyExpired, []string{}},
+		{"keys-none", "", []string{}},
+	} {
+		keys, err := admin.ListKeysByStatus(ctx, c.account, c.status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := []string{}
+		for _, k := range keys {
+			names = append(names, k.Name)
+		}
+		if keys == nil || !slices.Equal(names, c.want) {
+			t.Errorf("%s %q: %#v, want %v", c.account, c.status, names, c.want)
+		}
+	}
+}
