@@ -47,19 +47,7 @@ func TestListPATsByStatus(t *testing.T) {
 		{"pat-nobody", "", []string{}},
 	} {
 		keys, err := admin.ListPATsByStatus(ctx, c.user, c.status)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if keys == nil {
-			t.Errorf("%s %q: nil, want an empty list", c.user, c.status)
-		}
-		names := []string{}
-		for _, k := range keys {
-			names = append(names, k.Name)
-		}
-		if !slices.Equal(names, c.want) {
-			t.Errorf("%s %q: %v, want %v", c.user, c.status, names, c.want)
-		}
+		checkNames(t, c.user+" "+c.status, keys, err, c.want)
 	}
 	if keys, err := admin.ListPATs(ctx, "pat-nobody"); err != nil || keys == nil {
 		t.Errorf("ListPATs of a user without tokens: %v, %v; want an empty list", keys, err)
@@ -95,15 +83,21 @@ func TestListKeysByStatus(t *testing.T) {
 		{"keys-none", "", []string{}},
 	} {
 		keys, err := admin.ListKeysByStatus(ctx, c.account, c.status)
-		if err != nil {
-			t.Fatal(err)
-		}
-		names := []string{}
-		for _, k := range keys {
-			names = append(names, k.Name)
-		}
-		if keys == nil || !slices.Equal(names, c.want) {
-			t.Errorf("%s %q: %#v, want %v", c.account, c.status, names, c.want)
-		}
+		checkNames(t, c.account+" "+c.status, keys, err, c.want)
+	}
+}
+
+// checkNames fails unless keys are a list (never nil) of the names want.
+func checkNames(t *testing.T, what string, keys []api.Key, err error, want []string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	names := []string{}
+	for _, k := range keys {
+		names = append(names, k.Name)
+	}
+	if keys == nil || !slices.Equal(names, want) {
+		t.Errorf("%s: %q (nil: %v), want %q", what, names, keys == nil, want)
 	}
 }
