@@ -37,7 +37,7 @@ func TestConsoleServesAssetsWithSecurityHeaders(t *testing.T) {
 	}{
 		{"/ui/", "text/html", `<script type="module" src="js/app.js"></script>`},
 		{"/ui/style.css", "text/css", ".badge"},
-		{"/ui/js/app.js", "javascript", "export async function refresh"},
+		{"/ui/js/router.js", "javascript", "export async function refresh"},
 		{"/ui/js/pages/accounts.js", "javascript", "accountsPage"},
 	}
 	for _, c := range cases {
@@ -131,5 +131,64 @@ func TestConsoleSourcesNeverParseHTML(t *testing.T) {
 	}
 	if files < 5 {
 		t.Fatalf("found only %d console files: wrong directory?", files)
+	}
+}
+
+// TestConsoleModulesHaveNoImportCycle: the shell (app.js) imports the
+// pages, so a page that needs navigate or refresh imports router.js, never
+// the shell back. A cycle between ES modules runs one of them before the
+// other has defined its exports, which works only by the accident of call
+// order.
+func TestConsoleModulesHaveNoImportCycle(t *testing.T) {
+	from := regexp.MustCompile(`(?m)^\s*import\s[^;]*?\sfrom\s+'([^']+)'|^\s*import\s+'([^']+)'`)
+	imports := map[string][]string{}
+	err := filepath.WalkDir("console", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".js" {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		imports[path] = nil
+		for _, m := range from.FindAllStringSubmatch(string(data), -1) {
+			imports[path] = append(imports[path], filepath.Join(filepath.Dir(path), m[1]+m[2]))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(imports["console/js/app.js"]) < 5 {
+		t.Fatalf("found %d imports in console/js/app.js: does the pattern still match the sources?", len(imports["console/js/app.js"]))
+	}
+	// Depth-first search; a module met again while still on the path
+	// closes a cycle.
+	const onPath, done = 1, 2
+	state := map[string]int{}
+	var path []string
+	var visit func(m string)
+	visit = func(m string) {
+		switch state[m] {
+		case onPath:
+			t.Errorf("import cycle: %s -> %s", strings.Join(path, " -> "), m)
+			return
+		case done:
+			return
+		}
+		if _, ok := imports[m]; !ok {
+			t.Errorf("%s imports %s, which does not exist", path[len(path)-1], m)
+			return
+		}
+		state[m] = onPath
+		path = append(path, m)
+		for _, next := range imports[m] {
+			visit(next)
+		}
+		path = path[:len(path)-1]
+		state[m] = done
+	}
+	for m := range imports {
+		visit(m)
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -18,34 +16,21 @@ func newAuditCommand(getenv env) *cobra.Command {
 		Use:   "audit",
 		Short: "List the audit trail (administrators)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			raw, err := cl.ListAudit(cmd.Context(), q)
 			if err != nil {
-				return err
+				return view{}, err
 			}
-			type event struct {
-				ID, Actor, Action, Target, SourceIP, Result string
-				Time                                        string
-			}
-			events := make([]event, 0, len(raw))
+			events := make([]auditRow, 0, len(raw))
 			for _, r := range raw {
-				var e event
+				var e auditRow
 				if err := json.Unmarshal(r, &e); err != nil {
-					return err
+					return view{}, err
 				}
 				events = append(events, e)
 			}
-			return c.print(cmd.OutOrStdout(), api.List[json.RawMessage]{Items: raw}, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "TIME\tACTOR\tACTION\tTARGET\tRESULT\tFROM")
-				for _, e := range events {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Actor, e.Action, dash(e.Target), e.Result, dash(e.SourceIP))
-				}
-			})
-		},
+			return view{api.List[json.RawMessage]{Items: raw}, rows(auditColumns, events)}, nil
+		}),
 	}
 	c.register(cmd)
 	f := cmd.Flags()
@@ -54,4 +39,19 @@ func newAuditCommand(getenv env) *cobra.Command {
 	f.StringVar(&q.Target, "target", "", "only events about this account or user")
 	f.IntVar(&q.Limit, "limit", 100, "at most this many events")
 	return cmd
+}
+
+// auditRow is what the audit table shows of an event.
+type auditRow struct {
+	ID, Actor, Action, Target, SourceIP, Result string
+	Time                                        string
+}
+
+var auditColumns = []column[auditRow]{
+	{"TIME", func(e auditRow) string { return e.Time }},
+	{"ACTOR", func(e auditRow) string { return e.Actor }},
+	{"ACTION", func(e auditRow) string { return e.Action }},
+	{"TARGET", func(e auditRow) string { return dash(e.Target) }},
+	{"RESULT", func(e auditRow) string { return e.Result }},
+	{"FROM", func(e auditRow) string { return dash(e.SourceIP) }},
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -147,18 +146,6 @@ func (c *conn) optionalClient(getenv env) (*client.Client, error) {
 	return client.New(c.serverURL(getenv), token, hc)
 }
 
-// print writes v as JSON, or calls table with a tabwriter.
-func (c *conn) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
-	if c.output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	table(tw)
-	return tw.Flush()
-}
-
 func fmtTime(t *time.Time) string {
 	if t == nil {
 		return "never"
@@ -192,10 +179,8 @@ func setExpiry(in *api.CreateKey, expiresIn string) error {
 }
 
 // printSecret shows a freshly issued secret with the one-time warning.
-func printSecret(tw *tabwriter.Writer, k api.KeyWithSecret, lines ...[2]string) {
-	for _, l := range lines {
-		fmt.Fprintf(tw, "%s:\t%s\n", l[0], l[1])
-	}
+func printSecret(tw *tabwriter.Writer, k api.KeyWithSecret, lines ...field) {
+	fields(tw, lines...)
 	if k.ClientSecret == "" {
 		fmt.Fprintf(tw, "Authentication:\t%s (registered public key %s)\n", k.AuthMethod, publicKeyID(k.PublicKey))
 		return

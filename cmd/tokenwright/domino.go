@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/dominocheck"
 	"github.com/tokenwright/tokenwright/server/domino"
 )
@@ -31,20 +32,13 @@ the notes.ini lines for 12.0.2, the REST API's keepconfig.d JSON and the Person
 document fields of each service account (or only --account). Problems that would
 make Domino refuse an account's tokens are listed with their fix.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			setup, err := cl.DominoSetup(cmd.Context(), site, account)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), setup, func(tw *tabwriter.Writer) {
+			return view{setup, func(tw *tabwriter.Writer) {
 				// The sections are preformatted text; no columns.
 				fmt.Fprint(tw, domino.Render(setup))
-			})
-		},
+			}}, err
+		}),
 	}
 	c.register(cmd)
 	cmd.Flags().StringVar(&site, "site", "", "Domino Internet Site URL, e.g. https://domino.example.com (default: the server's first domino.sites)")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/duration"
 )
 
@@ -24,30 +25,23 @@ func newKeyCommand(getenv env) *cobra.Command {
 		Use:   "create ACCOUNT --name NAME [--expires-in DURATION]",
 		Short: "Create an API key (the secret is shown once)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			if err := setExpiry(&in, expiresIn); err != nil {
-				return err
+				return view{}, err
 			}
 			if publicKeyFile != "" {
 				pem, err := os.ReadFile(publicKeyFile)
 				if err != nil {
-					return fmt.Errorf("--public-key-file: %w", err)
+					return view{}, fmt.Errorf("--public-key-file: %w", err)
 				}
 				in.PublicKey = string(pem)
 			}
 			k, err := cl.CreateKey(cmd.Context(), args[0], in)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
-				printSecret(tw, k, [2]string{"Key", k.Name + " (" + k.ID + ")"}, [2]string{"Client ID", k.ClientID},
-					[2]string{"Expires", fmtTime(k.ExpiresAt)})
-			})
-		},
+			return view{k, func(tw *tabwriter.Writer) {
+				printSecret(tw, k, field{"Key", k.Name + " (" + k.ID + ")"}, field{"Client ID", k.ClientID},
+					field{"Expires", fmtTime(k.ExpiresAt)})
+			}}, err
+		}),
 	}
 	f := create.Flags()
 	f.StringVar(&in.Name, "name", "", "a label for the key, e.g. the pipeline that uses it")
@@ -65,60 +59,53 @@ func newKeyCommand(getenv env) *cobra.Command {
 		Use:   "list ACCOUNT",
 		Short: "List an account's keys",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
-			keys, err := cl.ListKeys(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			if expiring {
 				status = api.KeyExpiringSoon
 			}
-			keys = filterKeys(keys, status)
-			return c.print(cmd.OutOrStdout(), api.List[api.Key]{Items: keys}, func(tw *tabwriter.Writer) { keyTable(tw, keys) })
-		},
+			keys, err := cl.ListKeysByStatus(cmd.Context(), args[0], status)
+			return view{api.List[api.Key]{Items: keys}, rows(keyColumns, keys)}, err
+		}),
 	}
 	list.Flags().StringVar(&status, "status", "", "only keys with this status: active, expiring_soon, expired, revoked")
 	list.Flags().BoolVar(&expiring, "expiring", false, "only keys that expire within the warning window (for cron jobs)")
+
+	// onKey runs do for a command whose arguments are ACCOUNT KEY, with
+	// KEY (an id or a name) resolved to an id.
+	onKey := func(do func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error)) func(*cobra.Command, []string) error {
+		return c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
+			if err != nil {
+				return view{}, err
+			}
+			return do(cmd, cl, args[0], id)
+		})
+	}
 
 	var grace string
 	rotate := &cobra.Command{
 		Use:   "rotate ACCOUNT KEY",
 		Short: "Give a key a new secret; the old one keeps working for --grace (default 24h)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
-			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
-			if err != nil {
-				return err
-			}
+		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
 			var g *time.Duration
 			if grace != "" {
 				d, err := duration.Parse(grace)
 				if err != nil {
-					return fmt.Errorf("--grace: %w", err)
+					return view{}, fmt.Errorf("--grace: %w", err)
 				}
 				g = &d
 			}
-			k, err := cl.RotateKey(cmd.Context(), args[0], id, g)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
+			k, err := cl.RotateKey(cmd.Context(), account, id, g)
+			return view{k, func(tw *tabwriter.Writer) {
 				old := "stopped working now"
 				if k.PreviousSecretExpiresAt != nil {
 					old = "works until " + fmtTime(k.PreviousSecretExpiresAt)
 				}
-				printSecret(tw, k, [2]string{"Key", k.Name + " (" + k.ID + ")"}, [2]string{"Client ID", k.ClientID},
-					[2]string{"Old secret", old})
-			})
-		},
+				printSecret(tw, k, field{"Key", k.Name + " (" + k.ID + ")"}, field{"Client ID", k.ClientID},
+					field{"Old secret", old})
+			}}, err
+		}),
 	}
 	rotate.Flags().StringVar(&grace, "grace", "", "how long the old secret keeps working, e.g. 1h, 7d, or 0 (default 24h)")
 
@@ -126,60 +113,27 @@ func newKeyCommand(getenv env) *cobra.Command {
 		Use:   "revoke ACCOUNT KEY",
 		Short: "Revoke a key (KEY is its id or name); it stays listed",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
-			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
-			if err != nil {
-				return err
-			}
-			k, err := cl.RevokeKey(cmd.Context(), args[0], id)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) { keyTable(tw, []api.Key{k}) })
-		},
+		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
+			k, err := cl.RevokeKey(cmd.Context(), account, id)
+			return view{k, rows(keyColumns, []api.Key{k})}, err
+		}),
 	}
 	revokeAll := &cobra.Command{
 		Use:   "revoke-all ACCOUNT",
 		Short: "Revoke every key of an account",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			n, err := cl.RevokeAllKeys(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), api.RevokeAllResult{Revoked: n}, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "Revoked %d key(s) of %s.\n", n, args[0])
-			})
-		},
+			return view{api.RevokeAllResult{Revoked: n}, message("Revoked %d key(s) of %s.\n", n, args[0])}, err
+		}),
 	}
 	del := &cobra.Command{
 		Use:   "delete ACCOUNT KEY",
 		Short: "Delete a key and its metadata (KEY is its id or name)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
-			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
-			if err != nil {
-				return err
-			}
-			if err := cl.DeleteKey(cmd.Context(), args[0], id); err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), map[string]string{"deleted": id}, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "Deleted key %s.\n", id)
-			})
-		},
+		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
+			return deleted(id, "Deleted key %s.\n"), cl.DeleteKey(cmd.Context(), account, id)
+		}),
 	}
 	cmd.AddCommand(create, list, rotate, revoke, revokeAll, del)
 	return cmd
@@ -210,26 +164,21 @@ func resolveKey(cmd *cobra.Command, list func() ([]api.Key, error), ref string) 
 	return "", fmt.Errorf("%d keys are named %q; use one of their ids: %s", len(matches), ref, strings.Join(matches, ", "))
 }
 
-func filterKeys(keys []api.Key, status string) []api.Key {
-	if status == "" {
-		return keys
-	}
-	out := []api.Key{}
-	for _, k := range keys {
-		if k.Status == status {
-			out = append(out, k)
-		}
-	}
-	return out
-}
+// The columns of the key tables: keyColumns for a service account's keys,
+// patColumns for personal access tokens, which name their user.
+var (
+	keyID          = column[api.Key]{"ID", func(k api.Key) string { return k.ID }}
+	keyName        = column[api.Key]{"NAME", func(k api.Key) string { return k.Name }}
+	keyStatus      = column[api.Key]{"STATUS", func(k api.Key) string { return strings.ReplaceAll(k.Status, "_", " ") }}
+	keyCreated     = column[api.Key]{"CREATED", func(k api.Key) string { return fmtTime(&k.CreatedAt) }}
+	keyExpires     = column[api.Key]{"EXPIRES", func(k api.Key) string { return fmtTime(k.ExpiresAt) }}
+	keyLastUsed    = column[api.Key]{"LAST USED", lastUsed}
+	keyDescription = column[api.Key]{"DESCRIPTION", func(k api.Key) string { return dash(k.Description) }}
+	patUser        = column[api.Key]{"USER", func(k api.Key) string { return k.ClientID }}
 
-func keyTable(tw *tabwriter.Writer, keys []api.Key) {
-	fmt.Fprintln(tw, "ID\tNAME\tSTATUS\tCREATED\tEXPIRES\tLAST USED\tDESCRIPTION")
-	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.ReplaceAll(k.Status, "_", " "),
-			fmtTime(&k.CreatedAt), fmtTime(k.ExpiresAt), lastUsed(k), dash(k.Description))
-	}
-}
+	keyColumns = []column[api.Key]{keyID, keyName, keyStatus, keyCreated, keyExpires, keyLastUsed, keyDescription}
+	patColumns = []column[api.Key]{keyID, patUser, keyName, keyStatus, keyCreated, keyExpires, keyLastUsed}
+)
 
 func lastUsed(k api.Key) string {
 	if k.LastUsedAt == nil {

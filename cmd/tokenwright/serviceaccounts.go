@@ -24,18 +24,11 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 		Use:   "create NAME --email EMAIL",
 		Short: "Create a service account",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			in.UserName = args[0]
 			sa, err := cl.CreateServiceAccount(cmd.Context(), in)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
-		},
+			return serviceAccountView(sa), err
+		}),
 	}
 	f := create.Flags()
 	f.StringVar(&in.Email, "email", "", "unique email (the address Domino maps to a Person document)")
@@ -56,78 +49,46 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 		Use:   "list",
 		Short: "List service accounts",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			items, err := cl.ListServiceAccounts(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), api.List[api.ServiceAccount]{Items: items}, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "NAME\tEMAIL\tSTATUS\tROLES\tSCOPES\tCREATED")
-				for _, sa := range items {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sa.UserName, sa.Email, sa.Status,
-						dash(strings.Join(sa.Roles, ",")), dash(strings.Join(sa.AllowedScopes, " ")), fmtTime(&sa.CreatedAt))
-				}
-			})
-		},
+			return view{api.List[api.ServiceAccount]{Items: items}, rows(serviceAccountColumns, items)}, err
+		}),
 	}
 
 	get := &cobra.Command{
 		Use:   "get NAME",
 		Short: "Show a service account",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			sa, err := cl.GetServiceAccount(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
-		},
+			return serviceAccountView(sa), err
+		}),
 	}
 	cmd.AddCommand(create, list, get, newSAUpdateCommand(&c, getenv), newSAOwnersCommand(&c, getenv))
 	for _, verb := range []struct {
 		use, short string
-		run        func(cmd *cobra.Command, cl *client.Client, name string) (any, error)
+		run        func(cmd *cobra.Command, cl *client.Client, name string) (view, error)
 	}{
 		{"deactivate NAME", "Deactivate a service account (its keys stay listed but get no tokens)",
-			func(cmd *cobra.Command, cl *client.Client, name string) (any, error) {
-				return cl.SetServiceAccountActive(cmd.Context(), name, false)
+			func(cmd *cobra.Command, cl *client.Client, name string) (view, error) {
+				sa, err := cl.SetServiceAccountActive(cmd.Context(), name, false)
+				return serviceAccountView(sa), err
 			}},
 		{"activate NAME", "Reactivate a service account",
-			func(cmd *cobra.Command, cl *client.Client, name string) (any, error) {
-				return cl.SetServiceAccountActive(cmd.Context(), name, true)
+			func(cmd *cobra.Command, cl *client.Client, name string) (view, error) {
+				sa, err := cl.SetServiceAccountActive(cmd.Context(), name, true)
+				return serviceAccountView(sa), err
 			}},
 		{"delete NAME", "Delete a service account and all of its keys",
-			func(cmd *cobra.Command, cl *client.Client, name string) (any, error) {
-				return map[string]string{"deleted": name}, cl.DeleteServiceAccount(cmd.Context(), name)
+			func(cmd *cobra.Command, cl *client.Client, name string) (view, error) {
+				return deleted(name, "Deleted %s and its keys.\n"), cl.DeleteServiceAccount(cmd.Context(), name)
 			}},
 	} {
 		cmd.AddCommand(&cobra.Command{
 			Use: verb.use, Short: verb.short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := c.client(getenv)
-				if err != nil {
-					return err
-				}
-				out, err := verb.run(cmd, cl, args[0])
-				if err != nil {
-					return err
-				}
-				return c.print(cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) {
-					if sa, ok := out.(api.ServiceAccount); ok {
-						serviceAccountTable(tw, sa)
-						return
-					}
-					fmt.Fprintf(tw, "Deleted %s and its keys.\n", args[0])
-				})
-			},
+			RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+				return verb.run(cmd, cl, args[0])
+			}),
 		})
 	}
 	return cmd
@@ -150,11 +111,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 --scope, --audience and --cidr replace the whole list (give them once with "" to clear);
 --add-role and --remove-role edit the roles.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			f := cmd.Flags()
 			str := func(flag string, v string) *string {
 				if f.Changed(flag) {
@@ -170,7 +127,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			if f.Changed("token-lifetime") {
 				d, err := duration.Parse(lifetime)
 				if err != nil {
-					return fmt.Errorf("--token-lifetime: %w", err)
+					return view{}, fmt.Errorf("--token-lifetime: %w", err)
 				}
 				secs := int64(d.Seconds())
 				in.TokenLifetime = &secs
@@ -178,16 +135,13 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			if f.Changed("claims") {
 				claims := map[string]any{}
 				if err := json.Unmarshal([]byte(claimsJSON), &claims); err != nil {
-					return fmt.Errorf("--claims must be a JSON object: %w", err)
+					return view{}, fmt.Errorf("--claims must be a JSON object: %w", err)
 				}
 				in.Claims = &claims
 			}
 			sa, err := cl.UpdateServiceAccount(cmd.Context(), args[0], in)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
-		},
+			return serviceAccountView(sa), err
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&email, "email", "", "new email")
@@ -231,37 +185,37 @@ func newSAOwnersCommand(c *conn, getenv env) *cobra.Command {
 		}
 		cmd.AddCommand(&cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(2),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := c.client(getenv)
-				if err != nil {
-					return err
-				}
-				var sa api.ServiceAccount
+			RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+				change := cl.RemoveOwner
 				if add {
-					sa, err = cl.AddOwner(cmd.Context(), args[0], args[1])
-				} else {
-					sa, err = cl.RemoveOwner(cmd.Context(), args[0], args[1])
+					change = cl.AddOwner
 				}
-				if err != nil {
-					return err
-				}
-				return c.print(cmd.OutOrStdout(), sa, func(tw *tabwriter.Writer) { serviceAccountTable(tw, sa) })
-			},
+				sa, err := change(cmd.Context(), args[0], args[1])
+				return serviceAccountView(sa), err
+			}),
 		})
 	}
 	return cmd
 }
 
-func serviceAccountTable(tw *tabwriter.Writer, sa api.ServiceAccount) {
-	rows := [][2]string{
-		{"Name", sa.UserName}, {"ID", sa.ID}, {"Email", sa.Email}, {"Notes name", dash(sa.NotesName)},
-		{"Status", sa.Status}, {"Profile", sa.Profile}, {"Token type", sa.TokenType}, {"Audience format", sa.AudienceFormat},
-		{"Roles", dash(strings.Join(sa.Roles, ", "))},
-		{"Owners", dash(strings.Join(sa.Owners, ", "))}, {"Scopes", dash(strings.Join(sa.AllowedScopes, " "))},
-		{"Audiences", dash(strings.Join(sa.AllowedAudiences, " "))}, {"CIDRs", dash(strings.Join(sa.AllowedCIDRs, " "))},
-		{"Created", fmtTime(&sa.CreatedAt) + " by " + dash(sa.CreatedBy)},
-	}
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
-	}
+// serviceAccountView shows one service account.
+func serviceAccountView(sa api.ServiceAccount) view {
+	return view{sa, func(tw *tabwriter.Writer) {
+		fields(tw, field{"Name", sa.UserName}, field{"ID", sa.ID}, field{"Email", sa.Email}, field{"Notes name", dash(sa.NotesName)},
+			field{"Status", sa.Status}, field{"Profile", sa.Profile}, field{"Token type", sa.TokenType}, field{"Audience format", sa.AudienceFormat},
+			field{"Roles", dash(strings.Join(sa.Roles, ", "))},
+			field{"Owners", dash(strings.Join(sa.Owners, ", "))}, field{"Scopes", dash(strings.Join(sa.AllowedScopes, " "))},
+			field{"Audiences", dash(strings.Join(sa.AllowedAudiences, " "))}, field{"CIDRs", dash(strings.Join(sa.AllowedCIDRs, " "))},
+			field{"Created", fmtTime(&sa.CreatedAt) + " by " + dash(sa.CreatedBy)})
+	}}
+}
+
+// serviceAccountColumns are the columns of a list of service accounts.
+var serviceAccountColumns = []column[api.ServiceAccount]{
+	{"NAME", func(sa api.ServiceAccount) string { return sa.UserName }},
+	{"EMAIL", func(sa api.ServiceAccount) string { return sa.Email }},
+	{"STATUS", func(sa api.ServiceAccount) string { return sa.Status }},
+	{"ROLES", func(sa api.ServiceAccount) string { return dash(strings.Join(sa.Roles, ",")) }},
+	{"SCOPES", func(sa api.ServiceAccount) string { return dash(strings.Join(sa.AllowedScopes, " ")) }},
+	{"CREATED", func(sa api.ServiceAccount) string { return fmtTime(&sa.CreatedAt) }},
 }

@@ -6,12 +6,12 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/signing"
 )
@@ -33,27 +33,10 @@ relying parties that cache the JWKS never meet an unknown kid.
 		Use:   "list",
 		Short: "List signing keys: kid, algorithm, state and dates",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			keys, err := cl.ListSigningKeys(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), api.List[api.SigningKey]{Items: keys}, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tSIGNS FROM\tRETIRED\tREMOVED AFTER")
-				for _, k := range keys {
-					from := k.ActivatedAt
-					if k.State == "pending" {
-						from = k.ActivateAt
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.KID, k.Algorithm, k.State,
-						stamp(k.CreatedAt), stamp(from), stamp(k.RetiredAt), stamp(k.RemoveAfter))
-				}
-			})
-		},
+			return view{api.List[api.SigningKey]{Items: keys}, rows(signingKeyColumns, keys)}, err
+		}),
 	}
 	c.register(list)
 
@@ -78,16 +61,12 @@ compromised, then remove the old key with "tokenwright keys remove KID". It
 first prints which verifiers will reject tokens and for how long, and needs
 --yes (or an answer on a terminal).`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := rc.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: rc.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			if algorithm != "" {
 				// Checked here too, so that nobody is asked to confirm an
 				// --now that the server would refuse anyway.
 				if _, err := signing.ParseAlgorithm(algorithm); err != nil {
-					return err
+					return view{}, err
 				}
 			}
 			stderr := cmd.ErrOrStderr()
@@ -97,21 +76,21 @@ first prints which verifiers will reject tokens and for how long, and needs
 				if !yes {
 					ok, err := confirm(cmd, "Rotate now?")
 					if err != nil {
-						return err
+						return view{}, err
 					}
 					if !ok {
 						fmt.Fprintln(stderr, "Not rotated: pass --yes to rotate at once, or leave out --now for a rotation no verifier notices.")
-						return &exitError{code: 2}
+						return view{}, &exitError{code: 2}
 					}
 				}
 			}
 			before, err := cl.ListSigningKeys(cmd.Context())
 			if err != nil {
-				return err
+				return view{}, err
 			}
 			k, err := cl.RotateSigningKey(cmd.Context(), api.RotateSigningKey{Immediate: now, Algorithm: algorithm})
 			if err != nil {
-				return err
+				return view{}, err
 			}
 			if i := slices.IndexFunc(before, func(b api.SigningKey) bool { return b.State == "active" }); i >= 0 && before[i].Algorithm != k.Algorithm {
 				fmt.Fprintf(stderr, "The signing algorithm changes from %s to %s at %s. Verifiers with an algorithm allow-list "+
@@ -122,11 +101,9 @@ first prints which verifiers will reject tokens and for how long, and needs
 			if k.ConfiguredAlgorithm != "" {
 				fmt.Fprintf(stderr, "signing.algorithm is %s; the key set keeps %s until it is changed.\n", k.ConfiguredAlgorithm, k.Algorithm)
 			}
-			return rc.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "New signing key %s (%s), state %s, signs from %s\n", k.KID, k.Algorithm, k.State,
-					stamp(firstTime(k.ActivatedAt, k.ActivateAt)))
-			})
-		},
+			return view{k, message("New signing key %s (%s), state %s, signs from %s\n", k.KID, k.Algorithm, k.State,
+				stamp(firstTime(k.ActivatedAt, k.ActivateAt)))}, nil
+		}),
 	}
 	rc.register(rotate)
 	rotate.Flags().BoolVar(&now, "now", false, "sign with the new key at once (compromised key; prints which verifiers reject tokens, needs --yes)")
@@ -194,6 +171,23 @@ first; start it again with the new KEK configured.`,
 	_ = rotate.MarkFlagRequired("new-kek-file")
 	cmd.AddCommand(rotate)
 	return cmd
+}
+
+// signingKeyColumns are the columns of `keys list`. A pending key signs
+// from its activation date, a later one from when it was activated.
+var signingKeyColumns = []column[api.SigningKey]{
+	{"KID", func(k api.SigningKey) string { return k.KID }},
+	{"ALG", func(k api.SigningKey) string { return k.Algorithm }},
+	{"STATE", func(k api.SigningKey) string { return k.State }},
+	{"CREATED", func(k api.SigningKey) string { return stamp(k.CreatedAt) }},
+	{"SIGNS FROM", func(k api.SigningKey) string {
+		if k.State == "pending" {
+			return stamp(k.ActivateAt)
+		}
+		return stamp(k.ActivatedAt)
+	}},
+	{"RETIRED", func(k api.SigningKey) string { return stamp(k.RetiredAt) }},
+	{"REMOVED AFTER", func(k api.SigningKey) string { return stamp(k.RemoveAfter) }},
 }
 
 func stamp(t time.Time) string {

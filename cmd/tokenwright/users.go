@@ -21,18 +21,11 @@ func newUserCommand(getenv env) *cobra.Command {
 		Use:   "create NAME --email EMAIL [--role R]... [--admin]",
 		Short: "Create a user (administrators)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			in.UserName = args[0]
 			u, err := cl.CreateUser(cmd.Context(), in)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userTable(tw, []api.User{u}) })
-		},
+			return view{u, rows(userColumns, []api.User{u})}, err
+		}),
 	}
 	create.Flags().StringVar(&in.Email, "email", "", "unique email")
 	create.Flags().StringArrayVar(&in.Roles, "role", nil, "role (repeatable)")
@@ -41,31 +34,17 @@ func newUserCommand(getenv env) *cobra.Command {
 
 	list := &cobra.Command{
 		Use: "list", Short: "List users (administrators)", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			users, err := cl.ListUsers(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), api.List[api.User]{Items: users}, func(tw *tabwriter.Writer) { userTable(tw, users) })
-		},
+			return view{api.List[api.User]{Items: users}, rows(userColumns, users)}, err
+		}),
 	}
 	get := &cobra.Command{
 		Use: "get NAME", Short: "Show a user (me for yourself)", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			u, err := cl.GetUser(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userDetail(tw, u) })
-		},
+			return userView(u), err
+		}),
 	}
 
 	var up api.UpdateUser
@@ -82,11 +61,7 @@ personal access tokens: after re-promotion or re-activation the user creates new
 reach; each replaces the whole list (give it once with "" to clear, which means
 the server's defaults).`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			f := cmd.Flags()
 			if f.Changed("email") {
 				up.Email = &email
@@ -100,11 +75,8 @@ the server's defaults).`,
 			up.AllowedScopes, up.AllowedAudiences, up.AllowedCIDRs =
 				replacementList(f, "scope", scopes), replacementList(f, "audience", audiences), replacementList(f, "cidr", cidrs)
 			u, err := cl.UpdateUser(cmd.Context(), args[0], up)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), u, func(tw *tabwriter.Writer) { userDetail(tw, u) })
-		},
+			return userView(u), err
+		}),
 	}
 	update.Flags().StringVar(&email, "email", "", "new email")
 	update.Flags().StringArrayVar(&up.AddRoles, "add-role", nil, "add a role (repeatable)")
@@ -117,42 +89,32 @@ the server's defaults).`,
 
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a user and their personal access tokens", Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
-			if err := cl.DeleteUser(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), map[string]string{"deleted": args[0]}, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "Deleted user %s.\n", args[0])
-			})
-		},
+		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+			return deleted(args[0], "Deleted user %s.\n"), cl.DeleteUser(cmd.Context(), args[0])
+		}),
 	}
 	cmd.AddCommand(create, list, get, update, del)
 	return cmd
 }
 
-// userDetail shows one user with the lists that bound their tokens.
-func userDetail(tw *tabwriter.Writer, u api.User) {
-	rows := [][2]string{
-		{"Name", u.UserName}, {"ID", u.ID}, {"Email", u.Email}, {"Admin", fmt.Sprint(u.Admin)},
-		{"Status", u.Status}, {"Roles", dash(strings.Join(u.Roles, ", "))},
-		{"Scopes", dash(strings.Join(u.AllowedScopes, " "))}, {"Audiences", dash(strings.Join(u.AllowedAudiences, " "))},
-		{"CIDRs", dash(strings.Join(u.AllowedCIDRs, " "))}, {"Created", fmtTime(&u.CreatedAt) + " by " + dash(u.CreatedBy)},
-	}
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
-	}
+// userView shows one user with the lists that bound their tokens.
+func userView(u api.User) view {
+	return view{u, func(tw *tabwriter.Writer) {
+		fields(tw, field{"Name", u.UserName}, field{"ID", u.ID}, field{"Email", u.Email}, field{"Admin", fmt.Sprint(u.Admin)},
+			field{"Status", u.Status}, field{"Roles", dash(strings.Join(u.Roles, ", "))},
+			field{"Scopes", dash(strings.Join(u.AllowedScopes, " "))}, field{"Audiences", dash(strings.Join(u.AllowedAudiences, " "))},
+			field{"CIDRs", dash(strings.Join(u.AllowedCIDRs, " "))}, field{"Created", fmtTime(&u.CreatedAt) + " by " + dash(u.CreatedBy)})
+	}}
 }
 
-func userTable(tw *tabwriter.Writer, users []api.User) {
-	fmt.Fprintln(tw, "NAME\tEMAIL\tADMIN\tSTATUS\tROLES\tCREATED")
-	for _, u := range users {
-		fmt.Fprintf(tw, "%s\t%s\t%t\t%s\t%s\t%s\n", u.UserName, u.Email, u.Admin, u.Status,
-			dash(strings.Join(u.Roles, ",")), fmtTime(&u.CreatedAt))
-	}
+// userColumns are the columns of a list of users.
+var userColumns = []column[api.User]{
+	{"NAME", func(u api.User) string { return u.UserName }},
+	{"EMAIL", func(u api.User) string { return u.Email }},
+	{"ADMIN", func(u api.User) string { return fmt.Sprint(u.Admin) }},
+	{"STATUS", func(u api.User) string { return u.Status }},
+	{"ROLES", func(u api.User) string { return dash(strings.Join(u.Roles, ",")) }},
+	{"CREATED", func(u api.User) string { return fmtTime(&u.CreatedAt) }},
 }
 
 func newPATCommand(getenv env) *cobra.Command {
@@ -171,23 +133,16 @@ func newPATCommand(getenv env) *cobra.Command {
 		Use:   "create --name NAME [--description D] [--expires-in D]",
 		Short: "Create a personal access token (shown once)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			if err := setExpiry(&in, expiresIn); err != nil {
-				return err
+				return view{}, err
 			}
 			k, err := cl.CreatePAT(cmd.Context(), user, in)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), k, func(tw *tabwriter.Writer) {
-				printSecret(tw, k, [2]string{"Token", k.Name + " (" + k.ID + ")"}, [2]string{"User", k.ClientID},
-					[2]string{"Expires", fmtTime(k.ExpiresAt)})
-			})
-		},
+			return view{k, func(tw *tabwriter.Writer) {
+				printSecret(tw, k, field{"Token", k.Name + " (" + k.ID + ")"}, field{"User", k.ClientID},
+					field{"Expires", fmtTime(k.ExpiresAt)})
+			}}, err
+		}),
 	}
 	create.Flags().StringVar(&in.Name, "name", "", "unique (per user) name: letters, digits, '-' and '.'")
 	create.Flags().StringVar(&in.Description, "description", "", "free text")
@@ -198,31 +153,17 @@ func newPATCommand(getenv env) *cobra.Command {
 	var status string
 	list := &cobra.Command{
 		Use: "list", Short: "List personal access tokens", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			who := user
 			if all {
 				who = ""
 			}
-			keys, err := cl.ListPATs(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
 			if expiring {
 				status = api.KeyExpiringSoon
 			}
-			keys = filterKeys(keys, status)
-			return c.print(cmd.OutOrStdout(), api.List[api.Key]{Items: keys}, func(tw *tabwriter.Writer) {
-				fmt.Fprintln(tw, "ID\tUSER\tNAME\tSTATUS\tCREATED\tEXPIRES\tLAST USED")
-				for _, k := range keys {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.ClientID, k.Name, strings.ReplaceAll(k.Status, "_", " "),
-						fmtTime(&k.CreatedAt), fmtTime(k.ExpiresAt), lastUsed(k))
-				}
-			})
-		},
+			keys, err := cl.ListPATsByStatus(cmd.Context(), who, status)
+			return view{api.List[api.Key]{Items: keys}, rows(patColumns, keys)}, err
+		}),
 	}
 	list.Flags().BoolVar(&all, "all", false, "every user's tokens (administrators)")
 	list.Flags().StringVar(&status, "status", "", "only tokens with this status")
@@ -231,21 +172,14 @@ func newPATCommand(getenv env) *cobra.Command {
 	byRef := func(use, short string, do func(cmd *cobra.Command, cl *client.Client, id string) (any, error)) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := c.client(getenv)
-				if err != nil {
-					return err
-				}
+			RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 				id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListPATs(cmd.Context(), user) }, args[0])
 				if err != nil {
-					return err
+					return view{}, err
 				}
 				out, err := do(cmd, cl, id)
-				if err != nil {
-					return err
-				}
-				return c.print(cmd.OutOrStdout(), out, func(tw *tabwriter.Writer) { fmt.Fprintf(tw, "Done: %s %s.\n", cmd.Name(), id) })
-			},
+				return view{out, message("Done: %s %s.\n", cmd.Name(), id)}, err
+			}),
 		}
 	}
 	revoke := byRef("revoke TOKEN", "Revoke a personal access token (id or name)", func(cmd *cobra.Command, cl *client.Client, id string) (any, error) {
@@ -256,19 +190,10 @@ func newPATCommand(getenv env) *cobra.Command {
 	})
 	revokeAll := &cobra.Command{
 		Use: "revoke-all", Short: "Revoke all personal access tokens of the user", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := c.client(getenv)
-			if err != nil {
-				return err
-			}
+		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
 			n, err := cl.RevokeAllPATs(cmd.Context(), user)
-			if err != nil {
-				return err
-			}
-			return c.print(cmd.OutOrStdout(), api.RevokeAllResult{Revoked: n}, func(tw *tabwriter.Writer) {
-				fmt.Fprintf(tw, "Revoked %d token(s).\n", n)
-			})
-		},
+			return view{api.RevokeAllResult{Revoked: n}, message("Revoked %d token(s).\n", n)}, err
+		}),
 	}
 	cmd.AddCommand(create, list, revoke, revokeAll, del)
 	return cmd

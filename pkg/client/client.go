@@ -135,8 +135,24 @@ func (c *Client) CreateKey(ctx context.Context, account string, in api.CreateKey
 
 // ListKeys lists an account's keys.
 func (c *Client) ListKeys(ctx context.Context, account string) ([]api.Key, error) {
+	return c.ListKeysByStatus(ctx, account, "")
+}
+
+// ListKeysByStatus lists an account's keys with status (api.KeyActive,
+// api.KeyExpiringSoon, ...; "" for all). The server filters, so a status
+// means what it means in the API.
+func (c *Client) ListKeysByStatus(ctx context.Context, account, status string) ([]api.Key, error) {
 	var out api.List[api.Key]
-	return out.Items, c.do(ctx, http.MethodGet, p("service-accounts", account, "keys"), nil, nil, &out)
+	return out.Items, c.do(ctx, http.MethodGet, p("service-accounts", account, "keys"), statusQuery(status), nil, &out)
+}
+
+// statusQuery is ?status=status, or no query for "".
+func statusQuery(status string) url.Values {
+	v := url.Values{}
+	if status != "" {
+		v.Set("status", status)
+	}
+	return v
 }
 
 // AuditQuery filters ListAudit.
@@ -272,10 +288,16 @@ func (c *Client) CreatePAT(ctx context.Context, user string, in api.CreateKey) (
 // ListPATs lists a user's personal access tokens, newest first; user ""
 // lists everyone's (administrators). It follows the pages to the end.
 func (c *Client) ListPATs(ctx context.Context, user string) ([]api.Key, error) {
-	var all []api.Key
+	return c.ListPATsByStatus(ctx, user, "")
+}
+
+// ListPATsByStatus is ListPATs for the tokens with status only ("" for
+// all); the server filters.
+func (c *Client) ListPATsByStatus(ctx context.Context, user, status string) ([]api.Key, error) {
+	all := []api.Key{}
 	before := ""
 	for {
-		page, err := c.ListPATsPage(ctx, user, PageQuery{Before: before, Limit: MaxPageSize})
+		page, err := c.ListPATsPage(ctx, user, PageQuery{Before: before, Limit: MaxPageSize, Status: status})
 		all = append(all, page...)
 		if err != nil || len(page) < MaxPageSize {
 			return all, err
@@ -289,10 +311,12 @@ const MaxPageSize = 1000
 
 // PageQuery selects one page of a list: at most Limit items (0: the
 // server's default, 100) after the item whose id is Before ("" for the
-// first page).
+// first page), of those with Status ("" for all; the server filters before
+// it cuts the page).
 type PageQuery struct {
 	Before string
 	Limit  int
+	Status string
 }
 
 // ListPATsPage returns one page of personal access tokens (see ListPATs);
@@ -302,7 +326,7 @@ func (c *Client) ListPATsPage(ctx context.Context, user string, q PageQuery) ([]
 	if user != "" {
 		path = p("users", user, "tokens")
 	}
-	v := url.Values{}
+	v := statusQuery(q.Status)
 	if q.Before != "" {
 		v.Set("before", q.Before)
 	}

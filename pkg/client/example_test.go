@@ -80,7 +80,7 @@ func ExampleAPIError() {
 }
 
 // Find keys that expire soon, e.g. from a nightly job.
-func ExampleClient_ListKeys() {
+func ExampleClient_ListKeysByStatus() {
 	ctx := context.Background()
 	admin, err := client.New(os.Getenv("TOKENWRIGHT_SERVER"), os.Getenv("TOKENWRIGHT_TOKEN"), nil)
 	if err != nil {
@@ -93,14 +93,12 @@ func ExampleClient_ListKeys() {
 			panic(err)
 		}
 	}
-	keys, err := admin.ListKeys(ctx, "nightly")
+	keys, err := admin.ListKeysByStatus(ctx, "nightly", api.KeyExpiringSoon)
 	if err != nil {
 		panic(err)
 	}
 	for _, k := range keys {
-		if k.Status == api.KeyExpiringSoon {
-			fmt.Println(k.Name, k.Status)
-		}
+		fmt.Println(k.Name, k.Status)
 	}
 	// Output: old expiring_soon
 }

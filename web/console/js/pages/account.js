@@ -5,7 +5,7 @@ import { get, post, patch, del } from '../api.js';
 import { badge, page, errorBox, formDialog, confirmDialog, toast } from '../ui.js';
 import { keyPanel } from '../keys.js';
 import { accountFields, accountBody } from './accounts.js';
-import { navigate, refresh } from '../app.js';
+import { navigate, refresh } from '../router.js';
 
 export async function accountPage(view, me, name) {
   const path = '/service-accounts/' + encodeURIComponent(name);

@@ -2,7 +2,7 @@
 import { h, list } from '../dom.js';
 import { get, post } from '../api.js';
 import { badge, table, page, errorBox, formDialog, toast } from '../ui.js';
-import { navigate } from '../app.js';
+import { navigate } from '../router.js';
 
 // accountFields are shared by create and edit; values come from an account.
 export function accountFields(sa, creating) {

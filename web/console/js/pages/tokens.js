@@ -4,7 +4,7 @@ import { h, fmtTime } from '../dom.js';
 import { get, post } from '../api.js';
 import { badge, table, page, errorBox, rowMenu, confirmDialog, toast } from '../ui.js';
 import { keyPanel } from '../keys.js';
-import { refresh } from '../app.js';
+import { refresh } from '../router.js';
 
 export async function myTokensPage(view, me) {
   const panel = await keyPanel({ kind: 'token', base: '/users/me/tokens', clientId: me.userName, title: 'Tokens' });

@@ -2,7 +2,7 @@
 import { h, list, fmtTime } from '../dom.js';
 import { get, post, patch, del } from '../api.js';
 import { badge, table, page, errorBox, rowMenu, formDialog, confirmDialog, toast } from '../ui.js';
-import { refresh } from '../app.js';
+import { refresh } from '../router.js';
 
 export async function usersPage(view, me) {
   let items;
