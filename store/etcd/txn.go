@@ -502,6 +502,14 @@ func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 			return data, notFoundUnless(ok, fam, id)
 		}
 	}
+	if !s.contacted() {
+		// No quorum has answered this replica for quorumGrace: a
+		// linearizable read would only fail after its two tries, a second
+		// for each of the several reads of one token request (which could
+		// then outlast MaxStaleness). Serve the mirror now; the proofs that
+		// current() requested notice when a quorum answers again.
+		return s.mirrorWithinStaleness(ctx, fam, id)
+	}
 	var resp *clientv3.GetResponse
 	err := s.quorum(ctx, func(ctx context.Context) (err error) {
 		resp, err = s.cli.Get(ctx, s.key(fam, id))
@@ -520,9 +528,14 @@ func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 		// miss a revocation.
 		return nil, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
 	}
-	// No quorum anywhere: serve the mirror within MaxStaleness.
+	return s.mirrorWithinStaleness(ctx, fam, id)
+}
+
+// mirrorWithinStaleness serves fam/id from the mirror while no quorum can
+// be reached, for at most MaxStaleness after the last proof.
+func (s *Store) mirrorWithinStaleness(ctx context.Context, fam, id string) ([]byte, error) {
 	var data []byte
-	err = s.view(ctx, func() error {
+	err := s.view(ctx, func() error {
 		e, ok := s.fams[fam][id]
 		data = e.value()
 		return notFoundUnless(ok, fam, id)
