@@ -37,9 +37,12 @@ var (
 	bucketSigningKeys  = []byte("signing_keys")
 	bucketAudit        = []byte("audit") // big-endian sequence -> event
 	bucketRevoked      = []byte("revoked_tokens")
+	// meta: "format" -> store.FormatVersion as decimal text.
+	bucketMeta = []byte("meta")
+	keyFormat  = []byte("format")
 
 	allBuckets = [][]byte{bucketAccounts, bucketUsers, bucketNames, bucketEmails, bucketKeys,
-		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked}
+		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketMeta}
 )
 
 // Store is the bbolt implementation of store.Store. The records' reads

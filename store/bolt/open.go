@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/records"
 )
 
@@ -86,29 +88,55 @@ func Open(path string, opts Options) (*Store, error) {
 	// Batches wait at most 2 ms for company: administrative calls stay
 	// snappy and bursts still share one fsync.
 	db.MaxBatchDelay = 2 * time.Millisecond
-	if !opts.ReadOnly && !hasAllBuckets(db) {
-		err = db.Update(func(tx *bbolt.Tx) error {
-			hadKeys := tx.Bucket(bucketKeys) != nil
-			needsExpiryIndex := tx.Bucket(bucketKeysByExpiry) == nil
-			for _, b := range allBuckets {
-				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-					return err
-				}
-			}
-			if hadKeys && needsExpiryIndex {
-				return buildExpiryIndex(tx) // a file from before the index
-			}
-			return nil
-		})
-		if err != nil {
+	version, err := storedFormat(db, path)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if !opts.ReadOnly && (version < store.FormatVersion || !hasAllBuckets(db)) {
+		if err := db.Update(migrate); err != nil {
 			_ = db.Close()
-			return nil, fmt.Errorf("bolt: initialising buckets: %w", classifyWrite(err))
+			return nil, fmt.Errorf("bolt: bringing %s to stored format %d: %w", path, store.FormatVersion, classifyWrite(err))
 		}
 	}
 	s := &Store{db: db, health: writeHealth{dir: filepath.Dir(path)}}
 	s.Reader = records.NewReader(s.readRecord, s.listRecords)
 	s.Writer = records.NewWriter(s.update)
 	return s, nil
+}
+
+// storedFormat reads the file's format stamp (0 for a file from before
+// stamps); a stamp this build cannot read is a *store.FormatError.
+func storedFormat(db *bbolt.DB, path string) (int, error) {
+	var stamp []byte
+	_ = db.View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket(bucketMeta); b != nil {
+			stamp = bytes.Clone(b.Get(keyFormat))
+		}
+		return nil
+	})
+	return store.ParseFormat(path, stamp)
+}
+
+// migrate brings a file of an earlier stored format (or one missing a
+// bucket a later release added) to store.FormatVersion, in the one
+// transaction it is called in. Format 0 to 1: the buckets added since the
+// first release (the expiry index, built from the keys; meta), then the
+// stamp. A later format adds its step here, after the ones before it.
+func migrate(tx *bbolt.Tx) error {
+	hadKeys := tx.Bucket(bucketKeys) != nil
+	needsExpiryIndex := tx.Bucket(bucketKeysByExpiry) == nil
+	for _, b := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	if hadKeys && needsExpiryIndex {
+		if err := buildExpiryIndex(tx); err != nil { // a file from before the index
+			return err
+		}
+	}
+	return tx.Bucket(bucketMeta).Put(keyFormat, store.FormatStamp())
 }
 
 // createFresh makes a new, initialised database at path: built under a
@@ -132,7 +160,7 @@ func createFresh(path string) error {
 				return err
 			}
 		}
-		return nil
+		return tx.Bucket(bucketMeta).Put(keyFormat, store.FormatStamp())
 	})
 	if err = errors.Join(err, db.Close()); err == nil {
 		// Link, not rename: a file that appeared meanwhile (another

@@ -243,6 +243,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		epoch: time.Now(), proofReq: make(chan struct{}, 1), proofDone: make(chan struct{})}
 	s.Reader = records.NewReader(s.readRecord, s.listRecords)
 	s.Writer = records.NewWriter(s.update)
+	if err := s.checkFormat(ctx); err != nil {
+		stop()
+		_ = cli.Close()
+		return nil, err
+	}
 	start := s.now()
 	if err := s.reload(ctx); err != nil {
 		stop()
@@ -255,6 +260,34 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	s.done.Go(s.probeLoop)
 	s.done.Go(s.proofLoop)
 	return s, nil
+}
+
+// checkFormat refuses a prefix stamped with a stored format this build
+// cannot read (*store.FormatError), and stamps one from before stamps
+// (format 0: the layout is format 1's, so the stamp is the whole
+// migration). The stamp is created only if absent, so replicas starting
+// together agree; a later format adds its migration step here.
+func (s *Store) checkFormat(ctx context.Context) error {
+	k := s.key(famMeta, "format")
+	rctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	resp, err := s.cli.Txn(rctx).
+		If(clientv3.Compare(clientv3.CreateRevision(k), "=", 0)).
+		Then(clientv3.OpPut(k, string(store.FormatStamp()))).
+		Else(clientv3.OpGet(k)).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("etcd: reading the stored format of %s: %w", s.opts.Prefix, unavailable(err))
+	}
+	if resp.Succeeded {
+		return nil // stamped now (a new prefix, or one from before stamps)
+	}
+	var stamp []byte
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) > 0 {
+		stamp = kvs[0].Value
+	}
+	_, err = store.ParseFormat("etcd prefix "+s.opts.Prefix, stamp)
+	return err
 }
 
 // Client exposes the etcd client (tests, migration).
