@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,19 +17,11 @@ func newAuditCommand(getenv env) *cobra.Command {
 		Short: "List the audit trail (administrators)",
 		Args:  cobra.NoArgs,
 		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
-			raw, err := cl.ListAudit(cmd.Context(), q)
+			events, err := cl.ListAudit(cmd.Context(), q)
 			if err != nil {
 				return view{}, err
 			}
-			events := make([]auditRow, 0, len(raw))
-			for _, r := range raw {
-				var e auditRow
-				if err := json.Unmarshal(r, &e); err != nil {
-					return view{}, err
-				}
-				events = append(events, e)
-			}
-			return view{api.List[json.RawMessage]{Items: raw}, rows(auditColumns, events)}, nil
+			return view{api.List[api.AuditEvent]{Items: events}, rows(auditColumns, events)}, nil
 		}),
 	}
 	c.register(cmd)
@@ -41,17 +33,11 @@ func newAuditCommand(getenv env) *cobra.Command {
 	return cmd
 }
 
-// auditRow is what the audit table shows of an event.
-type auditRow struct {
-	ID, Actor, Action, Target, SourceIP, Result string
-	Time                                        string
-}
-
-var auditColumns = []column[auditRow]{
-	{"TIME", func(e auditRow) string { return e.Time }},
-	{"ACTOR", func(e auditRow) string { return e.Actor }},
-	{"ACTION", func(e auditRow) string { return e.Action }},
-	{"TARGET", func(e auditRow) string { return dash(e.Target) }},
-	{"RESULT", func(e auditRow) string { return e.Result }},
-	{"FROM", func(e auditRow) string { return dash(e.SourceIP) }},
+var auditColumns = []column[api.AuditEvent]{
+	{"TIME", func(e api.AuditEvent) string { return e.Time.Format(time.RFC3339Nano) }},
+	{"ACTOR", func(e api.AuditEvent) string { return e.Actor }},
+	{"ACTION", func(e api.AuditEvent) string { return e.Action }},
+	{"TARGET", func(e api.AuditEvent) string { return dash(e.Target) }},
+	{"RESULT", func(e api.AuditEvent) string { return e.Result }},
+	{"FROM", func(e api.AuditEvent) string { return dash(e.SourceIP) }},
 }

@@ -289,3 +289,18 @@ type DominoSection struct {
 	Format  string `json:"format"` // text, ini, json
 	Content string `json:"content"`
 }
+
+// AuditEvent is one entry of the audit trail (GET /api/v1/audit): who did
+// what to which target, from where, when, and with what result. The wire
+// type is this one, not the store's record, so the stored layout can change
+// (store.FormatVersion) without changing the API.
+type AuditEvent struct {
+	ID       string            `json:"id"`
+	Time     time.Time         `json:"time"`
+	Actor    string            `json:"actor"`
+	Action   string            `json:"action"`
+	Target   string            `json:"target,omitempty"`
+	SourceIP string            `json:"sourceIp,omitempty"`
+	Result   string            `json:"result"` // "success", "denied", "failure"
+	Details  map[string]string `json:"details,omitempty"`
+}

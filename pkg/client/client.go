@@ -163,7 +163,7 @@ type AuditQuery struct {
 }
 
 // ListAudit lists audit events, newest first.
-func (c *Client) ListAudit(ctx context.Context, q AuditQuery) ([]json.RawMessage, error) {
+func (c *Client) ListAudit(ctx context.Context, q AuditQuery) ([]api.AuditEvent, error) {
 	v := url.Values{}
 	for k, s := range map[string]string{"actor": q.Actor, "action": q.Action, "target": q.Target, "before": q.Before} {
 		if s != "" {
@@ -179,7 +179,7 @@ func (c *Client) ListAudit(ctx context.Context, q AuditQuery) ([]json.RawMessage
 	if q.Limit > 0 {
 		v.Set("limit", fmt.Sprint(q.Limit))
 	}
-	var out api.List[json.RawMessage]
+	var out api.List[api.AuditEvent]
 	return out.Items, c.do(ctx, http.MethodGet, p("audit"), v, nil, &out)
 }
 

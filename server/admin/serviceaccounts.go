@@ -99,10 +99,17 @@ func (a *API) listAudit(r *http.Request, actor accounts.Actor) (int, any, error)
 	if err != nil {
 		return 0, nil, err
 	}
-	if events == nil {
-		events = []store.AuditEvent{}
+	items := make([]api.AuditEvent, len(events))
+	for i, e := range events {
+		items[i] = auditJSON(e)
 	}
-	return http.StatusOK, api.List[store.AuditEvent]{Items: events}, nil
+	return http.StatusOK, api.List[api.AuditEvent]{Items: items}, nil
+}
+
+// auditJSON is the wire form of a stored audit event.
+func auditJSON(e store.AuditEvent) api.AuditEvent {
+	return api.AuditEvent{ID: e.ID, Time: e.Time, Actor: e.Actor, Action: e.Action, Target: e.Target,
+		SourceIP: e.SourceIP, Result: e.Result, Details: e.Details}
 }
 
 // defaultPageSize and maxPageSize are the paged lists' (audit, tokens)
