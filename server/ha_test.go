@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -61,12 +62,7 @@ func replicas(t *testing.T, c *etcdtest.Cluster, edit func(*server.Config)) (a, 
 func within(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %s", what, limit)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, limit, what, cond)
 	return time.Since(start)
 }
 

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/notify"
@@ -113,20 +115,16 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 	}
 
 	want := map[string]int{soon.ID: 1, pat.ID: 1}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually.Nil(t, 15*time.Second, "notices delivered", func() error {
 		got, bad := rc.counts()
 		if len(bad) > 0 {
 			t.Fatalf("receiver refused deliveries: %v", bad)
 		}
 		if got[soon.ID] >= 1 && got[pat.ID] >= 1 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("notices received %v, want %v\n%s", got, want, s.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("notices received %v, want %v\n%s", got, want, s.Logs())
+	})
 	// Many more runs of the job (every 100 ms) must not repeat them.
 	time.Sleep(time.Second)
 	got, _ := rc.counts()

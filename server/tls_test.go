@@ -16,6 +16,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/server"
@@ -210,16 +211,9 @@ func TestTLSReload(t *testing.T) {
 
 	copyFile(t, pki("server2.key"), keyFile)
 	copyFile(t, pki("server2.pem"), certFile)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if cn := leafCN(get(tlsClient(t, false))); cn == "server2.localhost" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new certificate was not picked up")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "the new certificate picked up", func() bool {
+		return leafCN(get(tlsClient(t, false))) == "server2.localhost"
+	})
 	// The HTTP/2 connection made before the swap is still open and still
 	// carries the old certificate.
 	if resp := get(old); leafCN(resp) != "server.localhost" || resp.ProtoMajor != 2 {

@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -399,13 +400,7 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 
 	// Wait (through the API) until the last use is recorded, so the table
 	// redrawn after the revoke below must show it.
-	deadline := time.Now().Add(stepTimeout)
-	for lastUsed(t, srv, "ci-bot", "nightly-build") == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the key's last use was never recorded")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.True(t, stepTimeout, "the key's last use recorded", func() bool { return lastUsed(t, srv, "ci-bot", "nightly-build") != nil })
 
 	// Revoke for real: the badge changes and the token endpoint refuses.
 	do(t, ctx, "revoke, then confirm",

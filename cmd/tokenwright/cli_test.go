@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -86,20 +87,21 @@ func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.cmd.Process.Kill(); _ = d.cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(d.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, d.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	eventually.Nil(t, 20*time.Second, "server ready", func() error { return answers200(d.url+"/readyz", d.stderr) })
+	return d
+}
+
+// answers200 is nil once url answers 200; its error carries the child's log.
+func answers200(url string, log fmt.Stringer) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("%v\n%s", err, log)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d\n%s", resp.StatusCode, log)
+	}
+	return nil
 }
 
 // cleanEnv drops TOKENWRIGHT_* variables of the developer's shell.

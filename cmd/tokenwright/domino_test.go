@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -236,20 +237,7 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	// The health listener speaks plain HTTP and serves only the probes.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v\n%s", err, stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.Nil(t, 20*time.Second, "health listener ready", func() error { return answers200("http://"+health+"/readyz", stderr) })
 	resp, err := http.Get("http://" + health + "/keys")
 	if err != nil {
 		t.Fatal(err)
@@ -284,18 +272,10 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for peer() != "server2.localhost" {
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			t.Fatalf("certificate not replaced\n%s", stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for !strings.Contains(stderr.String(), "SIGHUP: reloading the TLS certificate") {
-		if time.Now().After(deadline.Add(15 * time.Second)) {
-			t.Fatalf("SIGHUP not handled\n%s", stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually.True(t, 30*time.Second, "certificate replaced", func() bool { return peer() == "server2.localhost" })
+	eventually.True(t, 15*time.Second, "SIGHUP handled", func() bool {
+		return strings.Contains(stderr.String(), "SIGHUP: reloading the TLS certificate")
+	})
 	// SIGHUP must not stop the server.
 	if cn := peer(); cn != "server2.localhost" {
 		t.Fatalf("after SIGHUP: %q", cn)

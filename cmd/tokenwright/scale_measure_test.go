@@ -18,6 +18,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
@@ -118,9 +119,7 @@ func stopDaemon(t *testing.T, d *daemon) {
 	t.Helper()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	// startTimed's goroutine reaps it; then signals fail.
-	for d.cmd.Process.Signal(syscall.Signal(0)) == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, time.Minute, "server exits after SIGTERM", func() bool { return d.cmd.Process.Signal(syscall.Signal(0)) != nil })
 }
 
 // procMem reads VmRSS and VmHWM (KiB) of pid.

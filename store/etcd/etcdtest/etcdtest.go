@@ -28,6 +28,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/tokenwright/tokenwright/internal/eventually"
 )
 
 // BinariesEnv names the environment variable listing the etcd binaries to
@@ -321,19 +323,14 @@ func (c *Cluster) WaitHealthy(endpoints ...string) {
 		c.t.Fatalf("etcdtest: client: %v", err)
 	}
 	defer cli.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually.Nil(c.t, 30*time.Second, "etcdtest: cluster healthy", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err = cli.Get(ctx, "health")
-		cancel()
-		if err == nil {
-			return
+		defer cancel()
+		if _, err := cli.Get(ctx, "health"); err != nil {
+			return fmt.Errorf("%v\n%s", err, c.Log(0))
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("etcdtest: cluster not healthy after 30s: %v\n%s", err, c.Log(0))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // Leader returns the index of the current leader (-1 if none answers).
