@@ -63,8 +63,13 @@ func screenshotDir() (string, error) {
 	return shotsDir, shotsErr
 }
 
+// newBrowser starts Chromium; every browser test starts here, so this is
+// where -short (the fast test layer) skips them.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a real Chromium; skipped with -short")
+	}
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {

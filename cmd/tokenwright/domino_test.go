@@ -49,7 +49,7 @@ func startHTTPS(t *testing.T, edit func(*server.Config)) *servertest.Server {
 // runStatus runs the CLI and returns stdout, stderr and the exit status.
 func runStatus(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -226,7 +226,7 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	copyTo("server.pem", certFile)
 	copyTo("server.key", keyFile)
 	addr, health := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(binary, "serve", "--data", filepath.Join(dir, "data"), "--listen", addr, "--issuer", "https://"+addr)
+	cmd := exec.Command(cliBinary(t), "serve", "--data", filepath.Join(dir, "data"), "--listen", addr, "--issuer", "https://"+addr)
 	cmd.Env = append(cleanEnv(), "TOKENWRIGHT_TLS_CERT="+certFile, "TOKENWRIGHT_TLS_KEY="+keyFile,
 		"TOKENWRIGHT_HEALTH_LISTEN="+health, "TOKENWRIGHT_LOG_FORMAT=json")
 	stderr := &syncBuffer{}

@@ -34,7 +34,7 @@ func verifyingUpstream(t *testing.T, issuer string) string {
 func startProxy(t *testing.T, env []string, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(binary, append([]string{"proxy", "--listen", addr}, args...)...)
+	cmd := exec.Command(cliBinary(t), append([]string{"proxy", "--listen", addr}, args...)...)
 	cmd.Env = append(cleanEnv(), env...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr

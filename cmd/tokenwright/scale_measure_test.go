@@ -86,7 +86,7 @@ func startTimed(t *testing.T, data string, env []string) (*daemon, time.Duration
 	t.Helper()
 	addr := freeAddr(t)
 	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	d.cmd = exec.Command(binary, "serve", "--data", data, "--listen", addr, "--issuer", d.url)
+	d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
 	d.cmd.Env = append(cleanEnv(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	began := time.Now()

@@ -73,6 +73,7 @@ const (
 // under TOKENWRIGHT_TEST_STRICT=1 (CI), where that is a failure.
 func apacheNeed(t *testing.T) {
 	t.Helper()
+	endToEnd(t)
 	need := []string{apacheBinary}
 	for _, file := range apacheModules {
 		need = append(need, filepath.Join(apacheModuleDir, file))

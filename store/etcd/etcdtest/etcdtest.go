@@ -8,7 +8,8 @@
 // undelivered events; later versions do not). Without that variable the one
 // binary Binary finds is used. A missing binary is left out, and with none
 // left the test is skipped, unless TOKENWRIGHT_TEST_STRICT=1 (CI), where it
-// fails, and where at least two versions are required.
+// fails, and where at least two versions are required. With -short every
+// test that needs a cluster is skipped.
 package etcdtest
 
 import (
@@ -96,8 +97,14 @@ func version(bin string) (Version, error) {
 // that is missing is left out (logged), or fails t under
 // TOKENWRIGHT_TEST_STRICT=1, which also fails with fewer than two
 // distinct versions. With none at all t is skipped.
+//
+// Every etcd test reaches a cluster through here, so this is where -short
+// (the fast test layer) skips them all: they start real etcd processes.
 func Versions(t testing.TB) []Version {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("etcdtest: starts real etcd clusters; skipped with -short")
+	}
 	list := filepath.SplitList(os.Getenv(BinariesEnv))
 	if len(list) == 0 {
 		list = []string{Binary(t)}
