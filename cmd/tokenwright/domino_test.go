@@ -101,6 +101,7 @@ func TestDominoConfigGolden(t *testing.T) {
 }
 
 func TestDominoCheck(t *testing.T) {
+	cliBinary(t) // here, not first in a subtest: the subtests run the binary through check, with this t
 	good := startHTTPS(t, func(c *server.Config) { c.Domino.Sites = []string{site}; c.Domino.RestAPI = true })
 	good.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme",
 		AllowedScopes: []string{"$DATA"}})
