@@ -83,6 +83,7 @@ func (rc *receiver) counts() (map[string]int, []string) {
 }
 
 func TestExpiryNoticesWebhook(t *testing.T) {
+	t.Parallel()
 	const secret = "whsec-test-0123456789abcdef"
 	rc, hook := startReceiver(t, secret, 2) // every delivery fails twice first
 	s := servertest.Start(t, servertest.Options{
@@ -161,6 +162,7 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 }
 
 func TestWebhookNeedsASecret(t *testing.T) {
+	t.Parallel()
 	cfg := server.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Notifications.Webhook.URL = "http://127.0.0.1:1/hook"
@@ -175,6 +177,7 @@ func TestWebhookNeedsASecret(t *testing.T) {
 }
 
 func TestNotificationSettingsFromTheEnvironment(t *testing.T) {
+	t.Parallel()
 	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_URL=https://hooks.example.com/tw",
 		"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET=not-a-setting-but-allowed", "TOKENWRIGHT_NOTIFICATIONS_INTERVAL=30s"})
 	if err != nil {

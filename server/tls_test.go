@@ -64,6 +64,7 @@ func pki(name string) string { return filepath.Join(pkiDir, name) }
 // JWKS-based verification over HTTPS for each certificate format, with a
 // client that trusts only the test CA, and requires HTTP/2.
 func TestTLSFullFlow(t *testing.T) {
+	t.Parallel()
 	sources := map[string]tlsconfig.Source{
 		"pem":    {Cert: pki("server.pem"), Key: pki("server.key")},
 		"pkcs12": {PKCS12: pki("server.p12"), Password: "tokenwright-test"},
@@ -132,6 +133,7 @@ func TestTLSFullFlow(t *testing.T) {
 // TestTLSRefusals: untrusted chains, old protocol versions and plain HTTP
 // do not get through.
 func TestTLSRefusals(t *testing.T) {
+	t.Parallel()
 	s := startTLS(t, tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")})
 
 	// The system roots do not include the test CA.
@@ -188,6 +190,7 @@ func leafCN(resp *http.Response) string { return resp.TLS.PeerCertificates[0].Su
 // connections see the new certificate, an established connection keeps
 // working, and a broken replacement keeps the last good certificate.
 func TestTLSReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	copyFile(t, pki("server.pem"), certFile)
@@ -237,6 +240,7 @@ func TestTLSReload(t *testing.T) {
 
 // TestTLSConfigErrors: misconfigurations are startup errors naming the key.
 func TestTLSConfigErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		edit func(*server.Config)
@@ -282,6 +286,7 @@ func TestTLSConfigErrors(t *testing.T) {
 
 // TestHealthListener: the plain-HTTP listener serves the probes only.
 func TestHealthListener(t *testing.T) {
+	t.Parallel()
 	s := startTLS(t, tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
