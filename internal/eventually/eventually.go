@@ -22,7 +22,8 @@ const (
 
 // Nil calls check until it returns nil and fails t (Fatal) if that has not
 // happened within timeout, reporting the last error and what, which names
-// the awaited condition. It also stops when t's context ends.
+// the awaited condition. It also stops when t's context ends, unless it had
+// ended already (a wait in a t.Cleanup function).
 func Nil(t testing.TB, timeout time.Duration, what string, check func() error) {
 	t.Helper()
 	if err := poll(t, timeout, check); err != nil {
@@ -49,6 +50,10 @@ var errNotYet = fmt.Errorf("condition still false")
 func poll(t testing.TB, timeout time.Duration, check func() error) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	ended := t.Context().Done()
+	if t.Context().Err() != nil {
+		ended = nil // in a Cleanup: only the timeout ends the wait
+	}
 	wait := first
 	for {
 		err := check()
@@ -67,7 +72,7 @@ func poll(t testing.TB, timeout time.Duration, check func() error) error {
 				return err
 			}
 			return nil
-		case <-t.Context().Done():
+		case <-ended:
 			tick.Stop()
 			return fmt.Errorf("%w (test ended)", err)
 		}

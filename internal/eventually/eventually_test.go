@@ -7,6 +7,25 @@ import (
 	"time"
 )
 
+// A wait in a Cleanup function, after the test's context has ended, still
+// waits for its condition.
+func TestPollInCleanup(t *testing.T) {
+	t.Parallel()
+	t.Run("cleanup", func(t *testing.T) {
+		t.Cleanup(func() {
+			var calls atomic.Int32
+			if err := poll(t, 5*time.Second, func() error {
+				if calls.Add(1) < 3 {
+					return errors.New("not yet")
+				}
+				return nil
+			}); err != nil {
+				t.Errorf("poll in a Cleanup: %v", err)
+			}
+		})
+	})
+}
+
 func TestPoll(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
