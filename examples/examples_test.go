@@ -20,9 +20,14 @@ import (
 )
 
 // need skips when a program is missing, except under
-// TOKENWRIGHT_TEST_STRICT=1 (CI), where that is a failure.
+// TOKENWRIGHT_TEST_STRICT=1 (CI), where that is a failure. Every example
+// test starts here, so this is also where -short (the fast test layer)
+// skips them: they run external programs against a real server.
 func need(t *testing.T, program, why string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the examples' programs; skipped with -short")
+	}
 	path, err := exec.LookPath(program)
 	if err != nil {
 		if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {

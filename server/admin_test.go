@@ -14,6 +14,7 @@ import (
 )
 
 func TestBootstrapWritesAdminTokenOnce(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	if !strings.HasPrefix(s.AdminToken, "twp_") {
 		t.Fatalf("admin token %q", s.AdminToken)
@@ -31,6 +32,7 @@ func TestBootstrapWritesAdminTokenOnce(t *testing.T) {
 }
 
 func TestAdminAPIRequiresAuthentication(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	body := api.CreateServiceAccount{UserName: "x", Email: "x@example.com"}
 	for _, token := range []string{"", "garbage", servertest.WrongSecret(s.AdminToken)} {
@@ -53,6 +55,7 @@ func TestAdminAPIRequiresAuthentication(t *testing.T) {
 }
 
 func TestAdminAPIValidation(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "automation", Email: "automation+ci@example.com"})
 
@@ -138,6 +141,7 @@ func TestAdminAPIValidation(t *testing.T) {
 }
 
 func TestKeyCreationAndListing(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Roles: []string{"reader"},
 		AllowedScopes: []string{"a", "b"}})

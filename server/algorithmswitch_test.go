@@ -24,6 +24,7 @@ import (
 // made with `keys rotate --algorithm` or by changing signing.algorithm.
 // (Issue 15, finding 3: it refused every token once the ES256 key signed.)
 func TestAlgorithmSwitchKeepsAStartedGoOIDCVerifierAccepting(t *testing.T) {
+	t.Parallel()
 	for _, via := range []string{"keys rotate --algorithm", "signing.algorithm"} {
 		t.Run(via, func(t *testing.T) {
 			clock := newFakeClock(time.Now().UTC().Truncate(time.Second))
@@ -139,6 +140,7 @@ func TestAlgorithmSwitchKeepsAStartedGoOIDCVerifierAccepting(t *testing.T) {
 // with, RS256 first, whatever the key set holds: the same list before and
 // after a switch, so nothing that froze it at start is stranded.
 func TestDiscoveryAdvertisesAFixedAlgorithmList(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = "EdDSA" }})
 	var doc struct {
 		Algs []string `json:"id_token_signing_alg_values_supported"`
@@ -161,6 +163,7 @@ func TestDiscoveryAdvertisesAFixedAlgorithmList(t *testing.T) {
 // A bad algorithm is the client's mistake: 400 with the API's error JSON,
 // and the key set is left alone.
 func TestRotateRefusesAnUnsupportedAlgorithm(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	for _, body := range []any{
 		map[string]any{"algorithm": "HS256"},

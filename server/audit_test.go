@@ -53,6 +53,7 @@ func restoreAuditBucket(t *testing.T, db *bbolt.DB) {
 // changes nothing; once appends work again, the same action succeeds and
 // the trail holds exactly one event for it, a success.
 func TestAuditIsPartOfEveryChange(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	db := liveBolt(t, s)
 	admin := s.AdminToken

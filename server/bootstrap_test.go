@@ -15,6 +15,7 @@ import (
 // DATA/admin.token is left alone; the new token goes beside it (0600), the
 // log says where, and no log line holds it.
 func TestBootstrapNeverOverwritesAdminToken(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "data")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)

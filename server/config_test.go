@@ -20,6 +20,7 @@ func writeFile(t *testing.T, content string) string {
 }
 
 func TestConfigFileEnvAndDefaults(t *testing.T) {
+	t.Parallel()
 	p := writeFile(t, `
 listen: 127.0.0.1:9000
 issuer: https://idp.example.com
@@ -49,6 +50,7 @@ keys:
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
 	cases := map[string]struct{ file, env, want string }{
 		"unknown key":        {file: "tokens:\n  lifetme: 5m\n", want: "lifetme"},
 		"bad duration":       {file: "tokens:\n  lifetime: soon\n", want: "soon"},
@@ -95,6 +97,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 
 // The example configuration shipped in testdata must always load and validate.
 func TestExampleConfigIsValid(t *testing.T) {
+	t.Parallel()
 	cfg, err := server.LoadConfig(filepath.Join("..", "testdata", "config", "tokenwright.yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -110,6 +113,7 @@ func TestExampleConfigIsValid(t *testing.T) {
 // keys.maxPATsPerUser: default 50, TOKENWRIGHT_KEYS_MAX_PATS_PER_USER (an
 // acronym stays one word in the variable's name), validated.
 func TestMaxPATsPerUserSetting(t *testing.T) {
+	t.Parallel()
 	cfg, err := server.LoadConfig("", nil)
 	if err != nil || cfg.Keys.MaxPATsPerUser != 50 {
 		t.Fatalf("default %d, %v", cfg.Keys.MaxPATsPerUser, err)

@@ -71,6 +71,7 @@ for path, cls in (("/.well-known/oauth-authorization-server", AuthorizationServe
 // signing algorithm; go-oidc's NewProvider and zitadel/oidc's client
 // discovery accept the OpenID document and read what it says.
 func TestDiscoveryDocumentsPassValidators(t *testing.T) {
+	t.Parallel()
 	requirePython(t, "python3-authlib", "authlib.oauth2.rfc8414", "authlib.oidc.discovery")
 	ca, err := filepath.Abs(pki("ca.pem"))
 	if err != nil {
@@ -165,6 +166,7 @@ func TestDiscoveryDocumentsPassValidators(t *testing.T) {
 // redirected (no client has a registered redirect URI, so any redirect_uri
 // is unverified: redirecting would make it an open redirector).
 func TestAuthorizationEndpointRefusesEveryRequest(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	var md map[string]any
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {

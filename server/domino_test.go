@@ -55,6 +55,7 @@ func getJSON(t *testing.T, hc *http.Client, u string, out any) {
 // tokenwright issues, for differently configured accounts and requests,
 // passes the independent model of Domino's (and the REST API's) checks.
 func TestDominoProfileTokensPassTheVerifier(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 		c.TLS = tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")}
 		c.Issuer = "https://" + c.Listen
@@ -143,6 +144,7 @@ func TestDominoProfileTokensPassTheVerifier(t *testing.T) {
 }
 
 func TestDominoSetupEndpoint(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme",
 		AllowedScopes: []string{"$DATA"}, AllowedAudiences: []string{dominoSite}})
@@ -198,6 +200,7 @@ func TestDominoSetupEndpoint(t *testing.T) {
 // own audiences, the account's own list otherwise, "Domino" added with
 // domino.restApi, and a key's list narrowing everything.
 func TestDominoAudiencePrecedence(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 		c.Domino.Sites = []string{dominoSite, "https://domino2.example.com"}
 		c.Domino.RestAPI = true

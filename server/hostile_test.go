@@ -238,6 +238,7 @@ func hostileMutations(adminToken string) []hostileMutation {
 }
 
 func TestHostileInputNeverGets5xx(t *testing.T) {
+	t.Parallel()
 	// Limits off: the point is to reach every handler, not the limiter
 	// (which answers 429 with a proper body and is tested elsewhere).
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})

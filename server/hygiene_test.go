@@ -14,6 +14,7 @@ import (
 )
 
 func TestSecretsInQueryStringsAreRefusedEverywhere(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	for _, target := range []string{
 		"/oauth/token?client_secret=x",
@@ -42,6 +43,7 @@ func TestSecretsInQueryStringsAreRefusedEverywhere(t *testing.T) {
 }
 
 func TestSecurityHeadersAndNoStore(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com"})
 	check := func(method, path, token string, body any, wantNoStore bool) {
@@ -82,6 +84,7 @@ func TestSecurityHeadersAndNoStore(t *testing.T) {
 }
 
 func TestBodyLimits(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	post := func(path, ctype string, size int, auth string) int {
 		req, _ := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(`{"userName":"`+strings.Repeat("a", size)+`"}`))
@@ -111,6 +114,7 @@ func TestBodyLimits(t *testing.T) {
 }
 
 func TestLoosePermissionsWarnAtStartup(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	dir := s.DataDir
 	for _, f := range []string{dir, filepath.Join(dir, bolt.FileName), filepath.Join(dir, "kek")} {
@@ -148,6 +152,7 @@ func TestLoosePermissionsWarnAtStartup(t *testing.T) {
 // TestFailuresDoNotRevealWhetherAnAccountExists: every failed client
 // authentication gets the same status, headers and body, whatever failed.
 func TestFailuresDoNotRevealWhetherAnAccountExists(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	for _, n := range []string{"alpha", "beta"} {
 		s.CreateAccount(t, api.CreateServiceAccount{UserName: n, Email: n + "@example.com"})

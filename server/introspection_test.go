@@ -84,6 +84,7 @@ func introspect(t *testing.T, s *servertest.Server, caller api.KeyWithSecret, to
 // Every algorithm tokenwright signs with verifies through go-oidc (as a
 // third-party resource server would) and through introspection.
 func TestEveryAlgorithmVerifiesAndIntrospects(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = alg }})
@@ -114,6 +115,7 @@ func TestEveryAlgorithmVerifiesAndIntrospects(t *testing.T) {
 }
 
 func TestIntrospectionIsPositiveAndAuthenticated(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock(time.Now().UTC())
 	s := servertest.Start(t, servertest.Options{Now: clock.Now})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci@example.com", AllowedAudiences: []string{dominoSite}})
@@ -200,6 +202,7 @@ func signJWT(t *testing.T, key jose.SigningKey, opts *jose.SignerOptions, claims
 }
 
 func TestRevocationByOwnerSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci@example.com", AllowedAudiences: []string{dominoSite}})
 	key := s.CreateKey(t, "ci-bot", api.CreateKey{Name: "k"})
@@ -251,6 +254,7 @@ func assertion(t *testing.T, key crypto.Signer, alg jose.SignatureAlgorithm, kid
 }
 
 func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "signer", Email: "signer@example.com", AllowedAudiences: []string{dominoSite},
 		Permissions: []string{"introspect"}})

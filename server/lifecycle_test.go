@@ -66,6 +66,7 @@ func must(t *testing.T, code, want int, what string) {
 }
 
 func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	s := servertest.Start(t, servertest.Options{Now: clk.Now})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
@@ -140,6 +141,7 @@ func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
 }
 
 func TestRotationOverlapEndsOnItsOwn(t *testing.T) {
+	t.Parallel()
 	clk := newClock()
 	s := servertest.Start(t, servertest.Options{Now: clk.Now})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
@@ -197,6 +199,7 @@ func claimsOfToken(t *testing.T, jwt string) map[string]any {
 }
 
 func TestRoleChangeRevokesPATsButKeysKeepTheirSnapshot(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	var bob api.User
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/users", api.CreateUser{UserName: "bob", Email: "bob@example.com", Roles: []string{"viewer"}}, &bob), 201, "create user")
@@ -248,6 +251,7 @@ func TestRoleChangeRevokesPATsButKeysKeepTheirSnapshot(t *testing.T) {
 }
 
 func TestOwnersManageKeysOnly(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	pats := map[string]string{}
 	for _, u := range []string{"alice", "mallory"} {
@@ -299,6 +303,7 @@ func TestOwnersManageKeysOnly(t *testing.T) {
 }
 
 func TestPersonalAccessTokens(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	for _, u := range []string{"alice", "bob"} {
 		must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/users", api.CreateUser{UserName: u, Email: u + "@example.com"}, nil), 201, "user")
@@ -346,6 +351,7 @@ func TestPersonalAccessTokens(t *testing.T) {
 }
 
 func TestUsersAndTheLastAdministrator(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	var e api.Error
 	no := false
@@ -365,6 +371,7 @@ func TestUsersAndTheLastAdministrator(t *testing.T) {
 }
 
 func TestLastUsedIsBufferedAndFlushedOnShutdown(t *testing.T) {
+	t.Parallel()
 	configure := func(c *server.Config) { c.Keys.UsageFlushInterval = server.Duration(time.Minute) }
 	s := servertest.Start(t, servertest.Options{Configure: configure})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
@@ -389,6 +396,7 @@ func TestLastUsedIsBufferedAndFlushedOnShutdown(t *testing.T) {
 }
 
 func TestAuditRecordsEveryAction(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	k := s.CreateKey(t, "svc", api.CreateKey{Name: "k"})
@@ -424,6 +432,7 @@ func TestAuditRecordsEveryAction(t *testing.T) {
 }
 
 func TestAccountUpdateAndCustomClaims(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "other", Email: "other@example.com"})

@@ -8,6 +8,7 @@ import (
 )
 
 func TestLimitsConfiguration(t *testing.T) {
+	t.Parallel()
 	def := server.DefaultConfig()
 	if !def.Limits.Enabled || def.Limits.FailureCost <= def.Limits.SuccessCost || def.Limits.MaxKeys <= 0 {
 		t.Fatalf("defaults: %+v", def.Limits)

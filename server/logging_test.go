@@ -10,6 +10,7 @@ import (
 
 // Every format of the process logger redacts credentials and JWTs.
 func TestLoggerRedactsInEveryFormat(t *testing.T) {
+	t.Parallel()
 	const secret = "twk_3kTMd9QpZr7W1xYb_c79pXEasAw4D6PDaisvngUJXhnnzYMBuLdcngLPXw4r4fWMdV"
 	const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
 	for _, format := range []string{"json", "console", "auto"} {

@@ -47,6 +47,7 @@ func ccToken(t *testing.T, s *servertest.Server, id, secret string) error {
 // secret or a CIDR-blocked valid secret, nor name any client; the reasons
 // are in the log, as typed codes.
 func TestPublicMetricsHideWhyAuthenticationFailed(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "payroll", Email: "payroll@example.com", AllowedCIDRs: []string{"10.0.0.0/8"}})
 	blocked := s.CreateKey(t, "payroll", api.CreateKey{Name: "k"}).ClientSecret
@@ -96,6 +97,7 @@ func TestPublicMetricsHideWhyAuthenticationFailed(t *testing.T) {
 // answers 404 at /metrics and the metrics listener serves them behind the
 // bearer token; protected metrics count tokens per client.
 func TestMetricsListenAndBearerToken(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +142,7 @@ func TestMetricsListenAndBearerToken(t *testing.T) {
 // TestMetricsBearerTokenFile: the bearer token alone (from its file)
 // protects /metrics on the public listener.
 func TestMetricsBearerTokenFile(t *testing.T) {
+	t.Parallel()
 	file := filepath.Join(t.TempDir(), "metrics-token")
 	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -156,6 +159,7 @@ func TestMetricsBearerTokenFile(t *testing.T) {
 // TestMetricsSettings: the settings come from the environment and are
 // validated; the token itself is not a config leaf.
 func TestMetricsSettings(t *testing.T) {
+	t.Parallel()
 	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_METRICS_LISTEN=127.0.0.1:9091",
 		"TOKENWRIGHT_METRICS_BEARER_TOKEN_FILE=/run/secrets/m", "TOKENWRIGHT_METRICS_BEARER_TOKEN=t"})
 	if err != nil {

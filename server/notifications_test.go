@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/notify"
@@ -81,6 +83,7 @@ func (rc *receiver) counts() (map[string]int, []string) {
 }
 
 func TestExpiryNoticesWebhook(t *testing.T) {
+	t.Parallel()
 	const secret = "whsec-test-0123456789abcdef"
 	rc, hook := startReceiver(t, secret, 2) // every delivery fails twice first
 	s := servertest.Start(t, servertest.Options{
@@ -113,20 +116,16 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 	}
 
 	want := map[string]int{soon.ID: 1, pat.ID: 1}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually.Nil(t, 15*time.Second, "notices delivered", func() error {
 		got, bad := rc.counts()
 		if len(bad) > 0 {
 			t.Fatalf("receiver refused deliveries: %v", bad)
 		}
 		if got[soon.ID] >= 1 && got[pat.ID] >= 1 {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("notices received %v, want %v\n%s", got, want, s.Logs())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("notices received %v, want %v\n%s", got, want, s.Logs())
+	})
 	// Many more runs of the job (every 100 ms) must not repeat them.
 	time.Sleep(time.Second)
 	got, _ := rc.counts()
@@ -163,6 +162,7 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 }
 
 func TestWebhookNeedsASecret(t *testing.T) {
+	t.Parallel()
 	cfg := server.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Notifications.Webhook.URL = "http://127.0.0.1:1/hook"
@@ -177,6 +177,7 @@ func TestWebhookNeedsASecret(t *testing.T) {
 }
 
 func TestNotificationSettingsFromTheEnvironment(t *testing.T) {
+	t.Parallel()
 	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_URL=https://hooks.example.com/tw",
 		"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET=not-a-setting-but-allowed", "TOKENWRIGHT_NOTIFICATIONS_INTERVAL=30s"})
 	if err != nil {

@@ -67,6 +67,7 @@ func plainUser(t *testing.T, s *servertest.Server, name string) api.KeyWithSecre
 // user has (server defaults here), neither at creation nor, for a PAT
 // stored before the user was narrowed, at the token endpoint.
 func TestPATReachIsBoundedByItsUser(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 		c.Tokens.DefaultScopes = []string{"read"}
 		c.Tokens.DefaultAudiences = []string{apiBase + "/a", apiBase + "/pub/*"}
@@ -150,6 +151,7 @@ func TestPATReachIsBoundedByItsUser(t *testing.T) {
 // already issued, at introspection); widening it never widens a
 // narrowed key.
 func TestNarrowingAnAccountNarrowsItsKeys(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	gw := introspector(t, s)
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Profile: "generic",
@@ -233,6 +235,7 @@ func TestNarrowingAnAccountNarrowsItsKeys(t *testing.T) {
 // Finding 12: requested audiences are validated before they are matched,
 // so a prefix pattern cannot be climbed out of.
 func TestHostileAudiencesAreRefused(t *testing.T) {
+	t.Parallel()
 	// Many requests from one client: rate limits are not under test.
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Profile: "generic",
@@ -291,6 +294,7 @@ func TestHostileAudiencesAreRefused(t *testing.T) {
 // Finding 14: an empty element of scope, resource or audience means
 // "nothing requested".
 func TestEmptyScopeAndResourceMeanNothingRequested(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	for _, f := range []url.Values{
 		{"scope": {""}}, {"resource": {""}}, {"audience": {""}}, {"scope": {" "}}, {"audience": {" "}},
@@ -328,6 +332,7 @@ func (e tokenEndpoint) HttpClient() *http.Client { return http.DefaultClient }
 // lie within its owner's, and a user's CIDRs bind their PATs at the token
 // endpoint and on the admin API.
 func TestCIDRsAreBoundedByTheOwner(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", AllowedCIDRs: []string{"127.0.0.0/8"}})
 	for _, c := range []string{"0.0.0.0/0", "10.0.0.0/8", "::1/128"} {
@@ -361,6 +366,7 @@ func TestCIDRsAreBoundedByTheOwner(t *testing.T) {
 // A token stays active at introspection only while its credential's
 // current reach covers the token's scopes and audiences.
 func TestIntrospectionFollowsTheCurrentReach(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	gw := introspector(t, s)
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Profile: "generic",

@@ -127,6 +127,7 @@ func (e errUnknownKID) Error() string { return "unknown kid " + string(e) }
 // the JWKS exactly as long as allowed checks every fresh token, and every
 // earlier token until it expires.
 func TestRotationNeverStrandsAVerifier(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
 	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *server.Config) {
 		c.Signing.RotationPeriod = server.Duration(3 * time.Hour)
@@ -207,6 +208,7 @@ func fetchToken(t *testing.T, s *servertest.Server, id, secret string) string {
 }
 
 func TestJWKSCacheHeadersFollowTheSchedule(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *server.Config) {
 		c.Signing.RotationPeriod = server.Duration(24 * time.Hour)
@@ -265,6 +267,7 @@ func TestJWKSCacheHeadersFollowTheSchedule(t *testing.T) {
 }
 
 func TestSigningKeyAdminAPI(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	var list api.List[api.SigningKey]
 	s.Do(t, s.AdminToken, http.MethodGet, "/api/v1/signing-keys", nil, &list)
@@ -336,6 +339,7 @@ func TestSigningKeyAdminAPI(t *testing.T) {
 // any form: every value is parsed, and every byte string in it is checked
 // for PKCS#8/PKCS#1/EC DER, PEM blocks and private JWK members.
 func TestDatabaseHoldsNoPrivateKeyMaterial(t *testing.T) {
+	t.Parallel()
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
 			s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = alg }})

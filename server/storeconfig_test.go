@@ -10,6 +10,7 @@ import (
 )
 
 func TestStoreConfig(t *testing.T) {
+	t.Parallel()
 	// Defaults: bolt, and a usable etcd block once endpoints are given.
 	cfg, err := server.LoadConfig("", nil)
 	if err != nil || cfg.Store != "bolt" || cfg.Etcd.Prefix != "/tokenwright/" || cfg.Validate() != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/server"
@@ -63,6 +64,7 @@ func pki(name string) string { return filepath.Join(pkiDir, name) }
 // JWKS-based verification over HTTPS for each certificate format, with a
 // client that trusts only the test CA, and requires HTTP/2.
 func TestTLSFullFlow(t *testing.T) {
+	t.Parallel()
 	sources := map[string]tlsconfig.Source{
 		"pem":    {Cert: pki("server.pem"), Key: pki("server.key")},
 		"pkcs12": {PKCS12: pki("server.p12"), Password: "tokenwright-test"},
@@ -131,6 +133,7 @@ func TestTLSFullFlow(t *testing.T) {
 // TestTLSRefusals: untrusted chains, old protocol versions and plain HTTP
 // do not get through.
 func TestTLSRefusals(t *testing.T) {
+	t.Parallel()
 	s := startTLS(t, tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")})
 
 	// The system roots do not include the test CA.
@@ -187,6 +190,7 @@ func leafCN(resp *http.Response) string { return resp.TLS.PeerCertificates[0].Su
 // connections see the new certificate, an established connection keeps
 // working, and a broken replacement keeps the last good certificate.
 func TestTLSReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	copyFile(t, pki("server.pem"), certFile)
@@ -210,16 +214,9 @@ func TestTLSReload(t *testing.T) {
 
 	copyFile(t, pki("server2.key"), keyFile)
 	copyFile(t, pki("server2.pem"), certFile)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if cn := leafCN(get(tlsClient(t, false))); cn == "server2.localhost" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new certificate was not picked up")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	eventually.True(t, 15*time.Second, "the new certificate picked up", func() bool {
+		return leafCN(get(tlsClient(t, false))) == "server2.localhost"
+	})
 	// The HTTP/2 connection made before the swap is still open and still
 	// carries the old certificate.
 	if resp := get(old); leafCN(resp) != "server.localhost" || resp.ProtoMajor != 2 {
@@ -243,6 +240,7 @@ func TestTLSReload(t *testing.T) {
 
 // TestTLSConfigErrors: misconfigurations are startup errors naming the key.
 func TestTLSConfigErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		edit func(*server.Config)
@@ -288,6 +286,7 @@ func TestTLSConfigErrors(t *testing.T) {
 
 // TestHealthListener: the plain-HTTP listener serves the probes only.
 func TestHealthListener(t *testing.T) {
+	t.Parallel()
 	s := startTLS(t, tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

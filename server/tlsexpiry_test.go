@@ -51,6 +51,7 @@ func logLines(t *testing.T, logs, msg string) []map[string]any {
 // outside its validity period stops the start, naming the file and the
 // date, unless tls.allowExpired says to serve it anyway.
 func TestServeRefusesExpiredCertificate(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	expired := tlstest.Issue(t, now.AddDate(-1, 0, 0), now.Add(-48*time.Hour))
 	future := tlstest.Issue(t, now.Add(72*time.Hour), now.AddDate(1, 0, 0))
@@ -112,6 +113,7 @@ func TestServeRefusesExpiredCertificate(t *testing.T) {
 // left is a warn-level log line at start and on reload; the expiry is a
 // gauge on /metrics.
 func TestTLSCertificateExpiryWarningAndMetric(t *testing.T) {
+	t.Parallel()
 	now := time.Now()
 	ca := tlstest.NewCA(t)
 	soon := ca.Issue(t, now.Add(-time.Hour), now.Add(10*24*time.Hour))
@@ -190,6 +192,7 @@ func replace(t *testing.T, from, into tlstest.PKI) {
 // tls.allowExpired is a known key in the file and in the environment, and
 // means nothing without a certificate.
 func TestTLSAllowExpiredSetting(t *testing.T) {
+	t.Parallel()
 	cfg, err := server.LoadConfig(writeFile(t, "tls:\n  cert: c.pem\n  key: k.pem\n  allowExpired: true\n"), nil)
 	if err != nil || !cfg.TLS.AllowExpired {
 		t.Fatalf("from the file: %v %+v", err, cfg.TLS)

@@ -71,6 +71,7 @@ func jwtHeader(t *testing.T, jwt string) map[string]any {
 }
 
 func TestClientCredentialsTokenVerifiesWithGoOIDC(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	ctx := context.Background()
 
@@ -144,6 +145,7 @@ func TestClientCredentialsTokenVerifiesWithGoOIDC(t *testing.T) {
 }
 
 func TestScopeAndAudienceSelection(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	ctx := context.Background()
 	claimsOf := func(tok *oauth2.Token) tokenClaims {
@@ -200,6 +202,7 @@ func postToken(t *testing.T, s *servertest.Server, form url.Values, basicUser, b
 }
 
 func TestTokenEndpointErrors(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	other := s.CreateAccount(t, api.CreateServiceAccount{UserName: "other", Email: "other@example.com"})
 	otherKey := s.CreateKey(t, other.UserName, api.CreateKey{Name: "k"})
@@ -256,6 +259,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 }
 
 func TestClientSecretPostAndTransportRules(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"ci-bot"}, "client_secret": {key.ClientSecret}}
 	status, body, h := postToken(t, s, form, "", "")
@@ -311,6 +315,7 @@ func TestClientSecretPostAndTransportRules(t *testing.T) {
 }
 
 func TestDiscoveryAndJWKS(t *testing.T) {
+	t.Parallel()
 	s, _ := setup(t)
 	for _, path := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		resp, err := http.Get(s.URL + path)
@@ -387,6 +392,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 }
 
 func TestRestartKeepsAccountsKeysAndSigningKey(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	ctx := context.Background()
 	before, err := oidc.NewProvider(ctx, s.URL)
@@ -424,6 +430,7 @@ func TestRestartKeepsAccountsKeysAndSigningKey(t *testing.T) {
 }
 
 func TestRetrieveErrorIsParsedByOAuth2(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	_, err := ccConfig(s, "ci-bot", key.ClientSecret, "nope").Token(context.Background())
 	var re *oauth2.RetrieveError
@@ -436,6 +443,7 @@ func TestRetrieveErrorIsParsedByOAuth2(t *testing.T) {
 // the client, the credential, the jti, the signing kid, scope, audience
 // and expiry, and never the secret or the token.
 func TestTokenIssuanceIsRecordedOnOneLogLine(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	tok, err := ccConfig(s, "ci-bot", key.ClientSecret).Token(context.Background())
 	if err != nil {

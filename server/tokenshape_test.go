@@ -70,6 +70,7 @@ func obtain(t *testing.T, s *servertest.Server, account string, audiences ...str
 // without them the profile's defaults apply (Domino: typ JWT, generic:
 // at+jwt; aud an array), and the resource shows the effective values.
 func TestTokenShapePerAccount(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	api1 := "https://api.example.com"
 	api2 := "https://reports.example.com"

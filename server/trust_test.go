@@ -39,6 +39,7 @@ func corsRequest(t *testing.T, method, target, origin string, preflight bool) *h
 }
 
 func TestCORS(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 		c.CORS = cors.Config{Origins: cors.Origins{"localhost": true, ".example.com": true, ".evil.example.com": false}}
 	}})
@@ -99,6 +100,7 @@ func TestCORS(t *testing.T) {
 }
 
 func TestCORSConfigFile(t *testing.T) {
+	t.Parallel()
 	path := writeConfig(t, "cors:\n  localhost: true\n  .example.com: true\n  .evil.example.com: false\n  tokenEndpoint: true\n")
 	cfg, err := server.LoadConfig(path, nil)
 	if err != nil {
@@ -134,6 +136,7 @@ func TestCORSConfigFile(t *testing.T) {
 // TestTrustedProxies: X-Forwarded-For decides the client address (here:
 // for an account's CIDR allow-list) only when the peer is a trusted proxy.
 func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
 	run := func(trusted []string, xff string) error {
 		s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.TrustedProxies = trusted }})
 		s.CreateAccount(t, api.CreateServiceAccount{UserName: "netbot", Email: "netbot@example.com",
@@ -181,6 +184,7 @@ func writeConfig(t *testing.T, body string) string {
 // TestIssuerIgnoresForwardedHeaders: even behind a trusted proxy, the
 // issuer in discovery and in tokens is the configured one.
 func TestIssuerIgnoresForwardedHeaders(t *testing.T) {
+	t.Parallel()
 	s, key := setup(t)
 	s2 := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} }})
 	forged := headerTransport{"X-Forwarded-Host": "evil.example.com", "X-Forwarded-Proto": "https",

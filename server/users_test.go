@@ -29,6 +29,7 @@ func newUserWithPAT(t *testing.T, s *servertest.Server, in api.CreateUser) strin
 // Finding 9: a deleted user leaves every owner list at once, so a
 // different person later created with the same name owns nothing.
 func TestDeletedUserNameOwnsNothingWhenReused(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	newUserWithPAT(t, s, api.CreateUser{UserName: "alice", Email: "alice@example.com"})
 	newUserWithPAT(t, s, api.CreateUser{UserName: "bob", Email: "bob@example.com"})
@@ -64,6 +65,7 @@ func TestDeletedUserNameOwnsNothingWhenReused(t *testing.T) {
 // re-promotion or re-activation does not bring old tokens back; the last
 // administrator still cannot be demoted (and keeps their tokens).
 func TestDemotionAndDeactivationRevokePATs(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	yes, no := true, false
 	active, inactive := "active", "inactive"
@@ -107,6 +109,7 @@ func TestDemotionAndDeactivationRevokePATs(t *testing.T) {
 // Finding 11: keys.maxPATsPerUser bounds a user's stored PATs, also
 // against concurrent creates; revoked tokens count until deleted.
 func TestPATQuota(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Keys.MaxPATsPerUser = 3 }})
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/users", api.CreateUser{UserName: "eve", Email: "eve@example.com"}, nil), 201, "create eve")
 	var first api.KeyWithSecret
@@ -159,6 +162,7 @@ func TestPATQuota(t *testing.T) {
 // Finding 11: a token's scopes, audiences and CIDRs are bounded in size
 // (a plain user stored ~127 KB per token).
 func TestPATSizeBounded(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	var auds []string
 	for i := range 100 {
@@ -178,6 +182,7 @@ func TestPATSizeBounded(t *testing.T) {
 // Finding 11: GET /api/v1/tokens (and a user's token list) is paged like
 // the audit trail: ?limit (default 100, at most 1000) and ?before=<last id>.
 func TestTokenListsArePaged(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
 		c.Keys.MaxPATsPerUser = 200
 		c.Limits.Enabled = false // the test makes ~150 admin calls in a burst
@@ -248,6 +253,7 @@ func TestTokenListsArePaged(t *testing.T) {
 // invisible, bidirectional or control characters; custom claim names are
 // compared to the reserved set without regard to case.
 func TestConfusableAdminInputRefused(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	badEmails := map[string]string{
 		"zero-width space":  "ad\u200bmin2@example.com",
@@ -308,6 +314,7 @@ func TestConfusableAdminInputRefused(t *testing.T) {
 // Users' allowed lists: administrators set them with PATCH (validated like
 // a service account's), users see but cannot change their own.
 func TestUserAllowedListsAdminOnly(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	frank := newUserWithPAT(t, s, api.CreateUser{UserName: "frank", Email: "frank@example.com"})
 	scopes := []string{"Domino.user.all", "$DATA"}
@@ -356,6 +363,7 @@ func TestUserAllowedListsAdminOnly(t *testing.T) {
 // owner lists may still name deleted users. The server removes them at
 // start, so a new user given such a name owns nothing there either.
 func TestStartDropsDeletedUsersFromOwnerLists(t *testing.T) {
+	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
 	newUserWithPAT(t, s, api.CreateUser{UserName: "bob", Email: "bob@example.com"})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Owners: []string{"bob"}})

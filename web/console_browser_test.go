@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -62,8 +63,13 @@ func screenshotDir() (string, error) {
 	return shotsDir, shotsErr
 }
 
+// newBrowser starts Chromium; every browser test starts here, so this is
+// where -short (the fast test layer) skips them.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a real Chromium; skipped with -short")
+	}
 	path, err := exec.LookPath("chromium")
 	if err != nil {
 		if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {
@@ -399,13 +405,7 @@ func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 
 	// Wait (through the API) until the last use is recorded, so the table
 	// redrawn after the revoke below must show it.
-	deadline := time.Now().Add(stepTimeout)
-	for lastUsed(t, srv, "ci-bot", "nightly-build") == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the key's last use was never recorded")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.True(t, stepTimeout, "the key's last use recorded", func() bool { return lastUsed(t, srv, "ci-bot", "nightly-build") != nil })
 
 	// Revoke for real: the badge changes and the token endpoint refuses.
 	do(t, ctx, "revoke, then confirm",

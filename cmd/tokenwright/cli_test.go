@@ -17,26 +17,59 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
-var binary string
+// BinaryEnv names the environment variable with the path of a tokenwright
+// binary built from this tree: .ci/run builds it once per run and every
+// package whose tests run the real binary uses it. Without it the binary is
+// built here, once per test process, on first use.
+const BinaryEnv = "TOKENWRIGHT_TEST_BINARY"
+
+var (
+	tempDir    string // this process's scratch directory
+	buildOnce  sync.Once
+	binaryPath string
+	buildErr   error
+)
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "tokenwright-cli")
 	if err != nil {
 		panic(err)
 	}
-	binary = filepath.Join(dir, "tokenwright")
+	tempDir = dir
 	// `tokenwright token` caches tokens in the user cache directory: keep
 	// the tests' tokens out of the developer's.
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		panic(fmt.Sprintf("building the binary: %v\n%s", err, out))
-	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// cliBinary is the real tokenwright binary, which every test that runs it
+// gets here: under -short (the fast layer) those tests are skipped, since
+// building and starting real processes is what makes them slow.
+func cliBinary(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the real binary; skipped with -short")
+	}
+	buildOnce.Do(func() {
+		if p := os.Getenv(BinaryEnv); p != "" {
+			binaryPath = p
+			return
+		}
+		binaryPath = filepath.Join(tempDir, "tokenwright")
+		if out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the binary: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binaryPath
 }
 
 // daemon is a `tokenwright serve` process.
@@ -79,27 +112,28 @@ func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 	t.Helper()
 	addr := freeAddr(t)
 	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	d.cmd = exec.Command(binary, "serve", "--data", data, "--listen", addr, "--issuer", d.url)
+	d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
 	d.cmd.Env = append(cleanEnv(), extraEnv...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.cmd.Process.Kill(); _ = d.cmd.Wait() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(d.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return d
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server not ready: %v\n%s", err, d.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+	eventually.Nil(t, 20*time.Second, "server ready", func() error { return answers200(d.url+"/readyz", d.stderr) })
+	return d
+}
+
+// answers200 is nil once url answers 200; its error carries the child's log.
+func answers200(url string, log fmt.Stringer) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("%v\n%s", err, log)
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d\n%s", resp.StatusCode, log)
+	}
+	return nil
 }
 
 // cleanEnv drops TOKENWRIGHT_* variables of the developer's shell.
@@ -117,7 +151,7 @@ func cleanEnv() []string {
 // unless wantErr is set, in which case it returns stderr.
 func run(t *testing.T, env []string, wantErr bool, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -220,8 +254,9 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 }
 
 // runErr runs the CLI and returns its error (with stderr) or nil.
-func runErr(env []string, args ...string) error {
-	cmd := exec.Command(binary, args...)
+func runErr(t *testing.T, env []string, args ...string) error {
+	t.Helper()
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

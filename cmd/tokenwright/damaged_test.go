@@ -123,7 +123,7 @@ func serveOnce(t *testing.T, data string, env ...string) (string, error) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "serve", "--data", data, "--listen", addr, "--issuer", "http://"+addr)
+	cmd := exec.CommandContext(ctx, cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", "http://"+addr)
 	cmd.Env = append(cleanEnv(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

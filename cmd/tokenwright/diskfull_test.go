@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tokenwright/tokenwright/internal/eventually"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
@@ -115,13 +117,7 @@ func TestFullDiskAnswers503AndNotReady(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for ready(d.url) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("/readyz did not recover after space was freed")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.True(t, 10*time.Second, "/readyz recovers after space was freed", func() bool { return ready(d.url) == http.StatusOK })
 	mustCall(t, d.url, tok, "POST", "/api/v1/service-accounts", map[string]any{"userName": "after-full", "email": "after-full@example.com"}, 201)
 	mustCall(t, d.url, tok, "GET", "/api/v1/service-accounts/after-full", nil, 200)
 }

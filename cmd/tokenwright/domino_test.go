@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -48,7 +49,7 @@ func startHTTPS(t *testing.T, edit func(*server.Config)) *servertest.Server {
 // runStatus runs the CLI and returns stdout, stderr and the exit status.
 func runStatus(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -100,6 +101,7 @@ func TestDominoConfigGolden(t *testing.T) {
 }
 
 func TestDominoCheck(t *testing.T) {
+	cliBinary(t) // here, not first in a subtest: the subtests run the binary through check, with this t
 	good := startHTTPS(t, func(c *server.Config) { c.Domino.Sites = []string{site}; c.Domino.RestAPI = true })
 	good.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme",
 		AllowedScopes: []string{"$DATA"}})
@@ -225,7 +227,7 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	copyTo("server.pem", certFile)
 	copyTo("server.key", keyFile)
 	addr, health := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(binary, "serve", "--data", filepath.Join(dir, "data"), "--listen", addr, "--issuer", "https://"+addr)
+	cmd := exec.Command(cliBinary(t), "serve", "--data", filepath.Join(dir, "data"), "--listen", addr, "--issuer", "https://"+addr)
 	cmd.Env = append(cleanEnv(), "TOKENWRIGHT_TLS_CERT="+certFile, "TOKENWRIGHT_TLS_KEY="+keyFile,
 		"TOKENWRIGHT_HEALTH_LISTEN="+health, "TOKENWRIGHT_LOG_FORMAT=json")
 	stderr := &syncBuffer{}
@@ -236,20 +238,7 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	// The health listener speaks plain HTTP and serves only the probes.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + health + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v\n%s", err, stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.Nil(t, 20*time.Second, "health listener ready", func() error { return answers200("http://"+health+"/readyz", stderr) })
 	resp, err := http.Get("http://" + health + "/keys")
 	if err != nil {
 		t.Fatal(err)
@@ -284,18 +273,10 @@ func TestServeTLSReloadOnSIGHUP(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	for peer() != "server2.localhost" {
-		if time.Now().After(deadline.Add(10 * time.Second)) {
-			t.Fatalf("certificate not replaced\n%s", stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	for !strings.Contains(stderr.String(), "SIGHUP: reloading the TLS certificate") {
-		if time.Now().After(deadline.Add(15 * time.Second)) {
-			t.Fatalf("SIGHUP not handled\n%s", stderr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	eventually.True(t, 30*time.Second, "certificate replaced", func() bool { return peer() == "server2.localhost" })
+	eventually.True(t, 15*time.Second, "SIGHUP handled", func() bool {
+		return strings.Contains(stderr.String(), "SIGHUP: reloading the TLS certificate")
+	})
 	// SIGHUP must not stop the server.
 	if cn := peer(); cn != "server2.localhost" {
 		t.Fatalf("after SIGHUP: %q", cn)

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
 
@@ -111,7 +112,9 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	eventually.True(t, 10*time.Second, "serve says it is draining", func() bool {
+		return strings.Contains(d.stderr.String(), "draining in-flight requests")
+	})
 	if _, err := conn.Write([]byte(body[5:])); err != nil {
 		t.Fatalf("the server dropped the in-flight request: %v", err)
 	}

@@ -23,7 +23,7 @@ func TestCLILifecycle(t *testing.T) {
 	token := func(clientID, secret string) error {
 		cmdEnv := append(append([]string{}, admin...), "TOKENWRIGHT_CLIENT_SECRET="+secret)
 		// --no-cache: this asks whether the server accepts the secret now.
-		return runErr(cmdEnv, "token", "--no-cache", "--client-id", clientID)
+		return runErr(t, cmdEnv, "token", "--no-cache", "--client-id", clientID)
 	}
 
 	run(t, admin, false, "sa", "create", "etl", "--email", "automation+etl@example.com", "--scope", "$DATA")

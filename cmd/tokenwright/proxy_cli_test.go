@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -32,7 +34,7 @@ func verifyingUpstream(t *testing.T, issuer string) string {
 func startProxy(t *testing.T, env []string, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(binary, append([]string{"proxy", "--listen", addr}, args...)...)
+	cmd := exec.Command(cliBinary(t), append([]string{"proxy", "--listen", addr}, args...)...)
 	cmd.Env = append(cleanEnv(), env...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -40,16 +42,14 @@ func startProxy(t *testing.T, env []string, args ...string) (string, *syncBuffer
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return "http://" + addr, stderr
+	eventually.Nil(t, 20*time.Second, "proxy listening", func() error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("%v\n%s", err, stderr)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("proxy did not start:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return c.Close()
+	})
+	return "http://" + addr, stderr
 }
 
 func fetch(t *testing.T, u string, header http.Header) (int, string) {

@@ -18,6 +18,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
@@ -85,7 +86,7 @@ func startTimed(t *testing.T, data string, env []string) (*daemon, time.Duration
 	t.Helper()
 	addr := freeAddr(t)
 	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	d.cmd = exec.Command(binary, "serve", "--data", data, "--listen", addr, "--issuer", d.url)
+	d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
 	d.cmd.Env = append(cleanEnv(), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	began := time.Now()
@@ -118,9 +119,7 @@ func stopDaemon(t *testing.T, d *daemon) {
 	t.Helper()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	// startTimed's goroutine reaps it; then signals fail.
-	for d.cmd.Process.Signal(syscall.Signal(0)) == nil {
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.True(t, time.Minute, "server exits after SIGTERM", func() bool { return d.cmd.Process.Signal(syscall.Signal(0)) != nil })
 }
 
 // procMem reads VmRSS and VmHWM (KiB) of pid.

@@ -73,7 +73,7 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 		t.Fatalf("rotating twice: %s", errOut)
 	}
 	// The old KEK (still in DATA/kek) no longer opens the keys.
-	if errOut := runErr(nil, "serve", "--data", data, "--listen", freeAddr(t)); errOut == nil || !strings.Contains(errOut.Error(), "different key-encryption key") {
+	if errOut := runErr(t, nil, "serve", "--data", data, "--listen", freeAddr(t)); errOut == nil || !strings.Contains(errOut.Error(), "different key-encryption key") {
 		t.Fatalf("serve with the old KEK: %v", errOut)
 	}
 	d2 := startDaemon(t, data, "TOKENWRIGHT_KEK_FILE="+newKEK)
@@ -87,7 +87,7 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 // stderr and exit status.
 func runCode(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -235,7 +235,7 @@ func runOnTTY(t *testing.T, p *pty, answer string, env []string, args ...string)
 		t.Fatal(err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, p.ptmx) }() // the echo
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.tty, &out, &errOut

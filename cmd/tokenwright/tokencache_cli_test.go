@@ -2,11 +2,14 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenwright/tokenwright/internal/eventually"
 )
 
 // TestTokenCacheThroughTheBinary runs `tokenwright token` as a script would,
@@ -25,12 +28,12 @@ func TestTokenCacheThroughTheBinary(t *testing.T) {
 	waitIssued := func(want int) {
 		t.Helper()
 		// The daemon's log reaches us through a pipe: allow it a moment.
-		for deadline := time.Now().Add(5 * time.Second); issued() != want && time.Now().Before(deadline); {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if got := issued(); got != want {
-			t.Fatalf("server issued %d tokens, want %d", got, want)
-		}
+		eventually.Nil(t, 5*time.Second, "tokens issued", func() error {
+			if got := issued(); got != want {
+				return fmt.Errorf("server issued %d tokens, want %d", got, want)
+			}
+			return nil
+		})
 	}
 
 	first := strings.TrimSpace(run(t, tokEnv, false, "token"))

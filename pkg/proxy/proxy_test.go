@@ -146,6 +146,7 @@ func TestInjectorRefreshesAcrossExpiry(t *testing.T) {
 }
 
 func TestCheckListen(t *testing.T) {
+	t.Parallel()
 	for addr, ok := range map[string]bool{"127.0.0.1:8081": true, "[::1]:8081": true, "localhost:1": true,
 		"0.0.0.0:8081": false, ":8081": false, "192.0.2.1:80": false, "nonsense": false} {
 		if err := proxy.CheckListen(addr, false); (err == nil) != ok {

@@ -35,6 +35,7 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -72,6 +73,7 @@ const (
 // under TOKENWRIGHT_TEST_STRICT=1 (CI), where that is a failure.
 func apacheNeed(t *testing.T) {
 	t.Helper()
+	endToEnd(t)
 	need := []string{apacheBinary}
 	for _, file := range apacheModules {
 		need = append(need, filepath.Join(apacheModuleDir, file))
@@ -169,12 +171,11 @@ func (is *apacheIssuer) jwksFetches() int {
 // logged later still shows at the next call.
 func (is *apacheIssuer) expectJWKSFetches(t *testing.T, what string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	got := is.jwksFetches() - is.jwksSeen
-	for got < want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	var got int
+	eventually.True(t, 10*time.Second, what+": the module's JWKS fetches logged", func() bool {
 		got = is.jwksFetches() - is.jwksSeen
-	}
+		return got >= want
+	})
 	if got != want {
 		t.Fatalf("%s: the module fetched the JWKS %d times, want %d", what, got, want)
 	}

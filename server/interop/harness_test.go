@@ -89,6 +89,7 @@ type env struct {
 // from now, and registers the accounts and credentials.
 func startEnv(t *testing.T, alg string, offset time.Duration) *env {
 	t.Helper()
+	endToEnd(t)
 	ca, err := filepath.Abs(filepath.Join(pkiDir, "ca.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +230,16 @@ func (e *env) tick(t *testing.T) {
 	t.Helper()
 	if _, err := e.Server.Server.Signing().Tick(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// endToEnd skips t under -short (the fast test layer): every scenario of
+// this suite starts a TLS server and real third-party clients, verifiers or
+// Apache. startEnv and apacheNeed, the two ways into a scenario, call it.
+func endToEnd(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interop: runs real third-party clients and verifiers; skipped with -short")
 	}
 }
 

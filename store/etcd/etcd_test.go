@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
@@ -87,17 +88,12 @@ func testTwoReplicas(t *testing.T, v etcdtest.Version) {
 	// The last write may have gone through b: a sees it once its watch
 	// delivers it. A lost update would never show up.
 	for _, s := range []*etcd.Store{a, b} {
-		deadline := time.Now().Add(2 * time.Second)
-		for {
-			got, _ := s.GetServiceAccount(ctx, "svc")
-			if len(got.Roles) == 20 {
-				break
+		eventually.Nil(t, 2*time.Second, "no lost updates across replicas", func() error {
+			if got, _ := s.GetServiceAccount(ctx, "svc"); len(got.Roles) != 20 {
+				return fmt.Errorf("%d roles, want 20", len(got.Roles))
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("lost updates across replicas: %d roles", len(got.Roles))
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 
 	// Usage from both replicas merges by max.
@@ -234,13 +230,7 @@ func must(t *testing.T, err error) {
 // waitFor polls cond for up to 30 s.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 30s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually.True(t, 30*time.Second, "condition", cond)
 }
 
 // A change larger than etcd's --max-txn-ops (128 by default) is refused as

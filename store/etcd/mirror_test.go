@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
@@ -96,13 +97,7 @@ func TestWatchResumesFromLastEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for !listed(t, s, name) {
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: acknowledged create never reached the mirror", i)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually.True(t, 5*time.Second, fmt.Sprintf("round %d: acknowledged create reaches the mirror", i), func() bool { return listed(t, s, name) })
 	}
 }
 

@@ -8,7 +8,8 @@
 // undelivered events; later versions do not). Without that variable the one
 // binary Binary finds is used. A missing binary is left out, and with none
 // left the test is skipped, unless TOKENWRIGHT_TEST_STRICT=1 (CI), where it
-// fails, and where at least two versions are required.
+// fails, and where at least two versions are required. With -short every
+// test that needs a cluster is skipped.
 package etcdtest
 
 import (
@@ -28,6 +29,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/tokenwright/tokenwright/internal/eventually"
 )
 
 // BinariesEnv names the environment variable listing the etcd binaries to
@@ -94,8 +97,14 @@ func version(bin string) (Version, error) {
 // that is missing is left out (logged), or fails t under
 // TOKENWRIGHT_TEST_STRICT=1, which also fails with fewer than two
 // distinct versions. With none at all t is skipped.
+//
+// Every etcd test reaches a cluster through here, so this is where -short
+// (the fast test layer) skips them all: they start real etcd processes.
 func Versions(t testing.TB) []Version {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("etcdtest: starts real etcd clusters; skipped with -short")
+	}
 	list := filepath.SplitList(os.Getenv(BinariesEnv))
 	if len(list) == 0 {
 		list = []string{Binary(t)}
@@ -321,19 +330,14 @@ func (c *Cluster) WaitHealthy(endpoints ...string) {
 		c.t.Fatalf("etcdtest: client: %v", err)
 	}
 	defer cli.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually.Nil(c.t, 30*time.Second, "etcdtest: cluster healthy", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err = cli.Get(ctx, "health")
-		cancel()
-		if err == nil {
-			return
+		defer cancel()
+		if _, err := cli.Get(ctx, "health"); err != nil {
+			return fmt.Errorf("%v\n%s", err, c.Log(0))
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("etcdtest: cluster not healthy after 30s: %v\n%s", err, c.Log(0))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // Leader returns the index of the current leader (-1 if none answers).
