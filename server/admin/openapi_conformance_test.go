@@ -169,6 +169,7 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	expect(204, c.do(admin, "DELETE", "/service-accounts/ci-bot", nil, nil))
 
 	// Errors from the shared layers.
+	expect(400, c.do(admin, "GET", "/service-accounts?client_secret=x", nil, nil)) // a credential in the URL
 	expect(401, c.do("", "GET", "/service-accounts", nil, nil))
 	expect(401, c.do("twp_not-a-token", "GET", "/users", nil, nil))
 	expect(401, c.do(pat.ClientSecret, "GET", "/users", nil, nil)) // revoked above
