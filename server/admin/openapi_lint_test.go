@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"testing"
 )
 
@@ -14,7 +15,7 @@ const lintDir = "testdata/openapi-lint"
 // TestOpenAPILint runs the ecosystem's own validators over openapi.yaml
 // (issue 16, finding 5): Redocly CLI's recommended rules, Spectral's
 // spectral:oas ruleset and swagger-parser's schema validation. Any error
-// fails; warnings are logged. Without node or the packages the test skips,
+// or warning fails. Without node or the packages the test skips,
 // except under TOKENWRIGHT_TEST_STRICT=1 (CI), where it fails.
 func TestOpenAPILint(t *testing.T) {
 	node, err := exec.LookPath("node")
@@ -35,8 +36,8 @@ func TestOpenAPILint(t *testing.T) {
 	validators := map[string][]string{
 		// Exits non-zero on any error of the recommended ruleset.
 		"redocly": {bin("redocly"), "lint", "--format", "stylish", spec},
-		// .spectral.yaml extends spectral:oas, nothing else.
-		"spectral":       {bin("spectral"), "lint", "--ruleset", ".spectral.yaml", "--fail-severity", "error", spec},
+		// .spectral.yaml extends spectral:oas (info-contact off).
+		"spectral":       {bin("spectral"), "lint", "--ruleset", ".spectral.yaml", "--fail-severity", "warn", spec},
 		"swagger-parser": {node, "swagger-parser.mjs", spec},
 	}
 	for name, argv := range validators {
@@ -49,6 +50,10 @@ func TestOpenAPILint(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("%s finds errors in openapi.yaml: %v\n%s", name, err, out)
+			}
+			// Redocly exits 0 on warnings; it counts them in its summary.
+			if warnings := regexp.MustCompile(`You have \d+ warnings?`).Find(out); warnings != nil {
+				t.Fatalf("%s: %s in openapi.yaml:\n%s", name, warnings, out)
 			}
 			t.Logf("%s:\n%s", name, out)
 		})
