@@ -12,6 +12,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/httprec"
 	"github.com/tokenwright/tokenwright/server/clientip"
 	"github.com/tokenwright/tokenwright/server/reqctx"
+	"github.com/tokenwright/tokenwright/server/requestid"
 )
 
 // routeProps is what the middleware in front of the router needs to know
@@ -35,9 +36,9 @@ type routeProps struct {
 	// form puts tokenEndpointGuard in front: POST-only, bounded form
 	// bodies, before the rate limiter reads the client id from the body.
 	form bool
-	// probe: requests are logged at debug level (health probes arrive
-	// every few seconds and would drown the log).
-	probe bool
+	// quiet: requests are logged at debug level (health probes and
+	// metrics scrapes arrive every few seconds and would drown the log).
+	quiet bool
 }
 
 // routeLabel is a route's metrics label: one of a fixed set, so that
@@ -230,12 +231,22 @@ func (s *Server) edge(p routeProps, next http.Handler) http.Handler {
 	return s.requestLog(p, h)
 }
 
-// clientIP resolves the caller's address (trusted proxies) for everything
-// behind it: policy, audit and the request log.
-func (s *Server) clientIP(next http.Handler) http.Handler {
+// requestContext puts the request's facts in its context (reqctx) for
+// everything behind it (policy, audit, the request log): the caller's
+// address (trusted proxies' X-Forwarded-For) and the request id (a trusted
+// proxy's X-Request-Id, or a new one), which it also returns in the
+// X-Request-Id header of the answer.
+func (s *Server) requestContext(next http.Handler) http.Handler {
 	// Validate has already checked the list.
 	proxies, _ := clientip.ParseProxies(s.cfg.TrustedProxies)
-	return clientip.Middleware(proxies)(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &reqctx.Request{ID: requestid.For(r, clientip.FromProxy(r, proxies))}
+		if ip, ok := clientip.Resolve(r, proxies); ok {
+			req.ClientIP = ip
+		}
+		w.Header().Set(requestid.Header, req.ID)
+		next.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), req)))
+	})
 }
 
 // cors applies the cors setting to routes declared corsOn, and to those
@@ -248,13 +259,15 @@ func (s *Server) cors(p routeProps, next http.Handler) http.Handler {
 	return next
 }
 
-// requestLog writes one line per request (a token issuance is recorded on
-// that same line, see reqctx.LogFields) and feeds the latency metrics. It
-// logs the path but never the query string, headers or body, which may
-// carry credentials.
+// requestLog writes one line per request (a token issuance or refusal is
+// recorded on that same line, see reqctx.LogFields) and feeds the latency
+// metrics. It logs the path but never the query string, headers or body,
+// which may carry credentials; the request id, the admin actor (user name
+// and key id) and a refusal's typed reason code are facts set in the
+// request's context, never credentials.
 func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 	quiet := zerolog.InfoLevel
-	if p.probe {
+	if p.quiet {
 		quiet = zerolog.DebugLevel
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -276,14 +289,22 @@ func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 			return
 		}
 		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).
-			Int("bytes", rec.Bytes).Dur("duration", elapsed)
+			Int("bytes", rec.Bytes).Float64("duration_ms", float64(elapsed.Microseconds())/1000)
 		msg := "request"
 		if req := reqctx.From(r.Context()); req != nil {
-			ev = ev.Stringer("remote", req.ClientIP)
-			if f := req.Log; f.Event != "" {
+			ev = ev.Str("request_id", req.ID).Stringer("remote", req.ClientIP)
+			if a := req.Actor; a.KeyID != "" {
+				ev = ev.Str("actor", a.Name).Str("actor_key_id", a.KeyID)
+			}
+			f := req.Log
+			if f.Event != "" {
 				msg = strings.ReplaceAll(f.Event, ".", " ") // token.issued: "token issued"
 				ev = ev.Str("event", f.Event).Str("client_id", f.ClientID).Str("key_id", f.KeyID).Str("jti", f.JTI).
 					Str("kid", f.KID).Strs("scope", f.Scope).Strs("aud", f.Audience).Time("exp", f.ExpiresAt)
+			} else if f.Reason != "" {
+				// A refusal: who claimed to call (client input, redacted
+				// by the sink if it is a secret) and the typed reason.
+				ev = ev.Str("client_id", f.ClientID).Str("reason", f.Reason)
 			}
 		}
 		ev.Msg(msg)

@@ -189,9 +189,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	s.initOperations(oauthServer)
 	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
-	// clientIP is outermost so that the request log, inside each route's
-	// chain (edge.go), sees the address too.
-	s.handler = s.clientIP(s.recoverer(s.table))
+	// requestContext is outermost so that the request log, inside each
+	// route's chain (edge.go), sees the address and the request id too.
+	s.handler = s.requestContext(s.recoverer(s.table))
 	return s, nil
 }
 
