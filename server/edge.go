@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/pkg/httprec"
+	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/clientip"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/server/requestid"
@@ -36,6 +37,11 @@ type routeProps struct {
 	// form puts tokenEndpointGuard in front: POST-only, bounded form
 	// bodies, before the rate limiter reads the client id from the body.
 	form bool
+	// byTemplate labels the latency metrics with the serving route's path
+	// template (/api/v1/service-accounts/{name}) instead of label, for the
+	// routes of a mount; a path no mounted route serves keeps label. The
+	// templates are a fixed set, so the label stays bounded.
+	byTemplate bool
 	// quiet: requests are logged at debug level (health probes and
 	// metrics scrapes arrive every few seconds and would drown the log).
 	quiet bool
@@ -202,6 +208,50 @@ func (t *routeTable) namespace(prefix string, p routeProps) {
 	t.edgeProps[t.edge.PathPrefix(prefix).Handler(t.wrap(p))] = p
 }
 
+// template returns the path template of the serving route that answers r
+// under prefix, or "" if none does (an unknown path, a wrong method).
+func (t *routeTable) template(r *http.Request, prefix string) string {
+	var m mux.RouteMatch
+	if !t.serve.Match(r, &m) || m.Route == nil || m.MatchErr != nil {
+		return ""
+	}
+	tpl, err := m.Route.GetPathTemplate()
+	if err != nil || !strings.HasPrefix(tpl, prefix) {
+		return ""
+	}
+	return bareTemplate(tpl)
+}
+
+// bareTemplate drops the patterns of a mux template's variables:
+// /a/{name:[a-z]+} is /a/{name}, as readers of a dashboard know the route.
+func bareTemplate(tpl string) string {
+	var b strings.Builder
+	depth := 0
+	skipping := false
+	for _, c := range tpl {
+		switch {
+		case c == '{':
+			depth++
+			if depth > 1 && skipping {
+				continue
+			}
+		case c == '}':
+			depth--
+			if depth > 0 && skipping {
+				continue
+			}
+			skipping = false
+		case c == ':' && depth == 1:
+			skipping = true
+			continue
+		case skipping:
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
 // match returns the edge chain for r and the properties it applies.
 func (t *routeTable) match(r *http.Request) (http.Handler, routeProps) {
 	var m mux.RouteMatch
@@ -279,7 +329,13 @@ func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 			status = http.StatusOK // net/http's answer when nothing was written
 		}
 		elapsed := time.Since(start)
-		s.metrics.Observe(string(p.label), status, elapsed)
+		label := string(p.label)
+		if p.byTemplate {
+			if tpl := s.table.template(r, admin.Prefix); tpl != "" {
+				label = tpl
+			}
+		}
+		s.metrics.Observe(label, status, elapsed)
 		level := quiet
 		if status >= 500 {
 			level = zerolog.ErrorLevel

@@ -35,9 +35,11 @@ const AdminTokenFile = "admin.token"
 
 // Server is a configured tokenwright instance.
 type Server struct {
-	cfg      Config
-	log      zerolog.Logger
-	store    store.Store
+	cfg   Config
+	log   zerolog.Logger
+	store store.Store
+	// mirror is the etcd store's freshness, for its metric; nil on bbolt.
+	mirror   mirrorAger
 	signing  *signing.Manager
 	accounts *accounts.Service
 	handler  http.Handler
@@ -114,6 +116,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.store = served
+	if m, ok := db.(mirrorAger); ok {
+		s.mirror = m
+	}
 	defer func() {
 		if err != nil {
 			_ = db.Close()
