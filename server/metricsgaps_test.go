@@ -124,3 +124,57 @@ func TestAdminMetricsByRouteTemplate(t *testing.T) {
 		t.Error("an unknown path became a label")
 	}
 }
+
+// TestKeyCountMetrics (issue 16, finding 7): tokenwright_keys counts API
+// keys and PATs by status, expiring_soon included, and follows creations,
+// revocations and keys entering their expiring-soon window (recounted on
+// the notifications.interval schedule, polled here through real scrapes).
+func TestKeyCountMetrics(t *testing.T) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+		c.Notifications.Interval = server.Duration(100 * time.Millisecond)
+	}})
+	// waitFor polls real scrapes until every series has its value.
+	waitFor := func(want map[string]float64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			_, body := scrape(t, s.URL+"/metrics", "")
+			ok := true
+			for series, v := range want {
+				if got, present := sample(body, series); !present || got != v {
+					ok = false
+				}
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("want %v in:\n%s", want, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	series := func(kind, status string) string {
+		return `tokenwright_keys{kind="` + kind + `",status="` + status + `"}`
+	}
+	// The bootstrap administrator's PAT is the one key at the start.
+	waitFor(map[string]float64{series("service_account", "active"): 0, series("service_account", "expiring_soon"): 0,
+		series("service_account", "revoked"): 0, series("personal", "active"): 1})
+
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
+	month, day := int64(30*24*3600), int64(24*3600)
+	long := s.CreateKey(t, "svc", api.CreateKey{Name: "long", ExpiresIn: &month})
+	s.CreateKey(t, "svc", api.CreateKey{Name: "soon", ExpiresIn: &day})
+	waitFor(map[string]float64{series("service_account", "active"): 1, series("service_account", "expiring_soon"): 1,
+		series("service_account", "revoked"): 0})
+
+	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts/svc/keys/"+long.ID+":revoke", nil, nil); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	waitFor(map[string]float64{series("service_account", "active"): 0, series("service_account", "expiring_soon"): 1,
+		series("service_account", "revoked"): 1})
+	_, body := scrape(t, s.URL+"/metrics", "")
+	if at, ok := sample(body, "tokenwright_keys_counted_timestamp_seconds"); !ok || at < float64(time.Now().Add(-time.Minute).Unix()) {
+		t.Errorf("counted timestamp %v %v", at, ok)
+	}
+}

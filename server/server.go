@@ -39,14 +39,16 @@ type Server struct {
 	log   zerolog.Logger
 	store store.Store
 	// mirror is the etcd store's freshness, for its metric; nil on bbolt.
-	mirror   mirrorAger
-	signing  *signing.Manager
-	accounts *accounts.Service
-	handler  http.Handler
-	table    *routeTable // routes.go
-	now      func() time.Time
-	tls      *tlsconfig.Reloader // nil: plain HTTP
-	metrics  *metrics.Metrics    // metricsendpoint.go
+	mirror mirrorAger
+	// keyCounts caches the keys by status for the metrics (keycounts.go).
+	keyCounts keyCounts
+	signing   *signing.Manager
+	accounts  *accounts.Service
+	handler   http.Handler
+	table     *routeTable // routes.go
+	now       func() time.Time
+	tls       *tlsconfig.Reloader // nil: plain HTTP
+	metrics   *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
@@ -184,6 +186,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.background.Go(func() { s.tls.Watch(bg, tlsPollInterval) })
 	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
+	s.background.Go(func() { s.runKeyCounts(bg, cfg.Notifications.Interval.Std()) })
 	s.background.Go(func() { s.followSigningKeys(bg, db) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })

@@ -56,6 +56,17 @@ type Options struct {
 	// newest freshness proof (nil: not on etcd, no gauge); false means no
 	// proof yet.
 	MirrorAge func() (time.Duration, bool)
+	// KeyCounts is called at scrape time for tokenwright_keys (nil: no
+	// gauges); it returns cached counts and when they were made, and must
+	// not read every key (see server/keycounts.go).
+	KeyCounts func() ([]KeyCount, time.Time)
+}
+
+// KeyCount is the number of API keys or PATs of a kind in a status.
+type KeyCount struct {
+	Kind   string // store.KeyKind: service_account or personal
+	Status string // accounts.KeyStatus: active, expiring_soon, expired, revoked
+	N      int
 }
 
 // Webhook delivery results, the values of tokenwright_webhook_deliveries_total's
@@ -142,6 +153,9 @@ func New(opts Options) *Metrics {
 			}
 			return 0
 		}))
+	}
+	if opts.KeyCounts != nil {
+		m.reg.MustRegister(&keyCountCollector{counts: opts.KeyCounts})
 	}
 	if opts.MirrorAge != nil {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -254,4 +268,31 @@ func (k *keyCollector) Collect(ch chan<- prometheus.Metric) {
 	for state, n := range counts {
 		ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, n, state)
 	}
+}
+
+var (
+	keyCountDesc = prometheus.NewDesc("tokenwright_keys",
+		"API keys (kind service_account) and personal access tokens (kind personal) by status, as of tokenwright_keys_counted_timestamp_seconds.",
+		[]string{"kind", "status"}, nil)
+	keyCountAtDesc = prometheus.NewDesc("tokenwright_keys_counted_timestamp_seconds",
+		"When tokenwright_keys was counted (every notifications.interval), in seconds since the Unix epoch.", nil, nil)
+)
+
+// keyCountCollector exposes the cached key counts; nothing before the
+// first count.
+type keyCountCollector struct {
+	counts func() ([]KeyCount, time.Time)
+}
+
+func (k *keyCountCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keyCountDesc; ch <- keyCountAtDesc }
+
+func (k *keyCountCollector) Collect(ch chan<- prometheus.Metric) {
+	counts, at := k.counts()
+	if at.IsZero() {
+		return
+	}
+	for _, c := range counts {
+		ch <- prometheus.MustNewConstMetric(keyCountDesc, prometheus.GaugeValue, float64(c.N), c.Kind, c.Status)
+	}
+	ch <- prometheus.MustNewConstMetric(keyCountAtDesc, prometheus.GaugeValue, float64(at.UnixMilli())/1000)
 }
