@@ -284,7 +284,10 @@ type keyCountCollector struct {
 	counts func() ([]KeyCount, time.Time)
 }
 
-func (k *keyCountCollector) Describe(ch chan<- *prometheus.Desc) { ch <- keyCountDesc; ch <- keyCountAtDesc }
+func (k *keyCountCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- keyCountDesc
+	ch <- keyCountAtDesc
+}
 
 func (k *keyCountCollector) Collect(ch chan<- prometheus.Metric) {
 	counts, at := k.counts()
