@@ -130,7 +130,8 @@ func TestAdminMetricsByRouteTemplate(t *testing.T) {
 // revocations and keys entering their expiring-soon window (recounted on
 // the notifications.interval schedule, polled here through real scrapes).
 func TestKeyCountMetrics(t *testing.T) {
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	clock := newFakeClock(time.Now().UTC())
+	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *server.Config) {
 		c.Notifications.Interval = server.Duration(100 * time.Millisecond)
 	}})
 	// waitFor polls real scrapes until every series has its value.
@@ -174,7 +175,15 @@ func TestKeyCountMetrics(t *testing.T) {
 	waitFor(map[string]float64{series("service_account", "active"): 0, series("service_account", "expiring_soon"): 1,
 		series("service_account", "revoked"): 1})
 	_, body := scrape(t, s.URL+"/metrics", "")
-	if at, ok := sample(body, "tokenwright_keys_counted_timestamp_seconds"); !ok || at < float64(time.Now().Add(-time.Minute).Unix()) {
+	if at, ok := sample(body, "tokenwright_keys_counted_timestamp_seconds"); !ok || at < float64(clock.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("counted timestamp %v %v", at, ok)
 	}
+
+	// Time passes: a month-long key enters its expiring-soon window (7
+	// days by default) and the day-long one expires, without any write.
+	s.CreateKey(t, "svc", api.CreateKey{Name: "later", ExpiresIn: &month})
+	waitFor(map[string]float64{series("service_account", "active"): 1})
+	clock.Advance(24 * 24 * time.Hour)
+	waitFor(map[string]float64{series("service_account", "active"): 0, series("service_account", "expiring_soon"): 1,
+		series("service_account", "expired"): 1, series("service_account", "revoked"): 1})
 }
