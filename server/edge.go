@@ -10,8 +10,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/pkg/httprec"
+	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/clientip"
 	"github.com/tokenwright/tokenwright/server/reqctx"
+	"github.com/tokenwright/tokenwright/server/requestid"
 )
 
 // routeProps is what the middleware in front of the router needs to know
@@ -35,9 +37,14 @@ type routeProps struct {
 	// form puts tokenEndpointGuard in front: POST-only, bounded form
 	// bodies, before the rate limiter reads the client id from the body.
 	form bool
-	// probe: requests are logged at debug level (health probes arrive
-	// every few seconds and would drown the log).
-	probe bool
+	// byTemplate labels the latency metrics with the serving route's path
+	// template (/api/v1/service-accounts/{name}) instead of label, for the
+	// routes of a mount; a path no mounted route serves keeps label. The
+	// templates are a fixed set, so the label stays bounded.
+	byTemplate bool
+	// quiet: requests are logged at debug level (health probes and
+	// metrics scrapes arrive every few seconds and would drown the log).
+	quiet bool
 }
 
 // routeLabel is a route's metrics label: one of a fixed set, so that
@@ -201,6 +208,50 @@ func (t *routeTable) namespace(prefix string, p routeProps) {
 	t.edgeProps[t.edge.PathPrefix(prefix).Handler(t.wrap(p))] = p
 }
 
+// template returns the path template of the serving route that answers r
+// under prefix, or "" if none does (an unknown path, a wrong method).
+func (t *routeTable) template(r *http.Request, prefix string) string {
+	var m mux.RouteMatch
+	if !t.serve.Match(r, &m) || m.Route == nil || m.MatchErr != nil {
+		return ""
+	}
+	tpl, err := m.Route.GetPathTemplate()
+	if err != nil || !strings.HasPrefix(tpl, prefix) {
+		return ""
+	}
+	return bareTemplate(tpl)
+}
+
+// bareTemplate drops the patterns of a mux template's variables:
+// /a/{name:[a-z]+} is /a/{name}, as readers of a dashboard know the route.
+func bareTemplate(tpl string) string {
+	var b strings.Builder
+	depth := 0
+	skipping := false
+	for _, c := range tpl {
+		switch {
+		case c == '{':
+			depth++
+			if depth > 1 && skipping {
+				continue
+			}
+		case c == '}':
+			depth--
+			if depth > 0 && skipping {
+				continue
+			}
+			skipping = false
+		case c == ':' && depth == 1:
+			skipping = true
+			continue
+		case skipping:
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
 // match returns the edge chain for r and the properties it applies.
 func (t *routeTable) match(r *http.Request) (http.Handler, routeProps) {
 	var m mux.RouteMatch
@@ -230,12 +281,22 @@ func (s *Server) edge(p routeProps, next http.Handler) http.Handler {
 	return s.requestLog(p, h)
 }
 
-// clientIP resolves the caller's address (trusted proxies) for everything
-// behind it: policy, audit and the request log.
-func (s *Server) clientIP(next http.Handler) http.Handler {
+// requestContext puts the request's facts in its context (reqctx) for
+// everything behind it (policy, audit, the request log): the caller's
+// address (trusted proxies' X-Forwarded-For) and the request id (a trusted
+// proxy's X-Request-Id, or a new one), which it also returns in the
+// X-Request-Id header of the answer.
+func (s *Server) requestContext(next http.Handler) http.Handler {
 	// Validate has already checked the list.
 	proxies, _ := clientip.ParseProxies(s.cfg.TrustedProxies)
-	return clientip.Middleware(proxies)(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &reqctx.Request{ID: requestid.For(r, clientip.FromProxy(r, proxies))}
+		if ip, ok := clientip.Resolve(r, proxies); ok {
+			req.ClientIP = ip
+		}
+		w.Header().Set(requestid.Header, req.ID)
+		next.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), req)))
+	})
 }
 
 // cors applies the cors setting to routes declared corsOn, and to those
@@ -248,13 +309,15 @@ func (s *Server) cors(p routeProps, next http.Handler) http.Handler {
 	return next
 }
 
-// requestLog writes one line per request (a token issuance is recorded on
-// that same line, see reqctx.LogFields) and feeds the latency metrics. It
-// logs the path but never the query string, headers or body, which may
-// carry credentials.
+// requestLog writes one line per request (a token issuance or refusal is
+// recorded on that same line, see reqctx.LogFields) and feeds the latency
+// metrics. It logs the path but never the query string, headers or body,
+// which may carry credentials; the request id, the admin actor (user name
+// and key id) and a refusal's typed reason code are facts set in the
+// request's context, never credentials.
 func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 	quiet := zerolog.InfoLevel
-	if p.probe {
+	if p.quiet {
 		quiet = zerolog.DebugLevel
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -266,7 +329,13 @@ func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 			status = http.StatusOK // net/http's answer when nothing was written
 		}
 		elapsed := time.Since(start)
-		s.metrics.Observe(string(p.label), status, elapsed)
+		label := string(p.label)
+		if p.byTemplate {
+			if tpl := s.table.template(r, admin.Prefix); tpl != "" {
+				label = tpl
+			}
+		}
+		s.metrics.Observe(label, status, elapsed)
 		level := quiet
 		if status >= 500 {
 			level = zerolog.ErrorLevel
@@ -276,14 +345,22 @@ func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 			return
 		}
 		ev = ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).
-			Int("bytes", rec.Bytes).Dur("duration", elapsed)
+			Int("bytes", rec.Bytes).Float64("duration_ms", float64(elapsed.Microseconds())/1000)
 		msg := "request"
 		if req := reqctx.From(r.Context()); req != nil {
-			ev = ev.Stringer("remote", req.ClientIP)
-			if f := req.Log; f.Event != "" {
+			ev = ev.Str("request_id", req.ID).Stringer("remote", req.ClientIP)
+			if a := req.Actor; a.KeyID != "" {
+				ev = ev.Str("actor", a.Name).Str("actor_key_id", a.KeyID)
+			}
+			f := req.Log
+			if f.Event != "" {
 				msg = strings.ReplaceAll(f.Event, ".", " ") // token.issued: "token issued"
 				ev = ev.Str("event", f.Event).Str("client_id", f.ClientID).Str("key_id", f.KeyID).Str("jti", f.JTI).
 					Str("kid", f.KID).Strs("scope", f.Scope).Strs("aud", f.Audience).Time("exp", f.ExpiresAt)
+			} else if f.Reason != "" {
+				// A refusal: who claimed to call (client input, redacted
+				// by the sink if it is a secret) and the typed reason.
+				ev = ev.Str("client_id", f.ClientID).Str("reason", f.Reason)
 			}
 		}
 		ev.Msg(msg)

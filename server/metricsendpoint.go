@@ -82,11 +82,31 @@ func (s *Server) initOperations(oauthServer *oauth.Server) {
 	if s.tls != nil {
 		opts.TLSNotAfter = func() time.Time { return s.tls.Certificate().Leaf.NotAfter }
 	}
+	opts.StoreHealthy = s.storeHealthy
+	opts.KeyCounts = s.keyCounts.snapshot
+	if s.mirror != nil {
+		opts.MirrorAge = s.mirror.MirrorAge
+	}
 	s.metrics = metrics.New(opts)
 	oauthServer.SetObserver(s.metrics)
 	s.limits = newLimits(s.cfg.Limits, func(endpoint string, scope ratelimit.Scope) {
 		s.metrics.RateLimited(endpoint, string(scope))
 	}, s.now)
+}
+
+// mirrorAger is what the metrics read of a store that serves reads from a
+// local mirror (store/etcd): the age of its newest freshness proof. An
+// interface, so that the server does not depend on the etcd package.
+type mirrorAger interface {
+	MirrorAge() (time.Duration, bool)
+}
+
+// storeHealthy is the store check of /readyz, for tokenwright_store_up:
+// bounded, so that a hung store cannot hang the scrape.
+func (s *Server) storeHealthy() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.store.Health(ctx) == nil
 }
 
 func (s *Server) signingKeysForMetrics() []metrics.SigningKey {

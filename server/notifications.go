@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/notify"
 )
 
@@ -38,6 +39,13 @@ func (s *Server) newNotifier(secret []byte) *notify.Notifier {
 	return notify.New(s.store, s.accounts, notify.Options{
 		WebhookURL: wh.URL, Secret: secret, InitialBackoff: wh.RetryBackoff.Std(), Issuer: s.cfg.Issuer,
 		Logger: s.log, Now: s.now,
+		Delivered: func(ok bool) {
+			if ok {
+				s.metrics.WebhookDelivery(metrics.WebhookDelivered)
+			} else {
+				s.metrics.WebhookDelivery(metrics.WebhookFailed)
+			}
+		},
 	})
 }
 

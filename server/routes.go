@@ -36,9 +36,9 @@ var (
 	introspectRoute = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitOAuthFailures, errors: errorsOAuth, csp: cspStrict, form: true}
 	revokeRoute     = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitOAuth, errors: errorsOAuth, csp: cspStrict, form: true}
 	authorizeRoute  = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitNone, errors: errorsOAuth, csp: cspStrict}
-	probeRoute      = routeProps{label: labelHealth, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, probe: true}
-	metricsRoute    = routeProps{label: labelMetrics, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict}
-	adminRoute      = routeProps{label: labelAdmin, cors: corsOn, limit: limitAdmin, errors: errorsAPI, csp: cspStrict}
+	probeRoute      = routeProps{label: labelHealth, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, quiet: true}
+	metricsRoute    = routeProps{label: labelMetrics, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, quiet: true}
+	adminRoute      = routeProps{label: labelAdmin, cors: corsOn, limit: limitAdmin, errors: errorsAPI, csp: cspStrict, byTemplate: true}
 	// apiNamespace: unknown paths under /api/ other than the admin API's
 	// are still readable cross-origin (a console on another origin sees
 	// the 404, not a CORS failure).

@@ -35,16 +35,20 @@ const AdminTokenFile = "admin.token"
 
 // Server is a configured tokenwright instance.
 type Server struct {
-	cfg      Config
-	log      zerolog.Logger
-	store    store.Store
-	signing  *signing.Manager
-	accounts *accounts.Service
-	handler  http.Handler
-	table    *routeTable // routes.go
-	now      func() time.Time
-	tls      *tlsconfig.Reloader // nil: plain HTTP
-	metrics  *metrics.Metrics    // metricsendpoint.go
+	cfg   Config
+	log   zerolog.Logger
+	store store.Store
+	// mirror is the etcd store's freshness, for its metric; nil on bbolt.
+	mirror mirrorAger
+	// keyCounts caches the keys by status for the metrics (keycounts.go).
+	keyCounts keyCounts
+	signing   *signing.Manager
+	accounts  *accounts.Service
+	handler   http.Handler
+	table     *routeTable // routes.go
+	now       func() time.Time
+	tls       *tlsconfig.Reloader // nil: plain HTTP
+	metrics   *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
@@ -114,6 +118,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.store = served
+	if m, ok := db.(mirrorAger); ok {
+		s.mirror = m
+	}
 	defer func() {
 		if err != nil {
 			_ = db.Close()
@@ -179,6 +186,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 		s.background.Go(func() { s.tls.Watch(bg, tlsPollInterval) })
 	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
+	s.background.Go(func() { s.runKeyCounts(bg, cfg.Notifications.Interval.Std()) })
 	s.background.Go(func() { s.followSigningKeys(bg, db) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })
@@ -189,9 +197,9 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	s.initOperations(oauthServer)
 	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
-	// clientIP is outermost so that the request log, inside each route's
-	// chain (edge.go), sees the address too.
-	s.handler = s.clientIP(s.recoverer(s.table))
+	// requestContext is outermost so that the request log, inside each
+	// route's chain (edge.go), sees the address and the request id too.
+	s.handler = s.requestContext(s.recoverer(s.table))
 	return s, nil
 }
 

@@ -77,11 +77,12 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			// The reason is for the log only (the log sink redacts a
 			// credential sent as something else).
-			a.log.Info().Str("reason", string(accounts.ReasonOf(err))).Str("ip", ip).Msg("admin authentication failed")
+			a.log.Info().Str("request_id", reqctx.ID(r.Context())).Str("reason", string(accounts.ReasonOf(err))).Str("ip", ip).Msg("admin authentication failed")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "the bearer token is invalid, expired or revoked")
 			return
 		}
+		reqctx.SetActor(r.Context(), reqctx.Actor{Name: actor.Name(), KeyID: actor.KeyID})
 		// Only now, with the token verified, may the rate limiter check
 		// (and charge) this key's own budget: forged tokens naming the key
 		// id cannot spend it.

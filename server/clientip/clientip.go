@@ -74,6 +74,13 @@ func Resolve(r *http.Request, trusted []netip.Prefix) (netip.Addr, bool) {
 	return ip, true
 }
 
+// FromProxy reports whether r's peer is a trusted proxy, whose forwarding
+// headers (X-Forwarded-For, X-Request-Id) may be believed.
+func FromProxy(r *http.Request, trusted []netip.Prefix) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && isTrusted(ap.Addr().Unmap(), trusted)
+}
+
 func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
 	for _, p := range trusted {
 		if p.Contains(ip) {

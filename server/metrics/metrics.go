@@ -12,6 +12,7 @@
 package metrics
 
 import (
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -48,7 +49,32 @@ type Options struct {
 	// PerClient adds tokenwright_tokens_issued_by_client_total{client}. Set
 	// it only when the metrics are not served to anyone who asks.
 	PerClient bool
+	// StoreHealthy is called at scrape time for tokenwright_store_up (nil:
+	// no gauge). It must be bounded in time (the scrape waits for it).
+	StoreHealthy func() bool
+	// MirrorAge is called at scrape time for the age of the etcd mirror's
+	// newest freshness proof (nil: not on etcd, no gauge); false means no
+	// proof yet.
+	MirrorAge func() (time.Duration, bool)
+	// KeyCounts is called at scrape time for tokenwright_keys (nil: no
+	// gauges); it returns cached counts and when they were made, and must
+	// not read every key (see server/keycounts.go).
+	KeyCounts func() ([]KeyCount, time.Time)
 }
+
+// KeyCount is the number of API keys or PATs of a kind in a status.
+type KeyCount struct {
+	Kind   string // store.KeyKind: service_account or personal
+	Status string // accounts.KeyStatus: active, expiring_soon, expired, revoked
+	N      int
+}
+
+// Webhook delivery results, the values of tokenwright_webhook_deliveries_total's
+// result label.
+const (
+	WebhookDelivered = "delivered"
+	WebhookFailed    = "failed"
+)
 
 // Metrics is the set of tokenwright metrics.
 type Metrics struct {
@@ -59,6 +85,7 @@ type Metrics struct {
 	failed      *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
+	webhooks    *prometheus.CounterVec
 
 	mu      sync.RWMutex
 	clients map[string]prometheus.Counter // issued counter per known client
@@ -87,9 +114,17 @@ func New(opts Options) *Metrics {
 			Namespace: "tokenwright", Name: "rate_limited_total",
 			Help: "Requests refused with 429, by endpoint family and limiter (ip or client).",
 		}, []string{"endpoint", "limiter"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tokenwright", Name: "webhook_deliveries_total",
+			Help: "Expiry-notice webhook deliveries, by result: delivered (2xx) or failed (every retry refused or unanswered).",
+		}, []string{"result"}),
 		clients: map[string]prometheus.Counter{},
 	}
-	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited,
+	// Both results exist from the start, so that an alert on failures
+	// sees 0 rather than a missing series.
+	m.webhooks.WithLabelValues(WebhookDelivered)
+	m.webhooks.WithLabelValues(WebhookFailed)
+	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.PerClient {
 		m.byClient = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -108,7 +143,39 @@ func New(opts Options) *Metrics {
 			Help: "When the serving TLS certificate expires (its NotAfter), in seconds since the Unix epoch.",
 		}, func() float64 { return float64(opts.TLSNotAfter().Unix()) }))
 	}
+	if opts.StoreHealthy != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokenwright", Name: "store_up",
+			Help: "1 if the store answers and accepts writes (what /readyz checks), 0 otherwise.",
+		}, func() float64 {
+			if opts.StoreHealthy() {
+				return 1
+			}
+			return 0
+		}))
+	}
+	if opts.KeyCounts != nil {
+		m.reg.MustRegister(&keyCountCollector{counts: opts.KeyCounts})
+	}
+	if opts.MirrorAge != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "tokenwright", Name: "store_mirror_staleness_seconds",
+			Help: "etcd: seconds since the newest proof that the local mirror held every committed write (+Inf before the first).",
+		}, func() float64 {
+			age, ok := opts.MirrorAge()
+			if !ok {
+				return math.Inf(1)
+			}
+			return age.Seconds()
+		}))
+	}
 	return m
+}
+
+// WebhookDelivery counts a webhook delivery's final result (WebhookDelivered
+// or WebhookFailed).
+func (m *Metrics) WebhookDelivery(result string) {
+	m.webhooks.WithLabelValues(result).Inc()
 }
 
 // Handler serves the metrics in the Prometheus exposition format.
@@ -201,4 +268,34 @@ func (k *keyCollector) Collect(ch chan<- prometheus.Metric) {
 	for state, n := range counts {
 		ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, n, state)
 	}
+}
+
+var (
+	keyCountDesc = prometheus.NewDesc("tokenwright_keys",
+		"API keys (kind service_account) and personal access tokens (kind personal) by status, as of tokenwright_keys_counted_timestamp_seconds.",
+		[]string{"kind", "status"}, nil)
+	keyCountAtDesc = prometheus.NewDesc("tokenwright_keys_counted_timestamp_seconds",
+		"When tokenwright_keys was counted (every notifications.interval), in seconds since the Unix epoch.", nil, nil)
+)
+
+// keyCountCollector exposes the cached key counts; nothing before the
+// first count.
+type keyCountCollector struct {
+	counts func() ([]KeyCount, time.Time)
+}
+
+func (k *keyCountCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- keyCountDesc
+	ch <- keyCountAtDesc
+}
+
+func (k *keyCountCollector) Collect(ch chan<- prometheus.Metric) {
+	counts, at := k.counts()
+	if at.IsZero() {
+		return
+	}
+	for _, c := range counts {
+		ch <- prometheus.MustNewConstMetric(keyCountDesc, prometheus.GaugeValue, float64(c.N), c.Kind, c.Status)
+	}
+	ch <- prometheus.MustNewConstMetric(keyCountAtDesc, prometheus.GaugeValue, float64(at.UnixMilli())/1000)
 }

@@ -56,6 +56,9 @@ type Options struct {
 	HTTPClient *http.Client
 	Logger     zerolog.Logger
 	Now        func() time.Time
+	// Delivered, if set, is told each delivery's final result: true when
+	// the webhook accepted it, false when every attempt failed (metrics).
+	Delivered func(ok bool)
 }
 
 // Notifier finds expiring credentials and notifies about each once.
@@ -199,6 +202,9 @@ func (n *Notifier) notify(ctx context.Context, k store.Key) (bool, error) {
 			webhook = "delivered"
 		} else {
 			webhook = "failed"
+		}
+		if n.opts.Delivered != nil {
+			n.opts.Delivered(sendErr == nil)
 		}
 	}
 	log := n.opts.Logger.Info()

@@ -102,12 +102,16 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		// The reason goes to the log only (the client gets the uniform
 		// answer, the metrics a coarse result). client_id is client input:
 		// the log sink redacts it if it is a secret sent in the wrong field.
-		ev := s.log.Info().Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", string(accounts.ReasonOf(err)))
+		reason := string(accounts.ReasonOf(err))
+		ev := s.log.Info().Str("request_id", reqctx.ID(ctx)).Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason)
 		var ae *accounts.AuthError
 		if errors.As(err, &ae) && ae.Debug != "" {
 			ev = ev.Str("detail", ae.Debug)
 		}
 		ev.Msg("client authentication failed")
+		// The request's own line carries the claimed client and the reason
+		// too, so that one line tells what happened to the request.
+		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: cc.ClientID, Reason: reason}
 		s.failed(endpoint, ResultInvalidClient)
 		return nil, errInvalidClient()
 	}
@@ -145,9 +149,11 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	grant, err := s.accounts.Grant(c.principal, scopes, audiences)
 	switch {
 	case errors.Is(err, accounts.ErrInvalidScope):
+		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: c.principal.ClientID(), Reason: string(ResultInvalidScope)}
 		s.observer.TokenFailed(ResultInvalidScope)
 		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
 	case errors.Is(err, accounts.ErrInvalidTarget):
+		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: c.principal.ClientID(), Reason: string(ResultInvalidTarget)}
 		s.observer.TokenFailed(ResultInvalidTarget)
 		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
 	case err != nil:

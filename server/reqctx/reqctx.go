@@ -13,7 +13,20 @@ import (
 // Request is what the context carries for one request.
 type Request struct {
 	ClientIP netip.Addr
-	Log      LogFields
+	// ID is the request id (package requestid): the one a trusted proxy
+	// sent, or one made here. It is on the request's log line and on the
+	// other lines logged for the request, and in the X-Request-Id answer.
+	ID string
+	// Actor is the admin caller, once authenticated (SetActor).
+	Actor Actor
+	Log   LogFields
+}
+
+// Actor names an authenticated admin caller on the log line: the user's
+// name and the id of the key (PAT) it used, never the key itself.
+type Actor struct {
+	Name  string
+	KeyID string
 }
 
 // LogFields are facts a handler wants on the request's single log line:
@@ -27,6 +40,10 @@ type LogFields struct {
 	Scope     []string
 	Audience  []string
 	ExpiresAt time.Time
+	// Reason is why a request was refused: an accounts.FailureReason for a
+	// failed client authentication, the OAuth error code for a policy
+	// refusal. A typed code, never the credential or its error text.
+	Reason string
 }
 
 type requestKey struct{}
@@ -34,7 +51,28 @@ type requestKey struct{}
 // WithClientIP returns ctx carrying a new Request with the caller's
 // address.
 func WithClientIP(ctx context.Context, ip netip.Addr) context.Context {
-	return context.WithValue(ctx, requestKey{}, &Request{ClientIP: ip})
+	return With(ctx, &Request{ClientIP: ip})
+}
+
+// With returns ctx carrying r.
+func With(ctx context.Context, r *Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}
+
+// ID returns the request id, or "" outside a request.
+func ID(ctx context.Context) string {
+	if r := From(ctx); r != nil {
+		return r.ID
+	}
+	return ""
+}
+
+// SetActor records the authenticated admin caller for the request's log
+// line; outside a request it does nothing.
+func SetActor(ctx context.Context, a Actor) {
+	if r := From(ctx); r != nil {
+		r.Actor = a
+	}
 }
 
 // From returns the request's facts, or nil outside a request.

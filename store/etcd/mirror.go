@@ -418,6 +418,18 @@ func (s *Store) markProven(at time.Duration) {
 	}
 }
 
+// MirrorAge is how long ago the newest successful freshness proof started:
+// the mirror held every write committed before then. false before the
+// first proof. The server exposes it as a metric (through an interface,
+// without importing this package).
+func (s *Store) MirrorAge() (time.Duration, bool) {
+	at := s.provenAt()
+	if at == 0 {
+		return 0, false
+	}
+	return s.now() - at, true
+}
+
 // provenAt is the start of the newest successful proof.
 func (s *Store) provenAt() time.Duration { return time.Duration(s.proven.Load()) }
 
