@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -89,7 +90,7 @@ func New(opts Options) *Metrics {
 		}, []string{"endpoint", "limiter"}),
 		clients: map[string]prometheus.Counter{},
 	}
-	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited,
+	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited, buildInfoGauge(buildinfo.Read()),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.PerClient {
 		m.byClient = prometheus.NewCounterVec(prometheus.CounterOpts{
