@@ -63,7 +63,7 @@ func TestIssuerFollowsListen(t *testing.T) {
 	}
 	env := []string{"TOKENWRIGHT_SERVER=" + base, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(data, "admin.token")}
 	run(t, env, false, "sa", "create", "iss-bot", "--email", "iss-bot@example.com", "--audience", "https://domino.example.com")
-	out := run(t, env, false, "key", "create", "iss-bot", "-o", "json")
+	out := run(t, env, false, "key", "create", "iss-bot", "--name", "iss", "-o", "json")
 	secret := jsonField(t, out, "clientSecret")
 	jwt := strings.TrimSpace(run(t, append(env, "TOKENWRIGHT_CLIENT_SECRET="+secret), false, "token", "--client-id", "iss-bot"))
 	idt, err := provider.Verifier(&oidc.Config{ClientID: "https://domino.example.com"}).Verify(ctx, jwt)
@@ -221,7 +221,7 @@ func TestBuildIdentityIsVisible(t *testing.T) {
 	defer rec.Close()
 	env := []string{"TOKENWRIGHT_SERVER=" + rec.URL, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
 	run(t, env, false, "sa", "create", "ua-bot", "--email", "ua-bot@example.com")
-	secret := jsonField(t, run(t, env, false, "key", "create", "ua-bot", "-o", "json"), "clientSecret")
+	secret := jsonField(t, run(t, env, false, "key", "create", "ua-bot", "--name", "ua", "-o", "json"), "clientSecret")
 	run(t, append(env, "TOKENWRIGHT_CLIENT_SECRET="+secret), false, "token", "--client-id", "ua-bot", "--no-cache")
 	mu.Lock()
 	defer mu.Unlock()
