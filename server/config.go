@@ -128,7 +128,7 @@ func DefaultConfig() Config {
 	var c Config
 	p := accounts.DefaultPolicy()
 	c.Listen = "127.0.0.1:8080"
-	c.Issuer = "http://127.0.0.1:8080"
+	// Issuer stays empty: Validate derives it from Listen (issuerFor).
 	c.DataDir = "./tokenwright-data"
 	c.Store, c.Etcd = StoreBolt, defaultEtcdConfig()
 	c.Log.Level, c.Log.Format = "info", "auto"
@@ -303,7 +303,9 @@ func setFromString(f reflect.Value, s string) error {
 	return nil
 }
 
-// Validate checks the configuration; errors name the setting.
+// Validate checks the configuration; errors name the setting. It also
+// completes the one derived setting: an empty issuer becomes the one
+// issuerFor derives from listen.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) { errs = append(errs, fmt.Errorf(key+": "+format, args...)) }
@@ -311,7 +313,14 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "must be host:port, got %q", c.Listen)
 	}
-	if err := validateIssuer(c.Issuer); err != nil {
+	if c.Issuer == "" {
+		iss, err := issuerFor(c.Listen, c.TLS.Enabled())
+		if err != nil {
+			bad("issuer", "%v", err)
+		}
+		c.Issuer = iss
+	}
+	if err := validateIssuer(c.Issuer); c.Issuer != "" && err != nil {
 		bad("issuer", "%v", err)
 	}
 	if c.DataDir == "" {
@@ -378,6 +387,32 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Limits.validate()...)
 	errs = append(errs, c.validateStore()...)
 	return errors.Join(errs...)
+}
+
+// issuerFor is the issuer of a server configured without one: its own
+// address, http://HOST:PORT (https with TLS), when it listens on a loopback
+// address, where that is the URL its clients use. On any other address the
+// URL clients and verifiers use (a DNS name, a proxy in front) cannot be
+// known from the listen address, and a loopback guess would be advertised
+// in discovery and in every token's iss where nothing listens: so it is
+// refused, saying what to set.
+func issuerFor(listen string, tls bool) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", nil // reported for listen
+	}
+	if !isLoopbackHost(host) {
+		return "", fmt.Errorf("not set, and listen %q is not a loopback address: set issuer (TOKENWRIGHT_ISSUER, --issuer) "+
+			"to the https URL clients and verifiers reach this server at, e.g. https://idp.example.com", listen)
+	}
+	if port == "0" {
+		return "", fmt.Errorf("not set, and listen %q has no fixed port: set issuer (TOKENWRIGHT_ISSUER, --issuer) or a port", listen)
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
 // validateIssuer requires https, except for loopback hosts used in

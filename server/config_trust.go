@@ -28,7 +28,7 @@ func (c *Config) validateTrust() []error {
 	if err := c.TLS.Validate("tls"); err != nil {
 		errs = append(errs, err)
 	}
-	if c.TLS.Enabled() && !strings.HasPrefix(c.Issuer, "https://") {
+	if c.TLS.Enabled() && c.Issuer != "" && !strings.HasPrefix(c.Issuer, "https://") {
 		bad("issuer", "must be an https URL when tls is configured, got %q", c.Issuer)
 	}
 	if c.HealthListen != "" {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/server/notify"
 	"github.com/tokenwright/tokenwright/server/servertest"
@@ -60,6 +61,12 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var p notify.Payload
 	if err := json.Unmarshal(body, &p); err != nil || r.Method != http.MethodPost || p.Delivery != r.Header.Get("X-Tokenwright-Delivery") {
 		rc.bad = append(rc.bad, "malformed delivery: "+string(body))
+		http.Error(w, "bad", http.StatusBadRequest)
+		return
+	}
+	// Issue 16, finding 3: deliveries say which tokenwright sent them.
+	if ua := r.UserAgent(); ua != buildinfo.UserAgent() {
+		rc.bad = append(rc.bad, "User-Agent "+ua+", want "+buildinfo.UserAgent())
 		http.Error(w, "bad", http.StatusBadRequest)
 		return
 	}

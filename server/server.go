@@ -19,6 +19,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
 	"github.com/tokenwright/tokenwright/server/issuer"
@@ -323,7 +324,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Bool("tls", s.tls != nil).Msg("tokenwright is serving")
+	build := buildinfo.Read()
+	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Bool("tls", s.tls != nil).
+		Str("version", build.Version).Str("commit", build.Commit).Msg("tokenwright is serving")
 	select {
 	case err := <-errc:
 		return err

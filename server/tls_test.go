@@ -247,6 +247,8 @@ func TestTLSConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"http issuer", func(c *server.Config) {
+			// Set: an unset issuer with tls is derived as https://LISTEN.
+			c.Issuer = "http://127.0.0.1:8080"
 			c.TLS = tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")}
 		}, "issuer: must be an https URL"},
 		{"cert without key", func(c *server.Config) { c.TLS = tlsconfig.Source{Cert: pki("server.pem")} }, "tls.cert and tls.key"},

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/duration"
 )
@@ -60,7 +61,7 @@ func (e *endpoint) httpClient() (*http.Client, error) {
 		}
 		t.TLSClientConfig.RootCAs = pool
 	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: trustHint{t}}, nil
+	return &http.Client{Timeout: 30 * time.Second, Transport: buildinfo.Transport(trustHint{t})}, nil
 }
 
 // trustHint adds what to do to an "unknown authority" error.

@@ -12,10 +12,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -55,7 +54,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		Short:         "Service-account token server: API keys in, short-lived signed JWTs out",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       buildinfo.Read().Version,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -73,6 +72,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newDominoCommand(getenv),
 		newBackupCommand(getenv), newRestoreCommand(),
 		newMigrateCommand(),
+		newVersionCommand(), newHealthcheckCommand(),
 	)
 	return root
 }

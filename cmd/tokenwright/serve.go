@@ -63,7 +63,7 @@ administrator is created and its token written to DATA/admin.token.`,
 	f.StringVar(&configFile, "config", "", "config file (YAML or JSON; env TOKENWRIGHT_CONFIG)")
 	f.StringVar(&dataDir, "data", "", "data directory (default ./tokenwright-data; env TOKENWRIGHT_DATA)")
 	f.StringVar(&listen, "listen", "", "listen address (default 127.0.0.1:8080; env TOKENWRIGHT_LISTEN)")
-	f.StringVar(&issuer, "issuer", "", "issuer URL, exactly as verifiers will see it (default http://127.0.0.1:8080; env TOKENWRIGHT_ISSUER)")
+	f.StringVar(&issuer, "issuer", "", "issuer URL, exactly as verifiers will see it (env TOKENWRIGHT_ISSUER; default http://LISTEN for a loopback listen address, required otherwise)")
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 )
 
 // Client calls the admin API with a personal access token.
@@ -30,10 +31,8 @@ func New(serverURL, token string, httpClient *http.Client) (*Client, error) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("client: server URL must be absolute, got %q", serverURL)
 	}
-	if httpClient == nil {
-		httpClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	return &Client{base: u, token: token, http: httpClient}, nil
+	// A copy whose requests say User-Agent: tokenwright/VERSION.
+	return &Client{base: u, token: token, http: buildinfo.Client(httpClient, 30*time.Second)}, nil
 }
 
 // APIError is a non-2xx answer from the server, with the same stable code

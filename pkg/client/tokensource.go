@@ -8,6 +8,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 )
 
 // TokenConfig describes how a script obtains JWTs with an API key.
@@ -41,9 +43,9 @@ func TokenSource(ctx context.Context, cfg TokenConfig) oauth2.TokenSource {
 	if len(cfg.Audiences) > 0 {
 		cc.EndpointParams = map[string][]string{"resource": cfg.Audiences}
 	}
-	if cfg.HTTPClient != nil {
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, cfg.HTTPClient)
-	}
+	// nil is x/oauth2's http.DefaultClient (no timeout); either way the
+	// token requests say User-Agent: tokenwright/VERSION.
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, buildinfo.Client(cfg.HTTPClient, 0))
 	if cfg.RefreshMargin > 0 {
 		return oauth2.ReuseTokenSourceWithExpiry(nil, fetcher{ctx: ctx, cc: &cc}, cfg.RefreshMargin)
 	}

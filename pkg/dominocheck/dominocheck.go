@@ -21,6 +21,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 )
 
 // Options say what to check.
@@ -105,9 +107,8 @@ func (c *checker) warn(rule, detail, fix string) {
 // Run performs every check it can; later checks that depend on a failed
 // one are reported as failed with the reason.
 func Run(ctx context.Context, o Options) []Result {
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: 15 * time.Second}
-	}
+	// A copy whose requests say User-Agent: tokenwright/VERSION.
+	o.HTTPClient = buildinfo.Client(o.HTTPClient, 15*time.Second)
 	if o.RESTScope == "" {
 		o.RESTScope = DefaultRESTScope
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -124,7 +125,7 @@ func New(opts Options) *Metrics {
 	// sees 0 rather than a missing series.
 	m.webhooks.WithLabelValues(WebhookDelivered)
 	m.webhooks.WithLabelValues(WebhookFailed)
-	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited, m.webhooks,
+	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited, m.webhooks, buildInfoGauge(buildinfo.Read()),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.PerClient {
 		m.byClient = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -27,6 +27,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -78,9 +79,8 @@ func New(s store.Store, rules *accounts.Service, opts Options) *Notifier {
 	if opts.InitialBackoff <= 0 {
 		opts.InitialBackoff = time.Second
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 15 * time.Second}
-	}
+	// A copy whose requests say User-Agent: tokenwright/VERSION.
+	opts.HTTPClient = buildinfo.Client(opts.HTTPClient, 15*time.Second)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -322,7 +322,6 @@ func (n *Notifier) post(ctx context.Context, p Payload, body []byte) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "tokenwright-notify")
 	req.Header.Set(HeaderTimestamp, ts)
 	req.Header.Set(HeaderSignature, Sign(n.opts.Secret, ts, body))
 	req.Header.Set(HeaderEvent, p.Event)
