@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,7 +95,8 @@ type conn struct {
 func (c *conn) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	c.registerConnection(f, serverUsage)
-	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	f.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // registerConnection registers the endpoint and the admin credentials.
@@ -114,8 +116,8 @@ func firstOf(values ...string) string {
 }
 
 func (c *conn) client(getenv env) (*client.Client, error) {
-	if c.output != "table" && c.output != "json" {
-		return nil, fmt.Errorf("--output must be table or json, got %q", c.output)
+	if !slices.Contains(outputFormats, c.output) {
+		return nil, usageErrorf("--output must be table, json or yaml, got %q", c.output)
 	}
 	cl, err := c.optionalClient(getenv)
 	if err == nil && cl == nil {
