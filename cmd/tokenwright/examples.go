@@ -39,8 +39,8 @@ tokenwright key create ci-bot --name pipeline -o json | jq -r .clientSecret`,
 	"key list": `tokenwright key list ci-bot
 tokenwright key list ci-bot --status revoked -o yaml
 tokenwright key list ci-bot --expiring`,
-	"key rotate": `tokenwright key rotate ci-bot pipeline --grace 1h`,
-	"key revoke": `tokenwright key revoke ci-bot pipeline`,
+	"key rotate":     `tokenwright key rotate ci-bot pipeline --grace 1h`,
+	"key revoke":     `tokenwright key revoke ci-bot pipeline`,
 	"key revoke-all": `tokenwright key revoke-all ci-bot --yes`,
 	"key delete":     `tokenwright key delete ci-bot pipeline --yes`,
 	"user": `tokenwright user create gina --email gina@example.com --admin
@@ -71,7 +71,7 @@ tokenwright token --client-id ci-bot --scope Domino.user.all -o json`,
 tokenwright audit --target ci-bot -o json`,
 	"keys": `tokenwright keys list
 tokenwright keys rotate`,
-	"keys list":   `tokenwright keys list -o yaml`,
+	"keys list": `tokenwright keys list -o yaml`,
 	"keys rotate": `tokenwright keys rotate
 tokenwright keys rotate --algorithm ES256
 tokenwright keys rotate --now --yes   # the active key is compromised`,
