@@ -151,7 +151,14 @@ type notFoundError struct {
 	err  error  // the API's answer
 }
 
-func (e *notFoundError) Error() string { return e.what + " not found" }
+func (e *notFoundError) Error() string {
+	var apiErr *client.APIError
+	if errors.As(e.err, &apiErr) {
+		// The API's code stays in the message for scripts that look for it.
+		return fmt.Sprintf("%s not found (%s, HTTP %d)", e.what, apiErr.Code, apiErr.Status)
+	}
+	return e.what + " not found"
+}
 func (e *notFoundError) Unwrap() error { return e.err }
 
 // named replaces a not_found answer with one that names what (a

@@ -149,6 +149,9 @@ func newKeyCommand(getenv env) *cobra.Command {
 	}
 	addYes(del, "delete without asking")
 	cmd.AddCommand(create, list, rotate, revoke, revokeAll, del)
+	completeWith(cmd, c.completeArgs(getenv, accountNames), "create", "list", "revoke-all")
+	completeWith(cmd, c.completeArgs(getenv, accountThenKey), "rotate", "revoke", "delete")
+	completeFlag(list, "status", keyStatuses...)
 	return cmd
 }
 

@@ -100,6 +100,12 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 		}
 		cmd.AddCommand(sub)
 	}
+	completeWith(cmd, c.completeArgs(getenv, accountNames), "get", "update", "activate", "deactivate", "delete")
+	for _, owners := range cmd.Commands() {
+		if owners.Name() == "owners" {
+			completeWith(owners, c.completeArgs(getenv, accountNames), "add", "remove")
+		}
+	}
 	return cmd
 }
 

@@ -33,6 +33,9 @@ makes one token request. The secret itself is never written. --no-cache
 bypasses the cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("format") {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --format is deprecated; use -o (--output)")
+			}
 			if !slices.Contains(tokenFormats, format) {
 				return usageErrorf("-o must be raw, header, json or yaml, got %q", format)
 			}
@@ -95,9 +98,10 @@ bypasses the cache.`,
 	f.StringVarP(&format, "output", "o", "raw", "output: raw (the JWT), header, json or yaml")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(tokenFormats, cobra.ShellCompDirectiveNoFileComp))
 	// --format was this command's name for -o; scripts that use it keep
-	// working (cobra prints a deprecation notice on stderr).
-	f.StringVar(&format, "format", "raw", "output: raw, header, json or yaml")
-	_ = f.MarkDeprecated("format", "use -o (--output)")
+	// working. Hidden rather than MarkDeprecated: cobra would print its
+	// notice on stdout, into the script's $(...).
+	f.StringVar(&format, "format", "raw", "deprecated: use -o")
+	_ = f.MarkHidden("format")
 	f.BoolVar(&noCache, "no-cache", false, "always request a new token (and do not store it)")
 	return cmd
 }

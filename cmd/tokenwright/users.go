@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -100,6 +101,8 @@ the server's defaults).`,
 	}
 	addYes(del, "delete without asking")
 	cmd.AddCommand(create, list, get, update, del)
+	completeWith(cmd, c.completeArgs(getenv, userNames), "get", "update", "delete")
+	completeFlag(update, "status", "active", "inactive")
 	return cmd
 }
 
@@ -207,5 +210,16 @@ func newPATCommand(getenv env) *cobra.Command {
 	}
 	addYes(revokeAll, "revoke without asking")
 	cmd.AddCommand(create, list, revoke, revokeAll, del)
+	completeWith(cmd, c.completeArgs(getenv, func(ctx context.Context, cl *client.Client, args []string) ([]string, error) {
+		if len(args) != 0 {
+			return nil, nil
+		}
+		keys, err := cl.ListPATs(ctx, user)
+		return keyRefs(keys), err
+	}), "revoke", "delete")
+	completeFlag(list, "status", keyStatuses...)
+	_ = cmd.RegisterFlagCompletionFunc("user", c.completeArgs(getenv, func(ctx context.Context, cl *client.Client, _ []string) ([]string, error) {
+		return userNames(ctx, cl, nil)
+	}))
 	return cmd
 }
