@@ -106,8 +106,8 @@ func TestCLILifecycle(t *testing.T) {
 	if err := token("etl", fresh); err != nil {
 		t.Fatalf("reactivated account: %v", err)
 	}
-	run(t, admin, false, "key", "delete", "etl", "fresh")
-	run(t, admin, false, "sa", "delete", "etl")
+	run(t, admin, false, "key", "delete", "etl", "fresh", "--yes")
+	run(t, admin, false, "sa", "delete", "etl", "--yes")
 	if out := run(t, admin, true, "sa", "get", "etl"); !strings.Contains(out, "not_found") {
 		t.Fatalf("deleted account: %s", out)
 	}
