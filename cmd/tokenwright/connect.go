@@ -172,7 +172,7 @@ func setExpiry(in *api.CreateKey, expiresIn string) error {
 	default:
 		d, err := duration.Parse(expiresIn)
 		if err != nil {
-			return fmt.Errorf("--expires-in: %w", err)
+			return usageErrorf("--expires-in: %w", err)
 		}
 		secs := int64(d.Seconds())
 		in.ExpiresIn = &secs

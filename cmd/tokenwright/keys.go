@@ -95,7 +95,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 			if grace != "" {
 				d, err := duration.Parse(grace)
 				if err != nil {
-					return view{}, fmt.Errorf("--grace: %w", err)
+					return view{}, usageErrorf("--grace: %w", err)
 				}
 				g = &d
 			}

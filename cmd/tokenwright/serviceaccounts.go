@@ -142,7 +142,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			if f.Changed("token-lifetime") {
 				d, err := duration.Parse(lifetime)
 				if err != nil {
-					return view{}, fmt.Errorf("--token-lifetime: %w", err)
+					return view{}, usageErrorf("--token-lifetime: %w", err)
 				}
 				secs := int64(d.Seconds())
 				in.TokenLifetime = &secs
@@ -150,7 +150,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			if f.Changed("claims") {
 				claims := map[string]any{}
 				if err := json.Unmarshal([]byte(claimsJSON), &claims); err != nil {
-					return view{}, fmt.Errorf("--claims must be a JSON object: %w", err)
+					return view{}, usageErrorf("--claims must be a JSON object: %w", err)
 				}
 				in.Claims = &claims
 			}

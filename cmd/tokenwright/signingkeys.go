@@ -66,7 +66,7 @@ first prints which verifiers will reject tokens and for how long, and needs
 				// Checked here too, so that nobody is asked to confirm an
 				// --now that the server would refuse anyway.
 				if _, err := signing.ParseAlgorithm(algorithm); err != nil {
-					return view{}, err
+					return view{}, &usageError{err}
 				}
 			}
 			stderr := cmd.ErrOrStderr()
