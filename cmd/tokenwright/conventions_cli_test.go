@@ -253,3 +253,17 @@ func TestCLICompletion(t *testing.T) {
 		t.Fatalf("completion without credentials: %q", out)
 	}
 }
+
+// Issue 16, finding 8: a misspelt setting in the config file is named by
+// its path, with the setting meant, not by a Go type.
+func TestServeConfigTypoNamesSetting(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte("tokens:\n  lifetme: 5m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := exitCode(t, nil, "serve", "--config", cfg, "--data", t.TempDir())
+	if code != 1 || !strings.Contains(stderr, "tokens.lifetme: unknown setting; did you mean tokens.lifetime?") ||
+		strings.Contains(stderr, "struct") {
+		t.Fatalf("serve with a misspelt setting: exit %d, stderr %s", code, stderr)
+	}
+}
