@@ -50,18 +50,17 @@ func applyConventions(root *cobra.Command) {
 			c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 		}
 		c.Args = func(cmd *cobra.Command, a []string) error {
+			if args != nil {
+				if err := args(cmd, a); err != nil {
+					return &usageError{err}
+				}
+			}
 			// cobra checks required flags only after the pre-run hooks and
 			// returns a plain error; checked here, they count as usage.
 			if err := cmd.ValidateRequiredFlags(); err != nil {
 				return &usageError{err}
 			}
 			if err := cmd.ValidateFlagGroups(); err != nil {
-				return &usageError{err}
-			}
-			if args == nil {
-				return nil
-			}
-			if err := args(cmd, a); err != nil {
 				return &usageError{err}
 			}
 			return nil
