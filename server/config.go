@@ -176,6 +176,13 @@ func LoadConfig(path string, environ []string) (Config, error) {
 		if err != nil {
 			return c, fmt.Errorf("config: %w", err)
 		}
+		var doc yaml.Node
+		if err := yaml.Unmarshal(data, &doc); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
+		if err := checkKeys(&doc); err != nil {
+			return c, fmt.Errorf("config %s: %w", path, err)
+		}
 		dec := yaml.NewDecoder(bytes.NewReader(data))
 		dec.KnownFields(true)
 		// io.EOF is an empty file: no settings.

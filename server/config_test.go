@@ -130,3 +130,30 @@ func TestMaxPATsPerUserSetting(t *testing.T) {
 		t.Fatalf("0 accepted or not named: %v", err)
 	}
 }
+
+// Issue 16, finding 8: a misspelt setting is named by its path, with the
+// nearest real setting, never by a Go type.
+func TestConfigUnknownSettingNamesPath(t *testing.T) {
+	cases := map[string]struct{ file, want string }{
+		"nested typo":    {"tokens:\n  lifetme: 5m\n", "tokens.lifetme: unknown setting; did you mean tokens.lifetime?"},
+		"top-level typo": {"listn: 127.0.0.1:1\n", "listn: unknown setting; did you mean listen?"},
+		"deeper typo":    {"notifications:\n  webhook:\n    ulr: http://x\n", "notifications.webhook.ulr: unknown setting; did you mean notifications.webhook.url?"},
+		"nothing close":  {"signing:\n  zzzzzzzz: 1\n", "signing.zzzzzzzz: unknown setting"},
+		"case differs":   {"dataDIR: /x\n", "dataDIR: unknown setting; did you mean dataDir?"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := server.LoadConfig(path, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "struct") {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if name == "nothing close" && strings.Contains(err.Error(), "did you mean") {
+				t.Fatalf("suggested something for an unrelated key: %v", err)
+			}
+		})
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -95,7 +96,8 @@ type conn struct {
 func (c *conn) register(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	c.registerConnection(f, serverUsage)
-	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	f.StringVarP(&c.output, "output", "o", "table", "output format: table, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(outputFormats, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // registerConnection registers the endpoint and the admin credentials.
@@ -115,8 +117,8 @@ func firstOf(values ...string) string {
 }
 
 func (c *conn) client(getenv env) (*client.Client, error) {
-	if c.output != "table" && c.output != "json" {
-		return nil, fmt.Errorf("--output must be table or json, got %q", c.output)
+	if !slices.Contains(outputFormats, c.output) {
+		return nil, usageErrorf("--output must be table, json or yaml, got %q", c.output)
 	}
 	cl, err := c.optionalClient(getenv)
 	if err == nil && cl == nil {
@@ -171,7 +173,7 @@ func setExpiry(in *api.CreateKey, expiresIn string) error {
 	default:
 		d, err := duration.Parse(expiresIn)
 		if err != nil {
-			return fmt.Errorf("--expires-in: %w", err)
+			return usageErrorf("--expires-in: %w", err)
 		}
 		secs := int64(d.Seconds())
 		in.ExpiresIn = &secs

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -78,7 +77,7 @@ token endpoint itself never says.`,
 			}
 			clientID = firstOf(clientID, getenv.Get("TOKENWRIGHT_CLIENT_ID"))
 			if site == "" || clientID == "" || secret == "" {
-				return errors.New("--site, --client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --secret-file) are required")
+				return usageErrorf("--site, --client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --secret-file) are required")
 			}
 			mode, err := dominocheck.ParseRESTAPIMode(restAPI)
 			if err != nil {

@@ -37,6 +37,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 				in.PublicKey = string(pem)
 			}
 			k, err := cl.CreateKey(cmd.Context(), args[0], in)
+			err = named(err, accountRef, args[0])
 			return view{k, func(tw *tabwriter.Writer) {
 				printSecret(tw, k, field{"Key", k.Name + " (" + k.ID + ")"}, field{"Client ID", k.ClientID},
 					field{"Expires", fmtTime(k.ExpiresAt)})
@@ -64,7 +65,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 				status = api.KeyExpiringSoon
 			}
 			keys, err := cl.ListKeysByStatus(cmd.Context(), args[0], status)
-			return view{api.List[api.Key]{Items: keys}, rows(keyColumns, keys)}, err
+			return view{api.List[api.Key]{Items: keys}, rows(keyColumns, keys)}, named(err, accountRef, args[0])
 		}),
 	}
 	list.Flags().StringVar(&status, "status", "", "only keys with this status: active, expiring_soon, expired, revoked")
@@ -74,11 +75,13 @@ func newKeyCommand(getenv env) *cobra.Command {
 	// KEY (an id or a name) resolved to an id.
 	onKey := func(do func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error)) func(*cobra.Command, []string) error {
 		return c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1])
+			owner := fmt.Sprintf(accountRef, args[0])
+			id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListKeys(cmd.Context(), args[0]) }, args[1], owner)
 			if err != nil {
 				return view{}, err
 			}
-			return do(cmd, cl, args[0], id)
+			v, err := do(cmd, cl, args[0], id)
+			return v, named(err, "key %q of %s", args[1], owner)
 		})
 	}
 
@@ -92,7 +95,7 @@ func newKeyCommand(getenv env) *cobra.Command {
 			if grace != "" {
 				d, err := duration.Parse(grace)
 				if err != nil {
-					return view{}, fmt.Errorf("--grace: %w", err)
+					return view{}, usageErrorf("--grace: %w", err)
 				}
 				g = &d
 			}
@@ -123,28 +126,42 @@ func newKeyCommand(getenv env) *cobra.Command {
 		Short: "Revoke every key of an account",
 		Args:  cobra.ExactArgs(1),
 		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+			if err := confirmed(cmd, fmt.Sprintf("Revoke every key of %s?", args[0]),
+				"Not revoked: pass --yes to revoke without asking."); err != nil {
+				return view{}, err
+			}
 			n, err := cl.RevokeAllKeys(cmd.Context(), args[0])
-			return view{api.RevokeAllResult{Revoked: n}, message("Revoked %d key(s) of %s.\n", n, args[0])}, err
+			return view{api.RevokeAllResult{Revoked: n}, message("Revoked %d key(s) of %s.\n", n, args[0])}, named(err, accountRef, args[0])
 		}),
 	}
+	addYes(revokeAll, "revoke without asking")
 	del := &cobra.Command{
 		Use:   "delete ACCOUNT KEY",
 		Short: "Delete a key and its metadata (KEY is its id or name)",
 		Args:  cobra.ExactArgs(2),
 		RunE: onKey(func(cmd *cobra.Command, cl *client.Client, account, id string) (view, error) {
+			if err := confirmed(cmd, fmt.Sprintf("Delete key %s of %s?", id, account),
+				"Not deleted: pass --yes to delete without asking."); err != nil {
+				return view{}, err
+			}
 			return deleted(id, "Deleted key %s.\n"), cl.DeleteKey(cmd.Context(), account, id)
 		}),
 	}
+	addYes(del, "delete without asking")
 	cmd.AddCommand(create, list, rotate, revoke, revokeAll, del)
+	completeWith(cmd, c.completeArgs(getenv, accountNames), "create", "list", "revoke-all")
+	completeWith(cmd, c.completeArgs(getenv, accountThenKey), "rotate", "revoke", "delete")
+	completeFlag(list, "status", keyStatuses...)
 	return cmd
 }
 
 // resolveKey turns a key id or name into an id. An id is used as is; a
-// name must match exactly one key.
-func resolveKey(cmd *cobra.Command, list func() ([]api.Key, error), ref string) (string, error) {
+// name must match exactly one key. owner names whose keys list lists, for
+// the not-found errors (service account "ci-bot").
+func resolveKey(cmd *cobra.Command, list func() ([]api.Key, error), ref, owner string) (string, error) {
 	keys, err := list()
 	if err != nil {
-		return "", err
+		return "", named(err, "%s", owner)
 	}
 	var matches []string
 	for _, k := range keys {
@@ -157,7 +174,7 @@ func resolveKey(cmd *cobra.Command, list func() ([]api.Key, error), ref string) 
 	}
 	switch len(matches) {
 	case 0:
-		return "", fmt.Errorf("no key with id or name %q", ref)
+		return "", &notFoundError{what: fmt.Sprintf("key %q of %s", ref, owner)}
 	case 1:
 		return matches[0], nil
 	}

@@ -73,10 +73,10 @@ func TestCLILifecycle(t *testing.T) {
 	if out := run(t, mallory, true, "key", "list", "etl"); !strings.Contains(out, "not_found") {
 		t.Fatalf("non-owner: %s", out)
 	}
-	if out := run(t, mallory, true, "key", "revoke-all", "etl"); !strings.Contains(out, "not_found") {
+	if out := run(t, mallory, true, "key", "revoke-all", "etl", "--yes"); !strings.Contains(out, "not_found") {
 		t.Fatalf("non-owner revoke-all: %s", out)
 	}
-	run(t, alice, false, "key", "revoke-all", "etl")
+	run(t, alice, false, "key", "revoke-all", "etl", "--yes")
 	if token("etl", byAlice) == nil {
 		t.Fatal("revoke-all left a key working")
 	}
@@ -106,8 +106,8 @@ func TestCLILifecycle(t *testing.T) {
 	if err := token("etl", fresh); err != nil {
 		t.Fatalf("reactivated account: %v", err)
 	}
-	run(t, admin, false, "key", "delete", "etl", "fresh")
-	run(t, admin, false, "sa", "delete", "etl")
+	run(t, admin, false, "key", "delete", "etl", "fresh", "--yes")
+	run(t, admin, false, "sa", "delete", "etl", "--yes")
 	if out := run(t, admin, true, "sa", "get", "etl"); !strings.Contains(out, "not_found") {
 		t.Fatalf("deleted account: %s", out)
 	}

@@ -3,7 +3,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,14 +18,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := newRootCommand(os.Stdout, os.Stderr, env(os.Environ())).ExecuteContext(ctx)
+	cmd, err := newRootCommand(os.Stdout, os.Stderr, env(os.Environ())).ExecuteContextC(ctx)
 	if err != nil {
-		var exit *exitError
-		if errors.As(err, &exit) {
-			os.Exit(exit.code)
-		}
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		report(cmd, err)
+		stop()
+		os.Exit(exitCodeOf(err))
 	}
 }
 
@@ -74,5 +70,6 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newMigrateCommand(),
 		newVersionCommand(), newHealthcheckCommand(),
 	)
+	applyConventions(root)
 	return root
 }

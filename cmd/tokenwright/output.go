@@ -8,12 +8,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/tokenwright/tokenwright/pkg/client"
 )
 
-// view is what an admin command shows: value with -o json, table with
-// -o table (the default).
+// view is what an admin command shows: value with -o json or -o yaml,
+// table with -o table (the default).
 type view struct {
 	value any
 	table func(tw *tabwriter.Writer)
@@ -38,16 +39,52 @@ func (c *conn) run(getenv env, do func(cmd *cobra.Command, args []string, cl *cl
 	}
 }
 
-// print writes v as JSON, or calls table with a tabwriter.
+// outputFormats are the values of -o on the commands that print data.
+var outputFormats = []string{"table", "json", "yaml"}
+
+// print writes v as JSON or YAML, or calls table with a tabwriter.
 func (c *conn) print(w io.Writer, v any, table func(tw *tabwriter.Writer)) error {
-	if c.output == "json" {
+	switch c.output {
+	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(v)
+	case "yaml":
+		return writeYAML(w, v)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
+}
+
+// writeYAML writes v as the YAML form of its JSON, so both formats have
+// the same field names (the API types' json tags) in the same order.
+func writeYAML(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	// JSON is YAML in flow style with quoted strings; block style reads
+	// better. The encoder still quotes a string that would otherwise read
+	// as another type ("true", a timestamp).
+	var block func(n *yaml.Node)
+	block = func(n *yaml.Node) {
+		n.Style = 0
+		for _, c := range n.Content {
+			block(c)
+		}
+	}
+	block(&doc)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
 }
 
 // column is one column of a table whose rows are Ts.

@@ -23,10 +23,11 @@ func TestRunChecksBeforeItCalls(t *testing.T) {
 		want         string // output, or the error
 		called       bool
 	}{
-		{"bad output", "yaml", env{"TOKENWRIGHT_TOKEN=x"}, `--output must be table or json, got "yaml"`, false},
+		{"bad output", "xml", env{"TOKENWRIGHT_TOKEN=x"}, `--output must be table, json or yaml, got "xml"`, false},
 		{"no credentials", "table", nil, "no credentials: pass --token-file FILE", false},
 		{"table", "table", env{"TOKENWRIGHT_TOKEN=x"}, "A  B\n1  two\n", true},
 		{"json", "json", env{"TOKENWRIGHT_TOKEN=x"}, "{\n  \"a\": 1\n}\n", true},
+		{"yaml", "yaml", env{"TOKENWRIGHT_TOKEN=x"}, "a: 1\n", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conn := conn{output: c.output}

@@ -71,7 +71,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 			if acceptAPIKey {
 				rv, err := duration.Parse(revalidate)
 				if err != nil || rv <= 0 {
-					return fmt.Errorf("--revalidate: want a duration such as 5s, got %q", revalidate)
+					return usageErrorf("--revalidate: want a duration such as 5s, got %q", revalidate)
 				}
 				if h, err = proxy.NewGateway(proxy.GatewayConfig{Upstream: up, TokenURL: client.TokenURL(issuer), ClientID: clientID,
 					Audiences: audiences, Scopes: scopes, Revalidate: rv, OmitClientIP: !forwardIP, Limits: &limits, Logger: log, HTTPClient: hc}); err != nil {
@@ -83,11 +83,11 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return err
 				}
 				if clientID == "" {
-					return errors.New("--client-id (or TOKENWRIGHT_CLIENT_ID) is required")
+					return usageErrorf("--client-id (or TOKENWRIGHT_CLIENT_ID) is required")
 				}
 				m, err := duration.Parse(margin)
 				if err != nil || m <= 0 {
-					return fmt.Errorf("--refresh-margin: want a duration such as 60s, got %q", margin)
+					return usageErrorf("--refresh-margin: want a duration such as 60s, got %q", margin)
 				}
 				ts := client.TokenSource(context.WithoutCancel(cmd.Context()), client.TokenConfig{Issuer: issuer, ClientID: clientID,
 					ClientSecret: secret, Scopes: scopes, Audiences: audiences, RefreshMargin: m, HTTPClient: hc})

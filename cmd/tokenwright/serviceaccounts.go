@@ -61,7 +61,7 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			sa, err := cl.GetServiceAccount(cmd.Context(), args[0])
-			return serviceAccountView(sa), err
+			return serviceAccountView(sa), named(err, accountRef, args[0])
 		}),
 	}
 	cmd.AddCommand(create, list, get, newSAUpdateCommand(&c, getenv), newSAOwnersCommand(&c, getenv))
@@ -79,17 +79,32 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 				sa, err := cl.SetServiceAccountActive(cmd.Context(), name, true)
 				return serviceAccountView(sa), err
 			}},
-		{"delete NAME", "Delete a service account and all of its keys",
+		{"delete NAME", "Delete a service account and all of its keys (asks first; --yes to skip)",
 			func(cmd *cobra.Command, cl *client.Client, name string) (view, error) {
+				if err := confirmed(cmd, fmt.Sprintf("Delete service account %s and all of its keys?", name),
+					"Not deleted: pass --yes to delete without asking."); err != nil {
+					return view{}, err
+				}
 				return deleted(name, "Deleted %s and its keys.\n"), cl.DeleteServiceAccount(cmd.Context(), name)
 			}},
 	} {
-		cmd.AddCommand(&cobra.Command{
+		sub := &cobra.Command{
 			Use: verb.use, Short: verb.short, Args: cobra.ExactArgs(1),
 			RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-				return verb.run(cmd, cl, args[0])
+				v, err := verb.run(cmd, cl, args[0])
+				return v, named(err, accountRef, args[0])
 			}),
-		})
+		}
+		if strings.HasPrefix(verb.use, "delete ") {
+			addYes(sub, "delete without asking")
+		}
+		cmd.AddCommand(sub)
+	}
+	completeWith(cmd, c.completeArgs(getenv, accountNames), "get", "update", "activate", "deactivate", "delete")
+	for _, owners := range cmd.Commands() {
+		if owners.Name() == "owners" {
+			completeWith(owners, c.completeArgs(getenv, accountNames), "add", "remove")
+		}
 	}
 	return cmd
 }
@@ -127,7 +142,7 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			if f.Changed("token-lifetime") {
 				d, err := duration.Parse(lifetime)
 				if err != nil {
-					return view{}, fmt.Errorf("--token-lifetime: %w", err)
+					return view{}, usageErrorf("--token-lifetime: %w", err)
 				}
 				secs := int64(d.Seconds())
 				in.TokenLifetime = &secs
@@ -135,12 +150,12 @@ func newSAUpdateCommand(c *conn, getenv env) *cobra.Command {
 			if f.Changed("claims") {
 				claims := map[string]any{}
 				if err := json.Unmarshal([]byte(claimsJSON), &claims); err != nil {
-					return view{}, fmt.Errorf("--claims must be a JSON object: %w", err)
+					return view{}, usageErrorf("--claims must be a JSON object: %w", err)
 				}
 				in.Claims = &claims
 			}
 			sa, err := cl.UpdateServiceAccount(cmd.Context(), args[0], in)
-			return serviceAccountView(sa), err
+			return serviceAccountView(sa), named(err, accountRef, args[0])
 		}),
 	}
 	f := cmd.Flags()

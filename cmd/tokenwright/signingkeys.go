@@ -41,7 +41,7 @@ relying parties that cache the JWKS never meet an unknown kid.
 	c.register(list)
 
 	var rc conn
-	var now, yes bool
+	var now bool
 	var algorithm string
 	rotate := &cobra.Command{
 		Use:   "rotate",
@@ -66,22 +66,16 @@ first prints which verifiers will reject tokens and for how long, and needs
 				// Checked here too, so that nobody is asked to confirm an
 				// --now that the server would refuse anyway.
 				if _, err := signing.ParseAlgorithm(algorithm); err != nil {
-					return view{}, err
+					return view{}, &usageError{err}
 				}
 			}
 			stderr := cmd.ErrOrStderr()
 			warnUnsupported(stderr, algorithm)
 			if now {
 				printUnknownKIDTable(stderr)
-				if !yes {
-					ok, err := confirm(cmd, "Rotate now?")
-					if err != nil {
-						return view{}, err
-					}
-					if !ok {
-						fmt.Fprintln(stderr, "Not rotated: pass --yes to rotate at once, or leave out --now for a rotation no verifier notices.")
-						return view{}, &exitError{code: 2}
-					}
+				if err := confirmed(cmd, "Rotate now?",
+					"Not rotated: pass --yes to rotate at once, or leave out --now for a rotation no verifier notices."); err != nil {
+					return view{}, err
 				}
 			}
 			before, err := cl.ListSigningKeys(cmd.Context())
@@ -107,7 +101,7 @@ first prints which verifiers will reject tokens and for how long, and needs
 	}
 	rc.register(rotate)
 	rotate.Flags().BoolVar(&now, "now", false, "sign with the new key at once (compromised key; prints which verifiers reject tokens, needs --yes)")
-	rotate.Flags().BoolVar(&yes, "yes", false, "with --now: rotate without asking")
+	addYes(rotate, "with --now: rotate without asking")
 	rotate.Flags().StringVar(&algorithm, "algorithm", "", "algorithm of the new key and of later ones: RS256, RS384, RS512, PS256, ES256, ES384 or EdDSA")
 
 	var dc conn

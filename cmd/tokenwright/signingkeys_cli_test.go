@@ -194,7 +194,7 @@ func TestCLIRotateAlgorithm(t *testing.T) {
 		t.Fatalf("keys rotate --algorithm PS256: exit %d, %s", code, stderr)
 	}
 
-	if _, stderr, code := runCode(t, env, "keys", "rotate", "--algorithm", "HS256"); code != 1 || !strings.Contains(stderr, "unsupported signing algorithm") {
+	if _, stderr, code := runCode(t, env, "keys", "rotate", "--algorithm", "HS256"); code != 2 || !strings.Contains(stderr, "unsupported signing algorithm") {
 		t.Fatalf("keys rotate --algorithm HS256: exit %d, %s", code, stderr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/oauth2"
@@ -14,7 +15,7 @@ import (
 
 func newTokenCommand(getenv env) *cobra.Command {
 	var ep endpoint
-	var clientID, clientSecret, format string
+	var clientID, clientSecret, secretFile, format string
 	var scopes, audiences []string
 	var noCache bool
 	cmd := &cobra.Command{
@@ -22,7 +23,8 @@ func newTokenCommand(getenv env) *cobra.Command {
 		Short: "Exchange an API key for a JWT and print it",
 		Long: `Exchange an API key for a short-lived JWT (OAuth 2.0 client credentials) and
 print the access token, for use as: curl -H "Authorization: Bearer $(tokenwright token ...)".
-The secret comes from --client-secret or, better, TOKENWRIGHT_CLIENT_SECRET.
+The secret comes from --client-secret-file, TOKENWRIGHT_CLIENT_SECRET or
+--client-secret (which other users can read in ps).
 
 The token is cached (0600, in the user cache directory, e.g.
 ~/.cache/tokenwright) per server, client, secret, scopes and audiences, and
@@ -31,10 +33,26 @@ makes one token request. The secret itself is never written. --no-cache
 bypasses the cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("format") {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: --format is deprecated; use -o (--output)")
+			}
+			if !slices.Contains(tokenFormats, format) {
+				return usageErrorf("-o must be raw, header, json or yaml, got %q", format)
+			}
+			if secretFile != "" {
+				if clientSecret != "" {
+					return usageErrorf("--client-secret and --client-secret-file: give one")
+				}
+				s, err := proxySecret(getenv, secretFile)
+				if err != nil {
+					return err
+				}
+				clientSecret = s
+			}
 			clientSecret = firstOf(clientSecret, getenv.Get("TOKENWRIGHT_CLIENT_SECRET"))
 			clientID = firstOf(clientID, getenv.Get("TOKENWRIGHT_CLIENT_ID"))
 			if clientID == "" || clientSecret == "" {
-				return errors.New("--client-id and a secret (TOKENWRIGHT_CLIENT_SECRET or --client-secret) are required")
+				return usageErrorf("--client-id and a secret (--client-secret-file, TOKENWRIGHT_CLIENT_SECRET or --client-secret) are required")
 			}
 			issuer := ep.serverURL(getenv)
 			hc, err := ep.httpClient()
@@ -59,11 +77,13 @@ bypasses the cache.`,
 				_, err = fmt.Fprintln(out, tok.AccessToken)
 			case "header":
 				_, err = fmt.Fprintf(out, "Authorization: Bearer %s\n", tok.AccessToken)
-			case "json":
-				err = json.NewEncoder(out).Encode(map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType,
-					"expires_at": tok.Expiry, "scope": tok.Extra("scope")})
-			default:
-				return fmt.Errorf("--format must be raw, header or json")
+			case "json", "yaml":
+				v := map[string]any{"access_token": tok.AccessToken, "token_type": tok.TokenType,
+					"expires_at": tok.Expiry, "scope": tok.Extra("scope")}
+				if format == "yaml" {
+					return writeYAML(out, v)
+				}
+				err = json.NewEncoder(out).Encode(v)
 			}
 			return err
 		},
@@ -71,13 +91,23 @@ bypasses the cache.`,
 	f := cmd.Flags()
 	ep.registerEndpoint(f, serverUsage)
 	f.StringVar(&clientID, "client-id", "", "service account (or user) name (env TOKENWRIGHT_CLIENT_ID)")
-	f.StringVar(&clientSecret, "client-secret", "", "API key; prefer env TOKENWRIGHT_CLIENT_SECRET (flags show in ps)")
+	f.StringVar(&clientSecret, "client-secret", "", "API key; prefer --client-secret-file or env TOKENWRIGHT_CLIENT_SECRET (flags show in ps)")
+	f.StringVar(&secretFile, "client-secret-file", "", "file holding the API key")
 	f.StringArrayVar(&scopes, "scope", nil, "scope to request (repeatable; default: all the key allows)")
 	f.StringArrayVar(&audiences, "audience", nil, "audience to request (repeatable; default: the account's)")
-	f.StringVar(&format, "format", "raw", "output: raw (the JWT), header or json")
+	f.StringVarP(&format, "output", "o", "raw", "output: raw (the JWT), header, json or yaml")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(tokenFormats, cobra.ShellCompDirectiveNoFileComp))
+	// --format was this command's name for -o; scripts that use it keep
+	// working. Hidden rather than MarkDeprecated: cobra would print its
+	// notice on stdout, into the script's $(...).
+	f.StringVar(&format, "format", "raw", "deprecated: use -o")
+	_ = f.MarkHidden("format")
 	f.BoolVar(&noCache, "no-cache", false, "always request a new token (and do not store it)")
 	return cmd
 }
+
+// tokenFormats are the values of token's -o.
+var tokenFormats = []string{"raw", "header", "json", "yaml"}
 
 // cachedToken serves the token from the user's token cache when it can. The
 // cache never stops the command from working: without a cache directory,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -43,7 +44,7 @@ func newUserCommand(getenv env) *cobra.Command {
 		Use: "get NAME", Short: "Show a user (me for yourself)", Args: cobra.ExactArgs(1),
 		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
 			u, err := cl.GetUser(cmd.Context(), args[0])
-			return userView(u), err
+			return userView(u), named(err, userRef, args[0])
 		}),
 	}
 
@@ -75,6 +76,7 @@ the server's defaults).`,
 			up.AllowedScopes, up.AllowedAudiences, up.AllowedCIDRs =
 				replacementList(f, "scope", scopes), replacementList(f, "audience", audiences), replacementList(f, "cidr", cidrs)
 			u, err := cl.UpdateUser(cmd.Context(), args[0], up)
+			err = named(err, userRef, args[0])
 			return userView(u), err
 		}),
 	}
@@ -90,10 +92,17 @@ the server's defaults).`,
 	del := &cobra.Command{
 		Use: "delete NAME", Short: "Delete a user and their personal access tokens", Args: cobra.ExactArgs(1),
 		RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-			return deleted(args[0], "Deleted user %s.\n"), cl.DeleteUser(cmd.Context(), args[0])
+			if err := confirmed(cmd, fmt.Sprintf("Delete user %s and their personal access tokens?", args[0]),
+				"Not deleted: pass --yes to delete without asking."); err != nil {
+				return view{}, err
+			}
+			return deleted(args[0], "Deleted user %s.\n"), named(cl.DeleteUser(cmd.Context(), args[0]), userRef, args[0])
 		}),
 	}
+	addYes(del, "delete without asking")
 	cmd.AddCommand(create, list, get, update, del)
+	completeWith(cmd, c.completeArgs(getenv, userNames), "get", "update", "delete")
+	completeFlag(update, "status", "active", "inactive")
 	return cmd
 }
 
@@ -173,7 +182,7 @@ func newPATCommand(getenv env) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(1),
 			RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
-				id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListPATs(cmd.Context(), user) }, args[0])
+				id, err := resolveKey(cmd, func() ([]api.Key, error) { return cl.ListPATs(cmd.Context(), user) }, args[0], fmt.Sprintf(userRef, user))
 				if err != nil {
 					return view{}, err
 				}
@@ -191,10 +200,26 @@ func newPATCommand(getenv env) *cobra.Command {
 	revokeAll := &cobra.Command{
 		Use: "revoke-all", Short: "Revoke all personal access tokens of the user", Args: cobra.NoArgs,
 		RunE: c.run(getenv, func(cmd *cobra.Command, _ []string, cl *client.Client) (view, error) {
+			if err := confirmed(cmd, fmt.Sprintf("Revoke every personal access token of %s?", user),
+				"Not revoked: pass --yes to revoke without asking."); err != nil {
+				return view{}, err
+			}
 			n, err := cl.RevokeAllPATs(cmd.Context(), user)
-			return view{api.RevokeAllResult{Revoked: n}, message("Revoked %d token(s).\n", n)}, err
+			return view{api.RevokeAllResult{Revoked: n}, message("Revoked %d token(s).\n", n)}, named(err, userRef, user)
 		}),
 	}
+	addYes(revokeAll, "revoke without asking")
 	cmd.AddCommand(create, list, revoke, revokeAll, del)
+	completeWith(cmd, c.completeArgs(getenv, func(ctx context.Context, cl *client.Client, args []string) ([]string, error) {
+		if len(args) != 0 {
+			return nil, nil
+		}
+		keys, err := cl.ListPATs(ctx, user)
+		return keyRefs(keys), err
+	}), "revoke", "delete")
+	completeFlag(list, "status", keyStatuses...)
+	_ = cmd.RegisterFlagCompletionFunc("user", c.completeArgs(getenv, func(ctx context.Context, cl *client.Client, _ []string) ([]string, error) {
+		return userNames(ctx, cl, nil)
+	}))
 	return cmd
 }
