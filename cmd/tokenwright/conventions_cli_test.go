@@ -16,7 +16,7 @@ import (
 // exitCode runs the CLI and returns its exit status, stdout and stderr.
 func exitCode(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
