@@ -375,24 +375,21 @@ func runFaults(t *testing.T, c *etcdtest.Cluster, h *history, duration time.Dura
 		}
 		return fallback
 	}
-	kill := func(i int, what string) {
-		start := h.now()
-		c.Kill(i)
-		time.Sleep(hold)
-		c.Restart(i)
-		c.WaitHealthy(c.Members[i].ClientURL)
-		time.Sleep(settle)
-		h.fault(phaseKilled, what, start)
+	// memberFault stops member i (kill -9 or SIGSTOP), holds the fault,
+	// brings it back and records the phase.
+	memberFault := func(p phase, stop, back func(int)) func(i int, what string) {
+		return func(i int, what string) {
+			start := h.now()
+			stop(i)
+			time.Sleep(hold)
+			back(i)
+			c.WaitHealthy(c.Members[i].ClientURL)
+			time.Sleep(settle)
+			h.fault(p, what, start)
+		}
 	}
-	pause := func(i int, what string) {
-		start := h.now()
-		c.Pause(i)
-		time.Sleep(hold)
-		c.Resume(i)
-		c.WaitHealthy(c.Members[i].ClientURL)
-		time.Sleep(settle)
-		h.fault(phasePaused, what, start)
-	}
+	kill := memberFault(phaseKilled, c.Kill, c.Restart)
+	pause := memberFault(phasePaused, c.Pause, c.Resume)
 	quorum := func(byKill bool) {
 		l := leaderOr(0)
 		a, b := l, (l+1)%3

@@ -3,9 +3,7 @@ package main_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,21 +14,8 @@ import (
 // exitCode runs the CLI and returns its exit status, stdout and stderr.
 func exitCode(t *testing.T, env []string, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(cliBinary(t), args...)
-	cmd.Env = append(cleanEnv(), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return 0, stdout.String(), stderr.String()
-	case errors.As(err, &exit):
-		return exit.ExitCode(), stdout.String(), stderr.String()
-	default:
-		t.Fatalf("running tokenwright %v: %v", args, err)
-		return -1, "", ""
-	}
+	stdout, stderr, code := runCode(t, env, args...)
+	return code, stdout, stderr
 }
 
 // Issue 16, finding 8: exit status 0 on success, 1 for an error from the

@@ -87,17 +87,24 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 // stderr and exit status.
 func runCode(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return runFrom(t, nil, env, args...)
+}
+
+// runFrom runs the CLI with stdin (nil: none) and returns its stdout,
+// stderr and exit status.
+func runFrom(t *testing.T, stdin io.Reader, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	cmd := exec.Command(cliBinary(t), args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &out, &errOut
 	err := cmd.Run()
 	var exit *exec.ExitError
 	switch {
 	case errors.As(err, &exit):
 		code = exit.ExitCode()
 	case err != nil:
-		t.Fatal(err)
+		t.Fatalf("running tokenwright %v: %v", args, err)
 	}
 	return out.String(), errOut.String(), code
 }
@@ -235,17 +242,5 @@ func runOnTTY(t *testing.T, p *pty, answer string, env []string, args ...string)
 		t.Fatal(err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, p.ptmx) }() // the echo
-	cmd := exec.Command(cliBinary(t), args...)
-	cmd.Env = append(cleanEnv(), env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.tty, &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	case err != nil:
-		t.Fatal(err)
-	}
-	return out.String(), errOut.String(), code
+	return runFrom(t, p.tty, env, args...)
 }

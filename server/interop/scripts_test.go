@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
 // The Python and Node helpers: clients run once per server and print one
@@ -124,7 +126,7 @@ type lineVerifier struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	out    *bufio.Scanner
-	stderr *lockedBuffer
+	stderr *servertest.LockedBuffer
 	mu     sync.Mutex
 }
 
@@ -141,7 +143,7 @@ func startLineVerifier(e *env, name string, args ...string) (*lineVerifier, erro
 	if err != nil {
 		return nil, err
 	}
-	v := &lineVerifier{name: filepath.Base(args[len(args)-1]), cmd: cmd, stdin: stdin, stderr: &lockedBuffer{}}
+	v := &lineVerifier{name: filepath.Base(args[len(args)-1]), cmd: cmd, stdin: stdin, stderr: &servertest.LockedBuffer{}}
 	cmd.Stderr = v.stderr
 	v.out = bufio.NewScanner(stdout)
 	v.out.Buffer(make([]byte, 0, 64<<10), 1<<20)
@@ -208,25 +210,6 @@ func newPyJWT(_ context.Context, e *env) (verifier, error) {
 
 func newJose(_ context.Context, e *env) (verifier, error) {
 	return startLineVerifier(e, "node", filepath.Join(nodeDir, "verify.mjs"), e.Issuer, e.Audience)
-}
-
-// lockedBuffer collects a process's stderr (written by exec's copier) for
-// error messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // decodeJSON unmarshals a script's output, failing with the text.

@@ -33,7 +33,7 @@ type Server struct {
 	AdminToken string
 	Config     server.Config
 	Server     *server.Server
-	logs       *lockedBuffer
+	logs       *LockedBuffer
 	client     *http.Client
 
 	cancel context.CancelFunc
@@ -89,7 +89,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if opts.Environ == nil {
 		opts.Environ = func(string) string { return "" }
 	}
-	logs := &lockedBuffer{}
+	logs := &LockedBuffer{}
 	var out io.Writer = logs
 	if _, benchmark := t.(*testing.B); benchmark {
 		// Benchmarks still format every log line, as production does, but
@@ -227,19 +227,20 @@ func (s *Server) CreateKey(t testing.TB, account string, in api.CreateKey) api.K
 // Logs returns everything the server logged so far (JSON lines).
 func (s *Server) Logs() string { return s.logs.String() }
 
-// lockedBuffer is a log sink safe for the server's concurrent writers.
-type lockedBuffer struct {
+// LockedBuffer is a buffer safe for concurrent writers: the server's log
+// sink, and the stderr of processes tests start (exec's copier).
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
