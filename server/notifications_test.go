@@ -25,6 +25,7 @@ import (
 // delivery's signature and fails the first failFirst attempts of each.
 type receiver struct {
 	secret    []byte
+	now       func() time.Time // the clock the signature's timestamp is checked on
 	failFirst int
 
 	mu       sync.Mutex
@@ -34,9 +35,9 @@ type receiver struct {
 	bad      []string
 }
 
-func startReceiver(t *testing.T, secret string, failFirst int) (*receiver, string) {
+func startReceiver(t *testing.T, secret string, failFirst int, now func() time.Time) (*receiver, string) {
 	t.Helper()
-	rc := &receiver{secret: []byte(secret), failFirst: failFirst, attempts: map[string]int{}, notices: map[string]int{},
+	rc := &receiver{secret: []byte(secret), now: now, failFirst: failFirst, attempts: map[string]int{}, notices: map[string]int{},
 		payloads: map[string]notify.Payload{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,7 +54,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if err := notify.Verify(rc.secret, r.Header.Get("X-Tokenwright-Timestamp"), r.Header.Get("X-Tokenwright-Signature"),
-		body, time.Now(), 5*time.Minute); err != nil {
+		body, rc.now(), 5*time.Minute); err != nil {
 		rc.bad = append(rc.bad, err.Error())
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
@@ -92,8 +93,16 @@ func (rc *receiver) counts() (map[string]int, []string) {
 func TestExpiryNoticesWebhook(t *testing.T) {
 	t.Parallel()
 	const secret = "whsec-test-0123456789abcdef"
-	rc, hook := startReceiver(t, secret, 2) // every delivery fails twice first
+	// The job runs every 100 ms from the start: a key created expiring
+	// soon and revoked a moment later may rightly be noticed in between.
+	// So the key to revoke is created outside the window (7 days), revoked,
+	// and only then does the clock move it inside: it is never both usable
+	// and expiring soon.
+	clock := newFakeClock(time.Now().UTC())
+	// The receiver checks the signature's timestamp on the same clock.
+	rc, hook := startReceiver(t, secret, 2, clock.Now) // every delivery fails twice first
 	s := servertest.Start(t, servertest.Options{
+		Now: clock.Now,
 		Configure: func(c *server.Config) {
 			c.Notifications.Interval = server.Duration(100 * time.Millisecond)
 			c.Notifications.Webhook.URL = hook
@@ -108,12 +117,13 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 	})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	days := func(n int64) *int64 { v := n * 24 * 3600; return &v }
-	soon := s.CreateKey(t, "svc", api.CreateKey{Name: "soon", ExpiresIn: days(2)})
-	later := s.CreateKey(t, "svc", api.CreateKey{Name: "later", ExpiresIn: days(30)})
-	revoked := s.CreateKey(t, "svc", api.CreateKey{Name: "revoked", ExpiresIn: days(1)})
+	revoked := s.CreateKey(t, "svc", api.CreateKey{Name: "revoked", ExpiresIn: days(10)})
 	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/service-accounts/svc/keys/"+revoked.ID+":revoke", nil, nil); code != 200 {
 		t.Fatalf("revoke: %d", code)
 	}
+	clock.Advance(9 * 24 * time.Hour) // the revoked key now expires in a day
+	soon := s.CreateKey(t, "svc", api.CreateKey{Name: "soon", ExpiresIn: days(2)})
+	later := s.CreateKey(t, "svc", api.CreateKey{Name: "later", ExpiresIn: days(30)})
 	if code := s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/users", api.CreateUser{UserName: "bob", Email: "bob@example.com"}, nil); code != 201 {
 		t.Fatalf("create user: %d", code)
 	}

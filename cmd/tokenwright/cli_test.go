@@ -62,10 +62,7 @@ func cliBinary(t testing.TB) string {
 			return
 		}
 		binaryPath = filepath.Join(tempDir, "tokenwright")
-		// -trimpath as releases build it (and .ci/run): TestVersionCommand's
-		// stamped build then only relinks, since -ldflags does not change
-		// what is compiled but -trimpath does.
-		if out, err := exec.Command("go", "build", "-trimpath", "-o", binaryPath, ".").CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building the binary: %v\n%s", err, out)
 		}
 	})
