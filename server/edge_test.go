@@ -10,13 +10,14 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // newTestServer assembles a server without serving it (the route table is
 // built by New).
-func newTestServer(t *testing.T, configure func(*Config)) *Server {
+func newTestServer(t *testing.T, configure func(*config.Config)) *Server {
 	t.Helper()
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Issuer = "http://127.0.0.1:1"
 	if configure != nil {
@@ -39,7 +40,7 @@ var templateVar = regexp.MustCompile(`\{[^}]*\}`)
 // here instead of silently going without its rate limit or metrics label.
 func TestEveryRouteDeclaresItsProperties(t *testing.T) {
 	for _, metricsListen := range []string{"", "127.0.0.1:0"} {
-		s := newTestServer(t, func(c *Config) { c.MetricsListen = metricsListen })
+		s := newTestServer(t, func(c *config.Config) { c.MetricsListen = metricsListen })
 		tbl := s.table
 		n := 0
 		err := tbl.serve.Walk(func(r *mux.Route, _ *mux.Router, _ []*mux.Route) error {
