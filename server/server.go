@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -56,8 +55,6 @@ type Server struct {
 	metricsToken []byte
 	limits       *limits     // limits.go
 	db           *bolt.Store // the file under the cache, for backups
-
-	discovery atomic.Pointer[discoveryEntry]
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
