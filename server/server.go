@@ -21,7 +21,9 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/clientip"
 	"github.com/tokenwright/tokenwright/server/config"
+	"github.com/tokenwright/tokenwright/server/edge"
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
@@ -46,14 +48,13 @@ type Server struct {
 	signing   *signing.Manager
 	accounts  *accounts.Service
 	handler   http.Handler
-	table     *routeTable // routes.go
+	table     *edge.Table // routes.go
 	now       func() time.Time
 	tls       *tlsconfig.Reloader // nil: plain HTTP
 	metrics   *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
-	limits       *limits     // limits.go
 	db           *bolt.Store // the file under the cache, for backups
 
 	stopBackground context.CancelFunc
@@ -196,9 +197,11 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.initOperations(oauthServer)
 	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
-	// requestContext is outermost so that the request log, inside each
-	// route's chain (edge.go), sees the address and the request id too.
-	s.handler = s.requestContext(s.recoverer(s.table))
+	// The request context is outermost so that the request log, inside
+	// each route's chain (server/edge), sees the address and the request
+	// id too. Validate has already checked the proxies.
+	proxies, _ := clientip.ParseProxies(cfg.TrustedProxies)
+	s.handler = edge.RequestContext(proxies, edge.Recoverer(s.log, s.table))
 	return s, nil
 }
 

@@ -1,4 +1,4 @@
-package server
+package edge
 
 import (
 	"net/http"
@@ -16,7 +16,7 @@ import (
 // limits holds the guards built from the configuration, by family (nil
 // when limits are off).
 type limits struct {
-	guards map[limitFamily]*ratelimit.Guard
+	guards map[LimitFamily]*ratelimit.Guard
 }
 
 // newLimits builds the guards (see ratelimit.Guard for which bucket is
@@ -43,10 +43,10 @@ func newLimits(c config.Limits, onReject func(string, ratelimit.Scope), now func
 	// introspect on every request they serve; only their failures count.
 	failuresOnly := *oauth
 	failuresOnly.FreeSuccess = func(*http.Request) bool { return true }
-	return &limits{guards: map[limitFamily]*ratelimit.Guard{
-		limitOAuth:         oauth,
-		limitOAuthFailures: &failuresOnly,
-		limitAdmin: {
+	return &limits{guards: map[LimitFamily]*ratelimit.Guard{
+		LimitOAuth:         oauth,
+		LimitOAuthFailures: &failuresOnly,
+		LimitAdmin: {
 			Endpoint: "admin",
 			IP:       limiter(c.AdminRate, c.AdminBurst),
 			ClaimIP:  limiter(c.AdminRate, c.AdminBurst),
@@ -60,10 +60,10 @@ func newLimits(c config.Limits, onReject func(string, ratelimit.Scope), now func
 	}}
 }
 
-// guard puts next behind the family's guard (none for limitNone, or with
+// guard puts next behind the family's guard (none for LimitNone, or with
 // limits off). An OAuth family's guard reads the client id from the form
 // body: the route's form guard (tokenEndpointGuard) bounds it first.
-func (l *limits) guard(f limitFamily, next http.Handler) http.Handler {
+func (l *limits) guard(f LimitFamily, next http.Handler) http.Handler {
 	if g := l.guards[f]; g != nil {
 		return g.Wrap(next)
 	}
@@ -113,5 +113,5 @@ func rejectOAuth(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
 
 func rejectAdmin(w http.ResponseWriter, _ *http.Request, _ time.Duration) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusTooManyRequests, api.Error{Code: api.CodeRateLimited, Message: ratelimit.RefusalMessage})
+	WriteJSON(w, http.StatusTooManyRequests, api.Error{Code: api.CodeRateLimited, Message: ratelimit.RefusalMessage})
 }
