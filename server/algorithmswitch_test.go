@@ -12,7 +12,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/signing"
 )
@@ -28,10 +28,10 @@ func TestAlgorithmSwitchKeepsAStartedGoOIDCVerifierAccepting(t *testing.T) {
 	for _, via := range []string{"keys rotate --algorithm", "signing.algorithm"} {
 		t.Run(via, func(t *testing.T) {
 			clock := newFakeClock(time.Now().UTC().Truncate(time.Second))
-			configure := func(alg string) func(*server.Config) {
-				return func(c *server.Config) {
+			configure := func(alg string) func(*config.Config) {
+				return func(c *config.Config) {
 					c.Signing.Algorithm = alg
-					c.Signing.JWKSMaxAge = server.Duration(time.Minute) // pre-publication 31 simulated minutes
+					c.Signing.JWKSMaxAge = config.Duration(time.Minute) // pre-publication 31 simulated minutes
 				}
 			}
 			dir := filepath.Join(t.TempDir(), "data")
@@ -141,7 +141,7 @@ func TestAlgorithmSwitchKeepsAStartedGoOIDCVerifierAccepting(t *testing.T) {
 // after a switch, so nothing that froze it at start is stranded.
 func TestDiscoveryAdvertisesAFixedAlgorithmList(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = "EdDSA" }})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Signing.Algorithm = "EdDSA" }})
 	var doc struct {
 		Algs []string `json:"id_token_signing_alg_values_supported"`
 	}

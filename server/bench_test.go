@@ -12,7 +12,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/signing"
 )
@@ -23,7 +23,7 @@ import (
 func BenchmarkTokenEndpoint(b *testing.B) {
 	// One client far above the abuse limits: the limiter is measured by
 	// BenchmarkGoodClientDuringFlood instead.
-	s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})
+	s := servertest.Start(b, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled = false }})
 	driveTokenEndpoint(b, s)
 }
 
@@ -90,7 +90,7 @@ func BenchmarkRawRS256Sign(b *testing.B) {
 func BenchmarkTokenHandler(b *testing.B) {
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		b.Run(alg, func(b *testing.B) {
-			s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) {
+			s := servertest.Start(b, servertest.Options{Configure: func(c *config.Config) {
 				c.Signing.Algorithm = alg
 				c.Limits.Enabled = false // see BenchmarkTokenEndpoint
 			}})

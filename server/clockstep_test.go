@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -20,8 +20,8 @@ import (
 func TestWallClockStepHastensNoRotation(t *testing.T) {
 	wall := newFakeClock(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC))
 	mono := newFakeClock(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)) // only its differences count
-	s := servertest.Start(t, servertest.Options{Now: wall.Now, Monotonic: mono.Now, Configure: func(c *server.Config) {
-		c.Signing.JWKSMaxAge = server.Duration(10 * time.Minute)
+	s := servertest.Start(t, servertest.Options{Now: wall.Now, Monotonic: mono.Now, Configure: func(c *config.Config) {
+		c.Signing.JWKSMaxAge = config.Duration(10 * time.Minute)
 	}})
 	const prePublish = 10*time.Minute + 30*time.Minute // JWKS max-age + margin
 	retention := s.Server.Signing().Options().Retention()

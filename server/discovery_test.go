@@ -18,7 +18,7 @@ import (
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
@@ -80,7 +80,7 @@ func TestDiscoveryDocumentsPassValidators(t *testing.T) {
 	for _, alg := range []string{"RS256", "ES256"} {
 		t.Run(alg, func(t *testing.T) {
 			hc := tlsClient(t, true)
-			s := servertest.Start(t, servertest.Options{HTTPClient: hc, Configure: func(c *server.Config) {
+			s := servertest.Start(t, servertest.Options{HTTPClient: hc, Configure: func(c *config.Config) {
 				c.TLS = tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")}
 				c.Issuer = "https://" + c.Listen
 				c.Signing.Algorithm = alg

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/domino/dominotest"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
@@ -56,7 +56,7 @@ func getJSON(t *testing.T, hc *http.Client, u string, out any) {
 // passes the independent model of Domino's (and the REST API's) checks.
 func TestDominoProfileTokensPassTheVerifier(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.TLS = tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")}
 		c.Issuer = "https://" + c.Listen
 		c.Domino.Sites = []string{dominoSite}
@@ -190,7 +190,7 @@ func TestDominoSetupEndpoint(t *testing.T) {
 		t.Fatalf("all accounts:\n%s", person)
 	}
 	// The server-wide site is the default.
-	s2 := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Domino.Sites = []string{dominoSite} }})
+	s2 := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Domino.Sites = []string{dominoSite} }})
 	if code := s2.Do(t, s2.AdminToken, "GET", "/api/v1/domino/setup", nil, &setup); code != 200 || setup.Site != dominoSite {
 		t.Fatalf("default site: %d %+v", code, setup.Site)
 	}
@@ -201,7 +201,7 @@ func TestDominoSetupEndpoint(t *testing.T) {
 // domino.restApi, and a key's list narrowing everything.
 func TestDominoAudiencePrecedence(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.Domino.Sites = []string{dominoSite, "https://domino2.example.com"}
 		c.Domino.RestAPI = true
 	}})

@@ -3,7 +3,7 @@ package server_test
 import (
 	"testing"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
@@ -14,6 +14,6 @@ import (
 func BenchmarkTokenEndpointEtcd(b *testing.B) {
 	c := etcdtest.Start(b, 1)
 	// One client far above the abuse limits, as in BenchmarkTokenEndpoint.
-	s := replica(b, c, func(cfg *server.Config) { cfg.Limits.Enabled = false })
+	s := replica(b, c, func(cfg *config.Config) { cfg.Limits.Enabled = false })
 	driveTokenEndpoint(b, s)
 }

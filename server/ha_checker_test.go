@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
@@ -254,12 +254,12 @@ func checkDuration(t *testing.T) time.Duration {
 func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
 	duration := checkDuration(t)
 	c := v.Start(t, 3)
-	edit := func(cfg *server.Config) {
+	edit := func(cfg *config.Config) {
 		// The checker's own request rate is not what is tested.
 		cfg.Limits.Enabled = false
 		// Writes without quorum fail after 2 s rather than 5 s, so that
 		// the workers keep making progress through outages.
-		cfg.Etcd.RequestTimeout = server.Duration(2 * time.Second)
+		cfg.Etcd.RequestTimeout = config.Duration(2 * time.Second)
 	}
 	servers := make([]*servertest.Server, 3)
 	for i := range servers {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
@@ -19,9 +19,9 @@ func testHAStoreMetrics(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 3)
 	// The store check (as /readyz's) fails once the mirror is older than
 	// maxStaleness without a quorum.
-	a := replica(t, c, func(cfg *server.Config) {
-		cfg.Etcd.RequestTimeout = server.Duration(time.Second)
-		cfg.Etcd.MaxStaleness = server.Duration(3 * time.Second)
+	a := replica(t, c, func(cfg *config.Config) {
+		cfg.Etcd.RequestTimeout = config.Duration(time.Second)
+		cfg.Etcd.MaxStaleness = config.Duration(3 * time.Second)
 	})
 	metric := func(series string) float64 {
 		_, body := scrape(t, a.URL+"/metrics", "")

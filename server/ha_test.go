@@ -13,7 +13,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
@@ -23,7 +23,7 @@ import (
 var sharedKEK = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
 // replica starts a tokenwright server on the etcd cluster c.
-func replica(t testing.TB, c *etcdtest.Cluster, edit func(*server.Config)) *servertest.Server {
+func replica(t testing.TB, c *etcdtest.Cluster, edit func(*config.Config)) *servertest.Server {
 	t.Helper()
 	return servertest.Start(t, servertest.Options{
 		Environ: func(name string) string {
@@ -32,11 +32,11 @@ func replica(t testing.TB, c *etcdtest.Cluster, edit func(*server.Config)) *serv
 			}
 			return ""
 		},
-		Configure: func(cfg *server.Config) {
-			cfg.Store = server.StoreEtcd
+		Configure: func(cfg *config.Config) {
+			cfg.Store = config.StoreEtcd
 			cfg.Etcd.Endpoints = c.Endpoints()
 			cfg.Etcd.Prefix = "/ha/"
-			cfg.Keys.UsageFlushInterval = server.Duration(200 * time.Millisecond)
+			cfg.Keys.UsageFlushInterval = config.Duration(200 * time.Millisecond)
 			if edit != nil {
 				edit(cfg)
 			}
@@ -46,7 +46,7 @@ func replica(t testing.TB, c *etcdtest.Cluster, edit func(*server.Config)) *serv
 
 // replicas starts two replicas; the first bootstraps the administrator,
 // whose token both accept.
-func replicas(t *testing.T, c *etcdtest.Cluster, edit func(*server.Config)) (a, b *servertest.Server) {
+func replicas(t *testing.T, c *etcdtest.Cluster, edit func(*config.Config)) (a, b *servertest.Server) {
 	t.Helper()
 	a = replica(t, c, edit)
 	b = replica(t, c, edit)
@@ -233,13 +233,13 @@ func TestHAQuorumLoss(t *testing.T) { etcdtest.Each(t, testHAQuorumLoss) }
 
 func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 3)
-	a := replica(t, c, func(cfg *server.Config) { cfg.Etcd.RequestTimeout = server.Duration(time.Second) })
+	a := replica(t, c, func(cfg *config.Config) { cfg.Etcd.RequestTimeout = config.Duration(time.Second) })
 	// B trusts its in-memory index for only 4 s without quorum (it serves
 	// from memory only after quorumGrace, 1.5 s, so this leaves a window
 	// in which it must).
-	b := replica(t, c, func(cfg *server.Config) {
-		cfg.Etcd.RequestTimeout = server.Duration(time.Second)
-		cfg.Etcd.MaxStaleness = server.Duration(4 * time.Second)
+	b := replica(t, c, func(cfg *config.Config) {
+		cfg.Etcd.RequestTimeout = config.Duration(time.Second)
+		cfg.Etcd.MaxStaleness = config.Duration(4 * time.Second)
 	})
 	b.AdminToken = a.AdminToken
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})

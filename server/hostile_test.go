@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -241,7 +241,7 @@ func TestHostileInputNeverGets5xx(t *testing.T) {
 	t.Parallel()
 	// Limits off: the point is to reach every handler, not the limiter
 	// (which answers 429 with a proper body and is tested elsewhere).
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled = false }})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com",
 		AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"https://domino.example.com"}})
 	key := s.CreateKey(t, "ci-bot", api.CreateKey{Name: "k"})

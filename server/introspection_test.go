@@ -24,7 +24,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -87,7 +87,7 @@ func TestEveryAlgorithmVerifiesAndIntrospects(t *testing.T) {
 	t.Parallel()
 	for _, alg := range []string{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
-			s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = alg }})
+			s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Signing.Algorithm = alg }})
 			s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci@example.com",
 				AllowedAudiences: []string{dominoSite}, AllowedScopes: []string{"Domino.user.all"}})
 			key := s.CreateKey(t, "ci-bot", api.CreateKey{Name: "k"})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
@@ -16,7 +17,7 @@ import (
 // configured KEK to the one in newFile (created first when generate is
 // set), in one transaction. It opens the database exclusively, so the
 // server must be stopped; afterwards it must be started with the new KEK.
-func RotateKEK(ctx context.Context, cfg Config, environ func(string) string, newFile string, generate bool) (int, error) {
+func RotateKEK(ctx context.Context, cfg config.Config, environ func(string) string, newFile string, generate bool) (int, error) {
 	if newFile == "" {
 		return 0, errors.New("the new key-encryption key file is required")
 	}
@@ -31,7 +32,7 @@ func RotateKEK(ctx context.Context, cfg Config, environ func(string) string, new
 		return 0, err
 	}
 	var db store.Store
-	if cfg.Store == StoreEtcd {
+	if cfg.Store == config.StoreEtcd {
 		// The whole set is replaced in one etcd transaction; every replica
 		// must be stopped first and restarted with the new KEK.
 		if db, _, err = openStore(ctx, cfg); err != nil {

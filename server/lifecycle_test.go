@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -372,7 +372,7 @@ func TestUsersAndTheLastAdministrator(t *testing.T) {
 
 func TestLastUsedIsBufferedAndFlushedOnShutdown(t *testing.T) {
 	t.Parallel()
-	configure := func(c *server.Config) { c.Keys.UsageFlushInterval = server.Duration(time.Minute) }
+	configure := func(c *config.Config) { c.Keys.UsageFlushInterval = config.Duration(time.Minute) }
 	s := servertest.Start(t, servertest.Options{Configure: configure})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	k := s.CreateKey(t, "svc", api.CreateKey{Name: "k"})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/tokenwright/tokenwright/server/edge"
 )
 
 // healthHandler serves only the probes, for the plain-HTTP health listener.
@@ -16,7 +17,7 @@ func (s *Server) healthHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", serveHealthy)
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /healthz and /readyz only"})
+		edge.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /healthz and /readyz only"})
 	})
 	return mux
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // freeAddr returns a loopback address nothing listens on (it was free a
@@ -28,7 +29,7 @@ func freeAddr(t *testing.T) string {
 // listeners have finished too; they used to be left running (and reading
 // the store Run had just closed) while a request was still in flight.
 func TestRunJoinsTheSideListeners(t *testing.T) {
-	cfg := server.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen, cfg.HealthListen, cfg.MetricsListen = freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg.Issuer = "http://" + cfg.Listen

@@ -4,28 +4,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/pkg/apikey"
+	"github.com/tokenwright/tokenwright/server/config"
 )
-
-func parseLevel(s string) (zerolog.Level, error) {
-	l, err := zerolog.ParseLevel(strings.ToLower(s))
-	if err != nil || s == "" {
-		return 0, fmt.Errorf("must be one of trace, debug, info, warn, error; got %q", s)
-	}
-	return l, nil
-}
 
 // NewLogger builds the process logger: human-readable console output when
 // format is "console", or "auto" and w is a terminal; JSON otherwise. Every
 // line passes through apikey.RedactWriter.
 func NewLogger(w io.Writer, format, level string) (zerolog.Logger, error) {
-	l, err := parseLevel(level)
+	l, err := config.ParseLogLevel(level)
 	if err != nil {
 		return zerolog.Nop(), fmt.Errorf("log.level: %w", err)
 	}

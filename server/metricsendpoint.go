@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenwright/tokenwright/server/edge"
 	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
-	"github.com/tokenwright/tokenwright/server/ratelimit"
 	"github.com/tokenwright/tokenwright/store"
 )
 
@@ -57,7 +57,7 @@ func (s *Server) metricsHandler() http.Handler {
 		got := sha256.Sum256([]byte(token))
 		if !ok || subtle.ConstantTimeCompare(got[:], want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "message": "a bearer token is required"})
+			edge.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized", "message": "a bearer token is required"})
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -70,13 +70,13 @@ func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /metrics only"})
+		edge.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "this listener serves /metrics only"})
 	})
 	return s.serveSide(ctx, ln, mux, "metrics", s.log.Info().Bool("bearer", s.metricsToken != nil))
 }
 
-// initOperations builds the metrics and the rate limits and connects them
-// to the OAuth server.
+// initOperations builds the metrics and connects them to the OAuth server
+// (the rate limits report to them through the route table, routes.go).
 func (s *Server) initOperations(oauthServer *oauth.Server) {
 	opts := metrics.Options{Keys: s.signingKeysForMetrics, Now: s.now, PerClient: s.metricsPrivate()}
 	if s.tls != nil {
@@ -89,9 +89,6 @@ func (s *Server) initOperations(oauthServer *oauth.Server) {
 	}
 	s.metrics = metrics.New(opts)
 	oauthServer.SetObserver(s.metrics)
-	s.limits = newLimits(s.cfg.Limits, func(endpoint string, scope ratelimit.Scope) {
-		s.metrics.RateLimited(endpoint, string(scope))
-	}, s.now)
 }
 
 // mirrorAger is what the metrics read of a store that serves reads from a

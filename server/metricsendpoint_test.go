@@ -16,6 +16,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -104,7 +105,7 @@ func TestMetricsListenAndBearerToken(t *testing.T) {
 	}
 	const token = "metrics-scraper-token"
 	s := servertest.Start(t, servertest.Options{
-		Configure: func(c *server.Config) { c.MetricsListen = ln.Addr().String() },
+		Configure: func(c *config.Config) { c.MetricsListen = ln.Addr().String() },
 		Environ: func(name string) string {
 			if name == "TOKENWRIGHT_METRICS_BEARER_TOKEN" {
 				return token
@@ -147,7 +148,7 @@ func TestMetricsBearerTokenFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("from-a-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.MetricsBearerTokenFile = file }})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.MetricsBearerTokenFile = file }})
 	if code, _ := scrape(t, s.URL+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Errorf("without the token: HTTP %d, want 401", code)
 	}
@@ -160,7 +161,7 @@ func TestMetricsBearerTokenFile(t *testing.T) {
 // validated; the token itself is not a config leaf.
 func TestMetricsSettings(t *testing.T) {
 	t.Parallel()
-	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_METRICS_LISTEN=127.0.0.1:9091",
+	cfg, err := config.Load("", []string{"TOKENWRIGHT_METRICS_LISTEN=127.0.0.1:9091",
 		"TOKENWRIGHT_METRICS_BEARER_TOKEN_FILE=/run/secrets/m", "TOKENWRIGHT_METRICS_BEARER_TOKEN=t"})
 	if err != nil {
 		t.Fatal(err)
@@ -169,13 +170,13 @@ func TestMetricsSettings(t *testing.T) {
 		t.Fatalf("environment not applied: %q %q", cfg.MetricsListen, cfg.MetricsBearerTokenFile)
 	}
 	for _, bad := range []string{"nope", cfg.Listen} {
-		c := server.DefaultConfig()
+		c := config.Default()
 		c.MetricsListen = bad
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "metricsListen") {
 			t.Errorf("metricsListen %q: %v", bad, err)
 		}
 	}
-	c := server.DefaultConfig()
+	c := config.Default()
 	c.DataDir = t.TempDir()
 	c.MetricsBearerTokenFile = filepath.Join(t.TempDir(), "missing")
 	if _, err := server.New(context.Background(), c, server.Options{Environ: func(string) string { return "" }}); err == nil ||

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -36,10 +36,10 @@ func TestWebhookDeliveryMetrics(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 	s := servertest.Start(t, servertest.Options{
-		Configure: func(c *server.Config) {
-			c.Notifications.Interval = server.Duration(time.Hour) // one run at start, then the test's key waits
+		Configure: func(c *config.Config) {
+			c.Notifications.Interval = config.Duration(time.Hour) // one run at start, then the test's key waits
 			c.Notifications.Webhook.URL = hook.URL
-			c.Notifications.Webhook.RetryBackoff = server.Duration(10 * time.Millisecond)
+			c.Notifications.Webhook.RetryBackoff = config.Duration(10 * time.Millisecond)
 		},
 		Environ: func(k string) string {
 			if k == "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET" {
@@ -67,10 +67,10 @@ func TestWebhookDeliveryMetrics(t *testing.T) {
 	in := int64(24 * 3600)
 	s.CreateKey(t, "svc", api.CreateKey{Name: "soon", ExpiresIn: &in})
 	s.Stop()
-	s = servertest.Start(t, servertest.Options{DataDir: s.DataDir, Configure: func(c *server.Config) {
-		c.Notifications.Interval = server.Duration(time.Hour)
+	s = servertest.Start(t, servertest.Options{DataDir: s.DataDir, Configure: func(c *config.Config) {
+		c.Notifications.Interval = config.Duration(time.Hour)
 		c.Notifications.Webhook.URL = hook.URL
-		c.Notifications.Webhook.RetryBackoff = server.Duration(10 * time.Millisecond)
+		c.Notifications.Webhook.RetryBackoff = config.Duration(10 * time.Millisecond)
 	}, Environ: func(k string) string {
 		if k == "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET" {
 			return "whsec-test-0123456789abcdef"
@@ -131,8 +131,8 @@ func TestAdminMetricsByRouteTemplate(t *testing.T) {
 // the notifications.interval schedule, polled here through real scrapes).
 func TestKeyCountMetrics(t *testing.T) {
 	clock := newFakeClock(time.Now().UTC())
-	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *server.Config) {
-		c.Notifications.Interval = server.Duration(100 * time.Millisecond)
+	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *config.Config) {
+		c.Notifications.Interval = config.Duration(100 * time.Millisecond)
 	}})
 	// waitFor polls real scrapes until every series has its value.
 	waitFor := func(want map[string]float64) {

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/notify"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store"
@@ -103,10 +104,10 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 	rc, hook := startReceiver(t, secret, 2, clock.Now) // every delivery fails twice first
 	s := servertest.Start(t, servertest.Options{
 		Now: clock.Now,
-		Configure: func(c *server.Config) {
-			c.Notifications.Interval = server.Duration(100 * time.Millisecond)
+		Configure: func(c *config.Config) {
+			c.Notifications.Interval = config.Duration(100 * time.Millisecond)
 			c.Notifications.Webhook.URL = hook
-			c.Notifications.Webhook.RetryBackoff = server.Duration(20 * time.Millisecond)
+			c.Notifications.Webhook.RetryBackoff = config.Duration(20 * time.Millisecond)
 		},
 		Environ: func(k string) string {
 			if k == "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET" {
@@ -180,7 +181,7 @@ func TestExpiryNoticesWebhook(t *testing.T) {
 
 func TestWebhookNeedsASecret(t *testing.T) {
 	t.Parallel()
-	cfg := server.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Notifications.Webhook.URL = "http://127.0.0.1:1/hook"
 	_, err := server.New(context.Background(), cfg, server.Options{Environ: func(string) string { return "" }})
@@ -195,7 +196,7 @@ func TestWebhookNeedsASecret(t *testing.T) {
 
 func TestNotificationSettingsFromTheEnvironment(t *testing.T) {
 	t.Parallel()
-	cfg, err := server.LoadConfig("", []string{"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_URL=https://hooks.example.com/tw",
+	cfg, err := config.Load("", []string{"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_URL=https://hooks.example.com/tw",
 		"TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET=not-a-setting-but-allowed", "TOKENWRIGHT_NOTIFICATIONS_INTERVAL=30s"})
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -68,7 +68,7 @@ func plainUser(t *testing.T, s *servertest.Server, name string) api.KeyWithSecre
 // stored before the user was narrowed, at the token endpoint.
 func TestPATReachIsBoundedByItsUser(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.Tokens.DefaultScopes = []string{"read"}
 		c.Tokens.DefaultAudiences = []string{apiBase + "/a", apiBase + "/pub/*"}
 	}})
@@ -237,7 +237,7 @@ func TestNarrowingAnAccountNarrowsItsKeys(t *testing.T) {
 func TestHostileAudiencesAreRefused(t *testing.T) {
 	t.Parallel()
 	// Many requests from one client: rate limits are not under test.
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled = false }})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled = false }})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com", Profile: "generic",
 		AllowedAudiences: []string{apiBase + "/*", "Domino"}})
 	key := s.CreateKey(t, "svc", api.CreateKey{Name: "a", Audiences: []string{apiBase + "/a*"}})

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -134,7 +134,7 @@ func TestRequestLogLines(t *testing.T) {
 // TestRequestIDFromTrustedProxy (issue 16, finding 6): a trusted proxy's
 // X-Request-Id is kept; a malformed one (space, overlong) is replaced.
 func TestRequestIDFromTrustedProxy(t *testing.T) {
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.1"} }})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} }})
 	for _, tc := range []struct{ sent, want string }{
 		{"0191b0a2-7c4e-7d4b-9a6e-3f1c2b5d8e90", "0191b0a2-7c4e-7d4b-9a6e-3f1c2b5d8e90"},
 		{"01J9Z3K8Q4W2X5Y6Z7A8B9C0D1", "01J9Z3K8Q4W2X5Y6Z7A8B9C0D1"},

@@ -1,307 +1,90 @@
 package server
 
 import (
-	"encoding/json"
-	"errors"
 	"log"
-	"mime"
 	"net/http"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
-	"github.com/tokenwright/tokenwright/server/claimnames"
+	"github.com/tokenwright/tokenwright/server/discovery"
+	"github.com/tokenwright/tokenwright/server/edge"
 	"github.com/tokenwright/tokenwright/server/oauth"
-	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/server/ratelimit"
 	"github.com/tokenwright/tokenwright/web"
 )
 
-const (
-	// maxTokenRequest bounds the token endpoint body: a form with a client
-	// id, a 70-byte secret, scopes and a few audiences fits many times over.
-	maxTokenRequest = 8 << 10
-)
-
-// The properties of each kind of route (edge.go). The OAuth endpoints
+// The properties of each kind of route (server/edge). The OAuth endpoints
 // share one set of rate-limit buckets; introspection is charged for
 // failures only.
 var (
-	discoveryRoute  = routeProps{label: labelDiscovery, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspNone}
-	jwksRoute       = routeProps{label: labelJWKS, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspNone}
-	tokenRoute      = routeProps{label: labelToken, cors: corsTokenEndpoint, limit: limitOAuth, errors: errorsOAuth, csp: cspStrict, form: true}
-	introspectRoute = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitOAuthFailures, errors: errorsOAuth, csp: cspStrict, form: true}
-	revokeRoute     = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitOAuth, errors: errorsOAuth, csp: cspStrict, form: true}
-	authorizeRoute  = routeProps{label: labelOAuthOther, cors: corsOff, limit: limitNone, errors: errorsOAuth, csp: cspStrict}
-	probeRoute      = routeProps{label: labelHealth, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, quiet: true}
-	metricsRoute    = routeProps{label: labelMetrics, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict, quiet: true}
-	adminRoute      = routeProps{label: labelAdmin, cors: corsOn, limit: limitAdmin, errors: errorsAPI, csp: cspStrict, byTemplate: true}
+	discoveryRoute  = edge.Props{Label: edge.LabelDiscovery, CORS: edge.CORSOn, Limit: edge.LimitNone, Errors: edge.ErrorsAPI, CSP: edge.CSPNone}
+	jwksRoute       = edge.Props{Label: edge.LabelJWKS, CORS: edge.CORSOn, Limit: edge.LimitNone, Errors: edge.ErrorsAPI, CSP: edge.CSPNone}
+	tokenRoute      = edge.Props{Label: edge.LabelToken, CORS: edge.CORSTokenEndpoint, Limit: edge.LimitOAuth, Errors: edge.ErrorsOAuth, CSP: edge.CSPStrict, Form: true}
+	introspectRoute = edge.Props{Label: edge.LabelOAuthOther, CORS: edge.CORSOff, Limit: edge.LimitOAuthFailures, Errors: edge.ErrorsOAuth, CSP: edge.CSPStrict, Form: true}
+	revokeRoute     = edge.Props{Label: edge.LabelOAuthOther, CORS: edge.CORSOff, Limit: edge.LimitOAuth, Errors: edge.ErrorsOAuth, CSP: edge.CSPStrict, Form: true}
+	authorizeRoute  = edge.Props{Label: edge.LabelOAuthOther, CORS: edge.CORSOff, Limit: edge.LimitNone, Errors: edge.ErrorsOAuth, CSP: edge.CSPStrict}
+	probeRoute      = edge.Props{Label: edge.LabelHealth, CORS: edge.CORSOff, Limit: edge.LimitNone, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict, Quiet: true}
+	metricsRoute    = edge.Props{Label: edge.LabelMetrics, CORS: edge.CORSOff, Limit: edge.LimitNone, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict, Quiet: true}
+	adminRoute      = edge.Props{Label: edge.LabelAdmin, CORS: edge.CORSOn, Limit: edge.LimitAdmin, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict, ByTemplate: true}
 	// apiNamespace: unknown paths under /api/ other than the admin API's
 	// are still readable cross-origin (a console on another origin sees
 	// the 404, not a CORS failure).
-	apiNamespace = routeProps{label: labelWeb, cors: corsOn, limit: limitNone, errors: errorsAPI, csp: cspStrict}
+	apiNamespace = edge.Props{Label: edge.LabelWeb, CORS: edge.CORSOn, Limit: edge.LimitNone, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict}
 	// webRoute: the console and the catch-all (the home page, and the JSON
 	// 404 of every unknown path); the console sets its own, looser policy
 	// over the strict one.
-	webRoute = routeProps{label: labelWeb, cors: corsOff, limit: limitNone, errors: errorsAPI, csp: cspStrict}
+	webRoute = edge.Props{Label: edge.LabelWeb, CORS: edge.CORSOff, Limit: edge.LimitNone, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict}
 )
 
 // routes is the route table: every route of the public listener with its
 // properties. The admin API's own table is admin.API.Register.
-func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) *routeTable {
-	t := newRouteTable(s.edge, webRoute)
+func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) *edge.Table {
+	t := edge.New(edge.Options{Log: s.log, Metrics: s.metrics, CORS: s.cfg.CORS, Limits: s.cfg.Limits, Now: s.now,
+		OnRateLimited: func(endpoint string, scope ratelimit.Scope) { s.metrics.RateLimited(endpoint, string(scope)) }}, webRoute)
 	get := []string{http.MethodGet, http.MethodHead}
-	t.handle("/.well-known/openid-configuration", discoveryRoute, http.HandlerFunc(s.serveDiscovery), get...)
-	t.handle("/.well-known/oauth-authorization-server", discoveryRoute, http.HandlerFunc(s.serveDiscovery), get...)
+	docs := discovery.New(s.cfg.Issuer, s.accounts.AdvertisedScopes, s.signing, s.now)
+	t.Handle("/.well-known/openid-configuration", discoveryRoute, http.HandlerFunc(docs.ServeMetadata), get...)
+	t.Handle("/.well-known/oauth-authorization-server", discoveryRoute, http.HandlerFunc(docs.ServeMetadata), get...)
 	// Advertised by the metadata; refuses every request (oauth.Authorize).
-	t.handle(oauth.AuthorizePath, authorizeRoute, http.HandlerFunc(oauth.Authorize))
-	t.handle(oauth.KeysPath, jwksRoute, http.HandlerFunc(s.serveJWKS), get...)
+	t.Handle(oauth.AuthorizePath, authorizeRoute, http.HandlerFunc(oauth.Authorize))
+	t.Handle(oauth.KeysPath, jwksRoute, http.HandlerFunc(docs.ServeJWKS), get...)
 	oauthHandler := redactErrorBodies(oauthServer.Handler())
-	t.handle(oauth.TokenPath, tokenRoute, oauthHandler)
-	t.handle(oauth.IntrospectPath, introspectRoute, oauthHandler)
-	t.handle(oauth.RevokePath, revokeRoute, oauthHandler)
-	t.handle("/healthz", probeRoute, http.HandlerFunc(serveHealthy), get...)
-	t.handle("/readyz", probeRoute, http.HandlerFunc(s.serveReady), get...)
+	t.Handle(oauth.TokenPath, tokenRoute, oauthHandler)
+	t.Handle(oauth.IntrospectPath, introspectRoute, oauthHandler)
+	t.Handle(oauth.RevokePath, revokeRoute, oauthHandler)
+	t.Handle("/healthz", probeRoute, http.HandlerFunc(serveHealthy), get...)
+	t.Handle("/readyz", probeRoute, http.HandlerFunc(s.serveReady), get...)
 	// With metricsListen, /metrics is served on its own listener only, and
 	// the public one answers 404 (metricsendpoint.go).
-	metrics := http.Handler(http.HandlerFunc(notFound))
+	metrics := http.Handler(http.HandlerFunc(edge.NotFound))
 	if s.cfg.MetricsListen == "" {
 		metrics = s.metricsHandler()
 	}
-	t.handle("/metrics", metricsRoute, metrics, http.MethodGet)
+	t.Handle("/metrics", metricsRoute, metrics, http.MethodGet)
 	if s.db != nil {
 		// Online backups stream the bbolt file; an etcd cluster is backed
 		// up with etcdctl snapshot save (docs/high-availability.md).
 		adminAPI.SetSnapshotter(s.snapshot)
 	}
-	t.mount(admin.Prefix+"/", adminRoute, adminAPI.Register)
+	t.Mount(admin.Prefix+"/", adminRoute, adminAPI.Register)
 	// The web console: static assets, a client of the admin API.
 	console := web.Console()
-	t.handle(strings.TrimSuffix(web.ConsolePath, "/"), webRoute, console, get...)
-	t.prefix(web.ConsolePath, webRoute, console, get...)
+	t.Handle(strings.TrimSuffix(web.ConsolePath, "/"), webRoute, console, get...)
+	t.Prefix(web.ConsolePath, webRoute, console, get...)
 	// Unknown paths in the protocol namespaces are answered by the
 	// catch-all below, with the namespace's properties (error format,
 	// CORS, label).
-	t.namespace("/oauth/", authorizeRoute)
-	t.namespace("/.well-known/", discoveryRoute)
-	t.namespace("/api/", apiNamespace)
-	t.prefix("/", webRoute, web.Handler(s.cfg.Issuer), get...)
-
-	t.serve.NotFoundHandler = http.HandlerFunc(notFound)
-	t.serve.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "method not allowed"})
-	})
+	t.Namespace("/oauth/", authorizeRoute)
+	t.Namespace("/.well-known/", discoveryRoute)
+	t.Namespace("/api/", apiNamespace)
+	t.Prefix("/", webRoute, web.Handler(s.cfg.Issuer), get...)
 	return t
 }
 
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "no such endpoint"})
-}
-
 func serveHealthy(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(body)
-}
-
-func oauthError(w http.ResponseWriter, status int, code, description string) {
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
-}
-
-// tokenEndpointGuard closes, for the token, introspection and revocation
-// endpoints, the gaps the op layer leaves open (see the
-// zitadel notes): GET with secrets in the query string, oversized bodies,
-// non-form bodies, a body client_id that contradicts the Basic user; and
-// adds WWW-Authenticate to 401 answers (RFC 6749 §5.2).
-func tokenEndpointGuard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts POST only")
-			return
-		}
-		if r.URL.RawQuery != "" {
-			oauthError(w, http.StatusBadRequest, "invalid_request", "parameters must be sent in the form body, not the URL")
-			return
-		}
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-			oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-			return
-		}
-		if r.ContentLength > maxTokenRequest {
-			oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxTokenRequest)
-		if _, err := oauth.ClaimedClient(r); errors.Is(err, oauth.ErrClientIDMismatch) {
-			oauthError(w, http.StatusBadRequest, "invalid_request", oauth.ErrClientIDMismatch.Error())
-			return
-		} else if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			oauthError(w, http.StatusRequestEntityTooLarge, "invalid_request", "the request body is too large")
-			return
-		} else if err != nil {
-			oauthError(w, http.StatusBadRequest, "invalid_request", "the form body could not be parsed")
-			return
-		}
-		next.ServeHTTP(&challengeWriter{ResponseWriter: w}, r)
-	})
-}
-
-// challengeWriter adds the Basic challenge to 401 responses.
-type challengeWriter struct{ http.ResponseWriter }
-
-func (c *challengeWriter) WriteHeader(status int) {
-	if status == http.StatusUnauthorized {
-		c.Header().Set("WWW-Authenticate", `Basic realm="tokenwright"`)
-	}
-	c.ResponseWriter.WriteHeader(status)
-}
-
-// discoveryMetadata is the OAuth 2.0 Authorization Server Metadata (RFC
-// 8414) and the OpenID Provider Metadata (OpenID Connect Discovery 1.0).
-// Both paths serve the same document: every member below is either
-// defined by one specification and registered for the other (RFC 8414
-// §7.1.2 registers OpenID's), or defined by both, and no member's honest
-// value differs between them; so a verifier reads the same answer
-// whichever document it fetches. It is our own type rather than
-// oidc.DiscoveryConfiguration so that it advertises exactly what works.
-// Members with zero elements are omitted (RFC 8414 §3.2). Why each member
-// is what it is (docs/discovery.md has the table):
-//   - authorization_endpoint, response_types_supported ["code"]: required
-//     by OpenID Discovery (the endpoint) and by RFC 8414 (a non-empty
-//     list). This server's only grant is client_credentials, so the
-//     endpoint exists to refuse: oauth.Authorize answers every request
-//     with an RFC 6749 error and never redirects. authorization_code is
-//     not in grant_types_supported.
-//   - *_endpoint_auth_signing_alg_values_supported: RFC 8414 makes them
-//     MUST when private_key_jwt is listed for that endpoint; it is for all
-//     three, with the one list of accepted assertion algorithms.
-//   - scopes_supported (RECOMMENDED): accounts.AdvertisedScopes, the
-//     scopes an account without its own list may ask for; accounts' own
-//     lists are not published (RFC 8414 lets a server omit some).
-//     "openid" is absent because no ID token is ever issued.
-//   - id_token_signing_alg_values_supported: OpenID Discovery requires it
-//     and requires RS256 in it. No ID token is issued; verifiers (go-oidc,
-//     oauth2-proxy) read it as the algorithms of the issuer's tokens, so it
-//     lists the published keys' algorithms, plus RS256 when no key uses it
-//     (harmless: a token is only accepted with a key from jwks_uri).
-//   - subject_types_supported ["public"] (OpenID, required): sub is the
-//     client id for every verifier.
-//   - request_uri_parameter_supported false: OpenID's default is true,
-//     which would claim support for request_uri.
-type discoveryMetadata struct {
-	Issuer                                             string   `json:"issuer"`
-	AuthorizationEndpoint                              string   `json:"authorization_endpoint"`
-	TokenEndpoint                                      string   `json:"token_endpoint"`
-	IntrospectionEndpoint                              string   `json:"introspection_endpoint"`
-	RevocationEndpoint                                 string   `json:"revocation_endpoint"`
-	JWKSURI                                            string   `json:"jwks_uri"`
-	ScopesSupported                                    []string `json:"scopes_supported,omitempty"`
-	ResponseTypesSupported                             []string `json:"response_types_supported"`
-	GrantTypesSupported                                []string `json:"grant_types_supported"`
-	TokenEndpointAuthMethodsSupported                  []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgValuesSupported         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	IntrospectionEndpointAuthMethodsSupported          []string `json:"introspection_endpoint_auth_methods_supported"`
-	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
-	RevocationEndpointAuthMethodsSupported             []string `json:"revocation_endpoint_auth_methods_supported"`
-	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
-	SubjectTypesSupported                              []string `json:"subject_types_supported"`
-	IDTokenSigningAlgValuesSupported                   []string `json:"id_token_signing_alg_values_supported"`
-	ClaimsSupported                                    []string `json:"claims_supported"`
-	RequestURIParameterSupported                       bool     `json:"request_uri_parameter_supported"`
-	ServiceDocumentation                               string   `json:"service_documentation,omitempty"`
-}
-
-func (s *Server) discoveryDocument(st *signing.State) []byte {
-	// Every endpoint that authenticates clients accepts the same methods
-	// and the same assertion algorithms (oauth.Server.authenticate).
-	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
-	assertionAlgs := accounts.AssertionAlgorithms()
-	md := discoveryMetadata{
-		Issuer:                            s.cfg.Issuer,
-		AuthorizationEndpoint:             s.cfg.Issuer + oauth.AuthorizePath,
-		TokenEndpoint:                     s.cfg.Issuer + oauth.TokenPath,
-		IntrospectionEndpoint:             s.cfg.Issuer + oauth.IntrospectPath,
-		RevocationEndpoint:                s.cfg.Issuer + oauth.RevokePath,
-		JWKSURI:                           s.cfg.Issuer + oauth.KeysPath,
-		ScopesSupported:                   s.accounts.AdvertisedScopes(),
-		ResponseTypesSupported:            oauth.ResponseTypesSupported,
-		GrantTypesSupported:               []string{"client_credentials"},
-		TokenEndpointAuthMethodsSupported: authMethods,
-		TokenEndpointAuthSigningAlgValuesSupported:         assertionAlgs,
-		IntrospectionEndpointAuthMethodsSupported:          authMethods,
-		IntrospectionEndpointAuthSigningAlgValuesSupported: assertionAlgs,
-		RevocationEndpointAuthMethodsSupported:             authMethods,
-		RevocationEndpointAuthSigningAlgValuesSupported:    assertionAlgs,
-		SubjectTypesSupported:                              []string{"public"},
-		IDTokenSigningAlgValuesSupported:                   signing.Advertised(), // fixed, so that a switch of algorithm strands no verifier: see there
-		ClaimsSupported:                                    claimnames.Issued(),
-	}
-	data, _ := json.Marshal(md)
-	return data
-}
-
-// discoveryEntry caches the serialised discovery document for one key set
-// (rebuilt when the set changes, though nothing in it depends on the set
-// since its algorithm list is fixed: see signing.Advertised).
-type discoveryEntry struct {
-	state *signing.State
-	body  []byte
-}
-
-// serveDiscovery serves the metadata, re-serialised only when the key set
-// changes.
-func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request) {
-	st := s.signing.Current()
-	e := s.discovery.Load()
-	if e == nil || e.state != st {
-		e = &discoveryEntry{state: st, body: s.discoveryDocument(st)}
-		s.discovery.Store(e)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", s.cacheControl(st))
-	_, _ = w.Write(e.body)
-}
-
-// cacheControl lets verifiers cache for the configured max-age, cut short
-// by the next planned change of the key set, so no cached copy outlives it.
-func (s *Server) cacheControl(st *signing.State) string {
-	age := st.CacheMaxAge(s.now(), s.signing.Options().MaxAge)
-	return "public, max-age=" + strconv.Itoa(int(age/time.Second))
-}
-
-// serveJWKS serves the pre-serialised public key set with a strong ETag.
-func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
-	st := s.signing.Current()
-	h := w.Header()
-	h.Set("Content-Type", "application/jwk-set+json")
-	h.Set("Cache-Control", s.cacheControl(st))
-	h.Set("ETag", st.ETag)
-	if etagMatches(r.Header.Get("If-None-Match"), st.ETag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	_, _ = w.Write(st.JWKS)
-}
-
-// etagMatches implements If-None-Match with strong comparison over a
-// comma-separated list (RFC 9110 §13.1.2), including "*".
-func etagMatches(header, etag string) bool {
-	for _, c := range strings.Split(header, ",") {
-		c = strings.TrimSpace(c)
-		if c == "*" || c == etag {
-			return true
-		}
-	}
-	return false
+	edge.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // serveReady reports whether the store answers and a signing key is loaded.
@@ -315,7 +98,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		checks["signingKey"], status = "missing", http.StatusServiceUnavailable
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
+	edge.WriteJSON(w, status, map[string]any{"status": http.StatusText(status), "checks": checks})
 }
 
 // newStdLogger routes net/http's internal messages (TLS handshake errors

@@ -2,6 +2,8 @@ package server
 
 import (
 	"runtime/debug"
+
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // DefaultGCPercent is the garbage collector target `serve` uses with the
@@ -17,10 +19,10 @@ import (
 const DefaultGCPercent = 400
 
 // TuneRuntime applies DefaultGCPercent when GOGC is unset and the store
-// (Config.Store) keeps its data outside the heap. Process-wide, so only a
+// (config.Config.Store) keeps its data outside the heap. Process-wide, so only a
 // command's entry point calls it, never the library.
 func TuneRuntime(getenv func(string) string, store string) {
-	if getenv("GOGC") == "" && store != StoreEtcd {
+	if getenv("GOGC") == "" && store != config.StoreEtcd {
 		debug.SetGCPercent(DefaultGCPercent)
 	}
 }

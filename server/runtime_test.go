@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // GOGC=400 suits the bbolt store, whose data is outside the heap; with
@@ -17,9 +18,9 @@ func TestTuneRuntimeGCTarget(t *testing.T) {
 		store, gogc string
 		want        int
 	}{
-		{server.StoreBolt, "", server.DefaultGCPercent},
-		{server.StoreEtcd, "", 100},
-		{server.StoreBolt, "150", 100},
+		{config.StoreBolt, "", server.DefaultGCPercent},
+		{config.StoreEtcd, "", 100},
+		{config.StoreBolt, "150", 100},
 	} {
 		debug.SetGCPercent(100)
 		server.TuneRuntime(func(k string) string {

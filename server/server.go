@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,6 +21,9 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/clientip"
+	"github.com/tokenwright/tokenwright/server/config"
+	"github.com/tokenwright/tokenwright/server/edge"
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
@@ -36,7 +38,7 @@ const AdminTokenFile = "admin.token"
 
 // Server is a configured tokenwright instance.
 type Server struct {
-	cfg   Config
+	cfg   config.Config
 	log   zerolog.Logger
 	store store.Store
 	// mirror is the etcd store's freshness, for its metric; nil on bbolt.
@@ -46,17 +48,14 @@ type Server struct {
 	signing   *signing.Manager
 	accounts  *accounts.Service
 	handler   http.Handler
-	table     *routeTable // routes.go
+	table     *edge.Table // routes.go
 	now       func() time.Time
 	tls       *tlsconfig.Reloader // nil: plain HTTP
 	metrics   *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
-	limits       *limits     // limits.go
 	db           *bolt.Store // the file under the cache, for backups
-
-	discovery atomic.Pointer[discoveryEntry]
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -79,7 +78,7 @@ type Options struct {
 }
 
 // New opens the data directory and prepares the server. Call Close when done.
-func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
+func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -147,7 +146,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 
 	alg, _ := signing.ParseAlgorithm(cfg.Signing.Algorithm)
 	s.signing = signing.NewManager(db, kek, signing.Options{Algorithm: alg, Now: opts.Now, Monotonic: opts.Monotonic,
-		RotationPeriod: cfg.Signing.RotationPeriod.Std(), MaxAge: cfg.Signing.JWKSMaxAge.Std(), TokenLifetime: MaxTokenLifetime})
+		RotationPeriod: cfg.Signing.RotationPeriod.Std(), MaxAge: cfg.Signing.JWKSMaxAge.Std(), TokenLifetime: accounts.MaxTokenLifetime})
 	if err := s.signing.Load(ctx); err != nil {
 		return nil, err
 	}
@@ -162,7 +161,7 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 
 	policy := accounts.DefaultPolicy()
 	policy.DefaultTokenLifetime = cfg.Tokens.Lifetime.Std()
-	policy.MaxTokenLifetime = MaxTokenLifetime
+	policy.MaxTokenLifetime = accounts.MaxTokenLifetime
 	policy.DefaultAudiences, policy.DefaultScopes = cfg.Tokens.DefaultAudiences, cfg.Tokens.DefaultScopes
 	policy.DefaultKeyLifetime, policy.MaxKeyLifetime = cfg.Keys.DefaultLifetime.Std(), cfg.Keys.MaxLifetime.Std()
 	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
@@ -198,9 +197,11 @@ func New(ctx context.Context, cfg Config, opts Options) (_ *Server, err error) {
 	s.initOperations(oauthServer)
 	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
-	// requestContext is outermost so that the request log, inside each
-	// route's chain (edge.go), sees the address and the request id too.
-	s.handler = s.requestContext(s.recoverer(s.table))
+	// The request context is outermost so that the request log, inside
+	// each route's chain (server/edge), sees the address and the request
+	// id too. Validate has already checked the proxies.
+	proxies, _ := clientip.ParseProxies(cfg.TrustedProxies)
+	s.handler = edge.RequestContext(proxies, edge.Recoverer(s.log, s.table))
 	return s, nil
 }
 
@@ -344,7 +345,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Run is `tokenwright serve`: New, listen, Serve, Close. The side
 // listeners (health, metrics) stop with the main one and are waited for
 // before the store is closed: they read it.
-func Run(ctx context.Context, cfg Config, opts Options) error {
+func Run(ctx context.Context, cfg config.Config, opts Options) error {
 	s, err := New(ctx, cfg, opts)
 	if err != nil {
 		return err

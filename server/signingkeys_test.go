@@ -22,7 +22,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/signing"
 )
@@ -129,10 +129,10 @@ func (e errUnknownKID) Error() string { return "unknown kid " + string(e) }
 func TestRotationNeverStrandsAVerifier(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
-	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *server.Config) {
-		c.Signing.RotationPeriod = server.Duration(3 * time.Hour)
-		c.Signing.JWKSMaxAge = server.Duration(10 * time.Minute)
-		c.Tokens.Lifetime = server.Duration(20 * time.Minute)
+	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *config.Config) {
+		c.Signing.RotationPeriod = config.Duration(3 * time.Hour)
+		c.Signing.JWKSMaxAge = config.Duration(10 * time.Minute)
+		c.Tokens.Lifetime = config.Duration(20 * time.Minute)
 	}})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "rotor", Email: "rotor@example.com",
 		AllowedAudiences: []string{"https://domino.example.com"}})
@@ -210,9 +210,9 @@ func fetchToken(t *testing.T, s *servertest.Server, id, secret string) string {
 func TestJWKSCacheHeadersFollowTheSchedule(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
-	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *server.Config) {
-		c.Signing.RotationPeriod = server.Duration(24 * time.Hour)
-		c.Signing.JWKSMaxAge = server.Duration(time.Hour)
+	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *config.Config) {
+		c.Signing.RotationPeriod = config.Duration(24 * time.Hour)
+		c.Signing.JWKSMaxAge = config.Duration(time.Hour)
 	}})
 	get := func(etag string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+"/keys", nil)
@@ -342,7 +342,7 @@ func TestDatabaseHoldsNoPrivateKeyMaterial(t *testing.T) {
 	t.Parallel()
 	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
 		t.Run(alg, func(t *testing.T) {
-			s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Signing.Algorithm = alg }})
+			s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Signing.Algorithm = alg }})
 			s.CreateAccount(t, api.CreateServiceAccount{UserName: "a", Email: "a@example.com", AllowedAudiences: []string{"https://x.example.com"}})
 			s.CreateKey(t, "a", api.CreateKey{Name: "k"})
 			s.Do(t, s.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", nil, nil)

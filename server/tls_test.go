@@ -20,6 +20,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
@@ -52,7 +53,7 @@ func tlsClient(t *testing.T, keepAlive bool) *http.Client {
 
 func startTLS(t *testing.T, src tlsconfig.Source) *servertest.Server {
 	t.Helper()
-	return servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	return servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.TLS = src
 		c.Issuer = "https://" + c.Listen
 	}})
@@ -243,26 +244,26 @@ func TestTLSConfigErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name string
-		edit func(*server.Config)
+		edit func(*config.Config)
 		want string
 	}{
-		{"http issuer", func(c *server.Config) {
+		{"http issuer", func(c *config.Config) {
 			// Set: an unset issuer with tls is derived as https://LISTEN.
 			c.Issuer = "http://127.0.0.1:8080"
 			c.TLS = tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")}
 		}, "issuer: must be an https URL"},
-		{"cert without key", func(c *server.Config) { c.TLS = tlsconfig.Source{Cert: pki("server.pem")} }, "tls.cert and tls.key"},
-		{"two sources", func(c *server.Config) {
+		{"cert without key", func(c *config.Config) { c.TLS = tlsconfig.Source{Cert: pki("server.pem")} }, "tls.cert and tls.key"},
+		{"two sources", func(c *config.Config) {
 			c.TLS = tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key"), PKCS12: pki("server.p12")}
 		}, "tls: set only one"},
-		{"alias without jks", func(c *server.Config) { c.TLS = tlsconfig.Source{PKCS12: pki("server.p12"), Alias: "x"} }, "tls.alias"},
-		{"bad proxy", func(c *server.Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trustedProxies"},
-		{"bad health", func(c *server.Config) { c.HealthListen = "nope" }, "healthListen"},
-		{"bad site", func(c *server.Config) { c.Domino.Sites = []string{"https://domino.example.com/"} }, "domino.sites"},
-		{"http site", func(c *server.Config) { c.Domino.Sites = []string{"http://domino.example.com"} }, "domino.sites"},
+		{"alias without jks", func(c *config.Config) { c.TLS = tlsconfig.Source{PKCS12: pki("server.p12"), Alias: "x"} }, "tls.alias"},
+		{"bad proxy", func(c *config.Config) { c.TrustedProxies = []string{"10.0.0.0/33"} }, "trustedProxies"},
+		{"bad health", func(c *config.Config) { c.HealthListen = "nope" }, "healthListen"},
+		{"bad site", func(c *config.Config) { c.Domino.Sites = []string{"https://domino.example.com/"} }, "domino.sites"},
+		{"http site", func(c *config.Config) { c.Domino.Sites = []string{"http://domino.example.com"} }, "domino.sites"},
 	}
 	for _, tc := range cases {
-		cfg := server.DefaultConfig()
+		cfg := config.Default()
 		tc.edit(&cfg)
 		err := cfg.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -275,7 +276,7 @@ func TestTLSConfigErrors(t *testing.T) {
 		{PKCS12: pki("server.p12"), Password: "wrong"},
 		{JKS: pki("server.jks"), Password: "wrong"},
 	} {
-		cfg := server.DefaultConfig()
+		cfg := config.Default()
 		cfg.DataDir = t.TempDir()
 		cfg.Issuer = "https://127.0.0.1:8443"
 		cfg.TLS = src

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/server/tlsconfig/tlstest"
@@ -63,7 +64,7 @@ func TestServeRefusesExpiredCertificate(t *testing.T) {
 		"not yet valid": {future, "not valid before " + future.Leaf.NotBefore.UTC().Format("2006-01-02")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			cfg := server.DefaultConfig()
+			cfg := config.Default()
 			cfg.DataDir = t.TempDir()
 			cfg.Listen = "127.0.0.1:0"
 			cfg.Issuer = "https://127.0.0.1:8443"
@@ -86,7 +87,7 @@ func TestServeRefusesExpiredCertificate(t *testing.T) {
 	}
 
 	t.Run("allowExpired", func(t *testing.T) {
-		s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+		s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 			c.TLS = tlsconfig.Source{Cert: expired.CertFile, Key: expired.KeyFile, AllowExpired: true}
 			c.Issuer = "https://" + c.Listen
 		}})
@@ -117,7 +118,7 @@ func TestTLSCertificateExpiryWarningAndMetric(t *testing.T) {
 	now := time.Now()
 	ca := tlstest.NewCA(t)
 	soon := ca.Issue(t, now.Add(-time.Hour), now.Add(10*24*time.Hour))
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.TLS = tlsconfig.Source{Cert: soon.CertFile, Key: soon.KeyFile}
 		c.Issuer = "https://" + c.Listen
 	}})
@@ -193,18 +194,18 @@ func replace(t *testing.T, from, into tlstest.PKI) {
 // means nothing without a certificate.
 func TestTLSAllowExpiredSetting(t *testing.T) {
 	t.Parallel()
-	cfg, err := server.LoadConfig(writeFile(t, "tls:\n  cert: c.pem\n  key: k.pem\n  allowExpired: true\n"), nil)
+	cfg, err := config.Load(writeConfig(t, "tls:\n  cert: c.pem\n  key: k.pem\n  allowExpired: true\n"), nil)
 	if err != nil || !cfg.TLS.AllowExpired {
 		t.Fatalf("from the file: %v %+v", err, cfg.TLS)
 	}
-	cfg, err = server.LoadConfig("", []string{"TOKENWRIGHT_TLS_ALLOW_EXPIRED=true"})
+	cfg, err = config.Load("", []string{"TOKENWRIGHT_TLS_ALLOW_EXPIRED=true"})
 	if err != nil || !cfg.TLS.AllowExpired {
 		t.Fatalf("from the environment: %v %+v", err, cfg.TLS)
 	}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "tls.allowExpired needs a certificate") {
 		t.Fatalf("allowExpired without a certificate: %v", err)
 	}
-	if _, err := server.LoadConfig(writeFile(t, "tls:\n  allowexpired: true\n"), nil); err == nil {
+	if _, err := config.Load(writeConfig(t, "tls:\n  allowexpired: true\n"), nil); err == nil {
 		t.Fatal("a misspelt key was accepted")
 	}
 }

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
@@ -40,7 +40,7 @@ func corsRequest(t *testing.T, method, target, origin string, preflight bool) *h
 
 func TestCORS(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.CORS = cors.Config{Origins: cors.Origins{"localhost": true, ".example.com": true, ".evil.example.com": false}}
 	}})
 	cases := []struct {
@@ -84,7 +84,7 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("token endpoint preflight allowed: %v", pre.Header)
 	}
 
-	s2 := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s2 := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.CORS = cors.Config{TokenEndpoint: true, Origins: cors.Origins{".example.com": true}}
 	}})
 	pre = corsRequest(t, http.MethodOptions, s2.URL+"/oauth/token", "https://console.example.com", true)
@@ -102,24 +102,24 @@ func TestCORS(t *testing.T) {
 func TestCORSConfigFile(t *testing.T) {
 	t.Parallel()
 	path := writeConfig(t, "cors:\n  localhost: true\n  .example.com: true\n  .evil.example.com: false\n  tokenEndpoint: true\n")
-	cfg, err := server.LoadConfig(path, nil)
+	cfg, err := config.Load(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !cfg.CORS.TokenEndpoint || len(cfg.CORS.Origins) != 3 || cfg.CORS.Origins[".evil.example.com"] {
 		t.Fatalf("cors %+v", cfg.CORS)
 	}
-	if _, err := server.LoadConfig(writeConfig(t, "cors:\n  localhost: yes please\n"), nil); err == nil || !strings.Contains(err.Error(), "cors.localhost") {
+	if _, err := config.Load(writeConfig(t, "cors:\n  localhost: yes please\n"), nil); err == nil || !strings.Contains(err.Error(), "cors.localhost") {
 		t.Fatalf("bad value: %v", err)
 	}
-	cfg, err = server.LoadConfig(writeConfig(t, "cors:\n  'bad host!': true\n"), nil)
+	cfg, err = config.Load(writeConfig(t, "cors:\n  'bad host!': true\n"), nil)
 	if err == nil {
 		err = cfg.Validate()
 	}
 	if err == nil || !strings.Contains(err.Error(), "cors.bad host!") {
 		t.Fatalf("bad ending: %v", err)
 	}
-	cfg, err = server.LoadConfig("", []string{"TOKENWRIGHT_CORS_ORIGINS=localhost=true,.evil.example.com=false",
+	cfg, err = config.Load("", []string{"TOKENWRIGHT_CORS_ORIGINS=localhost=true,.evil.example.com=false",
 		"TOKENWRIGHT_CORS_TOKEN_ENDPOINT=true", "TOKENWRIGHT_TRUSTED_PROXIES=10.0.0.0/8,127.0.0.1",
 		"TOKENWRIGHT_DOMINO_SITES=https://domino.example.com", "TOKENWRIGHT_DOMINO_REST_API=true",
 		"TOKENWRIGHT_TLS_PKCS12=/etc/tw.p12", "TOKENWRIGHT_TLS_PASSWORD_FILE=/etc/tw.pw", "TOKENWRIGHT_HEALTH_LISTEN=127.0.0.1:9090"})
@@ -138,7 +138,7 @@ func TestCORSConfigFile(t *testing.T) {
 func TestTrustedProxies(t *testing.T) {
 	t.Parallel()
 	run := func(trusted []string, xff string) error {
-		s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.TrustedProxies = trusted }})
+		s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.TrustedProxies = trusted }})
 		s.CreateAccount(t, api.CreateServiceAccount{UserName: "netbot", Email: "netbot@example.com",
 			AllowedCIDRs: []string{"203.0.113.0/24"}})
 		key := s.CreateKey(t, "netbot", api.CreateKey{Name: "k"})
@@ -186,7 +186,7 @@ func writeConfig(t *testing.T, body string) string {
 func TestIssuerIgnoresForwardedHeaders(t *testing.T) {
 	t.Parallel()
 	s, key := setup(t)
-	s2 := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} }})
+	s2 := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.0/8"} }})
 	forged := headerTransport{"X-Forwarded-Host": "evil.example.com", "X-Forwarded-Proto": "https",
 		"Forwarded": "host=evil.example.com;proto=https", "Host": "evil.example.com"}
 	hc := &http.Client{Transport: forged}

@@ -12,7 +12,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
@@ -110,7 +110,7 @@ func TestDemotionAndDeactivationRevokePATs(t *testing.T) {
 // against concurrent creates; revoked tokens count until deleted.
 func TestPATQuota(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Keys.MaxPATsPerUser = 3 }})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Keys.MaxPATsPerUser = 3 }})
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/users", api.CreateUser{UserName: "eve", Email: "eve@example.com"}, nil), 201, "create eve")
 	var first api.KeyWithSecret
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/users/eve/tokens", api.CreateKey{Name: "t0"}, &first), 201, "t0")
@@ -183,7 +183,7 @@ func TestPATSizeBounded(t *testing.T) {
 // the audit trail: ?limit (default 100, at most 1000) and ?before=<last id>.
 func TestTokenListsArePaged(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.Keys.MaxPATsPerUser = 200
 		c.Limits.Enabled = false // the test makes ~150 admin calls in a burst
 	}})

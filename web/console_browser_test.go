@@ -19,7 +19,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -248,8 +248,8 @@ func keyAPI(t *testing.T, srv *servertest.Server, account, name string) api.Key 
 func TestConsoleKeyLifecycleInBrowser(t *testing.T) {
 	b := newBrowser(t)
 	// Last use is written in batches; a short interval lets the test see it.
-	srv := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
-		c.Keys.UsageFlushInterval = server.Duration(100 * time.Millisecond)
+	srv := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
+		c.Keys.UsageFlushInterval = config.Duration(100 * time.Millisecond)
 	}})
 	ctx := b.tab()
 	signIn(t, ctx, srv, srv.AdminToken)
@@ -798,7 +798,7 @@ func jsString(s string) string {
 // of the API holds.
 func TestConsoleUserAllowedListsAndTokenPages(t *testing.T) {
 	b := newBrowser(t)
-	srv := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Limits.Enabled, c.Keys.MaxPATsPerUser = false, 200 }})
+	srv := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled, c.Keys.MaxPATsPerUser = false, 200 }})
 	if code := srv.Do(t, srv.AdminToken, http.MethodPost, "/api/v1/users", api.CreateUser{UserName: "hana", Email: "hana@example.com"}, nil); code != http.StatusCreated {
 		t.Fatalf("create user: HTTP %d", code)
 	}

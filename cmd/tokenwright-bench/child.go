@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // childServeArg makes this binary run the server instead of the benchmark,
@@ -48,7 +49,7 @@ func serveChild(args []string) error {
 		}
 		defer func() { pprof.StopCPUProfile(); _ = pf.Close() }()
 	}
-	cfg := server.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir, cfg.Listen, cfg.Issuer = *data, *listen, "http://"+*listen
 	server.TuneRuntime(os.Getenv, cfg.Store) // as `tokenwright serve` does
 	cfg.Signing.Algorithm = *alg

@@ -15,7 +15,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
@@ -28,7 +28,7 @@ const (
 )
 
 // startHTTPS starts an in-process server with the test certificate.
-func startHTTPS(t *testing.T, edit func(*server.Config)) *servertest.Server {
+func startHTTPS(t *testing.T, edit func(*config.Config)) *servertest.Server {
 	t.Helper()
 	pem, err := os.ReadFile(filepath.Join(pkiDir, "ca.pem"))
 	if err != nil {
@@ -37,7 +37,7 @@ func startHTTPS(t *testing.T, edit func(*server.Config)) *servertest.Server {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return servertest.Start(t, servertest.Options{HTTPClient: hc, Configure: func(c *server.Config) {
+	return servertest.Start(t, servertest.Options{HTTPClient: hc, Configure: func(c *config.Config) {
 		c.TLS = tlsconfig.Source{Cert: filepath.Join(pkiDir, "server.pem"), Key: filepath.Join(pkiDir, "server.key")}
 		c.Issuer = "https://" + c.Listen
 		if edit != nil {
@@ -64,7 +64,7 @@ func runStatus(t *testing.T, env []string, args ...string) (string, string, int)
 }
 
 func TestDominoConfigGolden(t *testing.T) {
-	s := startHTTPS(t, func(c *server.Config) { c.Domino.RestAPI = true })
+	s := startHTTPS(t, func(c *config.Config) { c.Domino.RestAPI = true })
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme",
 		AllowedScopes: []string{"$DATA", "MAIL"}, AllowedAudiences: []string{site}})
 	// The CLI trusts the system roots; SSL_CERT_FILE points Go at the test CA.
@@ -102,7 +102,7 @@ func TestDominoConfigGolden(t *testing.T) {
 
 func TestDominoCheck(t *testing.T) {
 	cliBinary(t) // here, not first in a subtest: the subtests run the binary through check, with this t
-	good := startHTTPS(t, func(c *server.Config) { c.Domino.Sites = []string{site}; c.Domino.RestAPI = true })
+	good := startHTTPS(t, func(c *config.Config) { c.Domino.Sites = []string{site}; c.Domino.RestAPI = true })
 	good.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme",
 		AllowedScopes: []string{"$DATA"}})
 	good.CreateAccount(t, api.CreateServiceAccount{UserName: "elsewhere", Email: "elsewhere@example.com",
@@ -188,7 +188,7 @@ func TestDominoCheck(t *testing.T) {
 		wantLine(t, out, "FAIL  token obtained:")
 	})
 	t.Run("plain http", func(t *testing.T) {
-		plain := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Domino.Sites = []string{site} }})
+		plain := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) { c.Domino.Sites = []string{site} }})
 		plain.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme"})
 		out, code := check(plain, "ci-bot", secret(plain, "ci-bot"))
 		if code != 1 {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/server/tlsconfig/tlstest"
@@ -21,7 +21,7 @@ import (
 
 // startTLSServer starts an in-process server with certFile/keyFile whose
 // admin helpers trust caFile.
-func startTLSServer(t *testing.T, caFile string, src tlsconfig.Source, now func() time.Time, edit func(*server.Config)) *servertest.Server {
+func startTLSServer(t *testing.T, caFile string, src tlsconfig.Source, now func() time.Time, edit func(*config.Config)) *servertest.Server {
 	t.Helper()
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
@@ -30,7 +30,7 @@ func startTLSServer(t *testing.T, caFile string, src tlsconfig.Source, now func(
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	return servertest.Start(t, servertest.Options{HTTPClient: hc, Now: now, Configure: func(c *server.Config) {
+	return servertest.Start(t, servertest.Options{HTTPClient: hc, Now: now, Configure: func(c *config.Config) {
 		c.TLS = src
 		c.Issuer = "https://" + c.Listen
 		c.Domino.Sites = []string{site}
@@ -277,7 +277,7 @@ func TestDominoCheckRESTAPIMode(t *testing.T) {
 		line(t, out, "FAIL  REST API: scope has $DATA:")
 	})
 	t.Run("jwt mode refuses ES256", func(t *testing.T) {
-		es := startTLSServer(t, ca, src, nil, func(c *server.Config) { c.Signing.Algorithm = "ES256" })
+		es := startTLSServer(t, ca, src, nil, func(c *config.Config) { c.Signing.Algorithm = "ES256" })
 		es.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com", NotesName: "CN=ci-bot/O=Acme",
 			AllowedScopes: []string{"$DATA"}})
 		esSecret := es.CreateKey(t, "ci-bot", api.CreateKey{Name: "k"}).ClientSecret

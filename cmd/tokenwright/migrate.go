@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 	"github.com/tokenwright/tokenwright/store/etcd"
@@ -21,7 +21,7 @@ import (
 func newMigrateCommand() *cobra.Command {
 	var from, to string
 	var force bool
-	ec := server.DefaultConfig().Etcd
+	ec := config.Default().Etcd
 	cmd := &cobra.Command{
 		Use:   "migrate --from bolt:PATH|etcd:ENDPOINTS --to bolt:PATH|etcd:ENDPOINTS",
 		Short: "Copy everything from one store to another (single node to etcd cluster, and back)",
@@ -71,7 +71,7 @@ Audit events get new IDs in the target but keep their order and contents.`,
 
 // openSpec opens "bolt:PATH" or "etcd:ENDPOINTS". A bolt source must
 // already exist: a typo must not migrate an empty, freshly created file.
-func openSpec(ctx context.Context, flag, spec string, ec server.EtcdConfig, mustExist bool) (store.Store, error) {
+func openSpec(ctx context.Context, flag, spec string, ec config.Etcd, mustExist bool) (store.Store, error) {
 	kind, arg, ok := strings.Cut(spec, ":")
 	if !ok || arg == "" {
 		return nil, fmt.Errorf("%s: want bolt:PATH or etcd:ENDPOINTS, got %q", flag, spec)
@@ -90,8 +90,8 @@ func openSpec(ctx context.Context, flag, spec string, ec server.EtcdConfig, must
 		return bolt.Open(path, bolt.Options{})
 	case "etcd":
 		ec.Endpoints = strings.Split(arg, ",")
-		cfg := server.DefaultConfig()
-		cfg.Store, cfg.Etcd = server.StoreEtcd, ec
+		cfg := config.Default()
+		cfg.Store, cfg.Etcd = config.StoreEtcd, ec
 		if err := cfg.Validate(); err != nil {
 			return nil, fmt.Errorf("%s: %w", flag, err)
 		}

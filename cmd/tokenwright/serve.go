@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 func newServeCommand(getenv env) *cobra.Command {
@@ -70,11 +71,11 @@ administrator is created and its token written to DATA/admin.token.`,
 // loadConfig reads the config file (--config or TOKENWRIGHT_CONFIG), the
 // TOKENWRIGHT_* environment, and a --data flag when given: what every
 // command that works on a data directory needs.
-func loadConfig(cmd *cobra.Command, getenv env, configFile, dataDir string) (server.Config, error) {
+func loadConfig(cmd *cobra.Command, getenv env, configFile, dataDir string) (config.Config, error) {
 	if configFile == "" {
 		configFile = getenv.Get("TOKENWRIGHT_CONFIG")
 	}
-	cfg, err := server.LoadConfig(configFile, getenv)
+	cfg, err := config.Load(configFile, getenv)
 	if err != nil {
 		return cfg, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // TestMain starts a real tokenwright (bbolt in a temporary directory, a
@@ -34,7 +35,7 @@ func runWithServer(m *testing.M) int {
 	if err != nil {
 		panic(err)
 	}
-	cfg := server.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = filepath.Join(dir, "data")
 	cfg.Listen, cfg.Issuer = ln.Addr().String(), "http://"+ln.Addr().String()
 	srv, err := server.New(context.Background(), cfg, server.Options{Logger: zerolog.Nop(), Environ: func(string) string { return "" }})

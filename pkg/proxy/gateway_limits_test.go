@@ -15,7 +15,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/proxy"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -45,7 +45,7 @@ func TestGatewayJunkKeyFloodDoesNotStarveOtherCallers(t *testing.T) {
 			t.Parallel()
 			frozen := time.Now()
 			now := func() time.Time { return frozen }
-			s := servertest.Start(t, servertest.Options{Now: now, Configure: func(c *server.Config) {
+			s := servertest.Start(t, servertest.Options{Now: now, Configure: func(c *config.Config) {
 				if trusted {
 					c.TrustedProxies = []string{"127.0.0.1/32"} // the gateway's address towards tokenwright
 				}

@@ -15,7 +15,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/pkg/client"
 	"github.com/tokenwright/tokenwright/pkg/proxy"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -243,7 +243,7 @@ func getFrom(t *testing.T, src, u string, header http.Header) reply {
 // applies to the gateway's caller. OmitClientIP turns forwarding off.
 func TestGatewayForwardsClientIPForCIDRs(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.TrustedProxies = []string{"127.0.0.1/32"} // the gateway's address towards tokenwright
 	}})
 	up := startUpstream(t, s.URL)

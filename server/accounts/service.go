@@ -50,7 +50,7 @@ type Policy struct {
 const MaxTokenLifetime = time.Hour
 
 // DefaultPolicy is what a server without configuration uses. It is the one
-// home of these defaults: the configuration's (server.DefaultConfig) are
+// home of these defaults: the configuration's (config.Default) are
 // read from it.
 func DefaultPolicy() Policy {
 	return Policy{

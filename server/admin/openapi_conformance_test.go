@@ -15,7 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
 
@@ -118,7 +118,7 @@ func (c *conformance) do(token, method, path string, body, out any) int {
 // 409, 413, 415, 429), so a response shape or status that drifts from
 // openapi.yaml fails here.
 func TestOpenAPIResponsesConform(t *testing.T) {
-	srv := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	srv := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.Domino.Sites = []string{"https://domino.example.com"}
 	}})
 	c := newConformance(t, srv)
@@ -218,7 +218,7 @@ func TestOpenAPIUnsupportedMediaTypeConforms(t *testing.T) {
 // TestOpenAPIRateLimitConforms: the admin rate limit's 429 is documented,
 // Retry-After included.
 func TestOpenAPIRateLimitConforms(t *testing.T) {
-	srv := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) {
+	srv := servertest.Start(t, servertest.Options{Configure: func(c *config.Config) {
 		c.Limits.AdminRate, c.Limits.AdminBurst = 0.001, 2
 	}})
 	c := newConformance(t, srv)

@@ -37,7 +37,8 @@ import (
 
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/accounts"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
@@ -123,17 +124,17 @@ func apacheStartIssuer(t *testing.T, alg string, offset time.Duration) *apacheIs
 		TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
 	clock := &apacheClock{}
 	clock.Advance(offset)
-	s := servertest.Start(t, servertest.Options{Now: clock.Now, HTTPClient: hc, Configure: func(c *server.Config) {
+	s := servertest.Start(t, servertest.Options{Now: clock.Now, HTTPClient: hc, Configure: func(c *config.Config) {
 		c.TLS = tlsconfig.Source{Cert: filepath.Join(apachePKIDir, "server.pem"), Key: filepath.Join(apachePKIDir, "server.key")}
 		c.Issuer = "https://" + c.Listen
 		c.Signing.Algorithm = alg
 		// The shortest windows the configuration allows: a rotated key
 		// is published 1m + 30m before it signs. No scheduled rotation.
-		c.Signing.JWKSMaxAge = server.Duration(time.Minute)
+		c.Signing.JWKSMaxAge = config.Duration(time.Minute)
 		c.Signing.RotationPeriod = 0
 	}})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "apache-rs", Email: "apache-rs@example.com",
-		AllowedAudiences: []string{apacheAudience, apacheOtherAudience}, TokenLifetime: int64(server.MaxTokenLifetime.Seconds())})
+		AllowedAudiences: []string{apacheAudience, apacheOtherAudience}, TokenLifetime: int64(accounts.MaxTokenLifetime.Seconds())})
 	key := s.CreateKey(t, "apache-rs", api.CreateKey{Name: "apache"})
 	return &apacheIssuer{s: s, clock: clock, hc: hc, client: key.ClientID, secret: key.ClientSecret}
 }

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 )
@@ -140,14 +140,14 @@ func startEnv(t *testing.T, alg string, offset time.Duration) *env {
 func (e *env) start(t *testing.T, alg string, opts servertest.Options) {
 	t.Helper()
 	opts.Now, opts.HTTPClient = e.Clock.Now, e.HTTPClient
-	opts.Configure = func(c *server.Config) {
+	opts.Configure = func(c *config.Config) {
 		c.TLS = tlsconfig.Source{Cert: filepath.Join(pkiDir, "server.pem"), Key: filepath.Join(pkiDir, "server.key")}
 		c.Issuer = "https://" + c.Listen
 		c.Signing.Algorithm = alg
 		// The shortest pre-publication window there is (1 m + 30 m), which
 		// the test crosses by moving the server's clock.
-		c.Signing.JWKSMaxAge = server.Duration(time.Minute)
-		c.Tokens.Lifetime = server.Duration(tokenLifetime)
+		c.Signing.JWKSMaxAge = config.Duration(time.Minute)
+		c.Tokens.Lifetime = config.Duration(tokenLifetime)
 	}
 	e.Server = servertest.Start(t, opts)
 	e.Issuer = e.Server.URL

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // Server is a running test server.
@@ -31,7 +32,7 @@ type Server struct {
 	Addr       string
 	DataDir    string
 	AdminToken string
-	Config     server.Config
+	Config     config.Config
 	Server     *server.Server
 	logs       *LockedBuffer
 	client     *http.Client
@@ -47,7 +48,7 @@ type Options struct {
 	// Addr listens on a specific address (restart tests keep the issuer).
 	Addr string
 	// Configure edits the configuration before the server starts.
-	Configure func(*server.Config)
+	Configure func(*config.Config)
 	// Now replaces the clock.
 	Now func() time.Time
 	// Monotonic replaces the process's own interval clock (default Now).
@@ -79,7 +80,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	cfg := server.DefaultConfig()
+	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.Listen = ln.Addr().String()
 	cfg.Issuer = "http://" + ln.Addr().String()

@@ -1,20 +1,20 @@
-package server_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 func TestLimitsConfiguration(t *testing.T) {
 	t.Parallel()
-	def := server.DefaultConfig()
+	def := config.Default()
 	if !def.Limits.Enabled || def.Limits.FailureCost <= def.Limits.SuccessCost || def.Limits.MaxKeys <= 0 {
 		t.Fatalf("defaults: %+v", def.Limits)
 	}
 	path := writeFile(t, "limits:\n  clientRate: 2.5\n  ipBurst: 30\n")
-	cfg, err := server.LoadConfig(path, []string{"TOKENWRIGHT_LIMITS_FAILURE_COST=40", "TOKENWRIGHT_LIMITS_MAX_KEYS=5000"})
+	cfg, err := config.Load(path, []string{"TOKENWRIGHT_LIMITS_FAILURE_COST=40", "TOKENWRIGHT_LIMITS_MAX_KEYS=5000"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestLimitsConfiguration(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bad := server.DefaultConfig()
+	bad := config.Default()
 	bad.Limits.ClientRate = 0
 	bad.Limits.FailureCost = 0.5
 	bad.Limits.MaxKeys = 1
@@ -36,12 +36,12 @@ func TestLimitsConfiguration(t *testing.T) {
 			t.Errorf("invalid %s not reported: %v", key, err)
 		}
 	}
-	if _, err := server.LoadConfig("", []string{"TOKENWRIGHT_LIMITS_IP_RATE=fast"}); err == nil || !strings.Contains(err.Error(), "TOKENWRIGHT_LIMITS_IP_RATE") {
+	if _, err := config.Load("", []string{"TOKENWRIGHT_LIMITS_IP_RATE=fast"}); err == nil || !strings.Contains(err.Error(), "TOKENWRIGHT_LIMITS_IP_RATE") {
 		t.Errorf("non-numeric rate: %v", err)
 	}
 	// Disabled limits need no other setting.
-	off := server.DefaultConfig()
-	off.Limits = server.LimitsConfig{}
+	off := config.Default()
+	off.Limits = config.Limits{}
 	if err := off.Validate(); err != nil {
 		t.Errorf("disabled limits: %v", err)
 	}

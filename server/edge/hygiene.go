@@ -1,4 +1,4 @@
-package server
+package edge
 
 import (
 	"net/http"
@@ -27,9 +27,9 @@ var (
 // hygiene applies the rules every response shares: bounded bodies, no
 // secrets in URLs and the security headers; p says which policy and error
 // format the route has.
-func hygiene(p routeProps, next http.Handler) http.Handler {
-	strict := p.csp == cspStrict
-	oauthErrors := p.errors == errorsOAuth
+func hygiene(p Props, next http.Handler) http.Handler {
+	strict := p.CSP == CSPStrict
+	oauthErrors := p.Errors == ErrorsOAuth
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Shared, read-only value slices: Header.Set would allocate one per
 		// header per request on the token hot path. (Header.Add appends
@@ -47,13 +47,13 @@ func hygiene(p routeProps, next http.Handler) http.Handler {
 			if oauthErrors {
 				oauthError(w, http.StatusBadRequest, "invalid_request", msg)
 			} else {
-				writeJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Message: msg})
+				WriteJSON(w, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Message: msg})
 			}
 			return
 		}
 		if r.ContentLength > maxRequestBody {
 			h.Set("Cache-Control", "no-store")
-			writeJSON(w, http.StatusRequestEntityTooLarge, api.Error{Code: api.CodeTooLarge, Message: "the request body is too large"})
+			WriteJSON(w, http.StatusRequestEntityTooLarge, api.Error{Code: api.CodeTooLarge, Message: "the request body is too large"})
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)

@@ -1,10 +1,10 @@
-package server_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // TestIssuerDerivedFromListen (issue 16, finding 1): the rule of
@@ -29,7 +29,7 @@ func TestIssuerDerivedFromListen(t *testing.T) {
 		{listen: "0.0.0.0:8080", issuer: "http://idp.example.com"},
 		{listen: "127.0.0.1:0", issuer: "http://127.0.0.1:9999", want: "http://127.0.0.1:9999"},
 	} {
-		c := server.DefaultConfig()
+		c := config.Default()
 		c.DataDir = t.TempDir()
 		c.Listen, c.Issuer = tc.listen, tc.issuer
 		if tc.tls {

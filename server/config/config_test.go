@@ -1,4 +1,4 @@
-package server_test
+package config_test
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 func writeFile(t *testing.T, content string) string {
@@ -17,6 +17,33 @@ func writeFile(t *testing.T, content string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// refusal is a file and environment (variables separated by NUL) that
+// Load or Validate must refuse with an error naming want.
+type refusal struct{ file, env, want string }
+
+func checkRefused(t *testing.T, cases map[string]refusal) {
+	t.Helper()
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeFile(t, tc.file)
+			}
+			var env []string
+			if tc.env != "" {
+				env = strings.Split(tc.env, "\x00")
+			}
+			cfg, err := config.Load(path, env)
+			if err == nil {
+				err = cfg.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
 }
 
 func TestConfigFileEnvAndDefaults(t *testing.T) {
@@ -30,7 +57,7 @@ tokens:
 keys:
   defaultLifetime: 90d
 `)
-	cfg, err := server.LoadConfig(p, []string{"TOKENWRIGHT_TOKENS_LIFETIME=15m", "TOKENWRIGHT_DATA=/srv/tw", "HOME=/root",
+	cfg, err := config.Load(p, []string{"TOKENWRIGHT_TOKENS_LIFETIME=15m", "TOKENWRIGHT_DATA=/srv/tw", "HOME=/root",
 		"TOKENWRIGHT_TOKENS_DEFAULT_SCOPES=Domino.user.all, $DATA"})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +78,7 @@ keys:
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	t.Parallel()
-	cases := map[string]struct{ file, env, want string }{
+	cases := map[string]refusal{
 		"unknown key":        {file: "tokens:\n  lifetme: 5m\n", want: "lifetme"},
 		"bad duration":       {file: "tokens:\n  lifetime: soon\n", want: "soon"},
 		"unknown env":        {env: "TOKENWRIGHT_LISTN=1", want: "TOKENWRIGHT_LISTN"},
@@ -67,28 +94,10 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		"http aud":           {file: "tokens:\n  defaultAudiences: [http://api.example.com]\n", want: "tokens.defaultAudiences"},
 		"bad default scope":  {file: "tokens:\n  defaultScopes: [\"a\\\\b\"]\n", want: "tokens.defaultScopes"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := ""
-			if tc.file != "" {
-				path = writeFile(t, tc.file)
-			}
-			var env []string
-			if tc.env != "" {
-				env = []string{tc.env}
-			}
-			cfg, err := server.LoadConfig(path, env)
-			if err == nil {
-				err = cfg.Validate()
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an error naming %q", err, tc.want)
-			}
-		})
-	}
+	checkRefused(t, cases)
 	// Loopback issuers may use http; an empty file is no settings.
 	for _, iss := range []string{"http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://idp.example.com/tw"} {
-		cfg, err := server.LoadConfig(writeFile(t, ""), []string{"TOKENWRIGHT_ISSUER=" + iss})
+		cfg, err := config.Load(writeFile(t, ""), []string{"TOKENWRIGHT_ISSUER=" + iss})
 		if err != nil || cfg.Validate() != nil {
 			t.Fatalf("issuer %s refused: %v %v", iss, err, cfg.Validate())
 		}
@@ -98,7 +107,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 // The example configuration shipped in testdata must always load and validate.
 func TestExampleConfigIsValid(t *testing.T) {
 	t.Parallel()
-	cfg, err := server.LoadConfig(filepath.Join("..", "testdata", "config", "tokenwright.yaml"), nil)
+	cfg, err := config.Load(filepath.Join("..", "..", "testdata", "config", "tokenwright.yaml"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,15 +123,15 @@ func TestExampleConfigIsValid(t *testing.T) {
 // acronym stays one word in the variable's name), validated.
 func TestMaxPATsPerUserSetting(t *testing.T) {
 	t.Parallel()
-	cfg, err := server.LoadConfig("", nil)
+	cfg, err := config.Load("", nil)
 	if err != nil || cfg.Keys.MaxPATsPerUser != 50 {
 		t.Fatalf("default %d, %v", cfg.Keys.MaxPATsPerUser, err)
 	}
-	cfg, err = server.LoadConfig("", []string{"TOKENWRIGHT_KEYS_MAX_PATS_PER_USER=7"})
+	cfg, err = config.Load("", []string{"TOKENWRIGHT_KEYS_MAX_PATS_PER_USER=7"})
 	if err != nil || cfg.Keys.MaxPATsPerUser != 7 || cfg.Validate() != nil {
 		t.Fatalf("from the environment: %d, %v", cfg.Keys.MaxPATsPerUser, err)
 	}
-	cfg, err = server.LoadConfig(writeFile(t, "keys:\n  maxPATsPerUser: 0\n"), nil)
+	cfg, err = config.Load(writeFile(t, "keys:\n  maxPATsPerUser: 0\n"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +156,7 @@ func TestConfigUnknownSettingNamesPath(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err := server.LoadConfig(path, nil)
+			_, err := config.Load(path, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "struct") {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}

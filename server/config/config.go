@@ -1,4 +1,9 @@
-package server
+// Package config is tokenwright's configuration: the schema (Config and its
+// sections), the defaults, loading from a YAML file and TOKENWRIGHT_*
+// environment variables with unknown keys refused by their path
+// (unknownkeys.go), and validation, whose every error names its setting.
+// The server only reads a validated Config; it decides nothing here.
+package config
 
 import (
 	"bytes"
@@ -13,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tokenwright/tokenwright/pkg/duration"
@@ -33,8 +39,8 @@ type Config struct {
 
 	// Store selects the backend: bolt (default, one process) or etcd
 	// (several replicas; see docs/high-availability.md).
-	Store string     `yaml:"store"`
-	Etcd  EtcdConfig `yaml:"etcd"`
+	Store string `yaml:"store"`
+	Etcd  Etcd   `yaml:"etcd"`
 
 	Log struct {
 		Level  string `yaml:"level"`  // trace, debug, info, warn, error
@@ -110,27 +116,24 @@ type Config struct {
 	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string `yaml:"trustedProxies"`
 	// CORS is the Domino-REST-API-style origin map (server/cors).
-	CORS   cors.Config  `yaml:"cors"`
-	Domino DominoConfig `yaml:"domino"`
+	CORS   cors.Config `yaml:"cors"`
+	Domino Domino      `yaml:"domino"`
 
 	// Limits are the brute-force and abuse limits (see docs/hardening.md).
-	Limits LimitsConfig `yaml:"limits"`
+	Limits Limits `yaml:"limits"`
 }
 
-// MaxTokenLifetime is the hard cap on JWT lifetime: accounts.MaxTokenLifetime.
-const MaxTokenLifetime = accounts.MaxTokenLifetime
-
-// DefaultConfig returns the built-in defaults. Those of the account rules
+// Default returns the built-in defaults. Those of the account rules
 // (token and key lifetimes, the expiring-soon window, the PAT quota) and of
 // signing (algorithm, JWKS max-age) are read from their packages, where
 // they are written once.
-func DefaultConfig() Config {
+func Default() Config {
 	var c Config
 	p := accounts.DefaultPolicy()
 	c.Listen = "127.0.0.1:8080"
 	// Issuer stays empty: Validate derives it from Listen (issuerFor).
 	c.DataDir = "./tokenwright-data"
-	c.Store, c.Etcd = StoreBolt, defaultEtcdConfig()
+	c.Store, c.Etcd = StoreBolt, defaultEtcd()
 	c.Log.Level, c.Log.Format = "info", "auto"
 	c.Tokens.Lifetime = Duration(p.DefaultTokenLifetime)
 	c.Signing.Algorithm = string(signing.DefaultAlgorithm)
@@ -167,10 +170,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // Std returns the time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// LoadConfig reads path (if not empty) over the defaults, then applies the
+// Load reads path (if not empty) over the defaults, then applies the
 // environment. Unknown keys are errors that name the key.
-func LoadConfig(path string, environ []string) (Config, error) {
-	c := DefaultConfig()
+func Load(path string, environ []string) (Config, error) {
+	c := Default()
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -338,11 +341,11 @@ func (c *Config) Validate() error {
 	default:
 		bad("log.format", "must be auto, json or console, got %q", c.Log.Format)
 	}
-	if _, err := parseLevel(c.Log.Level); err != nil {
+	if _, err := ParseLogLevel(c.Log.Level); err != nil {
 		bad("log.level", "%v", err)
 	}
-	if lt := c.Tokens.Lifetime.Std(); lt < 30*time.Second || lt > MaxTokenLifetime {
-		bad("tokens.lifetime", "must be between 30s and %s, got %s", MaxTokenLifetime, lt)
+	if lt := c.Tokens.Lifetime.Std(); lt < 30*time.Second || lt > accounts.MaxTokenLifetime {
+		bad("tokens.lifetime", "must be between 30s and %s, got %s", accounts.MaxTokenLifetime, lt)
 	}
 	for _, a := range c.Tokens.DefaultAudiences {
 		if !accounts.ValidAudience(a) {
@@ -394,6 +397,16 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Limits.validate()...)
 	errs = append(errs, c.validateStore()...)
 	return errors.Join(errs...)
+}
+
+// ParseLogLevel reads log.level: one of trace, debug, info, warn, error
+// (any case).
+func ParseLogLevel(s string) (zerolog.Level, error) {
+	l, err := zerolog.ParseLevel(strings.ToLower(s))
+	if err != nil || s == "" {
+		return 0, fmt.Errorf("must be one of trace, debug, info, warn, error; got %q", s)
+	}
+	return l, nil
 }
 
 // issuerFor is the issuer of a server configured without one: its own

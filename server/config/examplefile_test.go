@@ -1,4 +1,4 @@
-package server_test
+package config_test
 
 import (
 	"os"
@@ -11,11 +11,11 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 // exampleConfig is the configuration file that shows every setting.
-var exampleConfig = filepath.Join("..", "testdata", "config", "tokenwright.yaml")
+var exampleConfig = filepath.Join("..", "..", "testdata", "config", "tokenwright.yaml")
 
 // configLeaves lists the dotted YAML path of every setting of t, found
 // through the yaml tags: a struct is a section, and anything else (a
@@ -68,7 +68,7 @@ func yamlPaths(n *yaml.Node, prefix string, out map[string]bool) {
 }
 
 // The example configuration claims to show every setting: every leaf of
-// server.Config must appear in it, set, or commented out where it
+// config.Config must appear in it, set, or commented out where it
 // excludes a setting the file sets.
 func TestExampleConfigShowsEverySetting(t *testing.T) {
 	t.Parallel()
@@ -82,9 +82,9 @@ func TestExampleConfigShowsEverySetting(t *testing.T) {
 	}
 	present := map[string]bool{}
 	yamlPaths(&doc, "", present)
-	leaves := configLeaves(reflect.TypeFor[server.Config](), "")
+	leaves := configLeaves(reflect.TypeFor[config.Config](), "")
 	if len(leaves) < 40 {
-		t.Fatalf("found only %d settings in server.Config: the walk is broken: %v", len(leaves), leaves)
+		t.Fatalf("found only %d settings in config.Config: the walk is broken: %v", len(leaves), leaves)
 	}
 	for _, leaf := range leaves {
 		if !present[leaf] {

@@ -1,4 +1,4 @@
-package server
+package config
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"github.com/tokenwright/tokenwright/server/domino"
 )
 
-// DominoConfig is the `domino` block: what every Domino-profile token
+// Domino is the `domino` block: what every Domino-profile token
 // needs to be accepted by the organisation's Domino servers.
-type DominoConfig struct {
+type Domino struct {
 	// Sites are the Domino Internet Site URLs (https://host[:port]) that
 	// every Domino-profile account may target and gets in "aud" by
 	// default; an account's own allowedAudiences replace them.

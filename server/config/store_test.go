@@ -1,18 +1,17 @@
-package server_test
+package config_test
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/tokenwright/tokenwright/server"
+	"github.com/tokenwright/tokenwright/server/config"
 )
 
 func TestStoreConfig(t *testing.T) {
 	t.Parallel()
 	// Defaults: bolt, and a usable etcd block once endpoints are given.
-	cfg, err := server.LoadConfig("", nil)
+	cfg, err := config.Load("", nil)
 	if err != nil || cfg.Store != "bolt" || cfg.Etcd.Prefix != "/tokenwright/" || cfg.Validate() != nil {
 		t.Fatalf("defaults: %v %+v", err, cfg.Etcd)
 	}
@@ -24,7 +23,7 @@ etcd:
   tls: {ca: /etc/etcd/ca.pem, cert: /etc/etcd/client.pem, key: /etc/etcd/client-key.pem}
   dialTimeout: 3s
 `)
-	cfg, err = server.LoadConfig(file, []string{"TOKENWRIGHT_ETCD_ENDPOINTS=https://a:2379,https://b:2379", "TOKENWRIGHT_ETCD_REQUEST_TIMEOUT=2s"})
+	cfg, err = config.Load(file, []string{"TOKENWRIGHT_ETCD_ENDPOINTS=https://a:2379,https://b:2379", "TOKENWRIGHT_ETCD_REQUEST_TIMEOUT=2s"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +37,7 @@ etcd:
 		t.Fatalf("etcd block not read as written: %+v", cfg)
 	}
 
-	cases := map[string]struct{ file, env, want string }{
+	cases := map[string]refusal{
 		"unknown backend":   {env: "TOKENWRIGHT_STORE=postgres", want: "store"},
 		"no endpoints":      {file: "store: etcd\n", want: "etcd.endpoints"},
 		"bad endpoint":      {file: "store: etcd\netcd:\n  endpoints: [ftp://x:1]\n", want: "etcd.endpoints"},
@@ -50,23 +49,5 @@ etcd:
 		"unknown etcd env":  {env: "TOKENWRIGHT_ETCD_ENDPOINT=x:1", want: "TOKENWRIGHT_ETCD_ENDPOINT"},
 		"staleness too low": {env: "TOKENWRIGHT_STORE=etcd\x00TOKENWRIGHT_ETCD_ENDPOINTS=x:1\x00TOKENWRIGHT_ETCD_MAX_STALENESS=10ms", want: "etcd.maxStaleness"},
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := ""
-			if tc.file != "" {
-				path = writeFile(t, tc.file)
-			}
-			var env []string
-			if tc.env != "" {
-				env = strings.Split(tc.env, "\x00")
-			}
-			cfg, err := server.LoadConfig(path, env)
-			if err == nil {
-				err = cfg.Validate()
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an error naming %q", err, tc.want)
-			}
-		})
-	}
+	checkRefused(t, cases)
 }
