@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -50,8 +51,13 @@ type KeyFollower struct {
 	started bool
 	after   uint64
 	pending []sequencedChange // before Start
-	reset   func([]Key)
-	changed func(KeyChange)
+	// replaced holds the state a Reset gave before Start: it supersedes
+	// the snapshot Start is given.
+	replaced   []Key
+	replacedAt uint64
+	isReplaced bool
+	reset      func([]Key)
+	changed    func(KeyChange)
 }
 
 type sequencedChange struct {
@@ -92,6 +98,10 @@ func (f *KeyFollowers) Remove(kf *KeyFollower) {
 func (kf *KeyFollower) Start(keys []Key, at uint64) {
 	kf.mu.Lock()
 	defer kf.mu.Unlock()
+	if kf.isReplaced && kf.replacedAt >= at {
+		keys, at = kf.replaced, kf.replacedAt
+	}
+	kf.replaced = nil
 	kf.reset(keys)
 	kf.started, kf.after = true, at
 	for _, p := range kf.pending {
@@ -132,14 +142,18 @@ func (f *KeyFollowers) Publish(seq uint64, c KeyChange) {
 	})
 }
 
-// Reset gives every started follower the whole state again (keys, as of
-// sequence number at); a follower not yet started gets it from its own
-// Start.
+// Reset gives every follower the whole state again (keys, as of sequence
+// number at): a started one at once; one not yet started at its Start,
+// instead of an older snapshot (the changes between the two may never be
+// published: etcd reloads when they were compacted away).
 func (f *KeyFollowers) Reset(keys []Key, at uint64) {
 	f.each(func(kf *KeyFollower) {
 		if kf.started {
 			kf.reset(keys)
 			kf.after = at
+			return
 		}
+		kf.replaced, kf.replacedAt, kf.isReplaced = keys, at, true
+		kf.pending = slices.DeleteFunc(kf.pending, func(p sequencedChange) bool { return p.seq <= at })
 	})
 }

@@ -52,7 +52,7 @@ type Store struct {
 	records.Reader
 	records.Writer
 	db     *bbolt.DB
-	health writeHealth // writehealth.go
+	health writeHealth        // writehealth.go
 	keys   store.KeyFollowers // keyfeed.go
 }
 

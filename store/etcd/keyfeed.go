@@ -13,24 +13,40 @@ var _ store.KeyFeed = (*Store)(nil)
 
 // FollowKeys implements store.KeyFeed from the mirror: the snapshot is
 // the mirror's keys, the changes are the watch's events as they are
-// applied, whichever replica wrote them (numbered by revision). The read
-// lock keeps the watch from applying anything between the snapshot and
-// the follower's start.
+// applied, whichever replica wrote them, numbered by revision. The
+// follower is added before the mirror's keys are copied (under the read
+// lock, which the watch's apply waits for), so an event applied after the
+// copy is kept for it; the copy is decoded without the lock, so that a
+// million keys do not hold the watch up.
 func (s *Store) FollowKeys(_ context.Context, reset func([]store.Key), changed func(store.KeyChange)) (func(), error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	kf := s.keyFollowers.Add(reset, changed)
-	kf.Start(s.mirror.keys(), uint64(s.rev))
+	s.mu.RLock()
+	vals := make([]string, 0, len(s.mirror.fams[famKey]))
+	for _, e := range s.mirror.fams[famKey] {
+		vals = append(vals, e.val)
+	}
+	rev := s.rev
+	s.mu.RUnlock()
+	kf.Start(decodeKeys(vals), uint64(rev))
 	return func() { s.keyFollowers.Remove(kf) }, nil
 }
 
-// keys decodes every mirrored key; one that does not decode is left out
-// (the reads report it: this is for figures).
+// keys decodes every key of m.
 func (m *mirror) keys() []store.Key {
-	out := make([]store.Key, 0, len(m.fams[famKey]))
+	vals := make([]string, 0, len(m.fams[famKey]))
 	for _, e := range m.fams[famKey] {
+		vals = append(vals, e.val)
+	}
+	return decodeKeys(vals)
+}
+
+// decodeKeys decodes mirrored (compacted) key values; one that does not
+// decode is left out (the reads report it: this is for figures).
+func decodeKeys(vals []string) []store.Key {
+	out := make([]store.Key, 0, len(vals))
+	for _, v := range vals {
 		var k store.Key
-		if json.Unmarshal(e.value(), &k) == nil {
+		if json.Unmarshal(expand(v), &k) == nil {
 			out = append(out, k)
 		}
 	}
