@@ -105,6 +105,7 @@ func promReadRules(t *testing.T) promRuleFile {
 // TestPrometheusAlertRules: promtool accepts the rules, and their unit
 // tests (each alert firing and not firing) pass.
 func TestPrometheusAlertRules(t *testing.T) {
+	t.Parallel()
 	promtoolRun(t, "check", "rules", promRulesFile)
 	promtoolRun(t, "test", "rules", promRulesTestFile)
 }
@@ -113,6 +114,7 @@ func TestPrometheusAlertRules(t *testing.T) {
 // description and a runbook that is a section of docs/operations.md, and
 // every alert has a unit test.
 func TestPrometheusAlertRulesShape(t *testing.T) {
+	t.Parallel()
 	anchors := promDocAnchors(t)
 	tests, err := os.ReadFile(promRulesTestFile)
 	if err != nil {
@@ -264,6 +266,7 @@ func promDashboardExprs(t *testing.T, d promDashboard) map[string]string {
 // promtool parses every expression (each written into a temporary rule
 // file as a recording rule: promtool check rules parses every expr).
 func TestGrafanaDashboard(t *testing.T) {
+	t.Parallel()
 	d := promReadDashboard(t)
 	if d.SchemaVersion < 36 || d.UID == "" || d.Title == "" {
 		t.Errorf("schemaVersion %d, uid %q, title %q: want a schema of Grafana 9 or later, a uid and a title", d.SchemaVersion, d.UID, d.Title)
@@ -365,6 +368,7 @@ func promMetricNames(expr string) []string {
 }
 
 func TestPromMetricNames(t *testing.T) {
+	t.Parallel()
 	for expr, want := range map[string][]string{
 		`sum by (job, kind) (rate(tokenwright_keys{status="expiring_soon", x=~"a{b"}[5m])) > 1e3`: {"tokenwright_keys"},
 		`histogram_quantile(0.99, sum by (le) (rate(a_bucket[5m:1m])))`:                           {"a_bucket"},
@@ -384,6 +388,7 @@ func TestPromMetricNames(t *testing.T) {
 // refused, a 429, keys), scrapes /metrics and fails if a rule or a panel
 // names a metric that is not exported.
 func TestAlertsAndDashboardUseExportedMetrics(t *testing.T) {
+	t.Parallel()
 	exported := map[string]bool{}
 	for _, n := range promPrometheusOwn {
 		exported[n] = true
