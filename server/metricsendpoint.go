@@ -83,7 +83,7 @@ func (s *Server) initOperations(oauthServer *oauth.Server) {
 		opts.TLSNotAfter = func() time.Time { return s.tls.Certificate().Leaf.NotAfter }
 	}
 	opts.StoreHealthy = s.storeHealthy
-	opts.KeyCounts = s.keyCounts.snapshot
+	opts.KeyCounts = s.keyCountsForMetrics
 	if s.mirror != nil {
 		opts.MirrorAge = s.mirror.MirrorAge
 	}

@@ -127,8 +127,9 @@ func TestAdminMetricsByRouteTemplate(t *testing.T) {
 
 // TestKeyCountMetrics (issue 16, finding 7): tokenwright_keys counts API
 // keys and PATs by status, expiring_soon included, and follows creations,
-// revocations and keys entering their expiring-soon window (recounted on
-// the notifications.interval schedule, polled here through real scrapes).
+// revocations and keys entering their expiring-soon window (polled here
+// through real scrapes; TestKeyCountsFollowEveryChange holds them to
+// following at once, without a recount).
 func TestKeyCountMetrics(t *testing.T) {
 	clock := newFakeClock(time.Now().UTC())
 	s := servertest.Start(t, servertest.Options{Now: clock.Now, Configure: func(c *config.Config) {

@@ -25,6 +25,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/edge"
 	"github.com/tokenwright/tokenwright/server/issuer"
+	"github.com/tokenwright/tokenwright/server/keycounts"
 	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
@@ -43,8 +44,8 @@ type Server struct {
 	store store.Store
 	// mirror is the etcd store's freshness, for its metric; nil on bbolt.
 	mirror mirrorAger
-	// keyCounts caches the keys by status for the metrics (keycounts.go).
-	keyCounts keyCounts
+	// keyCounts are the keys by status for the metrics (keycounts.go).
+	keyCounts *keycounts.Counts
 	signing   *signing.Manager
 	accounts  *accounts.Service
 	handler   http.Handler
@@ -186,7 +187,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		s.background.Go(func() { s.tls.Watch(bg, tlsPollInterval) })
 	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
-	s.background.Go(func() { s.runKeyCounts(bg, cfg.Notifications.Interval.Std()) })
+	s.keyCounts = s.newKeyCounts()
+	s.background.Go(func() { s.followKeyCounts(bg, db) })
 	s.background.Go(func() { s.followSigningKeys(bg, db) })
 	s.background.Go(func() {
 		s.signing.Run(bg, signingRefresh, func(err error) { s.log.Error().Err(err).Msg("signing key maintenance failed") })

@@ -41,9 +41,33 @@ func keyStatus(k store.Key, now time.Time, soon time.Duration) KeyStatus {
 	return KeyActive
 }
 
+// keyStatusUntil is k's status at now (keyStatus) and the first moment
+// at which the passing of time alone changes it (zero: never, as for a
+// revoked or expired key or one without an expiry): the schedule of the
+// same rule, for those who keep statuses up to date without re-reading
+// every key (the tokenwright_keys counts).
+func keyStatusUntil(k store.Key, now time.Time, soon time.Duration) (KeyStatus, time.Time) {
+	st := keyStatus(k, now, soon)
+	switch st {
+	case KeyActive:
+		if !k.ExpiresAt.IsZero() {
+			return st, k.ExpiresAt.Add(-soon) // where ExpiresAt.Sub(now) <= soon begins
+		}
+	case KeyExpiringSoon:
+		return st, k.ExpiresAt // where Expired begins
+	}
+	return st, time.Time{}
+}
+
 // KeyStatus is k's status now.
 func (s *Service) KeyStatus(k store.Key) KeyStatus {
 	return keyStatus(k, s.now(), s.policy.ExpiringSoon)
+}
+
+// KeyStatusUntil is k's status at now and when time alone next changes
+// it (zero: never).
+func (s *Service) KeyStatusUntil(k store.Key, now time.Time) (KeyStatus, time.Time) {
+	return keyStatusUntil(k, now, s.policy.ExpiringSoon)
 }
 
 // admit applies the checks that every credential passes once it has been

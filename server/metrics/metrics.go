@@ -58,8 +58,9 @@ type Options struct {
 	// proof yet.
 	MirrorAge func() (time.Duration, bool)
 	// KeyCounts is called at scrape time for tokenwright_keys (nil: no
-	// gauges); it returns cached counts and when they were made, and must
-	// not read every key (see server/keycounts.go).
+	// gauges); it returns the counts and when the keys were last counted
+	// in full (zero: not yet, no gauges), and must not read every key (see
+	// server/keycounts).
 	KeyCounts func() ([]KeyCount, time.Time)
 }
 
@@ -273,14 +274,14 @@ func (k *keyCollector) Collect(ch chan<- prometheus.Metric) {
 
 var (
 	keyCountDesc = prometheus.NewDesc("tokenwright_keys",
-		"API keys (kind service_account) and personal access tokens (kind personal) by status, as of tokenwright_keys_counted_timestamp_seconds.",
+		"API keys (kind service_account) and personal access tokens (kind personal) by status: follows every change of a key (on etcd, every replica's) and, within a minute, the passing of time.",
 		[]string{"kind", "status"}, nil)
 	keyCountAtDesc = prometheus.NewDesc("tokenwright_keys_counted_timestamp_seconds",
-		"When tokenwright_keys was counted (every notifications.interval), in seconds since the Unix epoch.", nil, nil)
+		"When the keys were last counted in full (at start; on etcd also when the mirror reloads), in seconds since the Unix epoch; tokenwright_keys follows every change in between.", nil, nil)
 )
 
-// keyCountCollector exposes the cached key counts; nothing before the
-// first count.
+// keyCountCollector exposes the key counts; nothing before the first
+// full count.
 type keyCountCollector struct {
 	counts func() ([]KeyCount, time.Time)
 }

@@ -52,7 +52,8 @@ type Store struct {
 	records.Reader
 	records.Writer
 	db     *bbolt.DB
-	health writeHealth // writehealth.go
+	health writeHealth        // writehealth.go
+	keys   store.KeyFollowers // keyfeed.go
 }
 
 var _ store.Store = (*Store)(nil)
@@ -153,7 +154,7 @@ func (s *Store) listRecords(ctx context.Context, fam records.Family, fn func(id 
 
 func (s *Store) ListKeys(ctx context.Context, q store.KeyQuery) (out []store.Key, err error) {
 	err = s.view(ctx, func(tx *bbolt.Tx) error {
-		r := recordTx{tx} // only reads
+		r := recordTx{tx: tx} // only reads
 		ids, err := r.KeyIDs(q)
 		if err != nil {
 			return err
@@ -169,7 +170,7 @@ func (s *Store) RecordKeyUsage(ctx context.Context, usage []store.KeyUsage) erro
 		return nil
 	}
 	return s.batch(store.WithoutAudit(ctx), func(tx *bbolt.Tx) error {
-		return records.MergeKeyUsage(recordTx{tx}, usage)
+		return records.MergeKeyUsage(recordTx{tx: tx, feed: &s.keys}, usage)
 	})
 }
 

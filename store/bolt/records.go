@@ -17,15 +17,20 @@ import (
 
 // update runs a records.Writer transaction in batch (with its audit event).
 func (s *Store) update(ctx context.Context, fn func(records.Tx) error) error {
-	return s.batch(ctx, func(tx *bbolt.Tx) error { return fn(recordTx{tx}) })
+	return s.batch(ctx, func(tx *bbolt.Tx) error { return fn(recordTx{tx: tx, feed: &s.keys}) })
 }
 
 // recordTx is a read-write bbolt transaction as records.Tx. bbolt runs one
 // writer at a time, so what a transaction reads cannot change before it
 // commits: Get, Each and KeyIDs need no guard, and Lock does nothing.
 // Keys are indexed here (owner, expiry) as they are written; TokenNames is
-// not stored but derived from the owner index.
-type recordTx struct{ tx *bbolt.Tx }
+// not stored but derived from the owner index. Changes of keys are
+// announced to feed's followers once the transaction commits (keyfeed.go;
+// nil: a read-only use).
+type recordTx struct {
+	tx   *bbolt.Tx
+	feed *store.KeyFollowers
+}
 
 var _ records.Tx = recordTx{}
 
@@ -92,6 +97,9 @@ func (r recordTx) write(fam records.Family, id string, data []byte, del bool) er
 		return err
 	}
 	if fam == records.Keys {
+		if err := r.announce(id, data, del); err != nil {
+			return err
+		}
 		if err := r.reindexKey(id, data, del); err != nil {
 			return err
 		}

@@ -184,6 +184,9 @@ type Store struct {
 	streamCtx   context.Context    // keys the current watch's stream
 	done        sync.WaitGroup
 	signing     chan struct{}
+	// keyFollowers hear of every change of a key the watch applies
+	// (keyfeed.go).
+	keyFollowers store.KeyFollowers
 
 	// epoch anchors the monotonic clock of now(); proven is the now() at
 	// which the newest successful proof started (see prove).

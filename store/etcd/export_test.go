@@ -131,3 +131,7 @@ func (s *Store) Mirrored(k string) bool {
 	fam, _, ok := s.split([]byte(k))
 	return ok && mirrored(fam)
 }
+
+// Reload replaces the mirror with a fresh read of the prefix, as after
+// the watch fell behind a compaction. Tests only.
+func (s *Store) Reload(ctx context.Context) error { return s.reload(ctx) }

@@ -52,9 +52,17 @@ func (s *Store) reload(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("etcd: loading %s: %w", s.opts.Prefix, unavailable(err))
 		}
+		// The followers' keys are decoded before the lock is taken.
+		var keys []store.Key
+		if s.keyFollowers.Any() {
+			keys = m.keys()
+		}
 		s.mu.Lock()
 		s.mirror = *m
 		s.setRev(rev)
+		if keys != nil {
+			s.keyFollowers.Reset(keys, uint64(rev))
+		}
 		s.mu.Unlock()
 		s.notifySigning()
 		return nil
@@ -381,6 +389,7 @@ func (s *Store) apply(resp clientv3.WatchResponse) {
 		if fam, _, _ := s.split(ev.Kv.Key); fam == famSigning {
 			defer s.notifySigning()
 		}
+		s.announceKey(ev)
 		if ev.Type == clientv3.EventTypeDelete {
 			s.mirror.delete(s, ev.Kv.Key)
 		} else {

@@ -48,6 +48,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCreatesRespectKeyLimit", testConcurrentKeyLimit},
 		{"ChangeAudit", testChangeAudit},
 		{"InvalidChangeAuditChangesNothing", testInvalidChangeAuditChangesNothing},
+		{"KeyFeed", testKeyFeed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
