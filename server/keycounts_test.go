@@ -21,7 +21,7 @@ func keyCounts(t *testing.T, s *servertest.Server) map[string]float64 {
 	out := map[string]float64{}
 	for _, kind := range []string{"service_account", "personal"} {
 		for _, status := range []string{"active", "expiring_soon", "expired", "revoked"} {
-			v, ok := sample(body, `tokenwright_keys{kind="`+kind+`",status="`+status+`"}`)
+			v, ok := servertest.Sample(body, `tokenwright_keys{kind="`+kind+`",status="`+status+`"}`)
 			if !ok {
 				return nil // not counted yet
 			}
@@ -99,10 +99,10 @@ func TestHAKeyCountsFollowOtherReplicas(t *testing.T) {
 
 func testHAKeyCountsFollowOtherReplicas(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 1)
-	a, b := replicas(t, c, func(cfg *config.Config) { cfg.Notifications.Interval = config.Duration(time.Hour) })
+	a, b := servertest.Replicas(t, c.Endpoints(), func(cfg *config.Config) { cfg.Notifications.Interval = config.Duration(time.Hour) })
 	counts := func(s *servertest.Server, want map[string]float64) {
 		t.Helper()
-		within(t, 10*time.Second, fmt.Sprintf("counts %v on %s", want, s.URL), func() bool {
+		eventually.True(t, 10*time.Second, fmt.Sprintf("counts %v on %s", want, s.URL), func() bool {
 			return fmt.Sprint(keyCounts(t, s)) == fmt.Sprint(want)
 		})
 	}

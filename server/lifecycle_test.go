@@ -37,23 +37,9 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // tokenFor returns the HTTP status and error code of a token request.
-func tokenFor(t *testing.T, s *servertest.Server, clientID, secret string) (int, string) {
-	t.Helper()
-	status, body, _ := postToken(t, s, url.Values{"grant_type": {"client_credentials"}}, clientID, secret)
-	code, _ := body["error"].(string)
-	return status, code
-}
-
-func wantToken(t *testing.T, s *servertest.Server, clientID, secret string) {
-	t.Helper()
-	if status, code := tokenFor(t, s, clientID, secret); status != 200 {
-		t.Fatalf("token for %s: HTTP %d %s, want a token", clientID, status, code)
-	}
-}
-
 func wantInvalidClient(t *testing.T, s *servertest.Server, clientID, secret string) {
 	t.Helper()
-	if status, code := tokenFor(t, s, clientID, secret); status != 401 || code != "invalid_client" {
+	if status, code := s.ClientCredentials(t, clientID, secret); status != 401 || code != "invalid_client" {
 		t.Fatalf("token for %s: HTTP %d %s, want 401 invalid_client", clientID, status, code)
 	}
 }
@@ -79,9 +65,9 @@ func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
 	local := s.CreateKey(t, "svc", api.CreateKey{Name: "local", CIDRs: []string{"127.0.0.0/8", "::1/128"}})
 	other := s.CreateKey(t, "svc2", api.CreateKey{Name: "other"})
 	for _, k := range []api.KeyWithSecret{revoked, expiring, deleted, local} {
-		wantToken(t, s, "svc", k.ClientSecret)
+		s.WantToken(t, "svc", k.ClientSecret)
 	}
-	wantToken(t, s, "svc2", other.ClientSecret)
+	s.WantToken(t, "svc2", other.ClientSecret)
 
 	// Outside the key's CIDR allow-list.
 	wantInvalidClient(t, s, "svc", fenced.ClientSecret)
@@ -103,7 +89,7 @@ func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
 	if k.Status != "expired" || k.IsValid {
 		t.Fatalf("expired key %+v", k)
 	}
-	wantToken(t, s, "svc", local.ClientSecret)
+	s.WantToken(t, "svc", local.ClientSecret)
 
 	var sa api.ServiceAccount
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/service-accounts/svc2:deactivate", nil, &sa), 200, "deactivate")
@@ -117,7 +103,7 @@ func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
 		t.Fatal("a deactivated account's keys must stay listed")
 	}
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/service-accounts/svc2:activate", nil, &sa), 200, "activate")
-	wantToken(t, s, "svc2", other.ClientSecret)
+	s.WantToken(t, "svc2", other.ClientSecret)
 
 	// Account CIDR allow-list applies to every key.
 	cidrs := []string{"192.0.2.0/24"}
@@ -153,14 +139,14 @@ func TestRotationOverlapEndsOnItsOwn(t *testing.T) {
 	if rotated.ID != k.ID || rotated.ClientSecret == k.ClientSecret || rotated.PreviousSecretExpiresAt == nil || rotated.RotatedAt == nil {
 		t.Fatalf("rotated %+v", rotated)
 	}
-	wantToken(t, s, "svc", rotated.ClientSecret)
-	wantToken(t, s, "svc", k.ClientSecret) // overlap
+	s.WantToken(t, "svc", rotated.ClientSecret)
+	s.WantToken(t, "svc", k.ClientSecret) // overlap
 
 	clk.Advance(3599 * time.Second)
-	wantToken(t, s, "svc", k.ClientSecret)
+	s.WantToken(t, "svc", k.ClientSecret)
 	clk.Advance(2 * time.Second)
 	wantInvalidClient(t, s, "svc", k.ClientSecret) // grace over, stopped on its own
-	wantToken(t, s, "svc", rotated.ClientSecret)
+	s.WantToken(t, "svc", rotated.ClientSecret)
 
 	// Default grace is 24 h; a second rotation ends the oldest secret at once.
 	var second api.KeyWithSecret
@@ -173,7 +159,7 @@ func TestRotationOverlapEndsOnItsOwn(t *testing.T) {
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+k.ID+":rotate", api.RotateKey{GracePeriod: &zero}, &third), 200, "rotate without grace")
 	wantInvalidClient(t, s, "svc", rotated.ClientSecret)
 	wantInvalidClient(t, s, "svc", second.ClientSecret)
-	wantToken(t, s, "svc", third.ClientSecret)
+	s.WantToken(t, "svc", third.ClientSecret)
 
 	bad := int64(-5)
 	must(t, s.Do(t, s.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+k.ID+":rotate", api.RotateKey{GracePeriod: &bad}, nil), 400, "negative grace")
@@ -275,7 +261,7 @@ func TestOwnersManageKeysOnly(t *testing.T) {
 	}
 	var k api.KeyWithSecret
 	must(t, s.Do(t, alice, "POST", "/api/v1/service-accounts/svc/keys", api.CreateKey{Name: "by-owner"}, &k), 201, "owner creates key")
-	wantToken(t, s, "svc", k.ClientSecret)
+	s.WantToken(t, "svc", k.ClientSecret)
 	must(t, s.Do(t, alice, "POST", "/api/v1/service-accounts/svc/keys/"+k.ID+":rotate", nil, &k), 200, "owner rotates")
 	must(t, s.Do(t, alice, "POST", "/api/v1/service-accounts/svc/keys/"+k.ID+":revoke", nil, nil), 200, "owner revokes")
 	must(t, s.Do(t, alice, "POST", "/api/v1/service-accounts/svc/keys:revokeAll", nil, nil), 200, "owner revokes all")
@@ -376,7 +362,7 @@ func TestLastUsedIsBufferedAndFlushedOnShutdown(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{Configure: configure})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	k := s.CreateKey(t, "svc", api.CreateKey{Name: "k"})
-	wantToken(t, s, "svc", k.ClientSecret)
+	s.WantToken(t, "svc", k.ClientSecret)
 	var got api.Key
 	s.Do(t, s.AdminToken, "GET", "/api/v1/service-accounts/svc/keys/"+k.ID, nil, &got)
 	if got.LastUsedAt != nil {

@@ -3,7 +3,6 @@ package server_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,18 +11,6 @@ import (
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
-
-// sample returns the value of the series series (name{labels}, exactly as
-// exposed) in a scrape, and whether it is there.
-func sample(body, series string) (float64, bool) {
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return f, err == nil
-		}
-	}
-	return 0, false
-}
 
 // TestWebhookDeliveryMetrics (issue 16, finding 7): a webhook delivery
 // that a real receiver refuses (500 on every attempt) is counted as
@@ -50,14 +37,14 @@ func TestWebhookDeliveryMetrics(t *testing.T) {
 	})
 	_, body := scrape(t, s.URL+"/metrics", "")
 	for _, r := range []string{"delivered", "failed"} {
-		if v, ok := sample(body, `tokenwright_webhook_deliveries_total{result="`+r+`"}`); !ok || v != 0 {
+		if v, ok := servertest.Sample(body, `tokenwright_webhook_deliveries_total{result="`+r+`"}`); !ok || v != 0 {
 			t.Fatalf("%s deliveries before any: %v %v", r, v, ok)
 		}
 	}
-	if v, ok := sample(body, "tokenwright_store_up"); !ok || v != 1 {
+	if v, ok := servertest.Sample(body, "tokenwright_store_up"); !ok || v != 1 {
 		t.Errorf("tokenwright_store_up = %v (present %v), want 1", v, ok)
 	}
-	if _, ok := sample(body, "tokenwright_store_mirror_staleness_seconds"); ok {
+	if _, ok := servertest.Sample(body, "tokenwright_store_mirror_staleness_seconds"); ok {
 		t.Error("a mirror staleness gauge on bbolt")
 	}
 
@@ -89,7 +76,7 @@ func TestWebhookDeliveryMetrics(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		_, body = scrape(t, s.URL+"/metrics", "")
-		if v, _ := sample(body, `tokenwright_webhook_deliveries_total{result="failed"}`); v == 1 {
+		if v, _ := servertest.Sample(body, `tokenwright_webhook_deliveries_total{result="failed"}`); v == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -97,7 +84,7 @@ func TestWebhookDeliveryMetrics(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if v, _ := sample(body, `tokenwright_webhook_deliveries_total{result="delivered"}`); v != 0 {
+	if v, _ := servertest.Sample(body, `tokenwright_webhook_deliveries_total{result="delivered"}`); v != 0 {
 		t.Errorf("delivered = %v", v)
 	}
 }
@@ -116,7 +103,7 @@ func TestAdminMetricsByRouteTemplate(t *testing.T) {
 		`tokenwright_http_request_duration_seconds_count{code="2xx",route="/api/v1/service-accounts"}`,
 		`tokenwright_http_request_duration_seconds_count{code="4xx",route="admin"}`,
 	} {
-		if v, ok := sample(body, series); !ok || v < 1 {
+		if v, ok := servertest.Sample(body, series); !ok || v < 1 {
 			t.Errorf("%s = %v (present %v)", series, v, ok)
 		}
 	}
@@ -143,7 +130,7 @@ func TestKeyCountMetrics(t *testing.T) {
 			_, body := scrape(t, s.URL+"/metrics", "")
 			ok := true
 			for series, v := range want {
-				if got, present := sample(body, series); !present || got != v {
+				if got, present := servertest.Sample(body, series); !present || got != v {
 					ok = false
 				}
 			}
@@ -176,7 +163,7 @@ func TestKeyCountMetrics(t *testing.T) {
 	waitFor(map[string]float64{series("service_account", "active"): 0, series("service_account", "expiring_soon"): 1,
 		series("service_account", "revoked"): 1})
 	_, body := scrape(t, s.URL+"/metrics", "")
-	if at, ok := sample(body, "tokenwright_keys_counted_timestamp_seconds"); !ok || at < float64(clock.Now().Add(-time.Minute).Unix()) {
+	if at, ok := servertest.Sample(body, "tokenwright_keys_counted_timestamp_seconds"); !ok || at < float64(clock.Now().Add(-time.Minute).Unix()) {
 		t.Errorf("counted timestamp %v %v", at, ok)
 	}
 

@@ -189,11 +189,7 @@ func (s *Server) send(t testing.TB, token, method, path string, in any) (int, []
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	hc := s.client
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := s.httpClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,4 +256,12 @@ func WrongSecret(secret string) string {
 		repl = 'y'
 	}
 	return secret[:len(secret)-1] + string(repl)
+}
+
+// httpClient is Options.HTTPClient, or http.DefaultClient.
+func (s *Server) httpClient() *http.Client {
+	if s.client == nil {
+		return http.DefaultClient
+	}
+	return s.client
 }

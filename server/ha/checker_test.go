@@ -1,4 +1,4 @@
-package server_test
+package ha_test
 
 import (
 	"bytes"
@@ -263,7 +263,7 @@ func testHAFaultChecker(t *testing.T, v etcdtest.Version) {
 	}
 	servers := make([]*servertest.Server, 3)
 	for i := range servers {
-		servers[i] = replica(t, c, edit)
+		servers[i] = servertest.Replica(t, c.Endpoints(), edit)
 	}
 	admin := servers[0].AdminToken
 	if admin == "" {

@@ -1,4 +1,4 @@
-package server_test
+package ha_test
 
 import (
 	"math"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tokenwright/tokenwright/server/config"
+	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
@@ -19,15 +20,14 @@ func testHAStoreMetrics(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 3)
 	// The store check (as /readyz's) fails once the mirror is older than
 	// maxStaleness without a quorum.
-	a := replica(t, c, func(cfg *config.Config) {
+	a := servertest.Replica(t, c.Endpoints(), func(cfg *config.Config) {
 		cfg.Etcd.RequestTimeout = config.Duration(time.Second)
 		cfg.Etcd.MaxStaleness = config.Duration(3 * time.Second)
 	})
 	metric := func(series string) float64 {
-		_, body := scrape(t, a.URL+"/metrics", "")
-		v, ok := sample(body, series)
+		v, ok := a.Metric(t, series)
 		if !ok {
-			t.Fatalf("no %s in:\n%s", series, body)
+			t.Fatalf("no %s in /metrics", series)
 		}
 		return v
 	}

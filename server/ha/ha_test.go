@@ -1,7 +1,6 @@
-package server_test
+package ha_test
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,43 +17,12 @@ import (
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
-// sharedKEK is the key-encryption key every replica of one installation
-// shares (the signing keys in etcd are sealed under it).
-var sharedKEK = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
-
-// replica starts a tokenwright server on the etcd cluster c.
-func replica(t testing.TB, c *etcdtest.Cluster, edit func(*config.Config)) *servertest.Server {
+// must fails the test unless an admin call answered want.
+func must(t *testing.T, code, want int, what string) {
 	t.Helper()
-	return servertest.Start(t, servertest.Options{
-		Environ: func(name string) string {
-			if name == "TOKENWRIGHT_KEK" {
-				return sharedKEK
-			}
-			return ""
-		},
-		Configure: func(cfg *config.Config) {
-			cfg.Store = config.StoreEtcd
-			cfg.Etcd.Endpoints = c.Endpoints()
-			cfg.Etcd.Prefix = "/ha/"
-			cfg.Keys.UsageFlushInterval = config.Duration(200 * time.Millisecond)
-			if edit != nil {
-				edit(cfg)
-			}
-		},
-	})
-}
-
-// replicas starts two replicas; the first bootstraps the administrator,
-// whose token both accept.
-func replicas(t *testing.T, c *etcdtest.Cluster, edit func(*config.Config)) (a, b *servertest.Server) {
-	t.Helper()
-	a = replica(t, c, edit)
-	b = replica(t, c, edit)
-	if a.AdminToken == "" || b.AdminToken != "" {
-		t.Fatalf("bootstrap: admin token on A %v, on B %v; want only on A", a.AdminToken != "", b.AdminToken != "")
+	if code != want {
+		t.Fatalf("%s: HTTP %d, want %d", what, code, want)
 	}
-	b.AdminToken = a.AdminToken
-	return a, b
 }
 
 // within polls cond until it holds or limit passes, and returns how long
@@ -66,43 +34,25 @@ func within(t *testing.T, limit time.Duration, what string, cond func() bool) ti
 	return time.Since(start)
 }
 
-func jwksKids(t *testing.T, s *servertest.Server) []string {
-	t.Helper()
-	var set struct {
-		Keys []struct {
-			Kid string `json:"kid"`
-		} `json:"keys"`
-	}
-	if err := json.Unmarshal([]byte(s.DoRaw(t, "", http.MethodGet, "/keys")), &set); err != nil {
-		t.Fatal(err)
-	}
-	var kids []string
-	for _, k := range set.Keys {
-		kids = append(kids, k.Kid)
-	}
-	slices.Sort(kids)
-	return kids
-}
-
 func TestHATwoReplicasShareState(t *testing.T) { etcdtest.Each(t, testHATwoReplicasShareState) }
 
 func testHATwoReplicasShareState(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 1)
-	a, b := replicas(t, c, nil)
+	a, b := servertest.Replicas(t, c.Endpoints(), nil)
 
 	// Created on A, usable on B.
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
 	within(t, time.Second, "key created on A usable on B", func() bool {
-		status, _ := tokenFor(t, b, "svc", key.ClientSecret)
+		status, _ := b.ClientCredentials(t, "svc", key.ClientSecret)
 		return status == http.StatusOK
 	})
-	wantToken(t, a, "svc", key.ClientSecret)
+	a.WantToken(t, "svc", key.ClientSecret)
 
 	// Revoked on A, refused on B within 1 s.
 	must(t, a.Do(t, a.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+key.ID+":revoke", nil, nil), 200, "revoke on A")
 	took := within(t, time.Second, "key revoked on A refused on B", func() bool {
-		status, code := tokenFor(t, b, "svc", key.ClientSecret)
+		status, code := b.ClientCredentials(t, "svc", key.ClientSecret)
 		return status == http.StatusUnauthorized && code == "invalid_client"
 	})
 	t.Logf("revocation on A reached B after %s", took)
@@ -148,12 +98,12 @@ func testHATwoReplicasShareState(t *testing.T, v etcdtest.Version) {
 	}
 
 	// Both replicas publish the same JWKS, also right after a rotation on A.
-	if ka, kb := jwksKids(t, a), jwksKids(t, b); len(ka) == 0 || !slices.Equal(ka, kb) {
+	if ka, kb := a.KeyIDs(t), b.KeyIDs(t); len(ka) == 0 || !slices.Equal(ka, kb) {
 		t.Fatalf("JWKS differ: A %v, B %v", ka, kb)
 	}
 	must(t, a.Do(t, a.AdminToken, http.MethodPost, "/api/v1/signing-keys:rotate", nil, nil), 201, "rotate on A")
-	ka := jwksKids(t, a)
-	within(t, 5*time.Second, "B publishes the key set rotated on A", func() bool { return slices.Equal(ka, jwksKids(t, b)) })
+	ka := a.KeyIDs(t)
+	within(t, 5*time.Second, "B publishes the key set rotated on A", func() bool { return slices.Equal(ka, b.KeyIDs(t)) })
 	if len(ka) < 2 {
 		t.Fatalf("rotation published %v, want the old and the new key", ka)
 	}
@@ -163,7 +113,7 @@ func TestHAOneEtcdMemberDown(t *testing.T) { etcdtest.Each(t, testHAOneEtcdMembe
 
 func testHAOneEtcdMemberDown(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 3)
-	a, b := replicas(t, c, nil)
+	a, b := servertest.Replicas(t, c.Endpoints(), nil)
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
 
@@ -178,7 +128,7 @@ func testHAOneEtcdMemberDown(t *testing.T, v etcdtest.Version) {
 	// leader row); never a refusal of the valid key.
 	for _, s := range []*servertest.Server{a, b} {
 		within(t, 10*time.Second, "a token during the election", func() bool {
-			status, body := tokenFor(t, s, "svc", key.ClientSecret)
+			status, body := s.ClientCredentials(t, "svc", key.ClientSecret)
 			if status != http.StatusOK && status != http.StatusServiceUnavailable {
 				t.Fatalf("token during the election: HTTP %d %s", status, body)
 			}
@@ -210,16 +160,16 @@ func testHAOneEtcdMemberDown(t *testing.T, v etcdtest.Version) {
 	took := time.Since(start)
 	t.Logf("first successful write %s after the leader was killed", took)
 	for _, s := range []*servertest.Server{a, b} {
-		wantToken(t, s, "svc", key.ClientSecret)
+		s.WantToken(t, "svc", key.ClientSecret)
 	}
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc2", Email: "svc2@example.com"})
 	within(t, time.Second, "key created on B during the outage usable on A", func() bool {
-		status, _ := tokenFor(t, a, "svc", k2.ClientSecret)
+		status, _ := a.ClientCredentials(t, "svc", k2.ClientSecret)
 		return status == http.StatusOK
 	})
 	must(t, b.Do(t, b.AdminToken, "POST", "/api/v1/service-accounts/svc/keys/"+key.ID+":revoke", nil, nil), 200, "revoke on B")
 	within(t, time.Second, "revocation on B refused on A", func() bool {
-		status, _ := tokenFor(t, a, "svc", key.ClientSecret)
+		status, _ := a.ClientCredentials(t, "svc", key.ClientSecret)
 		return status == http.StatusUnauthorized
 	})
 
@@ -233,18 +183,18 @@ func TestHAQuorumLoss(t *testing.T) { etcdtest.Each(t, testHAQuorumLoss) }
 
 func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 	c := v.Start(t, 3)
-	a := replica(t, c, func(cfg *config.Config) { cfg.Etcd.RequestTimeout = config.Duration(time.Second) })
+	a := servertest.Replica(t, c.Endpoints(), func(cfg *config.Config) { cfg.Etcd.RequestTimeout = config.Duration(time.Second) })
 	// B trusts its in-memory index for only 4 s without quorum (it serves
 	// from memory only after quorumGrace, 1.5 s, so this leaves a window
 	// in which it must).
-	b := replica(t, c, func(cfg *config.Config) {
+	b := servertest.Replica(t, c.Endpoints(), func(cfg *config.Config) {
 		cfg.Etcd.RequestTimeout = config.Duration(time.Second)
 		cfg.Etcd.MaxStaleness = config.Duration(4 * time.Second)
 	})
 	b.AdminToken = a.AdminToken
 	a.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	key := a.CreateKey(t, "svc", api.CreateKey{Name: "ci"})
-	within(t, time.Second, "B sees the key", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
+	within(t, time.Second, "B sees the key", func() bool { s, _ := b.ClientCredentials(t, "svc", key.ClientSecret); return s == 200 })
 
 	c.Kill(1)
 	c.Kill(2)
@@ -254,7 +204,7 @@ func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 	// quorum cannot yet be told from a paused member.
 	for _, s := range []*servertest.Server{a, b} {
 		within(t, 5*time.Second, "a token from the in-memory index without quorum", func() bool {
-			code, _ := tokenFor(t, s, "svc", key.ClientSecret)
+			code, _ := s.ClientCredentials(t, "svc", key.ClientSecret)
 			return code == http.StatusOK
 		})
 		if got := s.DoRaw(t, "", http.MethodGet, "/readyz"); !json.Valid([]byte(got)) {
@@ -288,7 +238,7 @@ func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 	// made on the majority side of a partition) and reports not ready;
 	// A, with the default 5m, keeps issuing.
 	within(t, 10*time.Second, "B refuses once stale", func() bool {
-		status, _ := tokenFor(t, b, "svc", key.ClientSecret)
+		status, _ := b.ClientCredentials(t, "svc", key.ClientSecret)
 		if status != http.StatusOK && status != http.StatusServiceUnavailable {
 			t.Fatalf("stale replica answered HTTP %d", status)
 		}
@@ -297,7 +247,7 @@ func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 	if code := b.Do(t, "", http.MethodGet, "/readyz", nil, nil); code != http.StatusServiceUnavailable {
 		t.Fatalf("stale replica /readyz: HTTP %d, want 503", code)
 	}
-	wantToken(t, a, "svc", key.ClientSecret)
+	a.WantToken(t, "svc", key.ClientSecret)
 
 	// Quorum returns: writes work again on both replicas.
 	c.Restart(1)
@@ -309,14 +259,14 @@ func testHAQuorumLoss(t *testing.T, v etcdtest.Version) {
 				api.CreateServiceAccount{UserName: fmt.Sprintf("after%d", i), Email: fmt.Sprintf("after%d@example.com", i)}, nil) == http.StatusCreated
 		})
 	}
-	within(t, 5*time.Second, "B issues again", func() bool { s, _ := tokenFor(t, b, "svc", key.ClientSecret); return s == 200 })
+	within(t, 5*time.Second, "B issues again", func() bool { s, _ := b.ClientCredentials(t, "svc", key.ClientSecret); return s == 200 })
 	// after0 was written through A; B's watch may still be catching up
 	// after the outage (replicas converge, they do not read through).
 	within(t, 5*time.Second, "B sees A's account", func() bool {
 		return b.Do(t, b.AdminToken, http.MethodGet, "/api/v1/service-accounts/after0", nil, nil) == http.StatusOK
 	})
 	k2 := b.CreateKey(t, "after0", api.CreateKey{Name: "ci"})
-	within(t, time.Second, "A sees B's new key", func() bool { s, _ := tokenFor(t, a, "after0", k2.ClientSecret); return s == 200 })
+	within(t, time.Second, "A sees B's new key", func() bool { s, _ := a.ClientCredentials(t, "after0", k2.ClientSecret); return s == 200 })
 }
 
 // Replicas started at the same moment on an empty store agree: one
@@ -328,7 +278,7 @@ func testHASimultaneousFirstStart(t *testing.T, v etcdtest.Version) {
 	servers := make([]*servertest.Server, 3)
 	var wg sync.WaitGroup
 	for i := range servers {
-		wg.Go(func() { servers[i] = replica(t, c, nil) })
+		wg.Go(func() { servers[i] = servertest.Replica(t, c.Endpoints(), nil) })
 	}
 	wg.Wait()
 	tokens := 0
@@ -340,12 +290,12 @@ func testHASimultaneousFirstStart(t *testing.T, v etcdtest.Version) {
 	if tokens != 1 {
 		t.Fatalf("%d replicas bootstrapped an administrator, want 1", tokens)
 	}
-	want := jwksKids(t, servers[0])
+	want := servers[0].KeyIDs(t)
 	if len(want) != 1 {
 		t.Fatalf("JWKS %v, want exactly one key", want)
 	}
 	for _, s := range servers[1:] {
-		if got := jwksKids(t, s); !slices.Equal(got, want) {
+		if got := s.KeyIDs(t); !slices.Equal(got, want) {
 			t.Fatalf("JWKS differ: %v vs %v", got, want)
 		}
 	}

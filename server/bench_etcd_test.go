@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/tokenwright/tokenwright/server/config"
+	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
@@ -14,6 +15,6 @@ import (
 func BenchmarkTokenEndpointEtcd(b *testing.B) {
 	c := etcdtest.Start(b, 1)
 	// One client far above the abuse limits, as in BenchmarkTokenEndpoint.
-	s := replica(b, c, func(cfg *config.Config) { cfg.Limits.Enabled = false })
+	s := servertest.Replica(b, c.Endpoints(), func(cfg *config.Config) { cfg.Limits.Enabled = false })
 	driveTokenEndpoint(b, s)
 }
