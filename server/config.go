@@ -20,6 +20,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
+	"github.com/tokenwright/tokenwright/server/tracing"
 )
 
 // Config is the server configuration. It is read from a YAML (or JSON) file,
@@ -115,6 +116,10 @@ type Config struct {
 
 	// Limits are the brute-force and abuse limits (see docs/hardening.md).
 	Limits LimitsConfig `yaml:"limits"`
+
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP; off unless an
+	// endpoint is set (server/tracing, docs/observability.md).
+	Tracing tracing.Config `yaml:"tracing"`
 }
 
 // MaxTokenLifetime is the hard cap on JWT lifetime: accounts.MaxTokenLifetime.
@@ -144,6 +149,7 @@ func DefaultConfig() Config {
 	c.Notifications.Webhook.RetryBackoff = Duration(time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
 	c.Limits = defaultLimits()
+	c.Tracing = tracing.DefaultConfig()
 	return c
 }
 
@@ -393,6 +399,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateTrust()...)
 	errs = append(errs, c.Limits.validate()...)
 	errs = append(errs, c.validateStore()...)
+	errs = append(errs, c.Tracing.Validate()...)
 	return errors.Join(errs...)
 }
 

@@ -274,11 +274,13 @@ func (t *routeTable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) edge(p routeProps, next http.Handler) http.Handler {
 	h := s.limits.guard(p.limit, next)
 	if p.form {
-		h = tokenEndpointGuard(h)
+		h = tokenEndpointGuard(s.traceForm(h))
 	}
 	h = s.cors(p, h)
 	h = hygiene(p, h)
-	return s.requestLog(p, h)
+	// traced (traces.go) outside the request log, whose line carries
+	// the span's ids.
+	return s.traced(s.requestLog(p, h))
 }
 
 // requestContext puts the request's facts in its context (reqctx) for
@@ -348,7 +350,7 @@ func (s *Server) requestLog(p routeProps, next http.Handler) http.Handler {
 			Int("bytes", rec.Bytes).Float64("duration_ms", float64(elapsed.Microseconds())/1000)
 		msg := "request"
 		if req := reqctx.From(r.Context()); req != nil {
-			ev = ev.Str("request_id", req.ID).Stringer("remote", req.ClientIP)
+			ev = reqctx.Correlate(r.Context(), ev).Stringer("remote", req.ClientIP)
 			if a := req.Actor; a.KeyID != "" {
 				ev = ev.Str("actor", a.Name).Str("actor_key_id", a.KeyID)
 			}
