@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,6 +113,53 @@ func BenchmarkTokenHandler(b *testing.B) {
 					b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkTokenTracing measures the complete token handler in-process
+// (as BenchmarkTokenHandler, ES256: the cheapest signature, so tracing's
+// share shows most) with tracing off and on (samplingRatio 1, every
+// request a server span plus its store spans, batched and exported over
+// OTLP/HTTP to a receiver on 127.0.0.1 that discards them), in one run.
+// docs/performance.md has the ratio.
+func BenchmarkTokenTracing(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	for _, mode := range []string{"off", "on"} {
+		b.Run(mode, func(b *testing.B) {
+			s := servertest.Start(b, servertest.Options{Configure: func(c *server.Config) {
+				c.Signing.Algorithm = "ES256"
+				c.Limits.Enabled = false // see BenchmarkTokenEndpoint
+				if mode == "on" {
+					c.Tracing.OTLPEndpoint, c.Tracing.SamplingRatio = sink.URL, 1
+				}
+			}})
+			if s.Server.Tracing().Enabled() != (mode == "on") {
+				b.Fatalf("tracing %s: Enabled() = %v", mode, s.Server.Tracing().Enabled())
+			}
+			s.CreateAccount(b, api.CreateServiceAccount{UserName: "bench", Email: "bench@example.com",
+				AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"https://domino.example.com"}})
+			key := s.CreateKey(b, "bench", api.CreateKey{Name: "bench"})
+			h := s.Server.Handler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				req.RemoteAddr = "127.0.0.1:5555"
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("bench", key.ClientSecret)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+				}
+			}
+			b.StopTimer()
+			s.Stop() // flushes the last spans outside the measurement
 		})
 	}
 }
