@@ -16,9 +16,23 @@ import (
 // The span is named by its method until FinishServer names its route.
 func (t *Tracing) StartServer(r *http.Request) (*http.Request, trace.Span) {
 	ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := t.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+	method := Method(r.Method)
+	ctx, span := t.tracer.Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", method)))
 	return r.WithContext(ctx), span
+}
+
+// Method is the request's method as spans record it: one of the methods
+// HTTP defines, or _OTHER (the OpenTelemetry convention). Any token is a
+// valid method on the wire, so a client could otherwise put arbitrary text,
+// a credential even, into span names.
+func Method(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "_OTHER"
 }
 
 // FinishServer names span "METHOD ROUTE" (the OpenTelemetry HTTP
@@ -30,7 +44,7 @@ func FinishServer(span trace.Span, method, route string, status int) {
 		return
 	}
 	if route != "" {
-		span.SetName(method + " " + route)
+		span.SetName(Method(method) + " " + route)
 		span.SetAttributes(attribute.String("http.route", route))
 	}
 	span.SetAttributes(attribute.Int("http.response.status_code", status))

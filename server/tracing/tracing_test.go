@@ -126,6 +126,17 @@ func TestSpansReachOTLPReceiver(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("refused token: HTTP %d", resp.StatusCode)
 	}
+	// A request whose method is the secret (any token is a method on the
+	// wire): neither a span's name nor an attribute may carry it.
+	odd, err := http.NewRequest(key.ClientSecret, s.URL+"/oauth/token", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.DefaultClient.Do(odd); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
 	// An admin call.
 	if code := s.Do(t, s.AdminToken, http.MethodGet, "/api/v1/service-accounts/ci-bot", nil, nil); code != http.StatusOK {
 		t.Fatalf("admin GET: HTTP %d", code)
@@ -184,6 +195,8 @@ func TestSpansReachOTLPReceiver(t *testing.T) {
 	if refused.TraceID() == tok.TraceID() {
 		t.Errorf("a request without traceparent joined the caller's trace")
 	}
+
+	findSpan(t, spans, func(sp span) bool { return sp.Name() == "_OTHER /oauth/token" && sp.attr("http.request.method") == "_OTHER" })
 
 	// The admin call: named by its route template, with the actor.
 	adm := findSpan(t, spans, func(sp span) bool { return sp.Name() == "GET /api/v1/service-accounts/{name}" })
