@@ -196,7 +196,9 @@ func TestSpansReachOTLPReceiver(t *testing.T) {
 		t.Errorf("a request without traceparent joined the caller's trace")
 	}
 
-	findSpan(t, spans, func(sp span) bool { return sp.Name() == "_OTHER /oauth/token" && sp.attr("http.request.method") == "_OTHER" })
+	findSpan(t, spans, func(sp span) bool {
+		return sp.Name() == "_OTHER /oauth/token" && sp.attr("http.request.method") == "_OTHER"
+	})
 
 	// The admin call: named by its route template, with the actor.
 	adm := findSpan(t, spans, func(sp span) bool { return sp.Name() == "GET /api/v1/service-accounts/{name}" })
