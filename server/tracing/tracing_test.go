@@ -352,3 +352,55 @@ func logLine(t *testing.T, logs string, match func(map[string]any) bool) map[str
 	t.Fatalf("no such log line in\n%s", logs)
 	return nil
 }
+
+// A receiver that is down costs no request anything: tokens are issued as
+// usual, the spans are dropped, and the server's log says so.
+func TestUnreachableReceiverFailsNoRequest(t *testing.T) {
+	closed := "http://" + freeAddr(t) // nothing listens there any more
+	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Tracing.OTLPEndpoint = closed }})
+	s.CreateAccount(t, api.CreateServiceAccount{UserName: "ci-bot", Email: "ci-bot@example.com"})
+	key := s.CreateKey(t, "ci-bot", api.CreateKey{Name: "pipeline"})
+	cc := &clientcredentials.Config{ClientID: "ci-bot", ClientSecret: key.ClientSecret, TokenURL: s.URL + "/oauth/token"}
+	for range 3 {
+		if _, err := cc.Token(context.Background()); err != nil {
+			t.Fatalf("token with the receiver down: %v", err)
+		}
+	}
+	s.Stop()
+	logLine(t, s.Logs(), func(m map[string]any) bool {
+		return m["level"] == "warn" && strings.HasPrefix(fmt.Sprint(m["message"]), "tracing: exporting spans")
+	})
+}
+
+// The exporter's standard variables still apply beside tracing.otlpEndpoint:
+// OTEL_EXPORTER_OTLP_HEADERS carries a receiver's credential, so that it
+// need not be in the URL (which the settings refuse with user info).
+func TestOTLPHeadersFromEnvironment(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer otlp-test-credential")
+	var mu sync.Mutex
+	var got []string
+	sink := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = sink.Serve(ln) }()
+	t.Cleanup(func() { _ = sink.Close() })
+	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Tracing.OTLPEndpoint = "http://" + ln.Addr().String() }})
+	if resp, err := http.Get(s.URL + "/healthz"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	s.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) == 0 || got[0] != "/v1/traces Bearer otlp-test-credential" {
+		t.Fatalf("export requests %q, want POST /v1/traces with the header", got)
+	}
+}
