@@ -286,6 +286,9 @@ func TestTracingOffByDefault(t *testing.T) {
 // even at samplingRatio 1, and samplingRatio 0 records only what the
 // caller samples.
 func TestTracingEndpointFromEnvironmentAndParentSampling(t *testing.T) {
+	// The resource follows the standard variables too.
+	t.Setenv("OTEL_SERVICE_NAME", "tokenwright-eu")
+	t.Setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=test")
 	rcv := startOTLPReceiver(t)
 	s := servertest.Start(t, servertest.Options{
 		Configure: func(c *server.Config) { c.Tracing.SamplingRatio = 0 },
@@ -318,6 +321,10 @@ func TestTracingEndpointFromEnvironmentAndParentSampling(t *testing.T) {
 	spans := rcv.spans()
 	if len(spans) != 1 || spans[0].TraceID().String() != callerTraceID || spans[0].Name() != "GET /.well-known/openid-configuration" {
 		t.Fatalf("spans %s, want exactly the sampled caller's discovery request", names(spans))
+	}
+	res := spans[0].resource.AsRaw()
+	if res["service.name"] != "tokenwright-eu" || res["deployment.environment.name"] != "test" {
+		t.Fatalf("resource %v", res)
 	}
 }
 
