@@ -267,10 +267,10 @@ func (t *routeTable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // edge is the middleware chain of a route with properties p, outermost
-// first: the request log (so that every refusal below is logged and
-// measured), hygiene, CORS (so that preflights are logged too), the token
-// endpoint's form guard (before the limiter reads the body), the rate
-// limits, then next.
+// first: the request's span when tracing is on (traces.go), the request
+// log (so that every refusal below is logged and measured), hygiene, CORS
+// (so that preflights are logged too), the token endpoint's form guard
+// (before the limiter reads the body), the rate limits, then next.
 func (s *Server) edge(p routeProps, next http.Handler) http.Handler {
 	h := s.limits.guard(p.limit, next)
 	if p.form {
@@ -278,8 +278,7 @@ func (s *Server) edge(p routeProps, next http.Handler) http.Handler {
 	}
 	h = s.cors(p, h)
 	h = hygiene(p, h)
-	// traced (traces.go) outside the request log, whose line carries
-	// the span's ids.
+	// The span outside the request log, whose line carries its ids.
 	return s.traced(s.requestLog(p, h))
 }
 
