@@ -95,11 +95,3 @@ func (c *clientTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return resp, nil
 }
-
-// Tracer returns the tracer tokenwright's own spans are made with.
-func (t *Tracing) Tracer() trace.Tracer {
-	if t == nil {
-		return t.TracerProvider().Tracer(InstrumentationName)
-	}
-	return t.tracer
-}

@@ -39,9 +39,6 @@ func New(next store.Store, tp trace.TracerProvider) *Store {
 	return &Store{next: next, tracer: tp.Tracer(InstrumentationName)}
 }
 
-// Unwrap returns the wrapped store.
-func (s *Store) Unwrap() store.Store { return s.next }
-
 // span is one operation's span; the zero value (untraced call) does nothing.
 type span struct{ s trace.Span }
 
