@@ -137,6 +137,10 @@ func TestSpansReachOTLPReceiver(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+	// An admin call refused (its log line carries the ids too).
+	if code := s.Do(t, "twp_not-a-token", http.MethodGet, "/api/v1/service-accounts", nil, nil); code != http.StatusUnauthorized {
+		t.Fatalf("admin GET with a bad token: HTTP %d", code)
+	}
 	// An admin call.
 	if code := s.Do(t, s.AdminToken, http.MethodGet, "/api/v1/service-accounts/ci-bot", nil, nil); code != http.StatusOK {
 		t.Fatalf("admin GET: HTTP %d", code)
@@ -245,10 +249,14 @@ func TestSpansReachOTLPReceiver(t *testing.T) {
 	if line["trace_id"] != callerTraceID || line["span_id"] != tok.SpanID().String() {
 		t.Errorf("token log line: trace_id %v span_id %v, want %s %s", line["trace_id"], line["span_id"], callerTraceID, tok.SpanID())
 	}
-	// So does the refusal's line written by the OAuth layer.
+	// So do the lines the OAuth layer and the admin API write for a request.
 	fail := logLine(t, s.Logs(), func(m map[string]any) bool { return m["message"] == "client authentication failed" })
 	if fail["trace_id"] != refused.TraceID().String() || fail["span_id"] != refused.SpanID().String() {
 		t.Errorf("authentication failure line: trace_id %v span_id %v, want %s %s", fail["trace_id"], fail["span_id"], refused.TraceID(), refused.SpanID())
+	}
+	adminFail := logLine(t, s.Logs(), func(m map[string]any) bool { return m["message"] == "admin authentication failed" })
+	if id, _ := adminFail["trace_id"].(string); len(id) != 32 || adminFail["span_id"] == nil {
+		t.Errorf("admin authentication failure line without trace ids: %v", adminFail)
 	}
 }
 
@@ -409,5 +417,47 @@ func TestOTLPHeadersFromEnvironment(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) == 0 || got[0] != "/v1/traces Bearer otlp-test-credential" {
 		t.Fatalf("export requests %q, want POST /v1/traces with the header", got)
+	}
+}
+
+// A receiver that accepts connections and never answers holds the server's
+// stop up for a few seconds at most: the last spans are given up.
+func TestHangingReceiverDelaysStopBoundedly(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	s := servertest.Start(t, servertest.Options{Configure: func(c *server.Config) { c.Tracing.OTLPEndpoint = "http://" + ln.Addr().String() }})
+	if resp, err := http.Get(s.URL + "/healthz"); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	start := time.Now()
+	s.Stop()
+	// The flush is bounded by 5 s; the rest is slack for a loaded machine.
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("stop took %s with a hanging receiver", d)
 	}
 }
