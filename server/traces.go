@@ -5,12 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/tokenwright/tokenwright/pkg/buildinfo"
-	"github.com/tokenwright/tokenwright/pkg/httprec"
-	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/server/tracing"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/traced"
@@ -44,77 +39,15 @@ func (s *Server) tracedStore(st store.Store) store.Store {
 // Tracing exposes the tracer provider (tests: nil when tracing is off).
 func (s *Server) Tracing() *tracing.Tracing { return s.tracing }
 
-// traced is the outermost middleware of a route's chain when tracing is
-// on: the request's server span, continuing the caller's traceparent, named
-// after the route template that served it, with the facts the request log
-// records (reqctx): the client id, a refusal's reason, the admin actor. The
-// span's ids go into the request's context so that its log lines carry
-// them. With tracing off it is not in the chain at all.
+// traced is the outermost middleware of a route's chain: the request's
+// span (tracing.Middleware) named by the serving route's template; with
+// tracing off it is not in the chain at all.
 func (s *Server) traced(next http.Handler) http.Handler {
-	if !s.tracing.Enabled() {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, span := s.tracing.StartServer(r)
-		defer span.End()
-		req := reqctx.From(r.Context())
-		if sc := span.SpanContext(); req != nil && sc.IsValid() {
-			req.TraceID, req.SpanID = sc.TraceID().String(), sc.SpanID().String()
-		}
-		rec := httprec.New(w)
-		next.ServeHTTP(rec, r)
-		if !span.IsRecording() {
-			return
-		}
-		status := rec.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		tracing.FinishServer(span, r.Method, s.table.template(r, ""), status)
-		if req != nil {
-			annotate(span, req)
-		}
-	})
+	return s.tracing.Middleware(func(r *http.Request) string { return s.table.template(r, "") }, next)
 }
 
-// annotate copies the request's log facts onto its span. The client id is
-// client input (a secret sent in the wrong field is redacted, as in the
-// logs); the key id, jti and signing key id name things, they are no
-// credentials; the actor is the admin user's name and key id.
-func annotate(span trace.Span, req *reqctx.Request) {
-	attrs := []attribute.KeyValue{attribute.String("tokenwright.request_id", req.ID)}
-	f := req.Log
-	if f.ClientID != "" {
-		attrs = append(attrs, attribute.String("oauth.client_id", tracing.ClientInput(f.ClientID)))
-	}
-	if f.Event != "" {
-		attrs = append(attrs, attribute.String("tokenwright.event", f.Event), attribute.String("tokenwright.key_id", f.KeyID),
-			attribute.String("tokenwright.jti", f.JTI), attribute.String("tokenwright.kid", f.KID))
-	}
-	if f.Reason != "" {
-		attrs = append(attrs, attribute.String("tokenwright.reason", f.Reason))
-	}
-	if a := req.Actor; a.KeyID != "" {
-		attrs = append(attrs, attribute.String("tokenwright.actor", a.Name), attribute.String("tokenwright.actor_key_id", a.KeyID))
-	}
-	span.SetAttributes(attrs...)
-}
-
-// traceForm records the grant type of a form request on its span; it sits
-// behind tokenEndpointGuard, which has parsed the (bounded) form.
-func (s *Server) traceForm(next http.Handler) http.Handler {
-	if !s.tracing.Enabled() {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			if gt := r.PostForm.Get("grant_type"); gt != "" {
-				span.SetAttributes(attribute.String("oauth.grant_type", tracing.ClientInput(gt)))
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+// traceForm records a form request's grant type on its span.
+func (s *Server) traceForm(next http.Handler) http.Handler { return s.tracing.FormAttributes(next) }
 
 // webhookClient is the notifier's HTTP client: nil (notify's default) when
 // tracing is off, otherwise one whose calls are client spans that carry
