@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -112,6 +113,61 @@ func BenchmarkTokenHandler(b *testing.B) {
 					b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkTokenTracing measures the complete token handler in-process
+// (as BenchmarkTokenHandler; ES256, the cheapest signature, where tracing's
+// share shows most, and RS256, the default) with tracing off and on (samplingRatio 1, every
+// request a server span plus its store spans, batched and exported over
+// OTLP/HTTP to a receiver on 127.0.0.1 that discards them), in one run.
+// docs/performance.md has the ratio.
+func BenchmarkTokenTracing(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	for _, run := range []struct{ alg, mode string }{{"ES256", "off"}, {"ES256", "on"}, {"RS256", "off"}, {"RS256", "on"}} {
+		mode := run.mode
+		b.Run(run.alg+"/"+mode, func(b *testing.B) {
+			s := servertest.Start(b, servertest.Options{Configure: func(c *config.Config) {
+				c.Signing.Algorithm = run.alg
+				c.Limits.Enabled = false // see BenchmarkTokenEndpoint
+				if mode == "on" {
+					c.Tracing.OTLPEndpoint, c.Tracing.SamplingRatio = sink.URL, 1
+				}
+			}})
+			if s.Server.Tracing().Enabled() != (mode == "on") {
+				b.Fatalf("tracing %s: Enabled() = %v", mode, s.Server.Tracing().Enabled())
+			}
+			s.CreateAccount(b, api.CreateServiceAccount{UserName: "bench", Email: "bench@example.com",
+				AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"https://domino.example.com"}})
+			key := s.CreateKey(b, "bench", api.CreateKey{Name: "bench"})
+			h := s.Server.Handler()
+			b.ReportAllocs()
+			cpu := processCPU()
+			b.ResetTimer()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader("grant_type=client_credentials"))
+				req.RemoteAddr = "127.0.0.1:5555"
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.SetBasicAuth("bench", key.ClientSecret)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != 200 {
+					b.Fatalf("HTTP %d %s", rec.Code, rec.Body)
+				}
+			}
+			b.StopTimer()
+			// CPU time of the whole process per token (the exporter's
+			// goroutine included): on shared cores a steadier figure than
+			// ns/op.
+			if used := processCPU() - cpu; used > 0 {
+				b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
+			}
+			s.Stop() // flushes the last spans outside the measurement
 		})
 	}
 }

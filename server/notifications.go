@@ -38,7 +38,7 @@ func (s *Server) newNotifier(secret []byte) *notify.Notifier {
 	wh := s.cfg.Notifications.Webhook
 	return notify.New(s.store, s.accounts, notify.Options{
 		WebhookURL: wh.URL, Secret: secret, InitialBackoff: wh.RetryBackoff.Std(), Issuer: s.cfg.Issuer,
-		Logger: s.log, Now: s.now,
+		Logger: s.log, Now: s.now, HTTPClient: s.webhookClient(),
 		Delivered: func(ok bool) {
 			if ok {
 				s.metrics.WebhookDelivery(metrics.WebhookDelivered)

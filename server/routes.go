@@ -41,7 +41,7 @@ var (
 // routes is the route table: every route of the public listener with its
 // properties. The admin API's own table is admin.API.Register.
 func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) *edge.Table {
-	t := edge.New(edge.Options{Log: s.log, Metrics: s.metrics, CORS: s.cfg.CORS, Limits: s.cfg.Limits, Now: s.now,
+	t := edge.New(edge.Options{Log: s.log, Metrics: s.metrics, CORS: s.cfg.CORS, Limits: s.cfg.Limits, Now: s.now, Tracing: s.tracing,
 		OnRateLimited: func(endpoint string, scope ratelimit.Scope) { s.metrics.RateLimited(endpoint, string(scope)) }}, webRoute)
 	get := []string{http.MethodGet, http.MethodHead}
 	docs := discovery.New(s.cfg.Issuer, s.accounts.AdvertisedScopes, s.signing, s.now)

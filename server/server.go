@@ -30,6 +30,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
+	"github.com/tokenwright/tokenwright/server/tracing"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
@@ -57,6 +58,8 @@ type Server struct {
 	// or nil (metricsendpoint.go).
 	metricsToken []byte
 	db           *bolt.Store // the file under the cache, for backups
+	// tracing is the tracer provider; nil when tracing is off (traces.go).
+	tracing *tracing.Tracing
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -110,6 +113,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err := s.setupTLS(); err != nil {
 		return nil, err
 	}
+	if err := s.setupTracing(ctx, opts.Environ); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = s.tracing.Shutdown(ctx)
+		}
+	}()
 
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
@@ -118,7 +129,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err != nil {
 		return nil, err
 	}
-	s.store = served
+	s.store = s.tracedStore(served)
 	if m, ok := db.(mirrorAger); ok {
 		s.mirror = m
 	}
@@ -298,12 +309,16 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Store exposes the store (tests and offline commands).
 func (s *Server) Store() store.Store { return s.store }
 
-// Close stops background work (flushing buffered key usage) and releases
-// the store.
+// Close stops background work (flushing buffered key usage), releases
+// the store and exports the spans still queued.
 func (s *Server) Close() error {
 	s.stopBackground()
 	s.background.Wait()
-	return s.store.Close()
+	err := s.store.Close()
+	if terr := s.tracing.Shutdown(context.Background()); terr != nil {
+		s.log.Warn().Err(terr).Msg("tracing: flushing spans at shutdown failed")
+	}
+	return err
 }
 
 // Serve serves on ln until ctx is cancelled, then drains in-flight requests.

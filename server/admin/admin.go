@@ -77,7 +77,7 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			// The reason is for the log only (the log sink redacts a
 			// credential sent as something else).
-			a.log.Info().Str("request_id", reqctx.ID(r.Context())).Str("reason", string(accounts.ReasonOf(err))).Str("ip", ip).Msg("admin authentication failed")
+			reqctx.Correlate(r.Context(), a.log.Info()).Str("reason", string(accounts.ReasonOf(err))).Str("ip", ip).Msg("admin authentication failed")
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "the bearer token is invalid, expired or revoked")
 			return

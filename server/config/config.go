@@ -26,6 +26,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/cors"
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
+	"github.com/tokenwright/tokenwright/server/tracing"
 )
 
 // Config is the server configuration. It is read from a YAML (or JSON) file,
@@ -121,6 +122,10 @@ type Config struct {
 
 	// Limits are the brute-force and abuse limits (see docs/hardening.md).
 	Limits Limits `yaml:"limits"`
+
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP; off unless an
+	// endpoint is set (server/tracing, docs/observability.md).
+	Tracing tracing.Config `yaml:"tracing"`
 }
 
 // Default returns the built-in defaults. Those of the account rules
@@ -147,6 +152,7 @@ func Default() Config {
 	c.Notifications.Webhook.RetryBackoff = Duration(time.Second)
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
 	c.Limits = defaultLimits()
+	c.Tracing = tracing.DefaultConfig()
 	return c
 }
 
@@ -396,6 +402,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateTrust()...)
 	errs = append(errs, c.Limits.validate()...)
 	errs = append(errs, c.validateStore()...)
+	errs = append(errs, c.Tracing.Validate()...)
 	return errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/ratelimit"
 	"github.com/tokenwright/tokenwright/server/reqctx"
 	"github.com/tokenwright/tokenwright/server/requestid"
+	"github.com/tokenwright/tokenwright/server/tracing"
 )
 
 // Options are what the middleware in front of the routes needs beside
@@ -30,6 +31,9 @@ type Options struct {
 	OnRateLimited func(endpoint string, scope ratelimit.Scope)
 	// Now is the rate limiters' clock.
 	Now func() time.Time
+	// Tracing makes each request's span (nil: tracing off, no span and
+	// nothing in the chain).
+	Tracing *tracing.Tracing
 }
 
 // chain builds the middleware of each route from its properties.
@@ -42,18 +46,19 @@ type chain struct {
 }
 
 // wrap is the middleware chain of a route with properties p, outermost
-// first: the request log (so that every refusal below is logged and
-// measured), hygiene, CORS (so that preflights are logged too), the token
-// endpoint's form guard (before the limiter reads the body), the rate
-// limits, then next.
+// first: the request's span when tracing is on, the request log (so that
+// every refusal below is logged and measured, with the span's ids),
+// hygiene, CORS (so that preflights are logged too), the token endpoint's
+// form guard (before the limiter reads the body; it records the grant type
+// on the span), the rate limits, then next.
 func (c *chain) wrap(p Props, next http.Handler) http.Handler {
 	h := c.limits.guard(p.Limit, next)
 	if p.Form {
-		h = tokenEndpointGuard(h)
+		h = tokenEndpointGuard(c.Tracing.FormAttributes(h))
 	}
 	h = c.cors(p, h)
 	h = hygiene(p, h)
-	return c.requestLog(p, h)
+	return c.Tracing.Middleware(c.table.routeTemplate, c.requestLog(p, h))
 }
 
 // RequestContext puts the request's facts in its context (reqctx) for
@@ -121,7 +126,7 @@ func (c *chain) requestLog(p Props, next http.Handler) http.Handler {
 			Int("bytes", rec.Bytes).Float64("duration_ms", float64(elapsed.Microseconds())/1000)
 		msg := "request"
 		if req := reqctx.From(r.Context()); req != nil {
-			ev = ev.Str("request_id", req.ID).Stringer("remote", req.ClientIP)
+			ev = reqctx.Correlate(r.Context(), ev).Stringer("remote", req.ClientIP)
 			if a := req.Actor; a.KeyID != "" {
 				ev = ev.Str("actor", a.Name).Str("actor_key_id", a.KeyID)
 			}

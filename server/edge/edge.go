@@ -246,7 +246,22 @@ func (t *Table) template(r *http.Request) string {
 	if !t.serve.Match(r, &m) || m.Route == nil || m.MatchErr != nil || !t.declared[m.Route].ByTemplate {
 		return ""
 	}
-	tpl, err := m.Route.GetPathTemplate()
+	return routeTemplateOf(m.Route)
+}
+
+// routeTemplate returns the path template of the serving route that
+// answers r, of whatever kind (a span's name), or "" if none does.
+func (t *Table) routeTemplate(r *http.Request) string {
+	var m mux.RouteMatch
+	if !t.serve.Match(r, &m) || m.Route == nil || m.MatchErr != nil {
+		return ""
+	}
+	return routeTemplateOf(m.Route)
+}
+
+// routeTemplateOf is route's bare path template, or "" if it has none.
+func routeTemplateOf(route *mux.Route) string {
+	tpl, err := route.GetPathTemplate()
 	if err != nil {
 		return ""
 	}

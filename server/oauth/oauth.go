@@ -103,7 +103,7 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 		// answer, the metrics a coarse result). client_id is client input:
 		// the log sink redacts it if it is a secret sent in the wrong field.
 		reason := string(accounts.ReasonOf(err))
-		ev := s.log.Info().Str("request_id", reqctx.ID(ctx)).Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason)
+		ev := reqctx.Correlate(ctx, s.log.Info()).Str("client_id", cc.ClientID).Str("method", string(method)).Str("reason", reason)
 		var ae *accounts.AuthError
 		if errors.As(err, &ae) && ae.Debug != "" {
 			ev = ev.Str("detail", ae.Debug)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // Request is what the context carries for one request.
@@ -17,6 +19,10 @@ type Request struct {
 	// sent, or one made here. It is on the request's log line and on the
 	// other lines logged for the request, and in the X-Request-Id answer.
 	ID string
+	// TraceID and SpanID identify the request's server span when tracing
+	// is on (package tracing), empty otherwise: they are on the request's
+	// log lines beside ID (Correlate), so that a line leads to its trace.
+	TraceID, SpanID string
 	// Actor is the admin caller, once authenticated (SetActor).
 	Actor Actor
 	Log   LogFields
@@ -65,6 +71,24 @@ func ID(ctx context.Context) string {
 		return r.ID
 	}
 	return ""
+}
+
+// Correlate adds the request's ids to a log line of the request:
+// request_id, and trace_id and span_id when it is traced. Every line logged
+// for a request goes through it, so that each carries the same ids.
+func Correlate(ctx context.Context, e *zerolog.Event) *zerolog.Event {
+	return From(ctx).correlate(e)
+}
+
+func (r *Request) correlate(e *zerolog.Event) *zerolog.Event {
+	if r == nil {
+		return e
+	}
+	e = e.Str("request_id", r.ID)
+	if r.TraceID != "" {
+		e = e.Str("trace_id", r.TraceID).Str("span_id", r.SpanID)
+	}
+	return e
 }
 
 // SetActor records the authenticated admin caller for the request's log
