@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tokenwright/tokenwright/server"
@@ -71,13 +72,34 @@ func runHelm(t *testing.T, values map[string]any, args ...string) (string, error
 		}
 		args = append(args, "-f", file)
 	}
-	cmd := exec.Command(helmBinary(t), args...)
+	bin := helmBinary(t)
+	if _, err := os.Stat(bin); err != nil { // also ties cached results to the binary
+		t.Fatal(err)
+	}
+	readChart(t)
+	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return stdout.String(), &helmErr{err: err, stderr: stderr.String()}
 	}
 	return stdout.String(), nil
+}
+
+// readChart reads every file of the chart. helm reads them, not this
+// process, so without this go test would not know that a changed template
+// changes the result, and would replay a cached pass.
+func readChart(t *testing.T) {
+	t.Helper()
+	err := filepath.WalkDir(chartDir, func(p string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			_, err = os.ReadFile(p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // render is `helm template` of the chart as release "tw".
@@ -126,9 +148,12 @@ func decodeAll(t *testing.T, stream string) []any {
 		default:
 			t.Fatalf("document %d: unexpected %s %s", i, head.APIVersion, head.Kind)
 		}
-		dec := json.NewDecoder(bytes.NewReader(js))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(obj); err != nil {
+		// Kubernetes' own strict decoding (what kubectl --validate=strict
+		// and the API server apply): field names match case-sensitively,
+		// which encoding/json does not (readOnlyRootFileSystem would pass
+		// it), and unknown or duplicate fields are errors.
+		strict, err := kjson.UnmarshalStrict(js, obj, kjson.DisallowUnknownFields, kjson.DisallowDuplicateFields)
+		if err = errors.Join(append(strict, err)...); err != nil {
 			t.Fatalf("document %d (%s): %v\n%s", i, head.Kind, err, doc)
 		}
 		objects = append(objects, obj)
