@@ -52,6 +52,11 @@ var chartCases = []struct {
 			if vol, _ := mountedFile(t, d, filepath.Join(d.config.DataDir, bolt.FileName)); vol.PersistentVolumeClaim == nil {
 				t.Errorf("the data directory %s is not on the claim (volume %s)", d.config.DataDir, vol.Name)
 			}
+			// The README promises that helm uninstall leaves the claim.
+			if p := set.Spec.PersistentVolumeClaimRetentionPolicy; p == nil || p.WhenDeleted != appsv1.RetainPersistentVolumeClaimRetentionPolicyType ||
+				p.WhenScaled != appsv1.RetainPersistentVolumeClaimRetentionPolicyType {
+				t.Errorf("claim retention policy %+v: want Retain", p)
+			}
 			noPDB(t, d)
 			if len(all[monitoringv1.ServiceMonitor](d.objects)) != 0 {
 				t.Error("a ServiceMonitor by default")
@@ -270,6 +275,15 @@ func checkEveryRendering(t *testing.T, d deployment) {
 	}
 	if dataMount == nil || dataMount.ReadOnly {
 		t.Errorf("the data directory %s is not on a writable volume", d.config.DataDir)
+	}
+	// Secrets: readable by the pod's group (fsGroup 65532), no one else.
+	for _, v := range d.pod.Spec.Volumes {
+		if v.Secret != nil && (v.Secret.DefaultMode == nil || *v.Secret.DefaultMode != 0o440) {
+			t.Errorf("Secret volume %s: defaultMode %v, want 0440", v.Name, v.Secret.DefaultMode)
+		}
+	}
+	if fs := d.pod.Spec.SecurityContext.FSGroup; fs == nil || *fs != 65532 {
+		t.Errorf("fsGroup %v, want 65532", fs)
 	}
 }
 
