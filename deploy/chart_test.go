@@ -186,8 +186,10 @@ func noPDB(t *testing.T, d deployment) {
 // it gives tokenwright with tokenwright's own loader, and checks what every
 // rendering must hold beside each case's own checks.
 func TestChart(t *testing.T) {
+	t.Parallel()
 	for _, tc := range chartCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			if out, err := runHelm(t, tc.values, "lint", "--strict", chartDir); err != nil {
 				t.Fatalf("helm lint: %v\n%s", err, out)
 			}
@@ -291,6 +293,7 @@ func checkEveryRendering(t *testing.T, d deployment) {
 // would corrupt its database, fail at rendering with a message saying what
 // to set.
 func TestChartRefuses(t *testing.T) {
+	t.Parallel()
 	etcd := map[string]any{"backend": "etcd", "etcd": map[string]any{"endpoints": etcdEndpoints}}
 	for _, tc := range []struct {
 		name   string
@@ -311,6 +314,7 @@ func TestChartRefuses(t *testing.T) {
 			"serviceMonitor": map[string]any{"enabled": true}}, "serviceMonitor.enabled needs metrics.enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			out, err := render(t, tc.values)
 			if err == nil {
 				t.Fatalf("rendered:\n%s", out)
@@ -326,6 +330,7 @@ func TestChartRefuses(t *testing.T) {
 // setting tokenwright does not know: a typo under config renders, and the
 // loader the tests use refuses it, naming it.
 func TestChartConfigTypoFails(t *testing.T) {
+	t.Parallel()
 	out, err := render(t, map[string]any{"issuer": issuer, "config": map[string]any{"tokens": map[string]any{"lifetme": "10m"}}})
 	if err != nil {
 		t.Fatal(err)
@@ -346,6 +351,7 @@ func TestChartConfigTypoFails(t *testing.T) {
 // ServiceMonitor's path on its metrics listener, so a probe pointing where
 // tokenwright serves nothing fails here rather than in a cluster.
 func TestProbesAreServed(t *testing.T) {
+	t.Parallel()
 	values := map[string]any{"issuer": issuer, "serviceMonitor": map[string]any{"enabled": true}}
 	out, err := render(t, values)
 	if err != nil {

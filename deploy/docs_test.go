@@ -13,6 +13,7 @@ import (
 // values.yaml: every value (a leaf, or a map or list that is empty by
 // default) has a row, and every row names a value.
 func TestChartREADMEListsEveryValue(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile(chartDir + "/values.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 // what it renders (no more, no fewer), so they cannot drift from the chart;
 // and holds each of them to what every rendering must hold.
 func TestPlainManifestsAreGenerated(t *testing.T) {
+	t.Parallel()
 	bin := helmBinary(t)
 	readChart(t)
 	out := t.TempDir()
@@ -44,6 +45,7 @@ func TestPlainManifestsAreGenerated(t *testing.T) {
 	}
 	for _, name := range names(fresh) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			want, err := os.ReadFile(filepath.Join(out, name))
 			if err != nil {
 				t.Fatal(err)
