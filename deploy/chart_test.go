@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,12 +19,15 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/tokenwright/tokenwright/server"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
 
 const issuer = "https://idp.example.com"
+
+const imageDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 var etcdEndpoints = []any{"https://etcd-0.etcd:2379", "https://etcd-1.etcd:2379", "https://etcd-2.etcd:2379"}
 
@@ -60,6 +64,9 @@ var chartCases = []struct {
 			noPDB(t, d)
 			if len(all[monitoringv1.ServiceMonitor](d.objects)) != 0 {
 				t.Error("a ServiceMonitor by default")
+			}
+			if d.container.Image != "tokenwright:"+chartAppVersion(t) {
+				t.Errorf("image %q: want the chart's appVersion as tag", d.container.Image)
 			}
 			if d.config.KEK.File != "" || d.config.TLS.Enabled() {
 				t.Errorf("KEK file %q or TLS set without their Secrets", d.config.KEK.File)
@@ -144,8 +151,12 @@ var chartCases = []struct {
 	{
 		name: "ServiceMonitor",
 		values: map[string]any{"issuer": issuer, "serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prom"}},
-			"metrics": map[string]any{"bearerToken": map[string]any{"existingSecret": "tw-metrics", "key": "t"}}},
+			"metrics": map[string]any{"bearerToken": map[string]any{"existingSecret": "tw-metrics", "key": "t"}},
+			"image":   map[string]any{"repository": "registry.example.com/tokenwright", "tag": "v9", "digest": imageDigest}},
 		check: func(t *testing.T, d deployment) {
+			if want := "registry.example.com/tokenwright@" + imageDigest; d.container.Image != want {
+				t.Errorf("image %q, want %q (a digest wins over the tag)", d.container.Image, want)
+			}
 			sm := one[monitoringv1.ServiceMonitor](t, d.objects)
 			if sm.Labels["release"] != "prom" {
 				t.Errorf("ServiceMonitor labels %v: want release=prom", sm.Labels)
@@ -406,4 +417,20 @@ func TestProbesAreServed(t *testing.T) {
 	if code := get(metricsURL + sm.Spec.Endpoints[0].Path); code != http.StatusOK {
 		t.Errorf("GET %s on the metrics listener = %d, want 200", sm.Spec.Endpoints[0].Path, code)
 	}
+}
+
+// chartAppVersion is Chart.yaml's appVersion.
+func chartAppVersion(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(chartDir + "/Chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chart struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(data, &chart); err != nil || chart.AppVersion == "" {
+		t.Fatalf("Chart.yaml appVersion: %v", err)
+	}
+	return chart.AppVersion
 }
