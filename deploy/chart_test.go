@@ -93,7 +93,8 @@ var chartCases = []struct {
 	{
 		name: "three replicas on etcd",
 		values: map[string]any{"issuer": issuer, "replicaCount": 3, "kek": map[string]any{"existingSecret": "tw-kek"},
-			"store": map[string]any{"backend": "etcd", "etcd": map[string]any{"endpoints": etcdEndpoints, "prefix": "/tw/"}}},
+			"store": map[string]any{"backend": "etcd", "etcd": map[string]any{"endpoints": etcdEndpoints, "prefix": "/tw/",
+				"tls": map[string]any{"existingSecret": "tw-etcd-ca", "clientCertificate": false}}}},
 		check: func(t *testing.T, d deployment) {
 			dep := one[appsv1.Deployment](t, d.objects)
 			if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 {
@@ -116,6 +117,11 @@ var chartCases = []struct {
 				}
 			}
 			secretFile(t, d, d.config.KEK.File, "tw-kek", "kek")
+			// A CA only: etcd without client certificates.
+			secretFile(t, d, d.config.Etcd.TLS.CA, "tw-etcd-ca", "ca.crt")
+			if d.config.Etcd.TLS.Cert != "" || d.config.Etcd.TLS.Key != "" {
+				t.Errorf("etcd client certificate %q/%q with clientCertificate false", d.config.Etcd.TLS.Cert, d.config.Etcd.TLS.Key)
+			}
 			pdb := one[policyv1.PodDisruptionBudget](t, d.objects)
 			if pdb.Spec.MaxUnavailable == nil || pdb.Spec.MaxUnavailable.IntValue() != 1 || pdb.Spec.MinAvailable != nil {
 				t.Errorf("PodDisruptionBudget %+v: want maxUnavailable 1", pdb.Spec)
