@@ -91,6 +91,15 @@ var chartCases = []struct {
 		},
 	},
 	{
+		name:   "bbolt without persistence",
+		values: map[string]any{"issuer": issuer, "persistence": map[string]any{"enabled": false}},
+		check: func(t *testing.T, d deployment) {
+			if vol := volume(t, d, "data"); len(d.claims) != 0 || vol.EmptyDir == nil {
+				t.Errorf("data volume %+v, claims %+v: want an emptyDir", vol, d.claims)
+			}
+		},
+	},
+	{
 		name: "three replicas on etcd",
 		values: map[string]any{"issuer": issuer, "replicaCount": 3, "kek": map[string]any{"existingSecret": "tw-kek"},
 			"store": map[string]any{"backend": "etcd", "etcd": map[string]any{"endpoints": etcdEndpoints, "prefix": "/tw/",
@@ -321,6 +330,7 @@ func TestChartRefuses(t *testing.T) {
 		{"plain-http issuer", map[string]any{"issuer": "http://idp.example.com"}, "issuer must be an https URL"},
 		{"replicas on bbolt", map[string]any{"issuer": issuer, "replicaCount": 2},
 			"replicaCount is 2 but store.backend is bolt: a bbolt database has a single writer"},
+		{"no replica", map[string]any{"issuer": issuer, "replicaCount": 0}, "replicaCount must be at least 1"},
 		{"etcd without endpoints", map[string]any{"issuer": issuer, "store": map[string]any{"backend": "etcd"},
 			"kek": map[string]any{"existingSecret": "k"}}, "store.etcd.endpoints is required with store.backend=etcd"},
 		{"etcd without a shared KEK", map[string]any{"issuer": issuer, "store": etcd}, "kek.existingSecret is required with store.backend=etcd"},
