@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 )
 
 // waitReady polls base/readyz until it answers 200 (or the test fails).
@@ -98,9 +100,10 @@ func TestServeRefusesPublicListenWithoutIssuer(t *testing.T) {
 // that starts instead of refusing is stopped after 20 s and fails the test.
 func runBounded(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	bin := cliBinary(t) // built (maybe for minutes) before the clock starts
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -154,8 +157,9 @@ func TestVersionCommand(t *testing.T) {
 
 	// The release stamping documented in the README (Building).
 	stamped := filepath.Join(t.TempDir(), "tokenwright")
-	const pkg = "github.com/tokenwright/tokenwright/pkg/buildinfo"
-	ldflags := "-X " + pkg + ".version=v1.2.3 -X " + pkg + ".commit=0123456789abcdef0123456789abcdef01234567 -X " + pkg + ".date=2026-01-02T03:04:05Z"
+	// buildinfo.LinkerFlags is what the release program and the Dockerfile
+	// (TestDockerfileStampsBuildInfo) use.
+	ldflags := strings.Join(buildinfo.LinkerFlags("v1.2.3", "0123456789abcdef0123456789abcdef01234567", "2026-01-02T03:04:05Z"), " ")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", stamped, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("stamped build: %v\n%s", err, out)
