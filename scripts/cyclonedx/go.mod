@@ -1,4 +1,4 @@
-module tokenwright.test/ci/cyclonedx
+module tokenwright.test/scripts/cyclonedx
 
 go 1.26.0
 
