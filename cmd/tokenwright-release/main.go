@@ -20,6 +20,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -30,13 +31,15 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "tokenwright-release:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string) error {
+// run parses args and builds the release, printing the files it wrote to
+// stdout.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("tokenwright-release", flag.ContinueOnError)
 	var o Options
 	var targets string
@@ -84,7 +87,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, f := range files {
-		fmt.Println(f)
+		fmt.Fprintln(stdout, f)
 	}
 	return nil
 }
