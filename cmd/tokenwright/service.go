@@ -35,6 +35,10 @@ automatically at boot as LocalSystem, running
 with absolute paths (a service starts in C:\Windows\System32), restarted by
 the service control manager if it fails, and logging to the Windows event
 log (source "tokenwright"). Run it from an elevated prompt.`,
+		Example: `  tokenwright service install --config C:\ProgramData\tokenwright\tokenwright.yaml
+  tokenwright service start
+  tokenwright service stop
+  tokenwright service uninstall`,
 	}
 	var configFile, dataDir string
 	install := &cobra.Command{
