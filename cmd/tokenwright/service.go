@@ -7,9 +7,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// serviceName is the Windows service's name, and its event log source.
-const serviceName = "tokenwright"
-
 // serviceHost is how `serve` runs when the Windows service control manager
 // started it: logs go to the Windows event log (a service has no console),
 // and a stop or shutdown request from the SCM cancels the same context

@@ -19,6 +19,9 @@ import (
 	"golang.org/x/sys/windows/svc/mgr"
 )
 
+// serviceName is the Windows service's name, and its event log source.
+const serviceName = "tokenwright"
+
 func serviceInstall(cmd *cobra.Command, configFile, dataDir string) error {
 	exe, err := os.Executable()
 	if err != nil {
