@@ -159,6 +159,9 @@ func exposed(path string) (bool, error) {
 		if ace.Header.AceType != windows.ACCESS_ALLOWED_ACE_TYPE {
 			continue // deny entries only take away
 		}
+		if ace.Header.AceFlags&windows.INHERIT_ONLY_ACE != 0 {
+			continue // applies to what is created inside, not to path
+		}
 		sid := (*windows.SID)(unsafe.Pointer(&ace.SidStart))
 		ok := false
 		for _, t := range trusted {
