@@ -71,6 +71,11 @@ func serviceInstall(cmd *cobra.Command, configFile, dataDir string) error {
 	}, uint32((24 * time.Hour).Seconds())); err != nil {
 		return fmt.Errorf("setting the service's recovery actions: %w", err)
 	}
+	// Also when serve stops with an error and reports it (exit code 1),
+	// not only when the process dies.
+	if err := s.SetRecoveryActionsOnNonCrashFailures(true); err != nil {
+		return fmt.Errorf("setting the service's recovery actions: %w", err)
+	}
 	if err := eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil {
 		_ = s.Delete()
 		return fmt.Errorf("registering the event log source: %w", err)
