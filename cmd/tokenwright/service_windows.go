@@ -62,6 +62,12 @@ func serviceInstall(cmd *cobra.Command, configFile, dataDir string) error {
 		return fmt.Errorf("creating service %q: %w", serviceName, err)
 	}
 	defer s.Close()
+	installed := false
+	defer func() {
+		if !installed { // never leave a half-configured service behind
+			_ = s.Delete()
+		}
+	}()
 	// Restart after a failure (a crash, or serve exiting with an error),
 	// 5 s later; the failure count resets after a day without one.
 	if err := s.SetRecoveryActions([]mgr.RecoveryAction{
@@ -77,9 +83,9 @@ func serviceInstall(cmd *cobra.Command, configFile, dataDir string) error {
 		return fmt.Errorf("setting the service's recovery actions: %w", err)
 	}
 	if err := eventlog.InstallAsEventCreate(serviceName, eventlog.Error|eventlog.Warning|eventlog.Info); err != nil {
-		_ = s.Delete()
 		return fmt.Errorf("registering the event log source: %w", err)
 	}
+	installed = true
 	fmt.Fprintf(cmd.OutOrStdout(), "installed service %q: %s serve --config %s --data %s\nstart it with: tokenwright service start\n",
 		serviceName, exe, configFile, dataDir)
 	return nil
