@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/admin"
@@ -122,7 +123,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		}
 	}()
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := ownerfile.MkdirAll(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("creating data directory: %w", err)
 	}
 	db, served, err := openStore(ctx, cfg)
@@ -279,8 +280,14 @@ func writeAdminToken(dir, secret string, now time.Time) (string, error) {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp)
+	// Owner-only before the secret is in it (CreateTemp's 0600 on Unix; on
+	// Windows the file would otherwise inherit the directory's DACL).
+	if err := ownerfile.Restrict(tmp); err != nil {
+		_ = f.Close()
+		return "", err
+	}
 	_, werr := fmt.Fprintln(f, secret)
-	if err := errors.Join(werr, f.Chmod(0o600), f.Sync(), f.Close()); err != nil {
+	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, AdminTokenFile)

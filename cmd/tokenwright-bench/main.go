@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command tokenwright-bench measures tokenwright on this machine.
 //
 // It starts a real tokenwright server as a child process on 127.0.0.1 (or

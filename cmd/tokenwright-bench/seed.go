@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
@@ -83,7 +86,7 @@ func seedOffline(ctx context.Context, dataDir string, n int) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	return os.WriteFile(filepath.Join(dataDir, secretsFile), []byte(strings.Join(sample, "\n")), 0o600)
+	return ownerfile.WriteFile(filepath.Join(dataDir, secretsFile), []byte(strings.Join(sample, "\n")))
 }
 
 func cmpOr(a, b error) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
 
@@ -32,6 +33,13 @@ directly. Either way the copy is verified before FILE appears.`,
 				return err
 			}
 			defer os.Remove(tmp.Name()) // no-op after the rename
+			// The copy holds the sealed signing keys and key hashes:
+			// owner-only before it is written (CreateTemp's 0600 on Unix;
+			// on Windows it would inherit the backup directory's DACL).
+			if err := ownerfile.Restrict(tmp.Name()); err != nil {
+				_ = tmp.Close()
+				return fmt.Errorf("backup: %w", err)
+			}
 			var n int64
 			if dataDir != "" {
 				n, err = offlineBackup(filepath.Join(dataDir, bolt.FileName), tmp)

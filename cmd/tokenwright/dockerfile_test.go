@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tokenwright/tokenwright/pkg/buildinfo"
 )
 
 // instruction is one Dockerfile instruction: its keyword and the rest of
@@ -205,4 +210,125 @@ func TestDockerfile(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "TOKENWRIGHT_ISSUER") {
 		t.Fatalf("the image's environment without TOKENWRIGHT_ISSUER: exit %d: %s", code, stderr)
 	}
+}
+
+// TestDockerfileBuildStage (issue 16, container): what the build stage
+// does matches what the binary needs. Its -X flags are exactly
+// buildinfo.LinkerFlags over the build arguments (a renamed variable in
+// pkg/buildinfo would otherwise build an image that says "dev"), the build
+// is static (CGO_ENABLED=0 on distroless/static) and -trimpath, the Go
+// image is at least go.mod's go version, the binary it writes is the one
+// the runtime stage copies to the path ENTRYPOINT and HEALTHCHECK run, and
+// the default CMD is a real subcommand.
+func TestDockerfileBuildStage(t *testing.T) {
+	_, stages := parseDockerfile(t, filepath.Join("..", "..", "Dockerfile"))
+	if len(stages) < 2 || stages[0].name == "" {
+		t.Fatalf("want a named build stage and a runtime stage, got %+v", stages)
+	}
+	build, final := stages[0], stages[len(stages)-1]
+
+	// FROM golang:X.Y[.Z][@sha256:...]: at least go.mod's go line, else
+	// the image build fails (or downloads a toolchain) after a go.mod bump.
+	goImage, ok := strings.CutPrefix(build.from, "golang:")
+	if !ok {
+		t.Fatalf("build stage FROM %q: want golang:VERSION", build.from)
+	}
+	goImage, _, _ = strings.Cut(goImage, "@")
+	goImage, _, _ = strings.Cut(goImage, "-")
+	gomod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(gomod)
+	if m == nil || !versionAtLeast(goImage, string(m[1])) {
+		t.Fatalf("build stage golang:%s is older than go.mod's go %s", goImage, m[1])
+	}
+
+	var goBuild string
+	for _, in := range build.body {
+		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
+			goBuild = in.args
+		}
+	}
+	if goBuild == "" {
+		t.Fatal("build stage has no RUN ... go build")
+	}
+	for _, want := range []string{"CGO_ENABLED=0 ", "-trimpath", "-o /out/tokenwright ./cmd/tokenwright"} {
+		if !strings.Contains(goBuild, want) {
+			t.Fatalf("go build line %q lacks %q", goBuild, want)
+		}
+	}
+	var stamps []string
+	f := strings.Fields(strings.ReplaceAll(goBuild, `"`, " "))
+	for i := range f {
+		if f[i] == "-X" && i+1 < len(f) {
+			stamps = append(stamps, "-X", f[i+1])
+		}
+	}
+	if want := buildinfo.LinkerFlags("${VERSION}", "${REVISION}", "${CREATED}"); !slices.Equal(stamps, want) {
+		t.Fatalf("Dockerfile -X flags %q, want buildinfo.LinkerFlags: %q", stamps, want)
+	}
+	declared := map[string]bool{}
+	for _, in := range build.body {
+		if in.cmd == "ARG" {
+			name, _, _ := strings.Cut(in.args, "=")
+			declared[name] = true
+		}
+	}
+	for _, a := range []string{"VERSION", "REVISION", "CREATED"} {
+		if !declared[a] {
+			t.Fatalf("build stage uses ${%s} without ARG %s", a, a)
+		}
+	}
+
+	var copied, entrypoint, cmd string
+	for _, in := range final.body {
+		switch in.cmd {
+		case "COPY":
+			if f := strings.Fields(in.args); slices.Contains(f, "--from="+build.name) && f[len(f)-2] == "/out/tokenwright" {
+				copied = f[len(f)-1]
+			}
+		case "ENTRYPOINT":
+			var e []string
+			if json.Unmarshal([]byte(in.args), &e) != nil || len(e) != 1 {
+				t.Fatalf("ENTRYPOINT %s: want the exec form with the binary alone", in.args)
+			}
+			entrypoint = e[0]
+		case "CMD":
+			var c []string
+			if json.Unmarshal([]byte(in.args), &c) != nil || len(c) == 0 {
+				t.Fatalf("CMD %s: want the exec form", in.args)
+			}
+			cmd = c[0]
+		}
+	}
+	if copied == "" || copied != entrypoint {
+		t.Fatalf("the runtime stage copies /out/tokenwright to %q, ENTRYPOINT runs %q", copied, entrypoint)
+	}
+	// The default command and the health check are real subcommands of
+	// the binary the image ships: their help's usage line names them (for
+	// an unknown word cobra prints the root's help, also with exit 0).
+	for _, sub := range []string{cmd, "healthcheck"} {
+		stdout, stderr, code := runBounded(t, nil, sub, "--help")
+		if code != 0 || !strings.Contains(stdout, "Usage:\n  tokenwright "+sub+" ") {
+			t.Fatalf("the image runs `tokenwright %s`, which the binary does not have: exit %d: %s%s", sub, code, stdout, stderr)
+		}
+	}
+}
+
+// versionAtLeast reports whether Go version have (1.26, 1.26.8) is at
+// least want (1.26), comparing numerically.
+func versionAtLeast(have, want string) bool {
+	h, w := strings.Split(have, "."), strings.Split(want, ".")
+	for i := range w {
+		if i >= len(h) {
+			return false
+		}
+		hn, _ := strconv.Atoi(h[i])
+		wn, _ := strconv.Atoi(w[i])
+		if hn != wn {
+			return hn > wn
+		}
+	}
+	return true
 }

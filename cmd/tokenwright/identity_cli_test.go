@@ -98,9 +98,10 @@ func TestServeRefusesPublicListenWithoutIssuer(t *testing.T) {
 // that starts instead of refusing is stopped after 20 s and fails the test.
 func runBounded(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	bin := cliBinary(t) // built (maybe for minutes) before the clock starts
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cliBinary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(cleanEnv(), env...)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut

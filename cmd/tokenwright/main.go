@@ -69,6 +69,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newBackupCommand(getenv), newRestoreCommand(),
 		newMigrateCommand(),
 		newVersionCommand(), newHealthcheckCommand(),
+		newServiceCommand(),
 	)
 	applyConventions(root)
 	return root

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"os"
@@ -38,7 +39,17 @@ administrator is created and its token written to DATA/admin.token.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			log, err := server.NewLogger(cmd.ErrOrStderr(), cfg.Log.Format, cfg.Log.Level)
+			// Started by the Windows service control manager: logs to the
+			// event log, stopped by the SCM (nil elsewhere).
+			host, err := windowsService()
+			if err != nil {
+				return err
+			}
+			logOut := cmd.ErrOrStderr()
+			if host != nil {
+				logOut = host.Log()
+			}
+			log, err := server.NewLogger(logOut, cfg.Log.Format, cfg.Log.Level)
 			if err != nil {
 				return err
 			}
@@ -51,7 +62,15 @@ administrator is created and its token written to DATA/admin.token.`,
 			if out := cmd.OutOrStdout(); isTerminal(out) {
 				banner = out
 			}
-			if err := server.Run(cmd.Context(), cfg, server.Options{Logger: log, Banner: banner, Environ: getenv.Get}); err != nil {
+			serve := func(ctx context.Context) error {
+				return server.Run(ctx, cfg, server.Options{Logger: log, Banner: banner, Environ: getenv.Get})
+			}
+			if host != nil {
+				err = host.Run(cmd.Context(), serve)
+			} else {
+				err = serve(cmd.Context())
+			}
+			if err != nil {
 				// Through the logger, so that with JSON logs this line is
 				// JSON too.
 				log.Error().Err(err).Msg("tokenwright stopped")

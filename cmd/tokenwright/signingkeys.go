@@ -161,7 +161,7 @@ first; start it again with the new KEK configured.`,
 	f.StringVar(&configFile, "config", "", "config file (env TOKENWRIGHT_CONFIG)")
 	f.StringVar(&dataDir, "data", "", "data directory (env TOKENWRIGHT_DATA)")
 	f.StringVar(&newFile, "new-kek-file", "", "file holding the new KEK (base64 of 32 bytes)")
-	f.BoolVar(&generate, "generate", false, "create the new KEK file (mode 0600); it must not exist")
+	f.BoolVar(&generate, "generate", false, "create the new KEK file (owner-only: mode 0600, or an owner-only ACL on Windows); it must not exist")
 	_ = rotate.MarkFlagRequired("new-kek-file")
 	cmd.AddCommand(rotate)
 	return cmd

@@ -4,16 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
 )
@@ -208,31 +204,6 @@ func TestCLIRotateAlgorithm(t *testing.T) {
 
 // pty is a pseudo-terminal: the child reads tty, the test writes to ptmx.
 type pty struct{ ptmx, tty *os.File }
-
-// openPTY opens a pseudo-terminal, or returns nil (and says so) where the
-// system has none.
-func openPTY(t *testing.T) *pty {
-	t.Helper()
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
-	if err != nil {
-		t.Logf("no pseudo-terminal, the interactive question is not tested: %v", err)
-		return nil
-	}
-	t.Cleanup(func() { ptmx.Close() })
-	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	return &pty{ptmx: ptmx, tty: tty}
-}
 
 // runOnTTY runs the CLI with the terminal as its stdin, typing answer.
 func runOnTTY(t *testing.T, p *pty, answer string, env []string, args ...string) (stdout, stderr string, code int) {

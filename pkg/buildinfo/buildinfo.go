@@ -24,8 +24,23 @@ import (
 )
 
 // Set by -ldflags "-X ...": link-time constants, the one kind of package
-// state the linker can write.
+// state the linker can write. Their names are also in LinkerFlags.
 var version, commit, date string
+
+// importPath is this package's import path, the prefix of every -X flag.
+const importPath = "github.com/tokenwright/tokenwright/pkg/buildinfo"
+
+// LinkerFlags returns the -X flags that stamp a build with version, commit
+// and date, for `go build -ldflags`. The release program and (through a
+// test that compares them) the Dockerfile use it, so renaming a variable
+// above cannot silently leave releases saying "dev".
+func LinkerFlags(version, commit, date string) []string {
+	return []string{
+		"-X", importPath + ".version=" + version,
+		"-X", importPath + ".commit=" + commit,
+		"-X", importPath + ".date=" + date,
+	}
+}
 
 // Unknown is the value of a field the build did not record.
 const Unknown = "unknown"

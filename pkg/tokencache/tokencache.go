@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 )
 
 // MaxMargin is the most a token's remaining life must exceed for it to be
@@ -140,8 +142,9 @@ func (c *Cache) Put(k Key, tok *oauth2.Token) error {
 		return fmt.Errorf("token cache: %w", err)
 	}
 	tmp := f.Name()
-	// CreateTemp already uses 0600; Chmod guards against an odd umask.
-	werr := errors.Join(f.Chmod(0o600), writeAll(f, data), f.Close())
+	// CreateTemp already uses 0600; Restrict guards against an odd umask
+	// and, on Windows, the directory's inherited DACL.
+	werr := errors.Join(ownerfile.Restrict(tmp), writeAll(f, data), f.Close())
 	if werr == nil {
 		werr = os.Rename(tmp, filepath.Join(c.Dir, k.fileName()))
 	}
@@ -166,20 +169,14 @@ func (c *Cache) Delete(k Key) error {
 	return err
 }
 
-// ensureDir creates the directory 0700, and tightens it if someone made it
-// wider: other local users must not read tokens.
+// ensureDir creates the directory owner-only, and tightens it if someone
+// made it wider: other local users must not read tokens.
 func (c *Cache) ensureDir() error {
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+	if err := ownerfile.MkdirAll(c.Dir); err != nil {
 		return fmt.Errorf("token cache: %w", err)
 	}
-	st, err := os.Stat(c.Dir)
-	if err != nil {
+	if err := ownerfile.Restrict(c.Dir); err != nil {
 		return fmt.Errorf("token cache: %w", err)
-	}
-	if st.Mode().Perm() != 0o700 {
-		if err := os.Chmod(c.Dir, 0o700); err != nil {
-			return fmt.Errorf("token cache: %w", err)
-		}
 	}
 	return nil
 }

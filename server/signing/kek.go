@@ -12,6 +12,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 )
 
 // KEK is the key-encryption key that wraps private signing keys at rest.
@@ -72,12 +74,11 @@ func (k *KEK) Open(sealed, aad []byte) ([]byte, error) {
 type KEKSource string
 
 const (
-	KEKFromEnv       KEKSource   = "environment"
-	KEKFromFile      KEKSource   = "file"
-	KEKGenerated     KEKSource   = "generated"
-	KEKFromDataDir   KEKSource   = "data directory"
-	kekEncodingHint              = "32 random bytes, base64 (e.g. `openssl rand -base64 32`)"
-	generatedKEKMode fs.FileMode = 0o600
+	KEKFromEnv      KEKSource = "environment"
+	KEKFromFile     KEKSource = "file"
+	KEKGenerated    KEKSource = "generated"
+	KEKFromDataDir  KEKSource = "data directory"
+	kekEncodingHint           = "32 random bytes, base64 (e.g. `openssl rand -base64 32`)"
 )
 
 // decodeKEK parses the base64 text form of a KEK; where names its source in
@@ -107,7 +108,7 @@ func GenerateKEKFile(path string) (*KEK, error) {
 		return nil, err
 	}
 	defer clear(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, generatedKEKMode)
+	f, err := ownerfile.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return nil, fmt.Errorf("writing key-encryption key: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/records"
 )
@@ -145,7 +146,7 @@ func migrate(tx *bbolt.Tx) error {
 // rightly refuse as foreign).
 func createFresh(path string) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := ownerfile.MkdirAll(dir); err != nil {
 		return fmt.Errorf("bolt: creating data directory: %w", err)
 	}
 	tmp := path + ".creating"
@@ -153,6 +154,13 @@ func createFresh(path string) error {
 	db, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: time.Second, FreelistType: bbolt.FreelistMapType})
 	if err != nil {
 		return fmt.Errorf("bolt: creating %s: %w", path, classifyWrite(err))
+	}
+	// bbolt's 0600 is a Unix mode; ownerfile makes the new file
+	// owner-only on every platform before anything is written to it.
+	if err := ownerfile.Restrict(tmp); err != nil {
+		_ = db.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("bolt: creating %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range allBuckets {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+
+	"github.com/tokenwright/tokenwright/internal/ownerfile"
 )
 
 // Restore replaces the database at dst with a verified copy of src. The
@@ -36,7 +38,7 @@ func Restore(src, dst string, now time.Time) (aside string, err error) {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	dir := filepath.Dir(dst)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := ownerfile.MkdirAll(dir); err != nil {
 		return "", fmt.Errorf("restore: %w", err)
 	}
 	tmp := dst + ".restoring"
@@ -67,7 +69,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	out, err := ownerfile.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return err
 	}

@@ -287,10 +287,10 @@ func (c *Cluster) Kill(i int) {
 
 // Pause freezes member i (SIGSTOP): it keeps its connections open but
 // answers nothing, like a stalled process or machine. Resume undoes it.
-func (c *Cluster) Pause(i int) { c.signal(i, syscall.SIGSTOP) }
+func (c *Cluster) Pause(i int) { c.signal(i, stopSignal) }
 
 // Resume continues a paused member (SIGCONT).
-func (c *Cluster) Resume(i int) { c.signal(i, syscall.SIGCONT) }
+func (c *Cluster) Resume(i int) { c.signal(i, continueSignal) }
 
 func (c *Cluster) signal(i int, sig syscall.Signal) {
 	m := c.Members[i]
