@@ -70,7 +70,7 @@ func cliBinary(t testing.TB) string {
 			return
 		}
 		binaryPath = filepath.Join(tempDir, "tokenwright")
-		if out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput(); err != nil {
+		if out, err := releaseLikeBuild("-o", binaryPath, ".").CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building the binary: %v\n%s", err, out)
 		}
 	})
@@ -78,6 +78,16 @@ func cliBinary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return binaryPath
+}
+
+// releaseLikeBuild is `go build` with the release program's settings
+// (static, -trimpath), the binary users run, and the settings .ci/run
+// builds and vets with: the packages are compiled once and each of these
+// builds only links.
+func releaseLikeBuild(args ...string) *exec.Cmd {
+	cmd := exec.Command("go", append([]string{"build", "-trimpath"}, args...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	return cmd
 }
 
 // daemon is a `tokenwright serve` process.

@@ -153,15 +153,12 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("version: %s", text)
 	}
 
-	// The release stamping documented in the README (Building). Without
-	// the README line's -trimpath: -ldflags -X only changes the link, so
-	// this build reuses the packages compiled for the test binary, while
-	// -trimpath would recompile every one of them (over a minute on two
-	// cores); it does not change what -X stamps.
+	// The release stamping documented in the README (Building), built as
+	// releases are: -ldflags -X only changes the link.
 	stamped := filepath.Join(t.TempDir(), "tokenwright")
 	const pkg = "github.com/tokenwright/tokenwright/pkg/buildinfo"
 	ldflags := "-X " + pkg + ".version=v1.2.3 -X " + pkg + ".commit=0123456789abcdef0123456789abcdef01234567 -X " + pkg + ".date=2026-01-02T03:04:05Z"
-	build := exec.Command("go", "build", "-ldflags", ldflags, "-o", stamped, ".")
+	build := releaseLikeBuild("-ldflags", ldflags, "-o", stamped, ".")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("stamped build: %v\n%s", err, out)
 	}
