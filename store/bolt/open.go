@@ -195,6 +195,9 @@ func openChecked(path string, opts bbolt.Options, full bool) (db *bbolt.DB, err 
 			db, err = nil, &DamagedError{Path: path, Reason: "bbolt cannot read it", Err: fmt.Errorf("%v", v)}
 		}
 	}()
+	if err := checkExtent(path); err != nil {
+		return nil, err
+	}
 	db, err = bbolt.Open(path, 0o600, &opts)
 	if err != nil {
 		switch {
