@@ -293,7 +293,19 @@ func (c *Cluster) Kill(i int) {
 
 // Pause freezes member i (SIGSTOP): it keeps its connections open but
 // answers nothing, like a stalled process or machine. Resume undoes it.
-func (c *Cluster) Pause(i int) { c.signal(i, stopSignal) }
+// It returns once every thread of the member has stopped.
+func (c *Cluster) Pause(i int) {
+	c.t.Helper()
+	c.signal(i, stopSignal)
+	m := c.Members[i]
+	m.mu.Lock()
+	cmd := m.cmd
+	m.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	eventually.True(c.t, 10*time.Second, "etcdtest: member "+m.Name+" stopped", func() bool { return stopped(cmd.Process.Pid) })
+}
 
 // Resume continues a paused member (SIGCONT).
 func (c *Cluster) Resume(i int) { c.signal(i, continueSignal) }
