@@ -8,8 +8,6 @@ package deploy_test
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -442,7 +440,7 @@ func promExercisedServer(t *testing.T) func() string {
 	t.Helper()
 	now := time.Now()
 	pki := tlstest.Issue(t, now.Add(-time.Hour), now.AddDate(0, 1, 0))
-	hc := promHTTPSClient(t, pki.CAFile)
+	hc := tlstest.Client(t, pki.CAFile)
 	s := servertest.Start(t, servertest.Options{HTTPClient: hc, Configure: func(c *config.Config) {
 		c.TLS = tlsconfig.Source{Cert: pki.CertFile, Key: pki.KeyFile}
 		c.Issuer = "https://" + c.Listen
@@ -497,17 +495,6 @@ func promEtcdReplica(t *testing.T) func() string {
 		},
 	})
 	return func() string { return promGet(t, http.DefaultClient, s.URL+"/metrics") }
-}
-
-func promHTTPSClient(t *testing.T, caFile string) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 }
 
 func promGet(t *testing.T, hc *http.Client, url string) string {

@@ -22,19 +22,6 @@ import (
 	"github.com/tokenwright/tokenwright/server/tlsconfig/tlstest"
 )
 
-// trusting is an HTTPS client that trusts only caFile.
-func trusting(t *testing.T, caFile string) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
-}
-
 // logLines returns the JSON log lines whose message contains msg.
 func logLines(t *testing.T, logs, msg string) []map[string]any {
 	t.Helper()
@@ -132,7 +119,7 @@ func TestTLSCertificateExpiryWarningAndMetric(t *testing.T) {
 
 	scrape := func() string {
 		t.Helper()
-		resp, err := trusting(t, soon.CAFile).Get(s.URL + "/metrics")
+		resp, err := tlstest.Client(t, soon.CAFile).Get(s.URL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
