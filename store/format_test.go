@@ -55,6 +55,10 @@ func goldenRecords() map[string]any {
 			ActivatedAt: at(time.Hour), RetiredAt: at(24 * time.Hour), RemoveAfter: at(48 * time.Hour),
 			ConfiguredAlgorithm: "RS256",
 		},
+		"session": store.Session{
+			ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", User: "alice", Subject: "248289761001",
+			CreatedAt: t0, LastSeenAt: at(time.Minute), ExpiresAt: at(8 * time.Hour), IdleTimeout: time.Hour, SourceIP: "192.0.2.1",
+		},
 		"audit_event": store.AuditEvent{
 			ID: "00000001", Time: t0, Actor: "alice", Action: "key.create", Target: "ci-bot/k_01",
 			SourceIP: "192.0.2.1", Result: "success", Details: map[string]string{"name": "ci"},

@@ -158,6 +158,9 @@ type Store interface {
 	ListRevokedTokens(ctx context.Context) ([]RevokedToken, error)
 	PruneRevokedTokens(ctx context.Context, now time.Time) (int, error)
 
+	// Console sessions (session.go).
+	SessionStore
+
 	// Health reports whether the backend can serve reads and writes.
 	Health(ctx context.Context) error
 	Close() error
