@@ -39,6 +39,7 @@ func goldenRecords() map[string]any {
 			AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"Domino"},
 			AllowedCIDRs: []string{"192.0.2.0/24"},
 			Status:       store.StatusInactive, CreatedAt: t0, CreatedBy: "admin", UpdatedAt: at(time.Hour),
+			SSOIssuer: "https://login.example.com/", SSOSubject: "248289761001",
 		},
 		"key": store.Key{
 			ID: "k_01", Kind: store.KindServiceKey, Owner: "ci-bot", Name: "ci", Description: "pipeline",

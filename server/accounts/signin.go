@@ -1,0 +1,154 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/tokenwright/tokenwright/store"
+)
+
+// ProviderIdentity is what a verified sign-in at the single sign-on
+// provider says about a person (server/sso maps the provider's claims and
+// groups to it).
+type ProviderIdentity struct {
+	Issuer, Subject string
+	// Name is the tokenwright user name (from the username claim).
+	Name  string
+	Email string
+	// Admin and Roles are what the provider's groups grant; Groups are
+	// those groups, for the audit trail.
+	Admin  bool
+	Roles  []string
+	Groups []string
+	// AutoCreate allows creating the user on first sign-in.
+	AutoCreate bool
+	IP         string
+}
+
+// SignInRefusal is a sign-in the rules refuse; Reason is safe to show to
+// the person signing in and is recorded in the audit trail.
+type SignInRefusal struct{ Reason string }
+
+func (e *SignInRefusal) Error() string { return "sign-in refused: " + e.Reason }
+
+// Is makes a refusal match ErrForbidden (audited as denied).
+func (e *SignInRefusal) Is(target error) bool { return target == ErrForbidden }
+
+func refuse(reason string) error { return &SignInRefusal{Reason: reason} }
+
+// signInRevocationReason is patRevocationReason for a sign-in, which
+// refreshes the admin flag and roles from the provider's groups: any
+// change of either revokes the user's tokens (the rule: a
+// promotion too, so that a token never spans two sets of powers).
+func signInRevocationReason(old, updated store.User) string {
+	if r := patRevocationReason(old, updated); r != "" {
+		return r
+	}
+	if !old.Admin && updated.Admin {
+		return "promoted"
+	}
+	return ""
+}
+
+// SignIn applies a verified provider identity: it creates the user on
+// first sign-in (when id.AutoCreate), links the user to the provider's
+// subject, and refreshes email, admin flag and roles. When the admin flag
+// or roles change, the user's personal access tokens are revoked first,
+// audited with the groups that caused the change. A refusal is a
+// *SignInRefusal (audited as action sso.signin, denied).
+func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User, err error) {
+	actor := Actor{User: store.User{Name: id.Name, Status: store.StatusActive}, IP: id.IP}
+	details := map[string]string{"issuer": id.Issuer, "subject": id.Subject, "groups": strings.Join(id.Groups, ",")}
+	act := s.begin(actor, "sso.signin", id.Name, details)
+	defer func() { act.finish(ctx, err) }()
+	if validateName("userName", id.Name) != nil {
+		return u, refuse("the provider's user name " + quote(id.Name) + " is not a valid tokenwright user name " +
+			"(1-63 lowercase letters, digits, '-' and '.'; not \"me\")")
+	}
+	email, err := normalizeEmail("email", id.Email)
+	if err != nil {
+		return u, refuse("the provider gave no valid email address")
+	}
+	roles, err := validateList("roles", id.Roles, validRole, "a valid role name")
+	if err != nil {
+		return u, err
+	}
+	slices.Sort(roles)
+	old, err := s.store.GetUser(ctx, id.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		if !id.AutoCreate {
+			return u, refuse("no tokenwright user " + quote(id.Name) + " exists and sso.autoCreateUsers is false")
+		}
+		now := s.now().UTC()
+		u = store.User{ID: newID(), Name: id.Name, Email: email, Roles: roles, Admin: id.Admin, Status: store.StatusActive,
+			CreatedAt: now, UpdatedAt: now, CreatedBy: "sso", SSOIssuer: id.Issuer, SSOSubject: id.Subject}
+		create := s.begin(actor, "user.create", id.Name, map[string]string{"source": "sso", "groups": details["groups"]})
+		err := s.store.CreateUser(create.change(ctx), u)
+		create.finish(ctx, err)
+		if errors.Is(err, store.ErrEmailTaken) {
+			return u, refuse("the email address " + quote(email) + " belongs to another tokenwright account")
+		}
+		return u, err
+	}
+	if err != nil {
+		return u, err
+	}
+	if err := checkLink(old, id); err != nil {
+		return u, err
+	}
+	planned := old
+	planned.Email, planned.Admin, planned.Roles = email, id.Admin, roles
+	planned.SSOIssuer, planned.SSOSubject = id.Issuer, id.Subject
+	if sameUser(old, planned) {
+		return old, nil
+	}
+	reason := signInRevocationReason(old, planned)
+	if reason != "" {
+		act := s.begin(actor, "pat.revoke_all", id.Name, map[string]string{"reason": reason, "source": "sso", "groups": details["groups"]})
+		_, err := s.revokeAll(ctx, act, store.KeyQuery{Kind: store.KindPersonalToken, Owner: id.Name})
+		act.finish(ctx, err)
+		if err != nil {
+			return u, err
+		}
+	}
+	update := s.begin(actor, "user.update", id.Name, map[string]string{"source": "sso", "groups": details["groups"]})
+	u, err = s.store.UpdateUser(update.change(ctx), id.Name, func(cur store.User) (store.User, error) {
+		if err := checkLink(cur, id); err != nil {
+			return cur, err
+		}
+		if signInRevocationReason(cur, planned) != reason {
+			// Changed since it was read (an administrator's edit): the
+			// revocation above may not cover this change.
+			return cur, conflict("user %s changed meanwhile; sign in again", id.Name)
+		}
+		cur.Email, cur.Admin, cur.Roles = planned.Email, planned.Admin, planned.Roles
+		cur.SSOIssuer, cur.SSOSubject = planned.SSOIssuer, planned.SSOSubject
+		cur.UpdatedAt = s.now().UTC()
+		return cur, nil
+	})
+	update.finish(ctx, err)
+	if errors.Is(err, store.ErrEmailTaken) {
+		return u, refuse("the email address " + quote(email) + " belongs to another tokenwright account")
+	}
+	return u, err
+}
+
+// checkLink refuses a user that is inactive or linked to another identity.
+func checkLink(u store.User, id ProviderIdentity) error {
+	if u.Status != store.StatusActive {
+		return refuse("the tokenwright user " + quote(u.Name) + " is deactivated")
+	}
+	if u.SSOSubject != "" && (u.SSOIssuer != id.Issuer || u.SSOSubject != id.Subject) {
+		return refuse("the tokenwright user " + quote(u.Name) + " is linked to another identity at the provider")
+	}
+	return nil
+}
+
+func sameUser(a, b store.User) bool {
+	return a.Email == b.Email && a.Admin == b.Admin && slices.Equal(a.Roles, b.Roles) &&
+		a.SSOIssuer == b.SSOIssuer && a.SSOSubject == b.SSOSubject
+}
+
+func quote(s string) string { return "\"" + s + "\"" }

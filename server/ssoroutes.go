@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/tokenwright/tokenwright/server/admin"
+	"github.com/tokenwright/tokenwright/server/edge"
+	"github.com/tokenwright/tokenwright/server/sso"
+)
+
+// ssoRoute: the console's sign-in routes. The callback makes outbound
+// calls to the provider (code exchange, userinfo), so failures are charged
+// to the caller's address like the OAuth endpoints'.
+var ssoRoute = edge.Props{Label: edge.LabelWeb, CORS: edge.CORSOff, Limit: edge.LimitOAuthFailures, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict}
+
+// ssoSecret reads the single sign-on client secret (nil config: none
+// needed), before anything is written to the data directory.
+func (s *Server) ssoSecret(environ func(string) string) (string, error) {
+	if !s.cfg.SSO.Enabled() {
+		return "", nil
+	}
+	return sso.ClientSecret(s.cfg.SSO, environ)
+}
+
+// setupSSO builds the sign-in manager and lets the admin API accept its
+// sessions; without sso.issuer it does nothing, and the admin API accepts
+// bearer tokens only, as before.
+func (s *Server) setupSSO(adminAPI *admin.API, secret string, now func() time.Time) error {
+	if !s.cfg.SSO.Enabled() {
+		return nil
+	}
+	m, err := sso.New(sso.Options{SSO: s.cfg.SSO, Console: s.cfg.Console, PublicURL: s.cfg.Issuer, ClientSecret: secret,
+		Store: s.store, Accounts: s.accounts, Log: s.log, Now: now})
+	if err != nil {
+		return err
+	}
+	s.sso = m
+	adminAPI.WithSessions(m)
+	return nil
+}
+
+// ssoRoutes registers the sign-in routes when single sign-on is on.
+func (s *Server) ssoRoutes(t *edge.Table) {
+	if s.sso == nil {
+		return
+	}
+	t.Handle(sso.LoginPath, ssoRoute, http.HandlerFunc(s.sso.Login), http.MethodGet, http.MethodHead)
+	t.Handle(sso.CallbackPath, ssoRoute, http.HandlerFunc(s.sso.Callback), http.MethodGet)
+	t.Handle(sso.LogoutPath, ssoRoute, http.HandlerFunc(s.sso.Logout), http.MethodPost)
+}
