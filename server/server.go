@@ -52,7 +52,7 @@ type Server struct {
 	signing   *signing.Manager
 	accounts  *accounts.Service
 	handler   http.Handler
-	table     *edge.Table // routes.go
+	table     *edge.Table  // routes.go
 	sso       *sso.Manager // nil unless sso.issuer is set (ssoroutes.go)
 	now       func() time.Time
 	tls       *tlsconfig.Reloader // nil: plain HTTP

@@ -138,7 +138,9 @@ func New(opts Options) (*Manager, error) {
 func (m *Manager) SessionCookie() string { return m.sessionCookie }
 
 // RedirectURI is the URI to register at the provider.
-func (m *Manager) RedirectURI() string { return strings.TrimSuffix(m.opts.PublicURL, "/") + CallbackPath }
+func (m *Manager) RedirectURI() string {
+	return strings.TrimSuffix(m.opts.PublicURL, "/") + CallbackPath
+}
 
 type nonceKey struct{}
 

@@ -1,0 +1,223 @@
+// Package ssotest runs a real OpenID provider for tests: zitadel/oidc's
+// example OP (the op command beside this package), built once per test
+// process and started as its own process on 127.0.0.1, and drives its
+// login page with plain net/http so that a test completes an
+// authorization code flow without a browser.
+package ssotest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// User is a person at the provider.
+type User struct {
+	ID, Username, Password, Email string
+	EmailVerified                 bool
+	Groups                        []string
+}
+
+// Provider is a running example OP.
+type Provider struct {
+	Issuer       string // http://127.0.0.1:PORT/ (with the trailing slash the OP publishes)
+	ClientID     string
+	ClientSecret string
+	groupsFile   string
+	users        []User
+	stdin        io.WriteCloser
+	mu           sync.Mutex
+	groups       map[string][]string
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the op command once per test process (the build cache
+// makes later processes' builds a link).
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tokenwright-ssotest-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "op")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/tokenwright/tokenwright/server/sso/ssotest/op").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building the example OP: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Cleanup removes the built provider; call it from TestMain after m.Run.
+func Cleanup() {
+	if binPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binPath))
+	}
+}
+
+// Start starts a provider with users and a confidential client
+// ("tokenwright", a random secret). The provider serves only once
+// Register has given it the client's redirect URI.
+func Start(t testing.TB, users ...User) *Provider {
+	t.Helper()
+	dir := t.TempDir()
+	stored := map[string]map[string]any{}
+	groups := map[string][]string{}
+	for _, u := range users {
+		stored[u.ID] = map[string]any{"ID": u.ID, "Username": u.Username, "Password": u.Password, "FirstName": u.Username,
+			"LastName": "Test", "Email": u.Email, "EmailVerified": u.EmailVerified, "PreferredLanguage": "en"}
+		groups[u.ID] = u.Groups
+	}
+	usersFile := filepath.Join(dir, "users.json")
+	writeJSON(t, usersFile, stored)
+	p := &Provider{ClientID: "tokenwright", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
+		groupsFile: filepath.Join(dir, "groups.json"), users: users, groups: groups}
+	writeJSON(t, p.groupsFile, groups)
+	cmd := exec.Command(binary(t), "-users", usersFile, "-groups", p.groupsFile, "-client-id", p.ClientID, "-client-secret", p.ClientSecret)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() && stderr.Len() > 0 {
+			t.Logf("example OP's stderr:\n%s", stderr.String())
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	issuer, ok := strings.CutPrefix(strings.TrimSpace(line), "ISSUER ")
+	if err != nil || !ok {
+		t.Fatalf("example OP did not announce its issuer (%q, %v): %s", line, err, stderr.String())
+	}
+	p.Issuer = issuer
+	return p
+}
+
+// Register gives the provider the client's redirect URIs; it serves from
+// then on.
+func (p *Provider) Register(t testing.TB, redirectURIs ...string) {
+	t.Helper()
+	if _, err := fmt.Fprintln(p.stdin, strings.Join(redirectURIs, ",")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SetGroups changes a user's groups for their next sign-in.
+func (p *Provider) SetGroups(t testing.TB, userID string, groups ...string) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.groups[userID] = groups
+	writeJSON(t, p.groupsFile, p.groups)
+}
+
+func writeJSON(t testing.TB, path string, v any) {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written whole and renamed, so the provider never reads half a file.
+	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Browser is an HTTP client with a cookie jar, as a browser signing in.
+func Browser(t testing.TB) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second}
+}
+
+var authRequestID = regexp.MustCompile(`name="id" value="([^"]+)"`)
+
+// LoginPage follows start (tokenwright's /ui/login/sso) to the
+// provider's login page and returns the auth request's id from its form.
+func LoginPage(t testing.TB, browser *http.Client, start string) (loginURL *url.URL, id string) {
+	t.Helper()
+	resp, err := browser.Get(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := authRequestID.FindSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("GET %s ended at %s with %d, not the provider's login page:\n%s", start, resp.Request.URL, resp.StatusCode, body)
+	}
+	return resp.Request.URL, string(m[1])
+}
+
+// SubmitLogin posts the login form as the login page does; with
+// stopAtCallback, the redirect to tokenwright's callback is not followed
+// and its URL is returned (tampering tests); otherwise the response at the
+// end of the redirects is returned.
+func SubmitLogin(t testing.TB, browser *http.Client, loginURL *url.URL, id, username, password string, stopAtCallback string) (*http.Response, *url.URL) {
+	t.Helper()
+	c := *browser
+	var callback *url.URL
+	if stopAtCallback != "" {
+		c.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), stopAtCallback) {
+				callback = req.URL
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}
+	}
+	form := url.Values{"id": {id}, "username": {username}, "password": {password}}
+	resp, err := c.PostForm(loginURL.ResolveReference(&url.URL{Path: "/login/username"}).String(), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, callback
+}
+
+// SignIn runs the whole flow from start and returns the final response
+// (its body read into the returned string).
+func SignIn(t testing.TB, browser *http.Client, start, username, password string) (*http.Response, string) {
+	t.Helper()
+	loginURL, id := LoginPage(t, browser, start)
+	resp, _ := SubmitLogin(t, browser, loginURL, id, username, password, "")
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
+}
