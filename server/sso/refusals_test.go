@@ -315,3 +315,61 @@ func TestWithoutSSOSessionsAreNotAccepted(t *testing.T) {
 		t.Fatalf("users/me with a session cookie and no sso: %d", resp.StatusCode)
 	}
 }
+
+// A code the provider issued to another client (a second tokenwright, or
+// any relying party at the same provider), delivered to this server's
+// callback with this browser's own state, is not accepted: the provider
+// refuses to redeem it for this client, so no ID token for another
+// audience is ever verified as ours.
+func TestCodeOfAnotherClientRefused(t *testing.T) {
+	op := ssotest.Start(t, alice)
+	environ := func(k string) string {
+		if k == config.SSOClientSecretEnv {
+			return op.ClientSecret
+		}
+		return ""
+	}
+	server := func(clientID string) *servertest.Server {
+		return servertest.Start(t, servertest.Options{Environ: environ, Configure: func(c *config.Config) {
+			c.SSO.Issuer, c.SSO.ClientID = op.Issuer, clientID
+		}})
+	}
+	ours, theirs := server(op.ClientID), server(op.OtherClientID)
+	op.Register(t, ours.URL+sso.CallbackPath, theirs.URL+sso.CallbackPath)
+	e, other := env{op: op, tw: ours}, env{op: op, tw: theirs}
+
+	otherCallback := other.toCallback(t, ssotest.Browser(t), alice)
+	browser := ssotest.Browser(t)
+	e.toCallback(t, browser, alice)
+	state := flowCookie(t, browser, e.tw.URL)[0]
+	forged, _ := url.Parse(e.tw.URL + sso.CallbackPath)
+	forged.RawQuery = url.Values{"code": {otherCallback.Query().Get("code")}, "state": {state}}.Encode()
+	if status, body := get(t, browser, forged.String()); status != http.StatusUnauthorized {
+		t.Fatalf("another client's code: %d %s", status, body)
+	}
+	if status, _ := e.me(t, browser); status != http.StatusUnauthorized {
+		t.Fatalf("users/me: %d", status)
+	}
+}
+
+// The CSRF header makes a cross-origin request preflighted, and the admin
+// API's CORS answers never allow credentials, even to an allowed origin:
+// no other origin's page can send the session cookie with the header.
+func TestCORSNeverAllowsCredentials(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.CORS.Origins = map[string]bool{"console.example.com": true} }, alice)
+	req, _ := http.NewRequest(http.MethodOptions, e.tw.URL+"/api/v1/users/me/tokens", nil)
+	req.Header.Set("Origin", "https://console.example.com")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type,"+strings.ToLower(sso.CSRFHeader))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") == "" {
+		t.Fatalf("the preflight of an allowed origin was not answered with CORS (%d %v): the test proves nothing", resp.StatusCode, resp.Header)
+	}
+	if v := resp.Header.Get("Access-Control-Allow-Credentials"); v != "" {
+		t.Fatalf("Access-Control-Allow-Credentials: %q", v)
+	}
+}

@@ -32,14 +32,17 @@ type User struct {
 
 // Provider is a running example OP.
 type Provider struct {
-	Issuer       string // http://127.0.0.1:PORT/ (with the trailing slash the OP publishes)
-	ClientID     string
-	ClientSecret string
-	groupsFile   string
-	users        []User
-	stdin        io.WriteCloser
-	mu           sync.Mutex
-	groups       map[string][]string
+	Issuer   string // http://127.0.0.1:PORT/ (with the trailing slash the OP publishes)
+	ClientID string
+	// OtherClientID is a second client with the same secret and redirect
+	// URIs (tests of a code or token meant for another client).
+	OtherClientID string
+	ClientSecret  string
+	groupsFile    string
+	users         []User
+	stdin         io.WriteCloser
+	mu            sync.Mutex
+	groups        map[string][]string
 }
 
 var (
@@ -92,10 +95,10 @@ func Start(t testing.TB, users ...User) *Provider {
 	}
 	usersFile := filepath.Join(dir, "users.json")
 	writeJSON(t, usersFile, stored)
-	p := &Provider{ClientID: "tokenwright", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
+	p := &Provider{ClientID: "tokenwright", OtherClientID: "other", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
 		groupsFile: filepath.Join(dir, "groups.json"), users: users, groups: groups}
 	writeJSON(t, p.groupsFile, groups)
-	cmd := exec.Command(binary(t), "-users", usersFile, "-groups", p.groupsFile, "-client-id", p.ClientID, "-client-secret", p.ClientSecret)
+	cmd := exec.Command(binary(t), "-users", usersFile, "-groups", p.groupsFile, "-client-id", p.ClientID+","+p.OtherClientID, "-client-secret", p.ClientSecret)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

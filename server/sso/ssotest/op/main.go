@@ -37,7 +37,7 @@ import (
 func main() {
 	usersFile := flag.String("users", "", "users file (storage.User by id, JSON)")
 	groupsFile := flag.String("groups", "", "groups file (user id to groups, JSON)")
-	clientID := flag.String("client-id", "tokenwright", "client id")
+	clientID := flag.String("client-id", "tokenwright", "client ids, comma-separated (each a confidential web client with the same secret and redirect URIs)")
 	clientSecret := flag.String("client-secret", "", "client secret")
 	flag.Parse()
 	if err := run(*usersFile, *groupsFile, *clientID, *clientSecret); err != nil {
@@ -63,7 +63,9 @@ func run(usersFile, groupsFile, clientID, clientSecret string) error {
 	if err != nil {
 		return fmt.Errorf("reading the redirect URIs: %w", err)
 	}
-	storage.RegisterClients(storage.WebClient(clientID, clientSecret, strings.Split(strings.TrimSpace(line), ",")...))
+	for _, id := range strings.Split(clientID, ",") {
+		storage.RegisterClients(storage.WebClient(id, clientSecret, strings.Split(strings.TrimSpace(line), ",")...))
+	}
 	st := &groupStorage{Storage: storage.NewStorage(users), groupsFile: groupsFile}
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	return http.Serve(ln, router)
