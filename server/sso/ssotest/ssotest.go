@@ -28,6 +28,10 @@ type User struct {
 	ID, Username, Password, Email string
 	EmailVerified                 bool
 	Groups                        []string
+	// GivenName is the given_name claim (default Username).
+	GivenName string
+	// Claims are extra claims (e.g. "email_verified": false).
+	Claims map[string]any
 }
 
 // Provider is a running example OP.
@@ -38,11 +42,11 @@ type Provider struct {
 	// URIs (tests of a code or token meant for another client).
 	OtherClientID string
 	ClientSecret  string
-	groupsFile    string
+	claimsFile    string
 	users         []User
 	stdin         io.WriteCloser
 	mu            sync.Mutex
-	groups        map[string][]string
+	claims        map[string]map[string]any
 }
 
 var (
@@ -87,18 +91,28 @@ func Start(t testing.TB, users ...User) *Provider {
 	t.Helper()
 	dir := t.TempDir()
 	stored := map[string]map[string]any{}
-	groups := map[string][]string{}
+	claims := map[string]map[string]any{}
 	for _, u := range users {
-		stored[u.ID] = map[string]any{"ID": u.ID, "Username": u.Username, "Password": u.Password, "FirstName": u.Username,
+		given := u.GivenName
+		if given == "" {
+			given = u.Username
+		}
+		stored[u.ID] = map[string]any{"ID": u.ID, "Username": u.Username, "Password": u.Password, "FirstName": given,
 			"LastName": "Test", "Email": u.Email, "EmailVerified": u.EmailVerified, "PreferredLanguage": "en"}
-		groups[u.ID] = u.Groups
+		claims[u.ID] = map[string]any{}
+		for k, v := range u.Claims {
+			claims[u.ID][k] = v
+		}
+		if u.Groups != nil {
+			claims[u.ID]["groups"] = u.Groups
+		}
 	}
 	usersFile := filepath.Join(dir, "users.json")
 	writeJSON(t, usersFile, stored)
 	p := &Provider{ClientID: "tokenwright", OtherClientID: "other", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
-		groupsFile: filepath.Join(dir, "groups.json"), users: users, groups: groups}
-	writeJSON(t, p.groupsFile, groups)
-	cmd := exec.Command(binary(t), "-users", usersFile, "-groups", p.groupsFile, "-client-id", p.ClientID+","+p.OtherClientID, "-client-secret", p.ClientSecret)
+		claimsFile: filepath.Join(dir, "claims.json"), users: users, claims: claims}
+	writeJSON(t, p.claimsFile, claims)
+	cmd := exec.Command(binary(t), "-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID+","+p.OtherClientID, "-client-secret", p.ClientSecret)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -141,8 +155,11 @@ func (p *Provider) SetGroups(t testing.TB, userID string, groups ...string) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.groups[userID] = groups
-	writeJSON(t, p.groupsFile, p.groups)
+	if p.claims[userID] == nil {
+		p.claims[userID] = map[string]any{}
+	}
+	p.claims[userID]["groups"] = groups
+	writeJSON(t, p.claimsFile, p.claims)
 }
 
 func writeJSON(t testing.TB, path string, v any) {

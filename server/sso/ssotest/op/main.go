@@ -1,6 +1,7 @@
 // Command op is the OpenID provider of tokenwright's single sign-on tests:
 // zitadel/oidc's example OP (exampleop, storage) on a loopback listener,
-// with one confidential web client and a "groups" claim read from a file.
+// with confidential web clients and extra claims (such as "groups") read
+// from a file.
 //
 // It is a separate process, as a real provider is. Because the client's
 // redirect URI names tokenwright's port, and tokenwright's configuration
@@ -10,9 +11,10 @@
 // and only then serves (connections made meanwhile wait in the backlog).
 //
 // The users file is the example storage's own format (a JSON object of
-// storage.User by id). The groups file is a JSON object from user id to a
-// list of groups; it is read on every request, so a test changes a user's
-// groups between two sign-ins by rewriting it.
+// storage.User by id). The claims file is a JSON object from user id to
+// extra claims ({"groups": [...], "email_verified": false}); it is read on
+// every request, so a test changes a user's groups between two sign-ins
+// by rewriting it.
 package main
 
 import (
@@ -36,17 +38,17 @@ import (
 
 func main() {
 	usersFile := flag.String("users", "", "users file (storage.User by id, JSON)")
-	groupsFile := flag.String("groups", "", "groups file (user id to groups, JSON)")
+	claimsFile := flag.String("claims", "", "extra claims file (user id to claims, JSON)")
 	clientID := flag.String("client-id", "tokenwright", "client ids, comma-separated (each a confidential web client with the same secret and redirect URIs)")
 	clientSecret := flag.String("client-secret", "", "client secret")
 	flag.Parse()
-	if err := run(*usersFile, *groupsFile, *clientID, *clientSecret); err != nil {
+	if err := run(*usersFile, *claimsFile, *clientID, *clientSecret); err != nil {
 		fmt.Fprintln(os.Stderr, "op:", err)
 		os.Exit(1)
 	}
 }
 
-func run(usersFile, groupsFile, clientID, clientSecret string) error {
+func run(usersFile, claimsFile, clientID, clientSecret string) error {
 	users, err := storage.StoreFromFile(usersFile)
 	if err != nil {
 		return err
@@ -66,53 +68,53 @@ func run(usersFile, groupsFile, clientID, clientSecret string) error {
 	for _, id := range strings.Split(clientID, ",") {
 		storage.RegisterClients(storage.WebClient(id, clientSecret, strings.Split(strings.TrimSpace(line), ",")...))
 	}
-	st := &groupStorage{Storage: storage.NewStorage(users), groupsFile: groupsFile}
+	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile}
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	return http.Serve(ln, router)
 }
 
-// groupStorage adds the "groups" claim (from the groups file) to the
+// claimStorage adds the extra claims (from the claims file) to the
 // userinfo of the ID token and of the userinfo endpoint.
-type groupStorage struct {
+type claimStorage struct {
 	*storage.Storage
-	groupsFile string
+	claimsFile string
 }
 
-func (s *groupStorage) addGroups(info *oidc.UserInfo, userID string) error {
-	if s.groupsFile == "" {
+func (s *claimStorage) addClaims(info *oidc.UserInfo, userID string) error {
+	if s.claimsFile == "" {
 		return nil
 	}
-	data, err := os.ReadFile(s.groupsFile)
+	data, err := os.ReadFile(s.claimsFile)
 	if err != nil {
 		return err
 	}
-	var groups map[string][]string
-	if err := json.Unmarshal(data, &groups); err != nil {
+	var claims map[string]map[string]any
+	if err := json.Unmarshal(data, &claims); err != nil {
 		return err
 	}
-	if g, ok := groups[userID]; ok {
-		info.AppendClaims("groups", g)
+	for k, v := range claims[userID] {
+		info.AppendClaims(k, v)
 	}
 	return nil
 }
 
-func (s *groupStorage) SetUserinfoFromScopes(ctx context.Context, info *oidc.UserInfo, userID, clientID string, scopes []string) error {
+func (s *claimStorage) SetUserinfoFromScopes(ctx context.Context, info *oidc.UserInfo, userID, clientID string, scopes []string) error {
 	if err := s.Storage.SetUserinfoFromScopes(ctx, info, userID, clientID, scopes); err != nil {
 		return err
 	}
-	return s.addGroups(info, userID)
+	return s.addClaims(info, userID)
 }
 
-func (s *groupStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+func (s *claimStorage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	if err := s.Storage.SetUserinfoFromRequest(ctx, info, req, scopes); err != nil {
 		return err
 	}
-	return s.addGroups(info, req.GetSubject())
+	return s.addClaims(info, req.GetSubject())
 }
 
-func (s *groupStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, origin string) error {
+func (s *claimStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, origin string) error {
 	if err := s.Storage.SetUserinfoFromToken(ctx, info, tokenID, subject, origin); err != nil {
 		return err
 	}
-	return s.addGroups(info, info.Subject)
+	return s.addClaims(info, info.Subject)
 }
