@@ -233,3 +233,6 @@ func ValidAudience(s string) bool { return validAudience(s) }
 
 // ValidScope: see ValidAudience.
 func ValidScope(s string) bool { return validScope(s) }
+
+// ValidRole: see ValidAudience (sso.roles maps groups to roles).
+func ValidRole(s string) bool { return validRole(s) }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tokenwright/tokenwright/server/accounts"
 )
 
 // SSO is the `sso:` section: OpenID Connect sign-in of people to the
@@ -106,8 +108,8 @@ func (c *Config) validateSSO() []error {
 		}
 	}
 	for g, r := range s.Roles {
-		if g == "" || strings.TrimSpace(r) == "" {
-			bad("sso.roles", "group %q maps to %q: neither may be empty", g, r)
+		if g == "" || !accounts.ValidRole(r) {
+			bad("sso.roles", "group %q maps to %q: the group must not be empty and the role must be a valid role name", g, r)
 		}
 	}
 	for _, d := range s.AllowedEmailDomains {

@@ -59,6 +59,7 @@ func TestSSOValidation(t *testing.T) {
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  scopes: [email]\n", "sso.scopes: must include openid"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  usernameClaim: \"\"\n", "sso.usernameClaim: must not be empty"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  roles: {ops: \"\"}\n", "sso.roles"},
+		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  roles: {ops: \"two words\"}\n", "sso.roles"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  allowedEmailDomains: [\"@example.com\"]\n", "sso.allowedEmailDomains"},
 		{"console:\n  sessionMaxAge: 10s\n", "console.sessionMaxAge"},
 		{"console:\n  sessionIdleTimeout: 9h\n", "console.sessionIdleTimeout"},
