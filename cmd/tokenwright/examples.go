@@ -51,7 +51,9 @@ tokenwright user list`,
 tokenwright user get me`,
 	"user update": `tokenwright user update gina --status inactive
 tokenwright user update gina --scope Domino.user.all --cidr 10.0.0.0/8`,
-	"user delete": `tokenwright user delete gina --yes`,
+	"user delete":     `tokenwright user delete gina --yes`,
+	"user deactivate": `tokenwright user deactivate gina`,
+	"user activate":   `tokenwright user activate gina`,
 	"pat": `tokenwright pat create --name laptop --expires-in 30d
 tokenwright pat list`,
 	"pat create": `tokenwright pat create --name laptop --expires-in 30d
