@@ -2,6 +2,7 @@ package sso_test
 
 import (
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,5 +94,26 @@ func TestSessionTimeouts(t *testing.T) {
 	}
 	if ev := e.audit(t, "session.expire"); len(ev) != 2 {
 		t.Fatalf("%d session.expire events, want 2", len(ev))
+	}
+}
+
+// A user's allowed networks bind their session as they bind their
+// tokens: with allowedCidrs excluding 127.0.0.1, the session is refused.
+func TestSessionBoundByUsersAllowedNetworks(t *testing.T) {
+	e := start(t, nil, alice)
+	browser := e.signIn(t, alice)
+	cidrs := []string{"10.0.0.0/8"}
+	if s := e.tw.Do(t, e.tw.AdminToken, http.MethodPatch, "/api/v1/users/alice", api.UpdateUser{AllowedCIDRs: &cidrs}, nil); s != http.StatusOK {
+		t.Fatalf("restricting alice: %d", s)
+	}
+	if status, body := e.call(t, browser, http.MethodGet, "/api/v1/users/me", nil, nil); status != http.StatusUnauthorized || !strings.Contains(string(body), "address") {
+		t.Fatalf("session from outside the allowed networks: %d %s", status, body)
+	}
+	cidrs = []string{"127.0.0.0/8"}
+	if s := e.tw.Do(t, e.tw.AdminToken, http.MethodPatch, "/api/v1/users/alice", api.UpdateUser{AllowedCIDRs: &cidrs}, nil); s != http.StatusOK {
+		t.Fatalf("widening alice: %d", s)
+	}
+	if status, _ := e.me(t, browser); status != http.StatusOK {
+		t.Fatalf("session from inside the allowed networks: %d", status)
 	}
 }

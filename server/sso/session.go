@@ -15,7 +15,10 @@ var (
 	ErrNoSession = errors.New("the session has ended; sign in again")
 	// ErrCSRF: a session-authenticated request without the CSRF header,
 	// or from another origin.
-	ErrCSRF = errors.New("a console session is accepted only from the console: the " + CSRFHeader +
+	// ErrAddress: the user's allowed networks (allowedCidrs) exclude the
+	// request's source address.
+	ErrAddress = errors.New("this user may not use tokenwright from this address (the user's allowed networks)")
+	ErrCSRF    = errors.New("a console session is accepted only from the console: the " + CSRFHeader +
 		" header is required and Origin, when sent (always for a change), must be this server's")
 )
 
@@ -54,6 +57,9 @@ func (m *Manager) Authenticate(r *http.Request) (actor accounts.Actor, ok bool, 
 		return actor, true, err
 	}
 	ip := sourceIP(r)
+	if !m.opts.Accounts.UserAllowsAddress(u, ip) {
+		return actor, true, ErrAddress
+	}
 	if now := m.opts.Now(); now.Sub(se.LastSeenAt) >= touchEvery {
 		_, err := m.opts.Store.UpdateSession(store.WithoutAudit(r.Context()), se.ID, func(s store.Session) (store.Session, error) {
 			s.LastSeenAt = now.UTC()
