@@ -76,18 +76,23 @@ func idTokenFrom(t *testing.T, op *ssotest.Provider, clientID string, u ssotest.
 // the provider but replaces the id_token of the token endpoint's answer,
 // as a malicious or mixed-up provider (or a network attacker who broke
 // TLS) would.
-type substitute struct{ idToken string }
+// With userinfoSub set, it replaces the userinfo answer's sub instead.
+type substitute struct{ idToken, userinfoSub string }
 
-func (s substitute) RoundTrip(r *http.Request) (*http.Response, error) {
+func (s *substitute) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err != nil || !strings.HasSuffix(r.URL.Path, "/oauth/token") {
+	field, value := "id_token", s.idToken
+	if strings.HasSuffix(r.URL.Path, "/userinfo") {
+		field, value = "sub", s.userinfoSub
+	}
+	if err != nil || value == "" || !strings.HasSuffix(r.URL.Path, "/oauth/token") && field == "id_token" {
 		return resp, err
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err == nil {
-		m["id_token"] = s.idToken
+		m[field] = value
 		body, _ = json.Marshal(m)
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
@@ -99,27 +104,31 @@ func (s substitute) RoundTrip(r *http.Request) (*http.Response, error) {
 // An ID token validly signed by the right provider but issued to another
 // client (wrong audience), or validly signed by another provider (wrong
 // issuer), is refused at the callback even when the token endpoint hands
-// it over, and the refusal is audited with the verifier's reason.
+// it over, and so is a userinfo answer about another subject (the ID
+// token lacks the username and email, so userinfo is used); each refusal
+// is audited with the verifier's reason.
 func TestSubstitutedIDTokenRefused(t *testing.T) {
 	op := ssotest.Start(t, alice)
 	otherOP := ssotest.Start(t, alice)
 	// One relying party per case, both registered before the providers
 	// serve (they take their redirect URIs once).
-	muxes := []*http.ServeMux{http.NewServeMux(), http.NewServeMux()}
+	muxes := []*http.ServeMux{http.NewServeMux(), http.NewServeMux(), http.NewServeMux()}
 	var servers []*httptest.Server
 	for _, mux := range muxes {
 		srv := httptest.NewServer(mux)
 		t.Cleanup(srv.Close)
 		servers = append(servers, srv)
 	}
-	op.Register(t, servers[0].URL+sso.CallbackPath, servers[1].URL+sso.CallbackPath, foreignRedirect)
+	op.Register(t, servers[0].URL+sso.CallbackPath, servers[1].URL+sso.CallbackPath, servers[2].URL+sso.CallbackPath, foreignRedirect)
 	otherOP.Register(t, foreignRedirect)
 	for i, tc := range []struct {
-		name, want string
-		idToken    func(t *testing.T) string
+		name, want  string
+		idToken     func(t *testing.T) string
+		userinfoSub string
 	}{
-		{"audience", "audience", func(t *testing.T) string { return idTokenFrom(t, op, op.OtherClientID, alice) }},
-		{"issuer", "issuer", func(t *testing.T) string { return idTokenFrom(t, otherOP, otherOP.ClientID, alice) }},
+		{"audience", "audience", func(t *testing.T) string { return idTokenFrom(t, op, op.OtherClientID, alice) }, ""},
+		{"issuer", "issuer", func(t *testing.T) string { return idTokenFrom(t, otherOP, otherOP.ClientID, alice) }, ""},
+		{"userinfo sub", "sub", func(*testing.T) string { return "" }, "someone-else"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db, err := bolt.Open(filepath.Join(t.TempDir(), bolt.FileName), bolt.Options{})
@@ -139,10 +148,10 @@ func TestSubstitutedIDTokenRefused(t *testing.T) {
 			}
 			mux.HandleFunc(sso.LoginPath, m.Login)
 			mux.HandleFunc(sso.CallbackPath, m.Callback)
-			sub.idToken = tc.idToken(t)
+			sub.idToken, sub.userinfoSub = tc.idToken(t), tc.userinfoSub
 
 			status, body := signInTo(t, srv.URL)
-			if status != http.StatusUnauthorized || !strings.Contains(body, "verification failed") {
+			if status != http.StatusUnauthorized || !strings.Contains(body, "verification failed") && !strings.Contains(body, "userinfo") {
 				t.Fatalf("substituted ID token: %d %s", status, body)
 			}
 			events, err := db.ListAudit(context.Background(), store.AuditQuery{Action: "sso.signin"})
