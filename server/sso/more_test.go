@@ -117,3 +117,11 @@ func TestSessionBoundByUsersAllowedNetworks(t *testing.T) {
 		t.Fatalf("session from inside the allowed networks: %d", status)
 	}
 }
+
+// A provider that gives no email address: refused (tokenwright users
+// have one), not created.
+func TestNoEmailRefused(t *testing.T) {
+	ivy := ssotest.User{ID: "id-ivy", Username: "ivy", Password: "pw-ivy"}
+	e := start(t, nil, ivy)
+	e.refused(t, ivy, http.StatusForbidden, "no valid email address")
+}
