@@ -25,8 +25,14 @@ type SSO struct {
 	ClientSecretFile string   `yaml:"clientSecretFile"`
 	Scopes           []string `yaml:"scopes"`
 	UsernameClaim    string   `yaml:"usernameClaim"`
-	EmailClaim       string   `yaml:"emailClaim"`
-	GroupsClaim      string   `yaml:"groupsClaim"`
+	// UsernameDomain, when set, lets a username claim that is an email
+	// address (Entra ID's and Okta's preferred_username, Google's email)
+	// become a user name: "alice@example.com" is "alice". Only this one
+	// domain is cut, so two people never map to one name; a value in any
+	// other domain, or without one, is refused.
+	UsernameDomain string `yaml:"usernameDomain"`
+	EmailClaim     string `yaml:"emailClaim"`
+	GroupsClaim    string `yaml:"groupsClaim"`
 	// AdminGroups: membership of any makes the user an administrator.
 	AdminGroups []string `yaml:"adminGroups"`
 	// Roles maps a provider group to a tokenwright role.
@@ -82,7 +88,7 @@ func (c *Config) validateSSO() []error {
 	}
 	s := c.SSO
 	if !s.Enabled() {
-		if s.ClientID != "" || s.ClientSecretFile != "" || len(s.AdminGroups) > 0 || len(s.Roles) > 0 || len(s.AllowedEmailDomains) > 0 {
+		if s.ClientID != "" || s.ClientSecretFile != "" || len(s.AdminGroups) > 0 || len(s.Roles) > 0 || len(s.AllowedEmailDomains) > 0 || s.UsernameDomain != "" {
 			bad("sso.issuer", "must be set when other sso settings are")
 		}
 		return errs
@@ -111,6 +117,9 @@ func (c *Config) validateSSO() []error {
 		if g == "" || !accounts.ValidRole(r) {
 			bad("sso.roles", "group %q maps to %q: the group must not be empty and the role must be a valid role name", g, r)
 		}
+	}
+	if d := s.UsernameDomain; d != "" && (strings.ContainsAny(d, "@ /") || !strings.Contains(d, ".")) {
+		bad("sso.usernameDomain", "%q is not a domain (write example.com, not @example.com)", d)
 	}
 	for _, d := range s.AllowedEmailDomains {
 		if d == "" || strings.ContainsAny(d, "@ /") {

@@ -58,6 +58,8 @@ func TestSSOValidation(t *testing.T) {
 		{"sso:\n  issuer: https://login.example.com\n", "sso.clientId: must be set"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  scopes: [email]\n", "sso.scopes: must include openid"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  usernameClaim: \"\"\n", "sso.usernameClaim: must not be empty"},
+		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  usernameDomain: \"@example.com\"\n", "sso.usernameDomain: \"@example.com\" is not a domain"},
+		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  usernameDomain: localhost\n", "sso.usernameDomain: \"localhost\" is not a domain"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  roles: {ops: \"\"}\n", "sso.roles"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  roles: {ops: \"two words\"}\n", "sso.roles"},
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  allowedEmailDomains: [\"@example.com\"]\n", "sso.allowedEmailDomains"},

@@ -338,11 +338,19 @@ func (m *Manager) mergedClaims(ctx context.Context, party rp.RelyingParty, token
 func (m *Manager) identity(idt *oidc.IDTokenClaims, claims map[string]any) (accounts.ProviderIdentity, string) {
 	c := m.opts.SSO
 	id := accounts.ProviderIdentity{Issuer: idt.Issuer, Subject: idt.Subject, AutoCreate: c.AutoCreateUsers}
-	id.Name = UserName(stringClaim(claims, c.UsernameClaim))
+	claim := stringClaim(claims, c.UsernameClaim)
+	id.Name = UserName(claim)
 	id.Email = strings.ToLower(stringClaim(claims, c.EmailClaim))
 	id.Groups = stringsClaim(claims, c.GroupsClaim)
 	if id.Name == "" {
 		return id, "the provider's ID token and userinfo have no " + c.UsernameClaim + " claim (sso.usernameClaim)"
+	}
+	if c.UsernameDomain != "" {
+		local, ok := CutUsernameDomain(id.Name, c.UsernameDomain)
+		if !ok {
+			return id, fmt.Sprintf("the %s claim %q is not an address in %s (sso.usernameDomain)", c.UsernameClaim, claim, c.UsernameDomain)
+		}
+		id.Name = local
 	}
 	if len(c.AllowedEmailDomains) > 0 {
 		_, domain, _ := strings.Cut(id.Email, "@")
@@ -371,6 +379,19 @@ func (m *Manager) identity(idt *oidc.IDTokenClaims, claims map[string]any) (acco
 // characters) is refused by accounts.SignIn with the rule in its message;
 // pick a usernameClaim whose values fit (docs/console.md).
 func UserName(claim string) string { return strings.ToLower(strings.TrimSpace(claim)) }
+
+// CutUsernameDomain returns name without "@"+domain (compared
+// case-insensitively; name is already lowercased), and false when name is
+// not an address in exactly that domain. Cutting only the one configured
+// domain keeps the mapping one-to-one: alice@example.com and
+// alice@example.org can never both become "alice".
+func CutUsernameDomain(name, domain string) (string, bool) {
+	local, ok := strings.CutSuffix(name, "@"+strings.ToLower(domain))
+	if !ok || local == "" || strings.Contains(local, "@") {
+		return "", false
+	}
+	return local, true
+}
 
 func stringClaim(claims map[string]any, name string) string {
 	s, _ := claims[name].(string)
