@@ -22,6 +22,12 @@ type ProviderIdentity struct {
 	Admin  bool
 	Roles  []string
 	Groups []string
+	// ManagesAdmin and ManagesRoles say whether the provider is the
+	// source of truth for the admin flag (sso.adminGroups set) and for
+	// the roles (sso.roles set). What it does not manage stays as
+	// administrators set it in tokenwright: a provider without groups
+	// (Google) must not strip, at every sign-in, roles given by hand.
+	ManagesAdmin, ManagesRoles bool
 	// AutoCreate allows creating the user on first sign-in.
 	AutoCreate bool
 	IP         string
@@ -82,8 +88,8 @@ func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User
 			return u, refuse("no tokenwright user " + quote(id.Name) + " exists and sso.autoCreateUsers is false")
 		}
 		now := s.now().UTC()
-		u = store.User{ID: newID(), Name: id.Name, Email: email, Roles: roles, Admin: id.Admin, Status: store.StatusActive,
-			CreatedAt: now, UpdatedAt: now, CreatedBy: "sso", SSOIssuer: id.Issuer, SSOSubject: id.Subject}
+		u = id.apply(store.User{ID: newID(), Name: id.Name, Status: store.StatusActive,
+			CreatedAt: now, UpdatedAt: now, CreatedBy: "sso"}, email, roles)
 		create := s.begin(actor, "user.create", id.Name, map[string]string{"source": "sso", "groups": details["groups"]})
 		err := s.store.CreateUser(create.change(ctx), u)
 		create.finish(ctx, err)
@@ -98,9 +104,7 @@ func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User
 	if err := checkLink(old, id); err != nil {
 		return u, err
 	}
-	planned := old
-	planned.Email, planned.Admin, planned.Roles = email, id.Admin, roles
-	planned.SSOIssuer, planned.SSOSubject = id.Issuer, id.Subject
+	planned := id.apply(old, email, roles)
 	if sameUser(old, planned) {
 		return old, nil
 	}
@@ -118,21 +122,34 @@ func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User
 		if err := checkLink(cur, id); err != nil {
 			return cur, err
 		}
-		if signInRevocationReason(cur, planned) != reason {
+		next := id.apply(cur, email, roles)
+		if signInRevocationReason(cur, next) != reason {
 			// Changed since it was read (an administrator's edit): the
 			// revocation above may not cover this change.
 			return cur, conflict("user %s changed meanwhile; sign in again", id.Name)
 		}
-		cur.Email, cur.Admin, cur.Roles = planned.Email, planned.Admin, planned.Roles
-		cur.SSOIssuer, cur.SSOSubject = planned.SSOIssuer, planned.SSOSubject
-		cur.UpdatedAt = s.now().UTC()
-		return cur, nil
+		next.UpdatedAt = s.now().UTC()
+		return next, nil
 	})
 	update.finish(ctx, err)
 	if errors.Is(err, store.ErrEmailTaken) {
 		return u, refuse("the email address " + quote(email) + " belongs to another tokenwright account")
 	}
 	return u, err
+}
+
+// apply returns u refreshed from the provider: email and the identity
+// link always, the admin flag and roles only where the provider manages
+// them.
+func (id ProviderIdentity) apply(u store.User, email string, roles []string) store.User {
+	u.Email, u.SSOIssuer, u.SSOSubject = email, id.Issuer, id.Subject
+	if id.ManagesAdmin {
+		u.Admin = id.Admin
+	}
+	if id.ManagesRoles {
+		u.Roles = roles
+	}
+	return u
 }
 
 // checkLink refuses a user that is inactive or linked to another identity.

@@ -337,7 +337,8 @@ func (m *Manager) mergedClaims(ctx context.Context, party rp.RelyingParty, token
 // sign-in is refused.
 func (m *Manager) identity(idt *oidc.IDTokenClaims, claims map[string]any) (accounts.ProviderIdentity, string) {
 	c := m.opts.SSO
-	id := accounts.ProviderIdentity{Issuer: idt.Issuer, Subject: idt.Subject, AutoCreate: c.AutoCreateUsers}
+	id := accounts.ProviderIdentity{Issuer: idt.Issuer, Subject: idt.Subject, AutoCreate: c.AutoCreateUsers,
+		ManagesAdmin: len(c.AdminGroups) > 0, ManagesRoles: len(c.Roles) > 0}
 	claim := stringClaim(claims, c.UsernameClaim)
 	id.Name = UserName(claim)
 	id.Email = strings.ToLower(stringClaim(claims, c.EmailClaim))
