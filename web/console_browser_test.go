@@ -180,6 +180,7 @@ func signIn(t *testing.T, ctx context.Context, srv *servertest.Server, token str
 	t.Helper()
 	do(t, ctx, "sign in",
 		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("signin-token")), // once the page knows PAT sign-in is on
 		chromedp.SendKeys(chromedp.ID("signin-token"), token),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#nav a[href="#/accounts"]`)),
@@ -643,6 +644,7 @@ func TestConsoleOwnerSeesOnlyWhatTheyMayDo(t *testing.T) {
 	// A wrong token is refused in words.
 	do(t, ctx, "bad token",
 		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("signin-token")),
 		chromedp.SendKeys(chromedp.ID("signin-token"), "twp_not-a-real-token"),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("signin-error")),
