@@ -164,7 +164,7 @@ func (b *browser) screenshot(ctx context.Context, name string) []byte {
 	// The pictures are documentation: the whole page from the top, without
 	// the passing notification toast.
 	do(b.t, ctx, "prepare screenshot "+name, chromedp.Evaluate[chromedp.Void](
-		`{ const t = document.getElementById('toast'); t.style.transition = 'none'; t.classList.remove('show'); if (!document.querySelector('dialog[open]')) window.scrollTo(0, 0) }`))
+		`{ const t = document.getElementById('toast'); if (t) { t.style.transition = 'none'; t.classList.remove('show') } if (!document.querySelector('dialog[open]')) window.scrollTo(0, 0) }`))
 	shot := chromedp.FullScreenshot(100)
 	if run(b.t, ctx, "dialog open?", chromedp.Evaluate[bool](`!!document.querySelector('dialog[open]')`)) {
 		shot = chromedp.CaptureScreenshot() // the modal backdrop covers the viewport only

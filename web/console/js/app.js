@@ -120,6 +120,8 @@ async function start() {
     $('main').focus();
   });
   const offered = await settings();
+  $('signin-sso').hidden = !offered.sso;
+  $('signin-pat').hidden = !offered.patSignIn;
   // A session (single sign-on) survives a reload: ask who it is.
   const me = offered.sso ? await sessionUser() : null;
   if (me) {
@@ -127,8 +129,6 @@ async function start() {
     showSignedIn(me);
     return;
   }
-  $('signin-sso').hidden = !offered.sso;
-  $('signin-pat').hidden = !offered.patSignIn;
   showSignIn('');
 }
 
