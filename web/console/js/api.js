@@ -101,15 +101,23 @@ export async function settings() {
   return { sso: false, patSignIn: true };
 }
 
-// sessionUser returns the user of the browser's console session, or null
-// when there is none (GET /users/me with the cookie and the CSRF header).
+// sessionUser asks GET /users/me with the cookie and the CSRF header:
+// { user } for a live session, {} when there is none (401), or
+// { problem } when the server refused otherwise (a 403 for a mismatched
+// Origin behind a proxy, a 503), so the page can say why.
 export async function sessionUser() {
+  let resp;
   try {
-    const resp = await fetch('/api/v1/users/me', { cache: 'no-store', credentials: 'same-origin',
+    resp = await fetch('/api/v1/users/me', { cache: 'no-store', credentials: 'same-origin',
       headers: { Accept: 'application/json', [csrfHeader]: '1' } });
-    if (resp.ok) return await resp.json();
-  } catch { /* no session */ }
-  return null;
+  } catch (e) {
+    return { problem: 'The server could not be reached (' + e.message + ').' };
+  }
+  if (resp.ok) return { user: await resp.json() };
+  if (resp.status === 401) return {};
+  let msg = 'The server answered HTTP ' + resp.status + '.';
+  try { msg = (await resp.json()).message || msg; } catch { /* not JSON */ }
+  return { problem: msg };
 }
 
 // endSession posts /ui/logout (the session cookie and the CSRF header;

@@ -123,13 +123,13 @@ async function start() {
   $('signin-sso').hidden = !offered.sso;
   $('signin-pat').hidden = !offered.patSignIn;
   // A session (single sign-on) survives a reload: ask who it is.
-  const me = offered.sso ? await sessionUser() : null;
-  if (me) {
+  const found = offered.sso ? await sessionUser() : {};
+  if (found.user) {
     setSession(true);
-    showSignedIn(me);
+    showSignedIn(found.user);
     return;
   }
-  showSignIn('');
+  showSignIn(found.problem || '');
 }
 
 start();
