@@ -37,6 +37,9 @@ func (s *Server) setupSSO(adminAPI *admin.API, secret string, now func() time.Ti
 	}
 	s.sso = m
 	adminAPI.WithSessions(m)
+	if !s.cfg.Console.PATSignIn {
+		adminAPI.WithoutConsoleBearer(sso.FromConsolePage) // console.patSignIn: false
+	}
 	return nil
 }
 

@@ -38,6 +38,9 @@ type API struct {
 	domino   DominoSettings
 	snapshot Snapshotter // backup.go; nil: backups unavailable
 	sessions Sessions    // nil: bearer tokens only (single sign-on off)
+	// fromConsole, when set (console.patSignIn: false), marks requests
+	// sent by the console's pages; a bearer token on one is refused.
+	fromConsole func(*http.Request) bool
 }
 
 // Sessions authenticates console sessions (server/sso). ok is false when
@@ -87,6 +90,10 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "a bearer personal access token is required")
+			return
+		}
+		if a.fromConsole != nil && a.fromConsole(r) {
+			writeError(w, http.StatusForbidden, api.CodeForbidden, ErrConsoleBearer.Error())
 			return
 		}
 		ip := ""

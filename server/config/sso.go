@@ -53,6 +53,11 @@ type Console struct {
 	SessionMaxAge Duration `yaml:"sessionMaxAge"`
 	// SessionIdleTimeout ends a session not used for this long.
 	SessionIdleTimeout Duration `yaml:"sessionIdleTimeout"`
+	// PATSignIn: the console offers sign-in with a personal access token
+	// (the break-glass path). False hides the form and makes the admin API
+	// refuse bearer tokens sent from the console's pages (admin.API
+	// WithoutConsoleBearer); PATs keep working for scripts and the CLI.
+	PATSignIn bool `yaml:"patSignIn"`
 }
 
 // SSOClientSecretEnv is the variable that carries the client secret when
@@ -72,7 +77,7 @@ func defaultSSO() SSO {
 }
 
 func defaultConsole() Console {
-	return Console{SessionMaxAge: Duration(8 * time.Hour), SessionIdleTimeout: Duration(time.Hour)}
+	return Console{SessionMaxAge: Duration(8 * time.Hour), SessionIdleTimeout: Duration(time.Hour), PATSignIn: true}
 }
 
 // validateSSO checks sso and console.
@@ -85,6 +90,9 @@ func (c *Config) validateSSO() []error {
 	}
 	if idle < time.Minute || idle > m {
 		bad("console.sessionIdleTimeout", "must be between 1m and console.sessionMaxAge, got %s", idle)
+	}
+	if !c.Console.PATSignIn && !c.SSO.Enabled() {
+		bad("console.patSignIn", "false needs sso.issuer: with neither, nobody could sign in to the console")
 	}
 	s := c.SSO
 	if !s.Enabled() {

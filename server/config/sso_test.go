@@ -23,7 +23,7 @@ func TestSSODefaults(t *testing.T) {
 		c.SSO.EmailClaim != "email" || c.SSO.GroupsClaim != "groups" || !c.SSO.AutoCreateUsers {
 		t.Errorf("defaults: %+v", c.SSO)
 	}
-	if c.Console.SessionMaxAge.Std() != 8*time.Hour || c.Console.SessionIdleTimeout.Std() != time.Hour {
+	if c.Console.SessionMaxAge.Std() != 8*time.Hour || c.Console.SessionIdleTimeout.Std() != time.Hour || !c.Console.PATSignIn {
 		t.Errorf("console defaults: %+v", c.Console)
 	}
 	if err := c.Validate(); err != nil {
@@ -65,6 +65,7 @@ func TestSSOValidation(t *testing.T) {
 		{"sso:\n  issuer: https://login.example.com\n  clientId: tw\n  allowedEmailDomains: [\"@example.com\"]\n", "sso.allowedEmailDomains"},
 		{"console:\n  sessionMaxAge: 10s\n", "console.sessionMaxAge"},
 		{"console:\n  sessionIdleTimeout: 9h\n", "console.sessionIdleTimeout"},
+		{"console:\n  patSignIn: false\n", "console.patSignIn: false needs sso.issuer"},
 	} {
 		path := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
@@ -77,5 +78,29 @@ func TestSSOValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// console.patSignIn follows the environment convention
+// (TOKENWRIGHT_CONSOLE_PAT_SIGN_IN), and false validates only with
+// single sign-on configured (otherwise nobody could sign in).
+func TestConsolePATSignIn(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load("", []string{"TOKENWRIGHT_CONSOLE_PAT_SIGN_IN=false", "TOKENWRIGHT_SSO_ISSUER=https://login.example.com/", "TOKENWRIGHT_SSO_CLIENT_ID=tw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Console.PATSignIn {
+		t.Error("TOKENWRIGHT_CONSOLE_PAT_SIGN_IN=false left patSignIn on")
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("patSignIn false with sso: %v", err)
+	}
+	c, err = config.Load("", []string{"TOKENWRIGHT_CONSOLE_PAT_SIGN_IN=false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "console.patSignIn") {
+		t.Errorf("patSignIn false without sso: %v, want a lockout refusal", err)
 	}
 }

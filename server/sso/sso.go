@@ -200,11 +200,6 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 		rp.AuthURLOpt(rp.WithURLParam("nonce", nonce))), http.StatusFound)
 }
 
-func refusePage(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, "Sign-in failed: "+msg, status)
-}
-
 func sourceIP(r *http.Request) string {
 	if addr := reqctx.ClientIP(r.Context()); addr.IsValid() {
 		return addr.String()
