@@ -23,7 +23,7 @@ func TestUsernameDomain(t *testing.T) {
 	if status, me := e.me(t, browser); status != http.StatusOK || me.UserName != "dana" {
 		t.Fatalf("dana@example.com signed in as %d %+v, want user dana", status, me)
 	}
-	e.refused(t, other, http.StatusForbidden, `"dana@example.org" is not an address in example.com (sso.usernameDomain)`)
+	e.refused(t, other, http.StatusForbidden, `&#34;dana@example.org&#34; is not an address in example.com (sso.usernameDomain)`)
 	e.refused(t, plain, http.StatusForbidden, "is not an address in example.com")
 
 	// Without the setting, an address is not a user name.
