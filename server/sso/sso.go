@@ -289,7 +289,8 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	secret := random256()
 	now := m.opts.Now().UTC()
 	se := store.Session{ID: HashSessionSecret(secret), User: u.Name, Subject: id.Subject, CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP}
+		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP,
+		IDToken: tokens.IDToken}
 	ev := store.AuditEvent{Time: now, Actor: u.Name, Action: "sso.signin", Target: u.Name, SourceIP: id.IP, Result: store.ResultSuccess,
 		Details: map[string]string{"groups": strings.Join(id.Groups, ","), "subject": id.Subject}}
 	if err := m.opts.Store.CreateSession(store.WithAudit(ctx, ev, nil), se); err != nil {
