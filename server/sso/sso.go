@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +38,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/config"
@@ -74,12 +74,14 @@ type Options struct {
 	Console config.Console
 	// PublicURL is tokenwright's issuer: the redirect URI is
 	// PublicURL + CallbackPath, and Origin headers are compared with it.
-	PublicURL    string
-	ClientSecret string
-	Store        store.Store
-	Accounts     *accounts.Service
-	Log          zerolog.Logger
-	Now          func() time.Time
+	PublicURL string
+	// Client authenticates tokenwright at the provider's token endpoint
+	// (LoadClientAuth).
+	Client   ClientAuth
+	Store    store.Store
+	Accounts *accounts.Service
+	Log      zerolog.Logger
+	Now      func() time.Time
 	// HTTPClient reaches the provider (default: 10s timeout).
 	HTTPClient *http.Client
 }
@@ -95,23 +97,6 @@ type Manager struct {
 
 	mu sync.Mutex
 	rp rp.RelyingParty // discovered at first use (a provider outage does not stop the server)
-}
-
-// ClientSecret reads the client secret: TOKENWRIGHT_SSO_CLIENT_SECRET, or
-// sso.clientSecretFile.
-func ClientSecret(c config.SSO, environ func(string) string) (string, error) {
-	v := environ(config.SSOClientSecretEnv)
-	if v == "" && c.ClientSecretFile != "" {
-		data, err := os.ReadFile(c.ClientSecretFile)
-		if err != nil {
-			return "", fmt.Errorf("sso.clientSecretFile: %w", err)
-		}
-		v = strings.TrimSpace(string(data))
-	}
-	if v == "" {
-		return "", errors.New("sso.issuer is set but there is no client secret: set " + config.SSOClientSecretEnv + " or sso.clientSecretFile")
-	}
-	return v, nil
 }
 
 // New returns the Manager.
@@ -155,9 +140,14 @@ func (m *Manager) relyingParty(ctx context.Context) (rp.RelyingParty, error) {
 	c := m.opts.SSO
 	// rp builds the discovery URL without doubling a trailing slash and
 	// refuses a document whose issuer differs from c.Issuer as written.
-	party, err := rp.NewRelyingPartyOIDC(ctx, c.Issuer, c.ClientID, m.opts.ClientSecret, m.RedirectURI(), c.Scopes,
-		rp.WithHTTPClient(m.opts.HTTPClient),
-		rp.WithVerifierOpts(rp.WithNonce(func(ctx context.Context) string { n, _ := ctx.Value(nonceKey{}).(string); return n })))
+	opts := []rp.Option{rp.WithHTTPClient(m.opts.HTTPClient),
+		rp.WithVerifierOpts(rp.WithNonce(func(ctx context.Context) string { n, _ := ctx.Value(nonceKey{}).(string); return n }))}
+	if m.opts.Client.Key != nil {
+		// private_key_jwt: client_id in the body beside the assertion, no
+		// Basic header (one authentication method per request).
+		opts = append(opts, rp.WithAuthStyle(oauth2.AuthStyleInParams))
+	}
+	party, err := rp.NewRelyingPartyOIDC(ctx, c.Issuer, c.ClientID, m.opts.Client.Secret, m.RedirectURI(), c.Scopes, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("discovering the provider %s: %w", c.Issuer, err)
 	}
@@ -260,7 +250,17 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 		refusePage(w, http.StatusBadGateway, "the identity provider cannot be reached; try again later")
 		return
 	}
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(ctx, nonceKey{}, nonce), q.Get("code"), party, rp.WithCodeVerifier(verifier))
+	exchange := []rp.CodeExchangeOpt{rp.WithCodeVerifier(verifier)}
+	if m.opts.Client.Key != nil {
+		assertion, err := m.opts.Client.Assertion(m.opts.SSO.ClientID, party.Issuer(), party.OAuthConfig().Endpoint.TokenURL, m.opts.Now())
+		if err != nil {
+			m.opts.Log.Error().Err(err).Msg("single sign-on: signing the client assertion failed")
+			refusePage(w, http.StatusInternalServerError, "the client assertion could not be signed")
+			return
+		}
+		exchange = append(exchange, rp.WithClientAssertionJWT(assertion))
+	}
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(ctx, nonceKey{}, nonce), q.Get("code"), party, exchange...)
 	if err != nil {
 		m.refuse(w, r, http.StatusUnauthorized, "", "the code exchange or the ID token's verification failed", err)
 		return
