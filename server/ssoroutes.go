@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -39,6 +40,19 @@ func (s *Server) setupSSO(adminAPI *admin.API, client sso.ClientAuth, now func()
 	s.sso = m
 	adminAPI.WithSessions(m)
 	return nil
+}
+
+// runSSOPruner deletes expired console sessions every sso.PruneEvery
+// until bg ends (a background job, joined by Close).
+func (s *Server) runSSOPruner(bg context.Context) {
+	if s.sso == nil {
+		return
+	}
+	tick := time.NewTicker(sso.PruneEvery)
+	s.background.Go(func() {
+		defer tick.Stop()
+		s.sso.RunPruner(bg, tick.C)
+	})
 }
 
 // ssoRoutes registers the sign-in routes when single sign-on is on.

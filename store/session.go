@@ -47,6 +47,7 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of user and returns how many.
 	DeleteUserSessions(ctx context.Context, user string) (int, error)
-	// PruneSessions deletes the sessions expired at now (housekeeping).
-	PruneSessions(ctx context.Context, now time.Time) (int, error)
+	// PruneSessions deletes the sessions expired at now (housekeeping)
+	// and returns them, so that their end can be audited.
+	PruneSessions(ctx context.Context, now time.Time) ([]Session, error)
 }
