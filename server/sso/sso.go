@@ -184,7 +184,11 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := random256(), random256(), random256()
-	m.setCookie(w, m.flowCookie, state+"."+nonce+"."+verifier, int(flowMaxAge/time.Second))
+	flow := state + "." + nonce + "." + verifier
+	if r.URL.Query().Get("check") == "1" {
+		flow += "." + checkMode // the callback reports instead of signing in (check.go)
+	}
+	m.setCookie(w, m.flowCookie, flow, int(flowMaxAge/time.Second))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, rp.AuthURL(state, party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(verifier)),
 		rp.AuthURLOpt(rp.WithURLParam("nonce", nonce))), http.StatusFound)
@@ -236,7 +240,8 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(flow.Value, ".")
 	q := r.URL.Query()
-	if len(parts) != 3 || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
+	check := len(parts) == 4 && parts[3] == checkMode
+	if len(parts) != 3 && !check || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
 		m.refuse(w, r, http.StatusBadRequest, "", "the state parameter does not match this browser's sign-in", nil)
 		return
 	}
@@ -268,6 +273,10 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	claims, err := m.mergedClaims(ctx, party, tokens)
 	if err != nil {
 		m.refuse(w, r, http.StatusUnauthorized, "", "the provider's userinfo could not be used", err)
+		return
+	}
+	if check {
+		m.checkReport(w, r, tokens.IDTokenClaims, claims)
 		return
 	}
 	id, reason := m.identity(tokens.IDTokenClaims, claims)
