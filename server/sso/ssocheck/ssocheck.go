@@ -134,15 +134,15 @@ func (c *checker) discovery(ctx context.Context) (oidc.DiscoveryConfiguration, b
 		return d, false
 	}
 	c.add(dominocheck.Pass, "endpoints", fmt.Sprintf("authorization %s, token %s, jwks %s", d.AuthorizationEndpoint, d.TokenEndpoint, d.JwksURI))
-	c.listed("authorization code flow", "response_types_supported", responseTypes(d.ResponseTypesSupported), []string{"code"}, true,
+	c.listed("authorization code flow", "response_types_supported", d.ResponseTypesSupported, []string{"code"}, required,
 		"enable the authorization code flow for the client at the provider")
-	c.listed("PKCE S256", "code_challenge_methods_supported", codeMethods(d.CodeChallengeMethodsSupported), []string{"S256"}, false,
+	c.listed("PKCE S256", "code_challenge_methods_supported", strs(d.CodeChallengeMethodsSupported), []string{"S256"}, requiredIfListed,
 		"the sign-in always sends a S256 code challenge: enable PKCE (S256) at the provider")
-	c.listed("scopes", "scopes_supported", d.ScopesSupported, s.Scopes, false,
+	c.listed("scopes", "scopes_supported", d.ScopesSupported, s.Scopes, advisory,
 		"a scope the provider does not list may be refused at sign-in: check sso.scopes")
-	c.listed("claims", "claims_supported", d.ClaimsSupported, []string{s.UsernameClaim, s.EmailClaim, s.GroupsClaim}, false,
+	c.listed("claims", "claims_supported", d.ClaimsSupported, []string{s.UsernameClaim, s.EmailClaim, s.GroupsClaim}, advisory,
 		"the provider may not send this claim: check sso.usernameClaim, sso.emailClaim and sso.groupsClaim (tokenwright sso check --sign-in shows the claims of a real sign-in)")
-	methods := authMethods(d.TokenEndpointAuthMethodsSupported)
+	methods := strs(d.TokenEndpointAuthMethodsSupported)
 	if len(methods) == 0 {
 		methods = []string{"client_secret_basic"} // the specification's default
 	}
@@ -161,12 +161,20 @@ func (c *checker) discovery(ctx context.Context) (oidc.DiscoveryConfiguration, b
 	return d, true
 }
 
+// How much a discovery list matters (listed).
+type need int
+
+const (
+	required         need = iota // the field must list the values
+	requiredIfListed             // a field that is listed must list them
+	advisory                     // a value missing from a listed field is a warning
+)
+
 // listed checks that the provider lists every value of want in its
-// field, when it lists the field at all; required makes an absent field
-// a failure too.
-func (c *checker) listed(rule, field string, have, want []string, required bool, fix string) {
+// field, as n says.
+func (c *checker) listed(rule, field string, have, want []string, n need, fix string) {
 	if len(have) == 0 {
-		if required {
+		if n == required {
 			c.add(dominocheck.Fail, rule, field+" is not in the discovery document", fix)
 		} else {
 			c.add(dominocheck.Pass, rule, field+" not listed by the provider (nothing to compare)")
@@ -182,7 +190,7 @@ func (c *checker) listed(rule, field string, have, want []string, required bool,
 	switch {
 	case len(missing) == 0:
 		c.add(dominocheck.Pass, rule, strings.Join(want, ", ")+" listed")
-	case required || rule == "PKCE S256":
+	case n != advisory:
 		c.add(dominocheck.Fail, rule, fmt.Sprintf("%s not in %s %v", strings.Join(missing, ", "), field, have), fix)
 	default:
 		c.add(dominocheck.Warn, rule, fmt.Sprintf("%s not in %s %v", strings.Join(missing, ", "), field, have), fix)
@@ -204,17 +212,7 @@ func (c *checker) jwks(ctx context.Context, u string) {
 	}
 }
 
-func responseTypes(v []string) []string { return v }
-
-func codeMethods(v []oidc.CodeChallengeMethod) []string {
-	out := make([]string, len(v))
-	for i, m := range v {
-		out[i] = string(m)
-	}
-	return out
-}
-
-func authMethods(v []oidc.AuthMethod) []string {
+func strs[S ~string](v []S) []string {
 	out := make([]string, len(v))
 	for i, m := range v {
 		out[i] = string(m)
