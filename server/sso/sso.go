@@ -17,6 +17,13 @@
 // SHA-256. The admin API accepts the session (Authenticate) with a CSRF
 // defence: a required custom header and a same-origin Origin
 // (docs/console.md has the threat model).
+//
+// Around that: tokenwright authenticates to the provider with a client
+// secret or private_key_jwt (clientauth.go); sign-out also ends the
+// provider's session where it offers RP-initiated logout (logout.go); a
+// flow started with ?check=1 reports what a sign-in would do and changes
+// nothing (check.go, for `tokenwright sso check --sign-in`); expired
+// sessions are pruned in the background (prune.go).
 package sso
 
 import (
