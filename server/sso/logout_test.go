@@ -2,16 +2,21 @@ package sso_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/sso"
 	"github.com/tokenwright/tokenwright/server/sso/ssotest"
+	"github.com/tokenwright/tokenwright/store"
 )
 
 // startWith is start with the provider's options; the client is
@@ -106,5 +111,38 @@ func TestLogoutWithoutEndSession(t *testing.T) {
 	// Signing out again, with no session, is not an error.
 	if status, _ := e.call(t, browser, http.MethodPost, sso.LogoutPath, nil, nil); status != http.StatusNoContent {
 		t.Fatalf("second logout: %d", status)
+	}
+}
+
+// A server that cannot discover the provider at sign-out (restarted while
+// the provider is down: nothing cached) still ends the session and
+// answers 204.
+func TestLogoutWhenProviderUnreachable(t *testing.T) {
+	e := startWith(t, ssotest.Options{}, nil, alice)
+	browser := e.signIn(t, alice)
+	id := sessionID(t, e, browser)
+	var secret string
+	for _, c := range browser.Jar.Cookies(mustURL(t, e.tw.URL)) {
+		if c.Name == "tokenwright_session" {
+			secret = c.Value
+		}
+	}
+	c := e.tw.Config.SSO
+	c.Issuer = "http://127.0.0.1:1/" // nothing listens there
+	m, err := sso.New(sso.Options{SSO: c, Console: e.tw.Config.Console, PublicURL: e.tw.URL, Store: e.tw.Server.Store(), Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, e.tw.URL+sso.LogoutPath, nil)
+	req.Header.Set(sso.CSRFHeader, "1")
+	req.Header.Set("Origin", e.tw.URL)
+	req.AddCookie(&http.Cookie{Name: "tokenwright_session", Value: secret})
+	rec := httptest.NewRecorder()
+	m.Logout(rec, req)
+	if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
+		t.Fatalf("logout: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := e.tw.Server.Store().GetSession(t.Context(), id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session after logout: %v", err)
 	}
 }
