@@ -220,6 +220,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	if err := s.setupSSO(adminAPI, ssoSecret, s.now); err != nil {
 		return nil, err
 	}
+	s.runSSOPruner(bg)
 	s.table = s.routes(oauthServer, adminAPI)
 	// The request context is outermost so that the request log, inside
 	// each route's chain (server/edge), sees the address and the request

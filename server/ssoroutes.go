@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -14,23 +15,24 @@ import (
 // to the caller's address like the OAuth endpoints'.
 var ssoRoute = edge.Props{Label: edge.LabelWeb, CORS: edge.CORSOff, Limit: edge.LimitOAuthFailures, Errors: edge.ErrorsAPI, CSP: edge.CSPStrict}
 
-// ssoSecret reads the single sign-on client secret (nil config: none
-// needed), before anything is written to the data directory.
-func (s *Server) ssoSecret(environ func(string) string) (string, error) {
+// ssoSecret reads the single sign-on client credential (a secret or a
+// private key; none without sso), before anything is written to the data
+// directory.
+func (s *Server) ssoSecret(environ func(string) string) (sso.ClientAuth, error) {
 	if !s.cfg.SSO.Enabled() {
-		return "", nil
+		return sso.ClientAuth{}, nil
 	}
-	return sso.ClientSecret(s.cfg.SSO, environ)
+	return sso.LoadClientAuth(s.cfg.SSO, environ)
 }
 
 // setupSSO builds the sign-in manager and lets the admin API accept its
 // sessions; without sso.issuer it does nothing, and the admin API accepts
 // bearer tokens only, as before.
-func (s *Server) setupSSO(adminAPI *admin.API, secret string, now func() time.Time) error {
+func (s *Server) setupSSO(adminAPI *admin.API, client sso.ClientAuth, now func() time.Time) error {
 	if !s.cfg.SSO.Enabled() {
 		return nil
 	}
-	m, err := sso.New(sso.Options{SSO: s.cfg.SSO, Console: s.cfg.Console, PublicURL: s.cfg.Issuer, ClientSecret: secret,
+	m, err := sso.New(sso.Options{SSO: s.cfg.SSO, Console: s.cfg.Console, PublicURL: s.cfg.Issuer, Client: client,
 		Store: s.store, Accounts: s.accounts, Log: s.log, Now: now})
 	if err != nil {
 		return err
@@ -41,6 +43,19 @@ func (s *Server) setupSSO(adminAPI *admin.API, secret string, now func() time.Ti
 		adminAPI.WithoutConsoleBearer(sso.FromConsolePage) // console.patSignIn: false
 	}
 	return nil
+}
+
+// runSSOPruner deletes expired console sessions every sso.PruneEvery
+// until bg ends (a background job, joined by Close).
+func (s *Server) runSSOPruner(bg context.Context) {
+	if s.sso == nil {
+		return
+	}
+	tick := time.NewTicker(sso.PruneEvery)
+	s.background.Go(func() {
+		defer tick.Stop()
+		s.sso.RunPruner(bg, tick.C)
+	})
 }
 
 // ssoRoutes registers the sign-in routes when single sign-on is on.

@@ -22,6 +22,11 @@ type Session struct {
 	ExpiresAt   time.Time     `json:"expiresAt"`
 	IdleTimeout time.Duration `json:"idleTimeout"`
 	SourceIP    string        `json:"sourceIp,omitempty"`
+	// IDToken is the provider's ID token of the sign-in, sent back as
+	// id_token_hint when the session is signed out (RP-initiated logout:
+	// it tells the provider whose session to end). It is no credential
+	// here or at the provider; its audience is tokenwright's client.
+	IDToken string `json:"idToken,omitempty"`
 }
 
 // Expired reports whether the session has ended at now, by either timeout.
@@ -42,6 +47,7 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id string) error
 	// DeleteUserSessions ends every session of user and returns how many.
 	DeleteUserSessions(ctx context.Context, user string) (int, error)
-	// PruneSessions deletes the sessions expired at now (housekeeping).
-	PruneSessions(ctx context.Context, now time.Time) (int, error)
+	// PruneSessions deletes the sessions expired at now (housekeeping)
+	// and returns them, so that their end can be audited.
+	PruneSessions(ctx context.Context, now time.Time) ([]Session, error)
 }

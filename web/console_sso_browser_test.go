@@ -37,7 +37,15 @@ var (
 // that signs people in through it.
 func startSSO(t *testing.T, edit func(*config.Config), users ...ssotest.User) *servertest.Server {
 	t.Helper()
-	op := ssotest.Start(t, users...)
+	return startSSOWith(t, ssotest.Options{}, edit, users...)
+}
+
+// startSSOWith is startSSO with provider options; with o.Sessions the
+// provider remembers a sign-in until RP-initiated logout, which may
+// return the browser to the console (/ui/).
+func startSSOWith(t *testing.T, o ssotest.Options, edit func(*config.Config), users ...ssotest.User) *servertest.Server {
+	t.Helper()
+	op := ssotest.StartWith(t, o, users...)
 	srv := servertest.Start(t, servertest.Options{
 		Configure: func(c *config.Config) {
 			c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID
@@ -53,7 +61,7 @@ func startSSO(t *testing.T, edit func(*config.Config), users ...ssotest.User) *s
 			return ""
 		},
 	})
-	op.Register(t, srv.URL+sso.CallbackPath)
+	op.RegisterWithLogout(t, []string{srv.URL + sso.CallbackPath}, []string{srv.URL + "/ui/"})
 	return srv
 }
 
@@ -133,7 +141,7 @@ func pageFetchMe(t *testing.T, ctx context.Context, token string, csrf bool) int
 // cookie no longer authenticates.
 func TestConsoleSingleSignOnInBrowser(t *testing.T) {
 	b := newBrowser(t)
-	srv := startSSO(t, nil, ssoAlice)
+	srv := startSSOWith(t, ssotest.Options{Sessions: true}, nil, ssoAlice)
 	// An administrator created alice beforehand and limited what her tokens
 	// may reach; her first sign-in links her to the provider's identity.
 	if code := srv.Do(t, srv.AdminToken, http.MethodPost, "/api/v1/users", api.CreateUser{UserName: "alice", Email: "alice@example.com"}, nil); code != http.StatusCreated {
@@ -259,17 +267,28 @@ func TestConsoleSingleSignOnInBrowser(t *testing.T) {
 	if code, name := meWith(t, srv, withCookie); code != http.StatusOK || name != "alice" {
 		t.Fatalf("the session cookie before sign-out: HTTP %d as %q", code, name)
 	}
+	// Signing out ends the provider's session too (RP-initiated logout):
+	// the page follows the server's endSessionUrl to the provider, which
+	// sends the browser back to the console's sign-in page.
 	do(t, ctx, "sign out",
 		chromedp.Click(chromedp.ID("signout")),
 		chromedp.WaitVisible(chromedp.ID("signin-sso-link")),
 		chromedp.WaitNotVisible(chromedp.ID("top")),
 	)
-	if msg := run(t, ctx, "signed out", chromedp.Text(chromedp.ID("signin-error"))); msg != "You are signed out." {
-		t.Errorf("after sign-out the page says %q", msg)
+	if loc := run(t, ctx, "back from the provider", chromedp.Location()); loc != srv.URL+"/ui/" {
+		t.Errorf("after sign-out the browser is at %s, want the console %s/ui/", loc, srv.URL)
 	}
 	if code, _ := meWith(t, srv, withCookie); code != http.StatusUnauthorized {
 		t.Fatalf("the old session cookie after sign-out: HTTP %d, want 401", code)
 	}
+	// The provider forgot the sign-in: single sign-on asks for the
+	// password again (without the logout it would sign alice straight in).
+	do(t, ctx, "single sign-on after sign-out",
+		chromedp.Click(chromedp.ID("signin-sso-link")),
+		chromedp.WaitVisible(chromedp.ID("password")),
+		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("signin-sso-link")),
+	)
 	// A reload now shows the sign-in page: the server ended the session.
 	do(t, ctx, "reload after sign-out",
 		chromedp.Reload(),

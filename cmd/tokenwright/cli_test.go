@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/server/servertest"
+	"github.com/tokenwright/tokenwright/server/sso/ssotest"
 )
 
 // BinaryEnv names the environment variable with the path of a tokenwright
@@ -52,6 +53,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	code := m.Run()
+	ssotest.Cleanup() // the example OpenID provider built by the sso check tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

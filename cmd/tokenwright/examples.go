@@ -85,6 +85,8 @@ tokenwright domino check --server https://tokens.example.com --site https://domi
 	"domino check": `TOKENWRIGHT_CLIENT_SECRET=... tokenwright domino check --server https://tokens.example.com \
   --site https://domino.example.com --client-id ci-bot --rest-api jwt`,
 	"domino config": `tokenwright domino config --site https://domino.example.com --account ci-bot`,
+	"sso":           `tokenwright sso check --config /etc/tokenwright/tokenwright.yaml --sign-in`,
+	"sso check":     `tokenwright sso check --config /etc/tokenwright/tokenwright.yaml --sign-in`,
 	"backup":        `tokenwright backup /var/backups/tokenwright-$(date +%F).db`,
 	"restore":       `tokenwright restore /var/backups/tokenwright-2026-01-31.db --data /var/lib/tokenwright`,
 	"migrate":       `tokenwright migrate --from bolt:/var/lib/tokenwright/tokenwright.db --to etcd:https://etcd1:2379,https://etcd2:2379`,

@@ -66,6 +66,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newSigningKeysCommand(getenv),
 		newKEKCommand(getenv),
 		newDominoCommand(getenv),
+		newSSOCommand(getenv),
 		newBackupCommand(getenv), newRestoreCommand(),
 		newMigrateCommand(),
 		newVersionCommand(), newHealthcheckCommand(),

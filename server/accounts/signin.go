@@ -69,46 +69,26 @@ func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User
 	details := map[string]string{"issuer": id.Issuer, "subject": id.Subject, "groups": strings.Join(id.Groups, ",")}
 	act := s.begin(actor, "sso.signin", id.Name, details)
 	defer func() { act.finish(ctx, err) }()
-	if validateName("userName", id.Name) != nil {
-		return u, refuse("the provider's user name " + quote(id.Name) + " is not a valid tokenwright user name " +
-			"(1-63 lowercase letters, digits, '-' and '.'; not \"me\")")
-	}
-	email, err := normalizeEmail("email", id.Email)
-	if err != nil {
-		return u, refuse("the provider gave no valid email address")
-	}
-	roles, err := validateList("roles", id.Roles, validRole, "a valid role name")
+	plan, err := s.PlanSignIn(ctx, id)
 	if err != nil {
 		return u, err
 	}
-	slices.Sort(roles)
-	old, err := s.store.GetUser(ctx, id.Name)
-	if errors.Is(err, store.ErrNotFound) {
-		if !id.AutoCreate {
-			return u, refuse("no tokenwright user " + quote(id.Name) + " exists and sso.autoCreateUsers is false")
-		}
+	if plan.Create {
 		now := s.now().UTC()
-		u = id.apply(store.User{ID: newID(), Name: id.Name, Status: store.StatusActive,
-			CreatedAt: now, UpdatedAt: now, CreatedBy: "sso"}, email, roles)
+		u = plan.User
+		u.ID, u.CreatedAt, u.UpdatedAt, u.CreatedBy = newID(), now, now, "sso"
 		create := s.begin(actor, "user.create", id.Name, map[string]string{"source": "sso", "groups": details["groups"]})
 		err := s.store.CreateUser(create.change(ctx), u)
 		create.finish(ctx, err)
 		if errors.Is(err, store.ErrEmailTaken) {
-			return u, refuse("the email address " + quote(email) + " belongs to another tokenwright account")
+			return u, refuse("the email address " + quote(u.Email) + " belongs to another tokenwright account")
 		}
 		return u, err
 	}
-	if err != nil {
-		return u, err
+	if !plan.Change {
+		return plan.Old, nil
 	}
-	if err := checkLink(old, id); err != nil {
-		return u, err
-	}
-	planned := id.apply(old, email, roles)
-	if sameUser(old, planned) {
-		return old, nil
-	}
-	reason := signInRevocationReason(old, planned)
+	planned, reason := plan.User, plan.RevokeReason
 	if reason != "" {
 		act := s.begin(actor, "pat.revoke_all", id.Name, map[string]string{"reason": reason, "source": "sso", "groups": details["groups"]})
 		_, err := s.revokeAll(ctx, act, store.KeyQuery{Kind: store.KindPersonalToken, Owner: id.Name})
@@ -122,7 +102,7 @@ func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User
 		if err := checkLink(cur, id); err != nil {
 			return cur, err
 		}
-		next := id.apply(cur, email, roles)
+		next := id.apply(cur, planned.Email, planned.Roles)
 		if signInRevocationReason(cur, next) != reason {
 			// Changed since it was read (an administrator's edit): the
 			// revocation above may not cover this change.
@@ -133,7 +113,7 @@ func (s *Service) SignIn(ctx context.Context, id ProviderIdentity) (u store.User
 	})
 	update.finish(ctx, err)
 	if errors.Is(err, store.ErrEmailTaken) {
-		return u, refuse("the email address " + quote(email) + " belongs to another tokenwright account")
+		return u, refuse("the email address " + quote(planned.Email) + " belongs to another tokenwright account")
 	}
 	return u, err
 }
@@ -150,6 +130,55 @@ func (id ProviderIdentity) apply(u store.User, email string, roles []string) sto
 		u.Roles = roles
 	}
 	return u
+}
+
+// SignInPlan is what SignIn would do with an identity.
+type SignInPlan struct {
+	// Create: no such user; it would be created as User (without its id
+	// and times).
+	Create bool
+	// Old is the existing user (when not Create), User what the sign-in
+	// makes of it; Change says whether they differ.
+	Old, User store.User
+	Change    bool
+	// RevokeReason, when set, is why the user's PATs would be revoked
+	// first (a change of roles or administrator).
+	RevokeReason string
+}
+
+// PlanSignIn applies SignIn's rules to id and says what SignIn would do,
+// changing nothing and auditing nothing (tokenwright sso check's sign-in).
+// A refusal is a *SignInRefusal. One rule it cannot see: an email address
+// that another account holds refuses the sign-in only when it is written.
+func (s *Service) PlanSignIn(ctx context.Context, id ProviderIdentity) (SignInPlan, error) {
+	if validateName("userName", id.Name) != nil {
+		return SignInPlan{}, refuse("the provider's user name " + quote(id.Name) + " is not a valid tokenwright user name " +
+			"(1-63 lowercase letters, digits, '-' and '.'; not \"me\")")
+	}
+	email, err := normalizeEmail("email", id.Email)
+	if err != nil {
+		return SignInPlan{}, refuse("the provider gave no valid email address")
+	}
+	roles, err := validateList("roles", id.Roles, validRole, "a valid role name")
+	if err != nil {
+		return SignInPlan{}, err
+	}
+	slices.Sort(roles)
+	old, err := s.store.GetUser(ctx, id.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		if !id.AutoCreate {
+			return SignInPlan{}, refuse("no tokenwright user " + quote(id.Name) + " exists and sso.autoCreateUsers is false")
+		}
+		return SignInPlan{Create: true, User: id.apply(store.User{Name: id.Name, Status: store.StatusActive}, email, roles)}, nil
+	}
+	if err != nil {
+		return SignInPlan{}, err
+	}
+	if err := checkLink(old, id); err != nil {
+		return SignInPlan{}, err
+	}
+	planned := id.apply(old, email, roles)
+	return SignInPlan{Old: old, User: planned, Change: !sameUser(old, planned), RevokeReason: signInRevocationReason(old, planned)}, nil
 }
 
 // checkLink refuses a user that is inactive or linked to another identity.

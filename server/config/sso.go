@@ -41,6 +41,13 @@ type SSO struct {
 	// none of them (compared case-insensitively, exact domain).
 	AllowedEmailDomains []string `yaml:"allowedEmailDomains"`
 	AutoCreateUsers     bool     `yaml:"autoCreateUsers"`
+	// ClientKeyFile, instead of a client secret, authenticates tokenwright
+	// to the provider with private_key_jwt: a PEM private key (RSA, or EC
+	// P-256/P-384/P-521) whose public key is registered at the provider,
+	// signed under the key id ClientKeyID (the JWT's kid; some providers
+	// need it to pick the key).
+	ClientKeyFile string `yaml:"clientKeyFile"`
+	ClientKeyID   string `yaml:"clientKeyId"`
 }
 
 // Enabled reports whether single sign-on is configured.
@@ -96,7 +103,7 @@ func (c *Config) validateSSO() []error {
 	}
 	s := c.SSO
 	if !s.Enabled() {
-		if s.ClientID != "" || s.ClientSecretFile != "" || len(s.AdminGroups) > 0 || len(s.Roles) > 0 || len(s.AllowedEmailDomains) > 0 || s.UsernameDomain != "" {
+		if s.ClientID != "" || s.ClientSecretFile != "" || s.ClientKeyFile != "" || s.ClientKeyID != "" || len(s.AdminGroups) > 0 || len(s.Roles) > 0 || len(s.AllowedEmailDomains) > 0 || s.UsernameDomain != "" {
 			bad("sso.issuer", "must be set when other sso settings are")
 		}
 		return errs
@@ -112,6 +119,12 @@ func (c *Config) validateSSO() []error {
 	}
 	if s.ClientID == "" {
 		bad("sso.clientId", "must be set")
+	}
+	if s.ClientKeyFile != "" && s.ClientSecretFile != "" {
+		bad("sso.clientKeyFile", "set either sso.clientSecretFile (client secret) or sso.clientKeyFile (private_key_jwt), not both")
+	}
+	if s.ClientKeyID != "" && s.ClientKeyFile == "" {
+		bad("sso.clientKeyId", "is the key id of sso.clientKeyFile, which is not set")
 	}
 	if !slices.Contains(s.Scopes, "openid") {
 		bad("sso.scopes", "must include openid, got %v", s.Scopes)

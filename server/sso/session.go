@@ -2,6 +2,7 @@ package sso
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -98,20 +99,27 @@ func (m *Manager) live(ctx context.Context, secret string) (store.Session, store
 
 // Logout ends the request's session (POST, with the same CSRF defence as
 // the admin API) and clears the cookie. It answers 204 whether or not a
-// session was live, so that signing out twice is not an error.
+// session was live, so that signing out twice is not an error — unless a
+// live session was ended and the provider advertises an
+// end_session_endpoint: then 200 with {"endSessionUrl": URL}, where the
+// console sends the browser to end the provider's session too
+// (RP-initiated logout; logout.go).
 func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := m.checkCSRF(r); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
+	var ended *store.Session
 	if c, err := r.Cookie(m.sessionCookie); err == nil && c.Value != "" {
 		id := HashSessionSecret(c.Value)
 		se, err := m.opts.Store.GetSession(r.Context(), id)
 		if err == nil {
 			ev := store.AuditEvent{Time: m.opts.Now().UTC(), Actor: se.User, Action: "sso.signout", Target: se.User,
 				SourceIP: sourceIP(r), Result: store.ResultSuccess}
-			err = m.opts.Store.DeleteSession(store.WithAudit(r.Context(), ev, nil), id)
+			if err = m.opts.Store.DeleteSession(store.WithAudit(r.Context(), ev, nil), id); err == nil {
+				ended = &se
+			}
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.opts.Log.Error().Err(err).Msg("ending a session failed")
@@ -120,6 +128,13 @@ func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m.setCookie(w, m.sessionCookie, "", -1)
+	if ended != nil {
+		if u := m.endSessionURL(r.Context(), *ended); u != "" {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(LogoutResponse{EndSessionURL: u})
+			return
+		}
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

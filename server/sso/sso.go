@@ -17,6 +17,13 @@
 // SHA-256. The admin API accepts the session (Authenticate) with a CSRF
 // defence: a required custom header and a same-origin Origin
 // (docs/console.md has the threat model).
+//
+// Around that: tokenwright authenticates to the provider with a client
+// secret or private_key_jwt (clientauth.go); sign-out also ends the
+// provider's session where it offers RP-initiated logout (logout.go); a
+// flow started with ?check=1 reports what a sign-in would do and changes
+// nothing (check.go, for `tokenwright sso check --sign-in`); expired
+// sessions are pruned in the background (prune.go).
 package sso
 
 import (
@@ -30,7 +37,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +45,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
 
 	"github.com/tokenwright/tokenwright/server/accounts"
 	"github.com/tokenwright/tokenwright/server/config"
@@ -74,12 +81,14 @@ type Options struct {
 	Console config.Console
 	// PublicURL is tokenwright's issuer: the redirect URI is
 	// PublicURL + CallbackPath, and Origin headers are compared with it.
-	PublicURL    string
-	ClientSecret string
-	Store        store.Store
-	Accounts     *accounts.Service
-	Log          zerolog.Logger
-	Now          func() time.Time
+	PublicURL string
+	// Client authenticates tokenwright at the provider's token endpoint
+	// (LoadClientAuth).
+	Client   ClientAuth
+	Store    store.Store
+	Accounts *accounts.Service
+	Log      zerolog.Logger
+	Now      func() time.Time
 	// HTTPClient reaches the provider (default: 10s timeout).
 	HTTPClient *http.Client
 }
@@ -95,23 +104,6 @@ type Manager struct {
 
 	mu sync.Mutex
 	rp rp.RelyingParty // discovered at first use (a provider outage does not stop the server)
-}
-
-// ClientSecret reads the client secret: TOKENWRIGHT_SSO_CLIENT_SECRET, or
-// sso.clientSecretFile.
-func ClientSecret(c config.SSO, environ func(string) string) (string, error) {
-	v := environ(config.SSOClientSecretEnv)
-	if v == "" && c.ClientSecretFile != "" {
-		data, err := os.ReadFile(c.ClientSecretFile)
-		if err != nil {
-			return "", fmt.Errorf("sso.clientSecretFile: %w", err)
-		}
-		v = strings.TrimSpace(string(data))
-	}
-	if v == "" {
-		return "", errors.New("sso.issuer is set but there is no client secret: set " + config.SSOClientSecretEnv + " or sso.clientSecretFile")
-	}
-	return v, nil
 }
 
 // New returns the Manager.
@@ -155,9 +147,14 @@ func (m *Manager) relyingParty(ctx context.Context) (rp.RelyingParty, error) {
 	c := m.opts.SSO
 	// rp builds the discovery URL without doubling a trailing slash and
 	// refuses a document whose issuer differs from c.Issuer as written.
-	party, err := rp.NewRelyingPartyOIDC(ctx, c.Issuer, c.ClientID, m.opts.ClientSecret, m.RedirectURI(), c.Scopes,
-		rp.WithHTTPClient(m.opts.HTTPClient),
-		rp.WithVerifierOpts(rp.WithNonce(func(ctx context.Context) string { n, _ := ctx.Value(nonceKey{}).(string); return n })))
+	opts := []rp.Option{rp.WithHTTPClient(m.opts.HTTPClient),
+		rp.WithVerifierOpts(rp.WithNonce(func(ctx context.Context) string { n, _ := ctx.Value(nonceKey{}).(string); return n }))}
+	if m.opts.Client.Key != nil {
+		// private_key_jwt: client_id in the body beside the assertion, no
+		// Basic header (one authentication method per request).
+		opts = append(opts, rp.WithAuthStyle(oauth2.AuthStyleInParams))
+	}
+	party, err := rp.NewRelyingPartyOIDC(ctx, c.Issuer, c.ClientID, m.opts.Client.Secret, m.RedirectURI(), c.Scopes, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("discovering the provider %s: %w", c.Issuer, err)
 	}
@@ -194,7 +191,11 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := random256(), random256(), random256()
-	m.setCookie(w, m.flowCookie, state+"."+nonce+"."+verifier, int(flowMaxAge/time.Second))
+	flow := state + "." + nonce + "." + verifier
+	if r.URL.Query().Get("check") == "1" {
+		flow += "." + checkMode // the callback reports instead of signing in (check.go)
+	}
+	m.setCookie(w, m.flowCookie, flow, int(flowMaxAge/time.Second))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, rp.AuthURL(state, party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(verifier)),
 		rp.AuthURLOpt(rp.WithURLParam("nonce", nonce))), http.StatusFound)
@@ -241,7 +242,8 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(flow.Value, ".")
 	q := r.URL.Query()
-	if len(parts) != 3 || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
+	check := len(parts) == 4 && parts[3] == checkMode
+	if len(parts) != 3 && !check || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
 		m.refuse(w, r, http.StatusBadRequest, "", "the state parameter does not match this browser's sign-in", nil)
 		return
 	}
@@ -255,7 +257,17 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 		refusePage(w, http.StatusBadGateway, "the identity provider cannot be reached; try again later")
 		return
 	}
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(ctx, nonceKey{}, nonce), q.Get("code"), party, rp.WithCodeVerifier(verifier))
+	exchange := []rp.CodeExchangeOpt{rp.WithCodeVerifier(verifier)}
+	if m.opts.Client.Key != nil {
+		assertion, err := m.opts.Client.Assertion(m.opts.SSO.ClientID, party.Issuer(), party.OAuthConfig().Endpoint.TokenURL, m.opts.Now())
+		if err != nil {
+			m.opts.Log.Error().Err(err).Msg("single sign-on: signing the client assertion failed")
+			refusePage(w, http.StatusInternalServerError, "the client assertion could not be signed")
+			return
+		}
+		exchange = append(exchange, rp.WithClientAssertionJWT(assertion))
+	}
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](context.WithValue(ctx, nonceKey{}, nonce), q.Get("code"), party, exchange...)
 	if err != nil {
 		m.refuse(w, r, http.StatusUnauthorized, "", "the code exchange or the ID token's verification failed", err)
 		return
@@ -263,6 +275,10 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	claims, err := m.mergedClaims(ctx, party, tokens)
 	if err != nil {
 		m.refuse(w, r, http.StatusUnauthorized, "", "the provider's userinfo could not be used", err)
+		return
+	}
+	if check {
+		m.checkReport(w, r, tokens.IDTokenClaims, claims)
 		return
 	}
 	id, reason := m.identity(tokens.IDTokenClaims, claims)
@@ -284,7 +300,8 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	secret := random256()
 	now := m.opts.Now().UTC()
 	se := store.Session{ID: HashSessionSecret(secret), User: u.Name, Subject: id.Subject, CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP}
+		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP,
+		IDToken: tokens.IDToken}
 	ev := store.AuditEvent{Time: now, Actor: u.Name, Action: "sso.signin", Target: u.Name, SourceIP: id.IP, Result: store.ResultSuccess,
 		Details: map[string]string{"groups": strings.Join(id.Groups, ","), "subject": id.Subject}}
 	if err := m.opts.Store.CreateSession(store.WithAudit(ctx, ev, nil), se); err != nil {

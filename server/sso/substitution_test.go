@@ -140,7 +140,7 @@ func TestSubstitutedIDTokenRefused(t *testing.T) {
 			mux, srv := muxes[i], servers[i]
 			c := config.Default()
 			c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID
-			m, err := sso.New(sso.Options{SSO: c.SSO, Console: c.Console, PublicURL: srv.URL, ClientSecret: op.ClientSecret,
+			m, err := sso.New(sso.Options{SSO: c.SSO, Console: c.Console, PublicURL: srv.URL, Client: sso.ClientAuth{Secret: op.ClientSecret},
 				Store: db, Accounts: accounts.New(db, accounts.Options{Policy: accounts.DefaultPolicy(), Logger: zerolog.Nop()}),
 				Log: zerolog.Nop(), HTTPClient: &http.Client{Transport: sub}})
 			if err != nil {

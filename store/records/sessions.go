@@ -67,38 +67,39 @@ func (w Writer) DeleteUserSessions(ctx context.Context, user string) (n int, err
 	return n, err
 }
 
-// PruneSessions deletes the sessions expired at now.
-func (w Writer) PruneSessions(ctx context.Context, now time.Time) (n int, err error) {
+// PruneSessions deletes the sessions expired at now and returns them.
+func (w Writer) PruneSessions(ctx context.Context, now time.Time) (pruned []store.Session, err error) {
 	err = w.run(store.WithoutAudit(ctx), func(tx Tx) error {
-		n, err = deleteSessionsWhere(tx, func(s store.Session) bool { return s.Expired(now) })
+		pruned, err = deleteSessionsWhere(tx, func(s store.Session) bool { return s.Expired(now) })
 		return err
 	})
-	return n, err
+	return pruned, err
 }
 
 func deleteUserSessions(tx Tx, user string) (int, error) {
-	return deleteSessionsWhere(tx, func(s store.Session) bool { return s.User == user })
+	deleted, err := deleteSessionsWhere(tx, func(s store.Session) bool { return s.User == user })
+	return len(deleted), err
 }
 
 // deleteSessionsWhere deletes the sessions match selects. Sessions have no
 // owner index: a scan, guarded as a whole (Each), so a session created
 // concurrently makes this transaction run again rather than be missed.
-func deleteSessionsWhere(tx Tx, match func(store.Session) bool) (int, error) {
-	var doomed []string
+func deleteSessionsWhere(tx Tx, match func(store.Session) bool) ([]store.Session, error) {
+	var doomed []store.Session
 	err := tx.Each(Sessions, func(id string, data []byte) error {
 		s, err := decode[store.Session](Sessions, id, data)
 		if err == nil && match(s) {
-			doomed = append(doomed, id)
+			doomed = append(doomed, s)
 		}
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	for _, id := range doomed {
-		if err := tx.Delete(Sessions, id); err != nil {
-			return 0, err
+	for _, s := range doomed {
+		if err := tx.Delete(Sessions, s.ID); err != nil {
+			return nil, err
 		}
 	}
-	return len(doomed), nil
+	return doomed, nil
 }

@@ -52,15 +52,15 @@ func testSessions(t *testing.T, s store.Store) {
 		t.Fatalf("bob's session: %v", err)
 	}
 	// s3 was last seen at t0 with a 1h idle timeout.
-	n, err = s.PruneSessions(ctx, t0.Add(59*time.Minute))
+	pruned, err := s.PruneSessions(ctx, t0.Add(59*time.Minute))
 	must(t, err)
-	if n != 0 {
-		t.Fatalf("pruned %d before the idle timeout", n)
+	if len(pruned) != 0 {
+		t.Fatalf("pruned %+v before the idle timeout", pruned)
 	}
-	n, err = s.PruneSessions(ctx, t0.Add(time.Hour))
+	pruned, err = s.PruneSessions(ctx, t0.Add(time.Hour))
 	must(t, err)
-	if n != 1 {
-		t.Fatalf("pruned %d at the idle timeout, want 1", n)
+	if len(pruned) != 1 || pruned[0].ID != "s3" || pruned[0].User != "bob" {
+		t.Fatalf("pruned %+v at the idle timeout, want bob's s3", pruned)
 	}
 }
 

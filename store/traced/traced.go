@@ -305,7 +305,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, user string) (_ int, err
 	return s.next.DeleteUserSessions(ctx, user)
 }
 
-func (s *Store) PruneSessions(ctx context.Context, now time.Time) (_ int, err error) {
+func (s *Store) PruneSessions(ctx context.Context, now time.Time) (_ []store.Session, err error) {
 	ctx, sp := s.start(ctx, "PruneSessions")
 	defer func() { sp.end(err) }()
 	return s.next.PruneSessions(ctx, now)

@@ -7,7 +7,12 @@ package ssotest
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,11 +47,15 @@ type Provider struct {
 	// URIs (tests of a code or token meant for another client).
 	OtherClientID string
 	ClientSecret  string
-	claimsFile    string
-	users         []User
-	stdin         io.WriteCloser
-	mu            sync.Mutex
-	claims        map[string]map[string]any
+	// JWTClientID, with Options.JWTClient, is a client that authenticates
+	// with private_key_jwt: the private key (PEM, PKCS#8 EC P-256) is in
+	// JWTKeyFile under the key id JWTKeyID.
+	JWTClientID, JWTKeyFile, JWTKeyID string
+	claimsFile                        string
+	users                             []User
+	stdin                             io.WriteCloser
+	mu                                sync.Mutex
+	claims                            map[string]map[string]any
 }
 
 var (
@@ -84,10 +93,29 @@ func Cleanup() {
 	}
 }
 
+// Options are the provider's optional behaviours.
+type Options struct {
+	// Sessions: a login leaves a browser session at the provider, so a
+	// later sign-in from the same browser skips the password until
+	// end_session (RP-initiated logout) ends it.
+	Sessions bool
+	// JWTClient registers a third client, "tokenwright-jwt", that
+	// authenticates with private_key_jwt (Provider.JWTKeyFile).
+	JWTClient bool
+	// NoEndSession: the discovery document has no end_session_endpoint.
+	NoEndSession bool
+}
+
 // Start starts a provider with users and a confidential client
 // ("tokenwright", a random secret). The provider serves only once
 // Register has given it the client's redirect URI.
 func Start(t testing.TB, users ...User) *Provider {
+	t.Helper()
+	return StartWith(t, Options{}, users...)
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options, users ...User) *Provider {
 	t.Helper()
 	dir := t.TempDir()
 	stored := map[string]map[string]any{}
@@ -112,7 +140,21 @@ func Start(t testing.TB, users ...User) *Provider {
 	p := &Provider{ClientID: "tokenwright", OtherClientID: "other", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
 		claimsFile: filepath.Join(dir, "claims.json"), users: users, claims: claims}
 	writeJSON(t, p.claimsFile, claims)
-	cmd := exec.Command(binary(t), "-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID+","+p.OtherClientID, "-client-secret", p.ClientSecret)
+	args := []string{"-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID + "," + p.OtherClientID, "-client-secret", p.ClientSecret}
+	if o.Sessions {
+		args = append(args, "-sessions")
+	}
+	if o.NoEndSession {
+		args = append(args, "-no-end-session")
+	}
+	if o.JWTClient {
+		p.JWTClientID, p.JWTKeyID = "tokenwright-jwt", "key-1"
+		p.JWTKeyFile = filepath.Join(dir, "client-key.pem")
+		pub := filepath.Join(dir, "client-key.pub.pem")
+		WriteKeyPair(t, p.JWTKeyFile, pub)
+		args = append(args, "-jwt-client-id", p.JWTClientID, "-jwt-client-key", pub, "-jwt-client-key-id", p.JWTKeyID)
+	}
+	cmd := exec.Command(binary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +189,41 @@ func (p *Provider) Register(t testing.TB, redirectURIs ...string) {
 	t.Helper()
 	if _, err := fmt.Fprintln(p.stdin, strings.Join(redirectURIs, ",")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// RegisterWithLogout is Register with post-logout redirect URIs (the
+// URIs a relying party may send the browser back to after end_session).
+func (p *Provider) RegisterWithLogout(t testing.TB, redirectURIs, postLogoutURIs []string) {
+	t.Helper()
+	if _, err := fmt.Fprintln(p.stdin, strings.Join(redirectURIs, ",")+" "+strings.Join(postLogoutURIs, ",")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WriteKeyPair writes a new EC P-256 private key (PKCS#8 PEM) to private
+// and its public key (PKIX PEM) to public.
+func WriteKeyPair(t testing.TB, private, public string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(private, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if public != "" {
+		if err := os.WriteFile(public, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

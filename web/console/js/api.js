@@ -122,8 +122,15 @@ export async function sessionUser() {
 
 // endSession posts /ui/logout (the session cookie and the CSRF header;
 // the browser adds Origin). The server answers 204 whether or not the
-// session was still live.
+// session was still live, or 200 {"endSessionUrl"} when the provider
+// offers RP-initiated logout: the page then sends the browser there so
+// the provider's session ends too. Returns that URL or ''.
 export async function endSession() {
   const resp = await fetch('/ui/logout', { method: 'POST', cache: 'no-store', credentials: 'same-origin', headers: { [csrfHeader]: '1' } });
-  if (!resp.ok && resp.status !== 204) throw new ApiError(resp.status, 'http_' + resp.status, 'Signing out failed (HTTP ' + resp.status + '); try again.');
+  if (!resp.ok) throw new ApiError(resp.status, 'http_' + resp.status, 'Signing out failed (HTTP ' + resp.status + '); try again.');
+  if (resp.status !== 200) return '';
+  try {
+    const url = (await resp.json()).endSessionUrl || '';
+    return /^https?:\/\//.test(url) ? url : '';
+  } catch { return ''; }
 }

@@ -71,10 +71,16 @@ function showSignIn(message) {
 // token sign-in only forgets the token.
 async function signOut() {
   if (isSession()) {
+    let providerLogout;
     try {
-      await endSession();
+      providerLogout = await endSession();
     } catch (e) {
       toast(e.message);
+      return;
+    }
+    if (providerLogout) {
+      // The provider ends its own session and returns to /ui/.
+      window.location.assign(providerLogout);
       return;
     }
   }

@@ -15,6 +15,23 @@
 // extra claims ({"groups": [...], "email_verified": false}); it is read on
 // every request, so a test changes a user's groups between two sign-ins
 // by rewriting it.
+//
+// Beyond the example, as real providers do:
+//   - The registration line may carry a second, space-separated field of
+//     comma-separated post-logout redirect URIs (RP-initiated logout).
+//   - -jwt-client-id registers one more client (same redirect URIs) that
+//     authenticates with private_key_jwt, with the public key of
+//     -jwt-client-key (PEM) under the key id -jwt-client-key-id.
+//   - The token endpoint authenticates the client before it looks at the
+//     grant (RFC 6749 section 5.2 lists invalid_client first; Entra ID,
+//     Okta, Keycloak, Google and Dex do so): the example OP looks the code
+//     up first and answers invalid_grant to a bogus code whatever the
+//     credentials, which would hide a wrong secret from a check.
+//   - -no-end-session leaves end_session_endpoint out of the discovery
+//     document (a provider without RP-initiated logout).
+//   - With -sessions, a successful login leaves a browser session (cookie
+//     op_session): a later authorization request from that browser skips
+//     the password, until end_session ends the user's sessions.
 package main
 
 import (
@@ -30,6 +47,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -41,14 +59,21 @@ func main() {
 	claimsFile := flag.String("claims", "", "extra claims file (user id to claims, JSON)")
 	clientID := flag.String("client-id", "tokenwright", "client ids, comma-separated (each a confidential web client with the same secret and redirect URIs)")
 	clientSecret := flag.String("client-secret", "", "client secret")
+	var o options
+	flag.StringVar(&o.jwtClientID, "jwt-client-id", "", "a client that authenticates with private_key_jwt")
+	flag.StringVar(&o.jwtKeyFile, "jwt-client-key", "", "PEM public key of -jwt-client-id")
+	flag.StringVar(&o.jwtKeyID, "jwt-client-key-id", "", "key id (kid) of -jwt-client-key")
+	flag.BoolVar(&o.sessions, "sessions", false, "keep browser sessions (a second sign-in skips the password until end_session)")
+	flag.BoolVar(&o.noEndSession, "no-end-session", false, "do not advertise end_session_endpoint")
 	flag.Parse()
-	if err := run(*usersFile, *claimsFile, *clientID, *clientSecret); err != nil {
+	o.usersFile = *usersFile
+	if err := run(*usersFile, *claimsFile, *clientID, *clientSecret, o); err != nil {
 		fmt.Fprintln(os.Stderr, "op:", err)
 		os.Exit(1)
 	}
 }
 
-func run(usersFile, claimsFile, clientID, clientSecret string) error {
+func run(usersFile, claimsFile, clientID, clientSecret string, o options) error {
 	users, err := storage.StoreFromFile(usersFile)
 	if err != nil {
 		return err
@@ -65,12 +90,32 @@ func run(usersFile, claimsFile, clientID, clientSecret string) error {
 	if err != nil {
 		return fmt.Errorf("reading the redirect URIs: %w", err)
 	}
-	for _, id := range strings.Split(clientID, ",") {
-		storage.RegisterClients(storage.WebClient(id, clientSecret, strings.Split(strings.TrimSpace(line), ",")...))
+	redirects, postLogout, _ := strings.Cut(strings.TrimSpace(line), " ")
+	ids := strings.Split(clientID, ",")
+	if o.jwtClientID != "" {
+		ids = append(ids, o.jwtClientID)
 	}
-	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile}
+	for _, id := range ids {
+		storage.RegisterClients(storage.WebClient(id, clientSecret, strings.Split(redirects, ",")...))
+	}
+	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile, opts: o}
+	if postLogout != "" {
+		st.postLogout = strings.Split(postLogout, ",")
+	}
+	if err := st.loadJWTKey(); err != nil {
+		return err
+	}
+	if o.sessions {
+		if st.browser, err = newBrowserSessions(o.usersFile, issuer, st.Storage); err != nil {
+			return err
+		}
+	}
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
-	return http.Serve(ln, router)
+	handler := st.browser.wrap(clientFirst(issuer, st, router))
+	if o.noEndSession {
+		handler = withoutEndSession(handler)
+	}
+	return http.Serve(ln, handler)
 }
 
 // claimStorage adds the extra claims (from the claims file) to the
@@ -78,6 +123,10 @@ func run(usersFile, claimsFile, clientID, clientSecret string) error {
 type claimStorage struct {
 	*storage.Storage
 	claimsFile string
+	opts       options
+	postLogout []string
+	jwtKey     *jose.JSONWebKey
+	browser    *browserSessions // nil without -sessions
 }
 
 func (s *claimStorage) addClaims(info *oidc.UserInfo, userID string) error {
