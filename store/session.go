@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// Session is a person's signed-in console session (single sign-on,
-// server/sso). The cookie holds a random secret; only its SHA-256 hash is
-// stored, as ID, so that a copy of the store signs no one in.
+// Session is a person's signed-in session (single sign-on, server/sso):
+// a console session (its secret in a cookie), a CLI session (its secret a
+// bearer credential kept by `tokenwright login`), or a CLI sign-in code
+// waiting to be exchanged for one. Only the SHA-256 hash of the secret is
+// stored, as ID, so that a copy of the store signs no one in. Kind keeps
+// them apart: a secret is accepted only where its kind is.
 //
 // A session ends at ExpiresAt (absolute) or when it has not been used for
 // IdleTimeout after LastSeenAt, whichever is first; it ends at once when
@@ -22,7 +25,24 @@ type Session struct {
 	ExpiresAt   time.Time     `json:"expiresAt"`
 	IdleTimeout time.Duration `json:"idleTimeout"`
 	SourceIP    string        `json:"sourceIp,omitempty"`
+	Kind        SessionKind   `json:"kind"`
+	// Challenge is the PKCE S256 challenge a SessionCLICode is bound to:
+	// the code is exchanged only with its verifier.
+	Challenge string `json:"challenge,omitempty"`
 }
+
+// SessionKind says where a session's secret is accepted.
+type SessionKind string
+
+const (
+	// SessionConsole: the secret is the console's session cookie.
+	SessionConsole SessionKind = "console"
+	// SessionCLI: the secret is a bearer credential of the CLI.
+	SessionCLI SessionKind = "cli"
+	// SessionCLICode: a one-time code, exchanged (once, with its PKCE
+	// verifier) for a SessionCLI; never a credential itself.
+	SessionCLICode SessionKind = "cli-code"
+)
 
 // Expired reports whether the session has ended at now, by either timeout.
 func (s Session) Expired(now time.Time) bool {
