@@ -187,6 +187,12 @@ func (m *Manager) setCookie(w http.ResponseWriter, name, value string, maxAge in
 // Login starts the flow: a fresh state, nonce and PKCE verifier in the
 // flow cookie, and a redirect to the provider.
 func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	cli, cliErr := parseCLIFlow(q.Get(CLIPortParam), q.Get(CLIChallengeParam), q.Get(CLIStateParam))
+	if cliErr != nil && !errors.Is(cliErr, errNotCLI) {
+		refusePage(w, http.StatusBadRequest, cliErr.Error())
+		return
+	}
 	party, err := m.relyingParty(r.Context())
 	if err != nil {
 		m.opts.Log.Error().Err(err).Msg("single sign-on: the provider cannot be used")
@@ -194,7 +200,11 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, nonce, verifier := random256(), random256(), random256()
-	m.setCookie(w, m.flowCookie, state+"."+nonce+"."+verifier, int(flowMaxAge/time.Second))
+	flow := state + "." + nonce + "." + verifier
+	if cliErr == nil {
+		flow += "." + cli.cookieParts() // cli.go
+	}
+	m.setCookie(w, m.flowCookie, flow, int(flowMaxAge/time.Second))
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, rp.AuthURL(state, party, rp.WithCodeChallenge(oidc.NewSHACodeChallenge(verifier)),
 		rp.AuthURLOpt(rp.WithURLParam("nonce", nonce))), http.StatusFound)
@@ -246,11 +256,20 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	}
 	parts := strings.Split(flow.Value, ".")
 	q := r.URL.Query()
-	if len(parts) != 3 || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
+	if len(parts) != 3 && len(parts) != 6 || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
 		m.refuse(w, r, http.StatusBadRequest, "", "the state parameter does not match this browser's sign-in", nil)
 		return
 	}
 	nonce, verifier := parts[1], parts[2]
+	var cli *cliFlow
+	if len(parts) == 6 { // a sign-in of the CLI (cli.go)
+		f, err := parseCLIFlow(parts[3], parts[4], parts[5])
+		if err != nil {
+			m.refuse(w, r, http.StatusBadRequest, "", "the CLI's sign-in parameters are not valid: "+err.Error(), nil)
+			return
+		}
+		cli = &f
+	}
 	if e := q.Get("error"); e != "" {
 		m.refuse(w, r, http.StatusForbidden, "", "the identity provider refused: "+e+" "+q.Get("error_description"), nil)
 		return
@@ -286,10 +305,15 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 		refusePage(w, http.StatusServiceUnavailable, "the sign-in could not be recorded; try again")
 		return
 	}
+	if cli != nil {
+		m.handOverToCLI(w, r, u, id, *cli)
+		return
+	}
 	secret := random256()
 	now := m.opts.Now().UTC()
 	se := store.Session{ID: HashSessionSecret(secret), User: u.Name, Subject: id.Subject, CreatedAt: now, LastSeenAt: now,
-		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP}
+		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP,
+		Kind: store.SessionConsole}
 	ev := store.AuditEvent{Time: now, Actor: u.Name, Action: "sso.signin", Target: u.Name, SourceIP: id.IP, Result: store.ResultSuccess,
 		Details: map[string]string{"groups": strings.Join(id.Groups, ","), "subject": id.Subject}}
 	if err := m.opts.Store.CreateSession(store.WithAudit(ctx, ev, nil), se); err != nil {
