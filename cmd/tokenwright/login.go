@@ -90,11 +90,16 @@ func randomURLSafe() string {
 var errNoSSO = errors.New("this server has no single sign-on (its sso.issuer is not set): use a personal access token (--token-file)")
 
 func (l cliLogin) run(ctx context.Context) (storedLogin, error) {
-	// Ask first whether the server signs in at all (404 without sso), so
-	// that no browser opens for nothing.
-	if status, _, err := l.exchange(ctx, map[string]string{}); err != nil {
+	// Ask first whether the server signs in at all, so that no browser
+	// opens for nothing: with single sign-on, an empty exchange is
+	// refused as OAuth's invalid_request; without, the path is the
+	// console's, which answers otherwise.
+	status, body, err := l.exchange(ctx, map[string]string{})
+	if err != nil {
 		return storedLogin{}, err
-	} else if status == http.StatusNotFound {
+	}
+	var probe oauthError
+	if status != http.StatusBadRequest || json.Unmarshal(body, &probe) != nil || probe.Error != "invalid_request" {
 		return storedLogin{}, errNoSSO
 	}
 	verifier, state := randomURLSafe(), randomURLSafe()
@@ -128,15 +133,12 @@ func (l cliLogin) run(ctx context.Context) (storedLogin, error) {
 	case <-time.After(loginTimeout):
 		return storedLogin{}, fmt.Errorf("the browser did not come back within %s; run tokenwright login again", loginTimeout)
 	}
-	status, body, err := l.exchange(ctx, map[string]string{"code": code, "codeVerifier": verifier})
+	status, body, err = l.exchange(ctx, map[string]string{"code": code, "codeVerifier": verifier})
 	if err != nil {
 		return storedLogin{}, err
 	}
 	if status != http.StatusOK {
-		var e struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
+		var e oauthError
 		_ = json.Unmarshal(body, &e)
 		return storedLogin{}, fmt.Errorf("the server refused the sign-in: %s (%s)", e.Description, firstOf(e.Error, strconv.Itoa(status)))
 	}
@@ -146,6 +148,12 @@ func (l cliLogin) run(ctx context.Context) (storedLogin, error) {
 	}
 	return storedLogin{Token: got.Token, User: got.User, SignedInAt: time.Now().UTC(), ExpiresAt: got.ExpiresAt,
 		IdleTimeoutSeconds: got.IdleTimeoutSeconds}, nil
+}
+
+// oauthError is the server's refusal of an exchange (RFC 6749 5.2).
+type oauthError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
 }
 
 // exchange posts body to the server's CLI session endpoint.
