@@ -80,6 +80,16 @@ func login(t *testing.T, env []string, u ssotest.User, getURL func(stderr string
 	})
 	var start string
 	eventually.True(t, 30*time.Second, "the sign-in URL", func() bool { start = getURL(stderr.String()); return start != "" })
+	// The CLI's listener takes only its own sign-in: a forged code with
+	// another state is refused, and the CLI keeps waiting.
+	parsed, err := url.Parse(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "http://127.0.0.1:" + parsed.Query().Get(sso.CLIPortParam) + "/callback?code=forged&state=forged-state-0000"
+	if r, err := http.Get(forged); err != nil || r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a forged return to the CLI's listener: %v %v", r, err)
+	}
 	resp, body := ssotest.SignIn(t, ssotest.Browser(t), start, u.Username, u.Password)
 	if resp.StatusCode != http.StatusOK || resp.Request.URL.Hostname() != "127.0.0.1" || resp.Request.URL.Path != "/callback" ||
 		!strings.Contains(body, "Signed in") {
