@@ -42,6 +42,10 @@ const (
 	// SessionCLICode: a one-time code, exchanged (once, with its PKCE
 	// verifier) for a SessionCLI; never a credential itself.
 	SessionCLICode SessionKind = "cli-code"
+	// SessionCLIDevice records a redeemed device code of the provider
+	// (kept until the flow could have expired), so that it gives one
+	// CLI session at most; never a credential.
+	SessionCLIDevice SessionKind = "cli-device"
 )
 
 // Expired reports whether the session has ended at now, by either timeout.

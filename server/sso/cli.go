@@ -144,6 +144,8 @@ type CLISessionResponse struct {
 type cliExchange struct {
 	Code         string `json:"code"`
 	CodeVerifier string `json:"codeVerifier"`
+	// DeviceCode: a poll of the device flow instead (clidevice.go).
+	DeviceCode string `json:"deviceCode"`
 }
 
 // cliError is an OAuth-style error body (RFC 6749 section 5.2).
@@ -186,9 +188,14 @@ func (m *Manager) exchangeCLICode(w http.ResponseWriter, r *http.Request) {
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || in.Code == "" || !verifierShape.MatchString(in.CodeVerifier) {
+	err := dec.Decode(&in)
+	if err == nil && in.DeviceCode != "" && in.Code == "" && in.CodeVerifier == "" && len(in.DeviceCode) <= 512 {
+		m.redeemDevice(w, r, in.DeviceCode)
+		return
+	}
+	if err != nil || in.Code == "" || !verifierShape.MatchString(in.CodeVerifier) {
 		writeCLIJSON(w, http.StatusBadRequest, cliError{Error: "invalid_request",
-			Description: `the body must be {"code": "...", "codeVerifier": "..."} with an RFC 7636 verifier`})
+			Description: `the body must be {"code": "...", "codeVerifier": "..."} with an RFC 7636 verifier, or {"deviceCode": "..."}`})
 		return
 	}
 	id := HashSessionSecret(in.Code)
@@ -217,23 +224,30 @@ func (m *Manager) exchangeCLICode(w http.ResponseWriter, r *http.Request) {
 		m.refuseCLI(ctx, w, se.User, ip, "the code verifier does not match the code's challenge")
 		return
 	}
+	m.issueCLISession(ctx, w, se, ip)
+}
+
+// issueCLISession answers a CLI session for the user (and provider
+// subject) of signedIn.
+func (m *Manager) issueCLISession(ctx context.Context, w http.ResponseWriter, signedIn store.Session, ip string) {
+	now := m.opts.Now().UTC()
 	secret := apikey.SessionPrefix + random256()
-	cs := store.Session{ID: HashSessionSecret(secret), User: se.User, Subject: se.Subject, CreatedAt: now.UTC(), LastSeenAt: now.UTC(),
-		ExpiresAt: now.UTC().Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(),
+	cs := store.Session{ID: HashSessionSecret(secret), User: signedIn.User, Subject: signedIn.Subject, CreatedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(),
 		SourceIP: ip, Kind: store.SessionCLI}
-	ev := store.AuditEvent{Time: now.UTC(), Actor: se.User, Action: "session.create", Target: se.User, SourceIP: ip,
+	ev := store.AuditEvent{Time: now, Actor: cs.User, Action: "session.create", Target: cs.User, SourceIP: ip,
 		Result: store.ResultSuccess, Details: map[string]string{"kind": string(store.SessionCLI)}}
-	err = m.opts.Store.CreateSession(store.WithAudit(ctx, ev, nil), cs)
+	err := m.opts.Store.CreateSession(store.WithAudit(ctx, ev, nil), cs)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
-		m.refuseCLI(ctx, w, se.User, ip, "the user was deactivated or deleted")
+		m.refuseCLI(ctx, w, cs.User, ip, "the user was deactivated or deleted")
 		return
 	}
 	if err != nil {
-		m.opts.Log.Error().Err(err).Str("user", se.User).Msg("single sign-on: storing a CLI session failed")
+		m.opts.Log.Error().Err(err).Str("user", cs.User).Msg("single sign-on: storing a CLI session failed")
 		writeCLIJSON(w, http.StatusServiceUnavailable, cliError{Error: "temporarily_unavailable", Description: "the session could not be stored; sign in again"})
 		return
 	}
-	writeCLIJSON(w, http.StatusOK, CLISessionResponse{Token: secret, TokenType: "Bearer", User: se.User, ExpiresAt: cs.ExpiresAt,
+	writeCLIJSON(w, http.StatusOK, CLISessionResponse{Token: secret, TokenType: "Bearer", User: cs.User, ExpiresAt: cs.ExpiresAt,
 		IdleTimeoutSeconds: int64(cs.IdleTimeout / time.Second)})
 }
 

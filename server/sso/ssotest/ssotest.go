@@ -241,3 +241,33 @@ func SignIn(t testing.TB, browser *http.Client, start, username, password string
 	resp.Body.Close()
 	return resp, string(body)
 }
+
+// DeviceSignIn completes a device authorization (RFC 8628) at the
+// provider as a person at another device does: the provider's device
+// login page (verificationURI) with the user code, username and password,
+// then Allow. It returns the provider's last page.
+func DeviceSignIn(t testing.TB, verificationURI, userCode, username, password string) string {
+	t.Helper()
+	browser := Browser(t)
+	u, err := url.Parse(verificationURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := browser.PostForm(u.ResolveReference(&url.URL{Path: "/device/login"}).String(),
+		url.Values{"user_code": {userCode}, "username": {username}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "confirm?action=allowed") {
+		t.Fatalf("the provider's device login answered %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	resp, err = browser.Get(u.ResolveReference(&url.URL{Path: "/device/confirm", RawQuery: "action=allowed"}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(body)
+}

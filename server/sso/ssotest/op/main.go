@@ -68,7 +68,11 @@ func run(usersFile, claimsFile, clientID, clientSecret string) error {
 	for _, id := range strings.Split(clientID, ",") {
 		storage.RegisterClients(storage.WebClient(id, clientSecret, strings.Split(strings.TrimSpace(line), ",")...))
 	}
-	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile}
+	ids, err := idsByUsername(usersFile)
+	if err != nil {
+		return err
+	}
+	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile, ids: ids}
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	return http.Serve(ln, router)
 }
@@ -78,6 +82,52 @@ func run(usersFile, claimsFile, clientID, clientSecret string) error {
 type claimStorage struct {
 	*storage.Storage
 	claimsFile string
+	ids        map[string]string // user id by username (the device flow)
+}
+
+// idsByUsername reads the users file's usernames.
+func idsByUsername(usersFile string) (map[string]string, error) {
+	data, err := os.ReadFile(usersFile)
+	if err != nil {
+		return nil, err
+	}
+	var users map[string]struct{ ID, Username string }
+	if err := json.Unmarshal(data, &users); err != nil {
+		return nil, err
+	}
+	ids := map[string]string{}
+	for _, u := range users {
+		ids[u.Username] = u.ID
+	}
+	return ids, nil
+}
+
+// deviceClient is a client that may also use the device authorization
+// grant (RFC 8628), as a provider's confidential client may when the
+// provider offers it; the example storage's WebClient may not.
+type deviceClient struct{ op.Client }
+
+func (c deviceClient) GrantTypes() []oidc.GrantType {
+	return append(c.Client.GrantTypes(), oidc.GrantTypeDeviceCode)
+}
+
+func (s *claimStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	c, err := s.Storage.GetClientByClientID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return deviceClient{c}, nil
+}
+
+// CompleteDeviceAuthorization records the user id as the subject: the
+// example's device login page passes the username, which the rest of the
+// example storage does not take for a user id.
+func (s *claimStorage) CompleteDeviceAuthorization(ctx context.Context, userCode, username string) error {
+	id, ok := s.ids[username]
+	if !ok {
+		return fmt.Errorf("no user %q", username)
+	}
+	return s.Storage.CompleteDeviceAuthorization(ctx, userCode, id)
 }
 
 func (s *claimStorage) addClaims(info *oidc.UserInfo, userID string) error {
