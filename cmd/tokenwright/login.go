@@ -44,8 +44,10 @@ session of the server's console lifetimes (console.sessionMaxAge, 8h, and
 console.sessionIdleTimeout, 1h), not a personal access token, in
 <user config dir>/tokenwright/logins.json (mode 0600), one per server URL. Admin
 commands use it when no --token, --token-file, TOKENWRIGHT_TOKEN or
-TOKENWRIGHT_TOKEN_FILE is given. --no-browser prints the URL instead of opening
-it: open it in a browser on this computer.`,
+TOKENWRIGHT_TOKEN_FILE is given. --no-browser opens nothing: it uses the
+provider's device authorization grant when the provider offers one (open the
+printed address on any device and enter the code), and otherwise prints the
+sign-in URL to open in a browser on this computer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			hc, err := e.httpClient()
@@ -66,7 +68,7 @@ it: open it in a browser on this computer.`,
 		},
 	}
 	e.registerEndpoint(cmd.Flags(), serverUsage)
-	cmd.Flags().BoolVar(&noBrowser, "no-browser", false, "print the sign-in URL instead of opening a browser")
+	cmd.Flags().BoolVar(&noBrowser, "no-browser", false, "open no browser: use the provider's device authorization (a code to enter on any device), or print the URL")
 	return cmd
 }
 
@@ -101,6 +103,13 @@ func (l cliLogin) run(ctx context.Context) (storedLogin, error) {
 	var probe oauthError
 	if status != http.StatusBadRequest || json.Unmarshal(body, &probe) != nil || probe.Error != "invalid_request" {
 		return storedLogin{}, errNoSSO
+	}
+	if l.noBrowser {
+		got, offered, err := l.device(ctx)
+		if offered || err != nil {
+			return got, err
+		}
+		fmt.Fprintln(l.out, "The identity provider offers no device authorization: sign in with a browser on this computer instead.")
 	}
 	verifier, state := randomURLSafe(), randomURLSafe()
 	sum := sha256.Sum256([]byte(verifier))
@@ -137,6 +146,11 @@ func (l cliLogin) run(ctx context.Context) (storedLogin, error) {
 	if err != nil {
 		return storedLogin{}, err
 	}
+	return sessionOf(status, body)
+}
+
+// sessionOf reads the server's answer to an exchange.
+func sessionOf(status int, body []byte) (storedLogin, error) {
 	if status != http.StatusOK {
 		var e oauthError
 		_ = json.Unmarshal(body, &e)
@@ -148,6 +162,64 @@ func (l cliLogin) run(ctx context.Context) (storedLogin, error) {
 	}
 	return storedLogin{Token: got.Token, User: got.User, SignedInAt: time.Now().UTC(), ExpiresAt: got.ExpiresAt,
 		IdleTimeoutSeconds: got.IdleTimeoutSeconds}, nil
+}
+
+// device signs in with the provider's device authorization grant,
+// brokered by the server (server/sso/clidevice.go). offered is false when
+// the provider has none.
+func (l cliLogin) device(ctx context.Context) (got storedLogin, offered bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.server+sso.CLIDevicePath, strings.NewReader("{}"))
+	if err != nil {
+		return got, false, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := l.hc.Do(req)
+	if err != nil {
+		return got, false, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if err != nil {
+		return got, false, err
+	}
+	var e oauthError
+	if resp.StatusCode == http.StatusBadRequest && json.Unmarshal(body, &e) == nil && e.Error == sso.ErrorUnsupportedGrant {
+		return got, false, nil
+	}
+	var dev sso.CLIDeviceResponse
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &dev) != nil || dev.DeviceCode == "" {
+		return got, true, fmt.Errorf("the server could not start a device sign-in (%s): %s", resp.Status, body)
+	}
+	fmt.Fprintf(l.out, "On any device, open\n\n  %s\n\nand enter the code %s", dev.VerificationURI, dev.UserCode)
+	if dev.VerificationURIComplete != "" {
+		fmt.Fprintf(l.out, " (or open %s)", dev.VerificationURIComplete)
+	}
+	fmt.Fprintln(l.out, "\n\nWaiting for the sign-in...")
+	interval := max(time.Duration(dev.Interval)*time.Second, time.Second)
+	deadline := time.Now().Add(time.Duration(dev.ExpiresIn) * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return got, true, ctx.Err()
+		case <-time.After(interval): // the provider's pace (RFC 8628 3.5)
+		}
+		status, body, err := l.exchange(ctx, map[string]string{"deviceCode": dev.DeviceCode})
+		if err != nil {
+			return got, true, err
+		}
+		var e oauthError
+		_ = json.Unmarshal(body, &e)
+		switch {
+		case status == http.StatusBadRequest && e.Error == "authorization_pending":
+			continue
+		case status == http.StatusBadRequest && e.Error == "slow_down":
+			interval += 5 * time.Second
+			continue
+		}
+		got, err := sessionOf(status, body)
+		return got, true, err
+	}
+	return got, true, errors.New("the device sign-in expired before it was completed; run tokenwright login again")
 }
 
 // oauthError is the server's refusal of an exchange (RFC 6749 5.2).

@@ -64,20 +64,7 @@ func recordingBrowser(t *testing.T) (browser, opened string) {
 // loopback listener. It returns the CLI's stdout and stderr.
 func login(t *testing.T, env []string, u ssotest.User, getURL func(stderr string) string, args ...string) (string, string) {
 	t.Helper()
-	cmd := exec.Command(cliBinary(t), append([]string{"login"}, args...)...)
-	cmd.Env = append(cleanEnv(), env...)
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	stdout, stderr, wait := startLogin(t, env, args...)
 	var start string
 	eventually.True(t, 30*time.Second, "the sign-in URL", func() bool { start = getURL(stderr.String()); return start != "" })
 	// The CLI's listener takes only its own sign-in: a forged code with
@@ -95,15 +82,38 @@ func login(t *testing.T, env []string, u ssotest.User, getURL func(stderr string
 		!strings.Contains(body, "Signed in") {
 		t.Fatalf("the browser ended at %s with %d: %s\nCLI stderr: %s", resp.Request.URL, resp.StatusCode, body, stderr)
 	}
-	select {
-	case <-exited:
-		if waitErr != nil {
-			t.Fatalf("tokenwright login: %v\nstderr: %s", waitErr, stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("tokenwright login did not finish\nstderr: %s", stderr)
-	}
+	wait()
 	return stdout.String(), stderr.String()
+}
+
+// startLogin starts `tokenwright login`; wait waits for it to succeed.
+func startLogin(t *testing.T, env []string, args ...string) (stdout, stderr *syncBuffer, wait func()) {
+	t.Helper()
+	cmd := exec.Command(cliBinary(t), append([]string{"login"}, args...)...)
+	cmd.Env = append(cleanEnv(), env...)
+	stdout, stderr = &syncBuffer{}, &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	return stdout, stderr, func() {
+		t.Helper()
+		select {
+		case <-exited:
+			if waitErr != nil {
+				t.Fatalf("tokenwright login: %v\nstderr: %s", waitErr, stderr)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatalf("tokenwright login did not finish\nstderr: %s", stderr)
+		}
+	}
 }
 
 // urlIn is the first sign-in URL in the CLI's output.
@@ -219,16 +229,36 @@ func TestCLILoginWhoamiLogout(t *testing.T) {
 	}
 }
 
-// --no-browser prints the URL (and opens nothing); an expired stored
-// sign-in makes admin commands say to run tokenwright login.
+// --no-browser opens nothing and uses the provider's device
+// authorization: the CLI prints the verification address and the user
+// code, the person signs in there (the test, at the example provider's
+// device page), and the CLI's polls end in a stored sign-in. An expired
+// stored sign-in makes admin commands say to run tokenwright login.
 func TestCLILoginNoBrowserAndExpiry(t *testing.T) {
 	tw := startSSO(t, gina)
 	cfg := t.TempDir()
 	browser, opened := recordingBrowser(t)
 	env := []string{"TOKENWRIGHT_SERVER=" + tw.URL, "XDG_CONFIG_HOME=" + cfg, "BROWSER=" + browser}
-	_, stderr := login(t, env, gina, urlIn, "--no-browser")
-	if _, err := os.Stat(opened); !os.IsNotExist(err) || !strings.Contains(stderr, "Open this URL in a browser on this computer") {
-		t.Fatalf("--no-browser opened a browser (%v) or did not say what to do: %s", err, stderr)
+	stdout, stderr, wait := startLogin(t, env, "--no-browser")
+	var uri, code string
+	eventually.True(t, 30*time.Second, "the device sign-in instructions", func() bool {
+		f := strings.Fields(stderr.String())
+		for i := range f {
+			if f[i] == "open" && i+1 < len(f) && uri == "" {
+				uri = f[i+1]
+			}
+			if f[i] == "code" && i+1 < len(f) {
+				code = f[i+1]
+			}
+		}
+		return uri != "" && code != ""
+	})
+	if page := ssotest.DeviceSignIn(t, uri, code, gina.Username, gina.Password); !strings.Contains(page, "allowed") {
+		t.Fatalf("the provider's device confirmation: %s", page)
+	}
+	wait()
+	if _, err := os.Stat(opened); !os.IsNotExist(err) || !strings.Contains(stdout.String(), "Signed in to "+tw.URL+" as gina") {
+		t.Fatalf("--no-browser opened a browser (%v) or did not sign in: %s\n%s", err, stdout, stderr)
 	}
 	if out := run(t, env, false, "user", "get", "me"); !strings.Contains(out, "gina") {
 		t.Fatalf("user get me: %s", out)
