@@ -28,7 +28,11 @@ var gina = ssotest.User{ID: "id-gina", Username: "gina", Password: "pw-gina", Em
 // through it (tw-admins are administrators).
 func startSSO(t *testing.T, users ...ssotest.User) *servertest.Server {
 	t.Helper()
-	op := ssotest.Start(t, users...)
+	return startSSOWith(t, ssotest.Start(t, users...))
+}
+
+func startSSOWith(t *testing.T, op *ssotest.Provider) *servertest.Server {
+	t.Helper()
 	tw := servertest.Start(t, servertest.Options{
 		Configure: func(c *config.Config) {
 			c.SSO.Issuer, c.SSO.ClientID, c.SSO.AdminGroups = op.Issuer, op.ClientID, []string{"tw-admins"}
@@ -281,6 +285,20 @@ func TestCLILoginNoBrowserAndExpiry(t *testing.T) {
 	out := run(t, env, true, "user", "list")
 	if !strings.Contains(out, "expired") || !strings.Contains(out, "tokenwright login --server "+tw.URL) {
 		t.Fatalf("user list with an expired sign-in: %s", out)
+	}
+}
+
+// --no-browser with a provider that offers no device authorization says
+// so, opens nothing, and prints the sign-in URL for a browser on this
+// computer, which completes as usual.
+func TestCLILoginNoBrowserWithoutDeviceGrant(t *testing.T) {
+	tw := startSSOWith(t, ssotest.StartWithoutDeviceGrant(t, gina))
+	browser, opened := recordingBrowser(t)
+	env := []string{"TOKENWRIGHT_SERVER=" + tw.URL, "XDG_CONFIG_HOME=" + t.TempDir(), "BROWSER=" + browser}
+	stdout, stderr := login(t, env, gina, urlIn, "--no-browser")
+	if _, err := os.Stat(opened); !os.IsNotExist(err) || !strings.Contains(stderr, "offers no device authorization") ||
+		!strings.Contains(stderr, "Open this URL in a browser on this computer") || !strings.Contains(stdout, "as gina") {
+		t.Fatalf("--no-browser without the device grant (browser opened: %v):\n%s\n%s", err == nil, stdout, stderr)
 	}
 }
 

@@ -89,6 +89,18 @@ func Cleanup() {
 // Register has given it the client's redirect URI.
 func Start(t testing.TB, users ...User) *Provider {
 	t.Helper()
+	return start(t, nil, users)
+}
+
+// StartWithoutDeviceGrant starts a provider whose discovery document
+// names no device authorization endpoint.
+func StartWithoutDeviceGrant(t testing.TB, users ...User) *Provider {
+	t.Helper()
+	return start(t, []string{"-no-device"}, users)
+}
+
+func start(t testing.TB, args []string, users []User) *Provider {
+	t.Helper()
 	dir := t.TempDir()
 	stored := map[string]map[string]any{}
 	claims := map[string]map[string]any{}
@@ -112,7 +124,8 @@ func Start(t testing.TB, users ...User) *Provider {
 	p := &Provider{ClientID: "tokenwright", OtherClientID: "other", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
 		claimsFile: filepath.Join(dir, "claims.json"), users: users, claims: claims}
 	writeJSON(t, p.claimsFile, claims)
-	cmd := exec.Command(binary(t), "-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID+","+p.OtherClientID, "-client-secret", p.ClientSecret)
+	cmd := exec.Command(binary(t), append([]string{"-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID + "," + p.OtherClientID,
+		"-client-secret", p.ClientSecret}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 
@@ -41,14 +42,15 @@ func main() {
 	claimsFile := flag.String("claims", "", "extra claims file (user id to claims, JSON)")
 	clientID := flag.String("client-id", "tokenwright", "client ids, comma-separated (each a confidential web client with the same secret and redirect URIs)")
 	clientSecret := flag.String("client-secret", "", "client secret")
+	noDevice := flag.Bool("no-device", false, "publish no device_authorization_endpoint (a provider without the device grant)")
 	flag.Parse()
-	if err := run(*usersFile, *claimsFile, *clientID, *clientSecret); err != nil {
+	if err := run(*usersFile, *claimsFile, *clientID, *clientSecret, *noDevice); err != nil {
 		fmt.Fprintln(os.Stderr, "op:", err)
 		os.Exit(1)
 	}
 }
 
-func run(usersFile, claimsFile, clientID, clientSecret string) error {
+func run(usersFile, claimsFile, clientID, clientSecret string, noDevice bool) error {
 	users, err := storage.StoreFromFile(usersFile)
 	if err != nil {
 		return err
@@ -74,7 +76,32 @@ func run(usersFile, claimsFile, clientID, clientSecret string) error {
 	}
 	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile, ids: ids}
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
-	return http.Serve(ln, router)
+	var handler http.Handler = router
+	if noDevice {
+		handler = withoutDeviceGrant(router)
+	}
+	return http.Serve(ln, handler)
+}
+
+// withoutDeviceGrant drops the device endpoint from the discovery
+// document, as a provider without the device grant publishes it.
+func withoutDeviceGrant(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/openid-configuration" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		var doc map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		delete(doc, "device_authorization_endpoint")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	})
 }
 
 // claimStorage adds the extra claims (from the claims file) to the
