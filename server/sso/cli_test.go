@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/server/sso"
@@ -267,5 +268,27 @@ func TestConsoleCookieIsNoBearer(t *testing.T) {
 	}
 	if s := e.meWith(t, withCookie(secret)); s != http.StatusOK {
 		t.Fatalf("the CLI's sign-out ended a console session: %d", s)
+	}
+}
+
+// Deactivating the user ends their CLI sessions and unexchanged codes
+// at once (the store's rule for every kind of session).
+func TestDeactivationEndsCLISessions(t *testing.T) {
+	e := start(t, nil, alice)
+	run := newCLIRun(5)
+	status, got, body := e.exchange(t, e.cliCode(t, alice, 8080, run), run.verifier)
+	if status != http.StatusOK {
+		t.Fatalf("exchange: %d %s", status, body)
+	}
+	pending := e.cliCode(t, alice, 8081, run)
+	inactive := "inactive"
+	if s := e.tw.Do(t, e.tw.AdminToken, http.MethodPatch, "/api/v1/users/alice", api.UpdateUser{Status: &inactive}, nil); s != http.StatusOK {
+		t.Fatalf("deactivate: %d", s)
+	}
+	if s := e.meWith(t, withBearer(got.Token)); s != http.StatusUnauthorized {
+		t.Fatalf("the CLI credential of a deactivated user: %d", s)
+	}
+	if status, _, body := e.exchange(t, pending, run.verifier); status != http.StatusBadRequest || !strings.Contains(body, "unknown or already used") {
+		t.Fatalf("a code of a deactivated user: %d %s", status, body)
 	}
 }
