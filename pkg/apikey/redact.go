@@ -28,7 +28,7 @@ const SessionPrefix = "tws_"
 var secretPattern = regexp.MustCompile(`tw[kps]_[0-9A-Za-z_-]*|eyJ[0-9A-Za-z_-]*\.[0-9A-Za-z_-]*\.[0-9A-Za-z_.-]*`)
 
 // mayHoldSecret is the cheap pre-check: almost every string has none of
-// the markers, and then costs three substring searches and no regexp.
+// the markers, and then costs four substring searches and no regexp.
 func mayHoldSecret(s string) bool {
 	return strings.Contains(s, "twk_") || strings.Contains(s, "twp_") || strings.Contains(s, SessionPrefix) || strings.Contains(s, "eyJ")
 }
