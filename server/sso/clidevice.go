@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/client"
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
@@ -97,12 +98,23 @@ func (m *Manager) redeemDevice(w http.ResponseWriter, r *http.Request, deviceCod
 		DeviceAccessTokenRequest: oidc.DeviceAccessTokenRequest{GrantType: oidc.GrantTypeDeviceCode, DeviceCode: deviceCode},
 		ClientCredentialsRequest: &oidc.ClientCredentialsRequest{},
 	}
-	// client_secret_basic (RFC 6749's default, and what the code
-	// exchange tries first), unless the provider takes only the body.
+	// The client authenticates as in the code exchange: a private_key_jwt
+	// assertion when the relying party signs, otherwise the secret by
+	// client_secret_basic (RFC 6749's default, and what the code exchange
+	// tries first) unless the provider takes it only in the body.
 	var authFn any
-	if cfg.Endpoint.AuthStyle == oauth2.AuthStyleInParams {
+	switch {
+	case party.Signer() != nil:
+		assertion, err := client.SignedJWTProfileAssertion(cfg.ClientID, []string{party.Issuer()}, time.Hour, party.Signer())
+		if err != nil {
+			m.opts.Log.Error().Err(err).Msg("single sign-on: signing the client assertion failed")
+			writeCLIJSON(w, http.StatusServiceUnavailable, cliError{Error: "temporarily_unavailable", Description: "try again"})
+			return
+		}
+		req.ClientAssertion, req.ClientAssertionType = assertion, oidc.ClientAssertionTypeJWTAssertion
+	case cfg.Endpoint.AuthStyle == oauth2.AuthStyleInParams:
 		req.ClientID, req.ClientSecret = cfg.ClientID, cfg.ClientSecret
-	} else {
+	default:
 		authFn = httphelper.AuthorizeBasic(cfg.ClientID, cfg.ClientSecret)
 	}
 	resp, err := client.CallDeviceAccessTokenEndpointWithAuthFn(ctx, req, tokenCaller{party}, authFn)
