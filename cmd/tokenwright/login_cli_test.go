@@ -292,7 +292,7 @@ func TestCLILoginNoBrowserAndExpiry(t *testing.T) {
 // so, opens nothing, and prints the sign-in URL for a browser on this
 // computer, which completes as usual.
 func TestCLILoginNoBrowserWithoutDeviceGrant(t *testing.T) {
-	tw := startSSOWith(t, ssotest.StartWithoutDeviceGrant(t, gina))
+	tw := startSSOWith(t, ssotest.StartWith(t, ssotest.Options{NoDeviceGrant: true}, gina))
 	browser, opened := recordingBrowser(t)
 	env := []string{"TOKENWRIGHT_SERVER=" + tw.URL, "XDG_CONFIG_HOME=" + t.TempDir(), "BROWSER=" + browser}
 	stdout, stderr := login(t, env, gina, urlIn, "--no-browser")

@@ -89,17 +89,18 @@ func Cleanup() {
 // Register has given it the client's redirect URI.
 func Start(t testing.TB, users ...User) *Provider {
 	t.Helper()
-	return start(t, nil, users)
+	return StartWith(t, Options{}, users...)
 }
 
-// StartWithoutDeviceGrant starts a provider whose discovery document
-// names no device authorization endpoint.
-func StartWithoutDeviceGrant(t testing.TB, users ...User) *Provider {
-	t.Helper()
-	return start(t, []string{"-no-device"}, users)
+// Options change the provider.
+type Options struct {
+	// NoDeviceGrant: the discovery document names no device
+	// authorization endpoint (a provider without RFC 8628).
+	NoDeviceGrant bool
 }
 
-func start(t testing.TB, args []string, users []User) *Provider {
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options, users ...User) *Provider {
 	t.Helper()
 	dir := t.TempDir()
 	stored := map[string]map[string]any{}
@@ -124,8 +125,11 @@ func start(t testing.TB, args []string, users []User) *Provider {
 	p := &Provider{ClientID: "tokenwright", OtherClientID: "other", ClientSecret: "secret-" + fmt.Sprint(time.Now().UnixNano()),
 		claimsFile: filepath.Join(dir, "claims.json"), users: users, claims: claims}
 	writeJSON(t, p.claimsFile, claims)
-	cmd := exec.Command(binary(t), append([]string{"-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID + "," + p.OtherClientID,
-		"-client-secret", p.ClientSecret}, args...)...)
+	args := []string{"-users", usersFile, "-claims", p.claimsFile, "-client-id", p.ClientID + "," + p.OtherClientID, "-client-secret", p.ClientSecret}
+	if o.NoDeviceGrant {
+		args = append(args, "-no-device")
+	}
+	cmd := exec.Command(binary(t), args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

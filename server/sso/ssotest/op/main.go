@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 
@@ -83,78 +82,12 @@ func run(usersFile, claimsFile, clientID, clientSecret string, noDevice bool) er
 	return http.Serve(ln, handler)
 }
 
-// withoutDeviceGrant drops the device endpoint from the discovery
-// document, as a provider without the device grant publishes it.
-func withoutDeviceGrant(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		var doc map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		delete(doc, "device_authorization_endpoint")
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(doc)
-	})
-}
-
 // claimStorage adds the extra claims (from the claims file) to the
 // userinfo of the ID token and of the userinfo endpoint.
 type claimStorage struct {
 	*storage.Storage
 	claimsFile string
 	ids        map[string]string // user id by username (the device flow)
-}
-
-// idsByUsername reads the users file's usernames.
-func idsByUsername(usersFile string) (map[string]string, error) {
-	data, err := os.ReadFile(usersFile)
-	if err != nil {
-		return nil, err
-	}
-	var users map[string]struct{ ID, Username string }
-	if err := json.Unmarshal(data, &users); err != nil {
-		return nil, err
-	}
-	ids := map[string]string{}
-	for _, u := range users {
-		ids[u.Username] = u.ID
-	}
-	return ids, nil
-}
-
-// deviceClient is a client that may also use the device authorization
-// grant (RFC 8628), as a provider's confidential client may when the
-// provider offers it; the example storage's WebClient may not.
-type deviceClient struct{ op.Client }
-
-func (c deviceClient) GrantTypes() []oidc.GrantType {
-	return append(c.Client.GrantTypes(), oidc.GrantTypeDeviceCode)
-}
-
-func (s *claimStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.Storage.GetClientByClientID(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return deviceClient{c}, nil
-}
-
-// CompleteDeviceAuthorization records the user id as the subject: the
-// example's device login page passes the username, which the rest of the
-// example storage does not take for a user id.
-func (s *claimStorage) CompleteDeviceAuthorization(ctx context.Context, userCode, username string) error {
-	id, ok := s.ids[username]
-	if !ok {
-		return fmt.Errorf("no user %q", username)
-	}
-	return s.Storage.CompleteDeviceAuthorization(ctx, userCode, id)
 }
 
 func (s *claimStorage) addClaims(info *oidc.UserInfo, userID string) error {
