@@ -66,4 +66,7 @@ func (s *Server) ssoRoutes(t *edge.Table) {
 	t.Handle(sso.LoginPath, ssoRoute, http.HandlerFunc(s.sso.Login), http.MethodGet, http.MethodHead)
 	t.Handle(sso.CallbackPath, ssoRoute, http.HandlerFunc(s.sso.Callback), http.MethodGet)
 	t.Handle(sso.LogoutPath, ssoRoute, http.HandlerFunc(s.sso.Logout), http.MethodPost)
+	// `tokenwright login` / `logout` (server/sso/cli.go).
+	t.Handle(sso.CLISessionPath, ssoRoute, http.HandlerFunc(s.sso.CLISession), http.MethodPost, http.MethodDelete)
+	t.Handle(sso.CLIDevicePath, ssoRoute, http.HandlerFunc(s.sso.CLIDevice), http.MethodPost)
 }

@@ -30,6 +30,7 @@ func TestSSORouteProperties(t *testing.T) {
 	off := newTestServer(t, nil)
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/ui/login/sso"}, {"GET", "/ui/callback"}, {"POST", "/ui/logout"},
+		{"POST", "/ui/cli/session"}, {"DELETE", "/ui/cli/session"}, {"POST", "/ui/cli/device"},
 	} {
 		if got := s.table.Props(httptest.NewRequest(tc.method, tc.path, nil)); got != ssoRoute {
 			t.Errorf("%s %s with sso: %+v, want %+v", tc.method, tc.path, got, ssoRoute)

@@ -59,6 +59,7 @@ func goldenRecords() map[string]any {
 		"session": store.Session{
 			ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", User: "alice", Subject: "248289761001",
 			CreatedAt: t0, LastSeenAt: at(time.Minute), ExpiresAt: at(8 * time.Hour), IdleTimeout: time.Hour, SourceIP: "192.0.2.1",
+			Kind: store.SessionCLICode, Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 			IDToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyNDgyODk3NjEwMDEifQ.c2ln",
 		},
 		"audit_event": store.AuditEvent{

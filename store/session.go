@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// Session is a person's signed-in console session (single sign-on,
-// server/sso). The cookie holds a random secret; only its SHA-256 hash is
-// stored, as ID, so that a copy of the store signs no one in.
+// Session is a person's signed-in session (single sign-on, server/sso):
+// a console session (its secret in a cookie), a CLI session (its secret a
+// bearer credential kept by `tokenwright login`), or a CLI sign-in code
+// waiting to be exchanged for one. Only the SHA-256 hash of the secret is
+// stored, as ID, so that a copy of the store signs no one in. Kind keeps
+// them apart: a secret is accepted only where its kind is.
 //
 // A session ends at ExpiresAt (absolute) or when it has not been used for
 // IdleTimeout after LastSeenAt, whichever is first; it ends at once when
@@ -22,12 +25,33 @@ type Session struct {
 	ExpiresAt   time.Time     `json:"expiresAt"`
 	IdleTimeout time.Duration `json:"idleTimeout"`
 	SourceIP    string        `json:"sourceIp,omitempty"`
+	Kind        SessionKind   `json:"kind"`
+	// Challenge is the PKCE S256 challenge a SessionCLICode is bound to:
+	// the code is exchanged only with its verifier.
+	Challenge string `json:"challenge,omitempty"`
 	// IDToken is the provider's ID token of the sign-in, sent back as
 	// id_token_hint when the session is signed out (RP-initiated logout:
 	// it tells the provider whose session to end). It is no credential
 	// here or at the provider; its audience is tokenwright's client.
 	IDToken string `json:"idToken,omitempty"`
 }
+
+// SessionKind says where a session's secret is accepted.
+type SessionKind string
+
+const (
+	// SessionConsole: the secret is the console's session cookie.
+	SessionConsole SessionKind = "console"
+	// SessionCLI: the secret is a bearer credential of the CLI.
+	SessionCLI SessionKind = "cli"
+	// SessionCLICode: a one-time code, exchanged (once, with its PKCE
+	// verifier) for a SessionCLI; never a credential itself.
+	SessionCLICode SessionKind = "cli-code"
+	// SessionCLIDevice records a redeemed device code of the provider
+	// (kept until the flow could have expired), so that it gives one
+	// CLI session at most; never a credential.
+	SessionCLIDevice SessionKind = "cli-device"
+)
 
 // Expired reports whether the session has ended at now, by either timeout.
 func (s Session) Expired(now time.Time) bool {

@@ -52,8 +52,11 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// `tokenwright login` stores sign-ins in the user config directory,
+	// and admin commands read them: keep the developer's out of the tests.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	code := m.Run()
-	ssotest.Cleanup() // the example OpenID provider built by the sso check tests
+	ssotest.Cleanup() // the example OpenID provider built by the sign-in and sso check tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

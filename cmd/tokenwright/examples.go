@@ -90,6 +90,11 @@ tokenwright domino check --server https://tokens.example.com --site https://domi
 	"backup":        `tokenwright backup /var/backups/tokenwright-$(date +%F).db`,
 	"restore":       `tokenwright restore /var/backups/tokenwright-2026-01-31.db --data /var/lib/tokenwright`,
 	"migrate":       `tokenwright migrate --from bolt:/var/lib/tokenwright/tokenwright.db --to etcd:https://etcd1:2379,https://etcd2:2379`,
+	"login": `tokenwright login --server https://tokens.example.com
+tokenwright login --server https://tokens.example.com --no-browser   # prints the URL`,
+	"logout": `tokenwright logout --server https://tokens.example.com`,
+	"whoami": `tokenwright whoami --server https://tokens.example.com
+tokenwright whoami -o json | jq -r .expiresAt`,
 }
 
 // setExample gives c its example, indented as cobra's help expects.

@@ -71,6 +71,7 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newMigrateCommand(),
 		newVersionCommand(), newHealthcheckCommand(),
 		newServiceCommand(),
+		newLoginCommand(getenv), newLogoutCommand(getenv), newWhoamiCommand(getenv),
 	)
 	applyConventions(root)
 	return root

@@ -51,6 +51,9 @@ type Sessions interface {
 	// Forbidden reports whether err refuses the request as a cross-site
 	// one (403) rather than as unauthenticated (401).
 	Forbidden(err error) bool
+	// AuthenticateBearer resolves a CLI session credential (a bearer
+	// token starting with apikey.SessionPrefix); err as for Authenticate.
+	AuthenticateBearer(r *http.Request, token string) (accounts.Actor, error)
 }
 
 // WithSessions makes the API accept console sessions besides bearer
@@ -81,6 +84,11 @@ func actorFrom(ctx context.Context) accounts.Actor {
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
+		if ok && a.sessions != nil && strings.HasPrefix(token, apikey.SessionPrefix) {
+			actor, err := a.sessions.AuthenticateBearer(r, token)
+			a.serveSession(w, r, next, actor, err)
+			return
+		}
 		if !ok && a.sessions != nil {
 			if actor, ok, err := a.sessions.Authenticate(r); ok {
 				a.serveSession(w, r, next, actor, err)

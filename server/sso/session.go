@@ -53,13 +53,20 @@ func (m *Manager) Authenticate(r *http.Request) (actor accounts.Actor, ok bool, 
 	if err := m.checkCSRF(r); err != nil {
 		return actor, true, err
 	}
-	se, u, err := m.live(r.Context(), c.Value)
+	se, u, err := m.live(r.Context(), c.Value, store.SessionConsole)
 	if err != nil {
 		return actor, true, err
 	}
+	actor, err = m.actor(r, se, u)
+	return actor, true, err
+}
+
+// actor is the user of a live session, within the user's allowed
+// networks; it records the session's use (at most once a minute).
+func (m *Manager) actor(r *http.Request, se store.Session, u store.User) (accounts.Actor, error) {
 	ip := sourceIP(r)
 	if !m.opts.Accounts.UserAllowsAddress(u, ip) {
-		return actor, true, ErrAddress
+		return accounts.Actor{}, ErrAddress
 	}
 	if now := m.opts.Now(); now.Sub(se.LastSeenAt) >= touchEvery {
 		_, err := m.opts.Store.UpdateSession(store.WithoutAudit(r.Context()), se.ID, func(s store.Session) (store.Session, error) {
@@ -70,21 +77,24 @@ func (m *Manager) Authenticate(r *http.Request) (actor accounts.Actor, ok bool, 
 			m.opts.Log.Warn().Err(err).Msg("recording a session's use failed")
 		}
 	}
-	return accounts.Actor{User: u, IP: ip}, true, nil
+	return accounts.Actor{User: u, IP: ip}, nil
 }
 
-// live returns the session of secret and its user, if both are live. An
-// expired session is deleted (audited as session.expire).
-func (m *Manager) live(ctx context.Context, secret string) (store.Session, store.User, error) {
+// live returns the session of secret and its user, if both are live and
+// the session is of kind (a secret is accepted only where its kind is:
+// a console cookie is no bearer credential, nor the reverse). An expired
+// session is deleted (audited as session.expire).
+func (m *Manager) live(ctx context.Context, secret string, kind store.SessionKind) (store.Session, store.User, error) {
 	se, err := m.opts.Store.GetSession(ctx, HashSessionSecret(secret))
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && se.Kind != kind {
 		return se, store.User{}, ErrNoSession
 	}
 	if err != nil {
 		return se, store.User{}, err
 	}
 	if se.Expired(m.opts.Now()) {
-		ev := store.AuditEvent{Time: m.opts.Now().UTC(), Actor: se.User, Action: "session.expire", Target: se.User, Result: store.ResultSuccess}
+		ev := store.AuditEvent{Time: m.opts.Now().UTC(), Actor: se.User, Action: "session.expire", Target: se.User, Result: store.ResultSuccess,
+			Details: map[string]string{"kind": string(se.Kind)}}
 		if err := m.opts.Store.DeleteSession(store.WithAudit(ctx, ev, nil), se.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			m.opts.Log.Warn().Err(err).Msg("deleting an expired session failed")
 		}
@@ -114,7 +124,7 @@ func (m *Manager) Logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(m.sessionCookie); err == nil && c.Value != "" {
 		id := HashSessionSecret(c.Value)
 		se, err := m.opts.Store.GetSession(r.Context(), id)
-		if err == nil {
+		if err == nil && se.Kind == store.SessionConsole {
 			ev := store.AuditEvent{Time: m.opts.Now().UTC(), Actor: se.User, Action: "sso.signout", Target: se.User,
 				SourceIP: sourceIP(r), Result: store.ResultSuccess}
 			if err = m.opts.Store.DeleteSession(store.WithAudit(r.Context(), ev, nil), id); err == nil {

@@ -184,6 +184,12 @@ func (m *Manager) setCookie(w http.ResponseWriter, name, value string, maxAge in
 // Login starts the flow: a fresh state, nonce and PKCE verifier in the
 // flow cookie, and a redirect to the provider.
 func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	cli, cliErr := parseCLIFlow(q.Get(CLIPortParam), q.Get(CLIChallengeParam), q.Get(CLIStateParam))
+	if cliErr != nil && !errors.Is(cliErr, errNotCLI) {
+		refusePage(w, http.StatusBadRequest, cliErr.Error())
+		return
+	}
 	party, err := m.relyingParty(r.Context())
 	if err != nil {
 		m.opts.Log.Error().Err(err).Msg("single sign-on: the provider cannot be used")
@@ -192,8 +198,11 @@ func (m *Manager) Login(w http.ResponseWriter, r *http.Request) {
 	}
 	state, nonce, verifier := random256(), random256(), random256()
 	flow := state + "." + nonce + "." + verifier
-	if r.URL.Query().Get("check") == "1" {
+	switch {
+	case r.URL.Query().Get("check") == "1":
 		flow += "." + checkMode // the callback reports instead of signing in (check.go)
+	case cliErr == nil:
+		flow += "." + cli.cookieParts() // cli.go
 	}
 	m.setCookie(w, m.flowCookie, flow, int(flowMaxAge/time.Second))
 	w.Header().Set("Cache-Control", "no-store")
@@ -243,11 +252,20 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 	parts := strings.Split(flow.Value, ".")
 	q := r.URL.Query()
 	check := len(parts) == 4 && parts[3] == checkMode
-	if len(parts) != 3 && !check || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
+	if len(parts) != 3 && len(parts) != 6 && !check || subtle.ConstantTimeCompare([]byte(parts[0]), []byte(q.Get("state"))) != 1 {
 		m.refuse(w, r, http.StatusBadRequest, "", "the state parameter does not match this browser's sign-in", nil)
 		return
 	}
 	nonce, verifier := parts[1], parts[2]
+	var cli *cliFlow
+	if len(parts) == 6 { // a sign-in of the CLI (cli.go)
+		f, err := parseCLIFlow(parts[3], parts[4], parts[5])
+		if err != nil {
+			m.refuse(w, r, http.StatusBadRequest, "", "the CLI's sign-in parameters are not valid: "+err.Error(), nil)
+			return
+		}
+		cli = &f
+	}
 	if e := q.Get("error"); e != "" {
 		m.refuse(w, r, http.StatusForbidden, "", "the identity provider refused: "+e+" "+q.Get("error_description"), nil)
 		return
@@ -297,11 +315,15 @@ func (m *Manager) Callback(w http.ResponseWriter, r *http.Request) {
 		refusePage(w, http.StatusServiceUnavailable, "the sign-in could not be recorded; try again")
 		return
 	}
+	if cli != nil {
+		m.handOverToCLI(w, r, u, id, *cli)
+		return
+	}
 	secret := random256()
 	now := m.opts.Now().UTC()
 	se := store.Session{ID: HashSessionSecret(secret), User: u.Name, Subject: id.Subject, CreatedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(m.opts.Console.SessionMaxAge.Std()), IdleTimeout: m.opts.Console.SessionIdleTimeout.Std(), SourceIP: id.IP,
-		IDToken: tokens.IDToken}
+		Kind: store.SessionConsole, IDToken: tokens.IDToken}
 	ev := store.AuditEvent{Time: now, Actor: u.Name, Action: "sso.signin", Target: u.Name, SourceIP: id.IP, Result: store.ResultSuccess,
 		Details: map[string]string{"groups": strings.Join(id.Groups, ","), "subject": id.Subject}}
 	if err := m.opts.Store.CreateSession(store.WithAudit(ctx, ev, nil), se); err != nil {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 
 func session(id, user string) store.Session {
 	return store.Session{ID: id, User: user, Subject: "sub-" + user, CreatedAt: t0, LastSeenAt: t0,
-		ExpiresAt: t0.Add(8 * time.Hour), IdleTimeout: time.Hour, SourceIP: "127.0.0.1"}
+		ExpiresAt: t0.Add(8 * time.Hour), IdleTimeout: time.Hour, SourceIP: "127.0.0.1", Kind: store.SessionConsole}
 }
 
 // Sessions: created only for an existing, active user; read back as
@@ -27,7 +28,8 @@ func testSessions(t *testing.T, s store.Store) {
 	wantErr(t, s.CreateSession(ctx, session("s1", "alice")), store.ErrAlreadyExists)
 	got, err := s.GetSession(ctx, "s1")
 	must(t, err)
-	if want := session("s1", "alice"); !got.ExpiresAt.Equal(want.ExpiresAt) || got.User != "alice" || got.IdleTimeout != time.Hour || got.Subject != want.Subject {
+	if want := session("s1", "alice"); !got.ExpiresAt.Equal(want.ExpiresAt) || got.User != "alice" || got.IdleTimeout != time.Hour ||
+		got.Subject != want.Subject || got.Kind != store.SessionConsole {
 		t.Fatalf("GetSession = %+v", got)
 	}
 	later := t0.Add(30 * time.Minute)
@@ -83,4 +85,43 @@ func testSessionsEndWithUser(t *testing.T, s store.Store) {
 	must(t, s.DeleteUser(ctx, "bob"))
 	_, err = s.GetSession(ctx, "b1")
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// A CLI sign-in code is a session of its own kind bound to a PKCE
+// challenge (both read back as written), and it is consumed by deleting
+// it: of concurrent deletions exactly one succeeds, so a code is
+// exchanged at most once, on any replica.
+func testSessionConsumedOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, user("alice", "alice@example.com")))
+	code := session("c1", "alice")
+	code.Kind, code.Challenge = store.SessionCLICode, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	must(t, s.CreateSession(ctx, code))
+	got, err := s.GetSession(ctx, "c1")
+	must(t, err)
+	if got.Kind != store.SessionCLICode || got.Challenge != code.Challenge {
+		t.Fatalf("GetSession = %+v", got)
+	}
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.DeleteSession(ctx, "c1")
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+		} else {
+			wantErr(t, err, store.ErrNotFound)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d concurrent deletions succeeded, want exactly 1", won, n)
+	}
 }

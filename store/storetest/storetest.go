@@ -51,6 +51,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"KeyFeed", testKeyFeed},
 		{"Sessions", testSessions},
 		{"SessionsEndWithUser", testSessionsEndWithUser},
+		{"SessionConsumedOnce", testSessionConsumedOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,6 +104,9 @@ type Options struct {
 	JWTClient bool
 	// NoEndSession: the discovery document has no end_session_endpoint.
 	NoEndSession bool
+	// NoDeviceGrant: the discovery document names no device
+	// authorization endpoint (a provider without RFC 8628).
+	NoDeviceGrant bool
 }
 
 // Start starts a provider with users and a confidential client
@@ -153,6 +156,9 @@ func StartWith(t testing.TB, o Options, users ...User) *Provider {
 		pub := filepath.Join(dir, "client-key.pub.pem")
 		WriteKeyPair(t, p.JWTKeyFile, pub)
 		args = append(args, "-jwt-client-id", p.JWTClientID, "-jwt-client-key", pub, "-jwt-client-key-id", p.JWTKeyID)
+	}
+	if o.NoDeviceGrant {
+		args = append(args, "-no-device")
 	}
 	cmd := exec.Command(binary(t), args...)
 	stdout, err := cmd.StdoutPipe()
@@ -317,4 +323,34 @@ func SignIn(t testing.TB, browser *http.Client, start, username, password string
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return resp, string(body)
+}
+
+// DeviceSignIn completes a device authorization (RFC 8628) at the
+// provider as a person at another device does: the provider's device
+// login page (verificationURI) with the user code, username and password,
+// then Allow. It returns the provider's last page.
+func DeviceSignIn(t testing.TB, verificationURI, userCode, username, password string) string {
+	t.Helper()
+	browser := Browser(t)
+	u, err := url.Parse(verificationURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := browser.PostForm(u.ResolveReference(&url.URL{Path: "/device/login"}).String(),
+		url.Values{"user_code": {userCode}, "username": {username}, "password": {password}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "confirm?action=allowed") {
+		t.Fatalf("the provider's device login answered %d at %s:\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	resp, err = browser.Get(u.ResolveReference(&url.URL{Path: "/device/confirm", RawQuery: "action=allowed"}).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return string(body)
 }

@@ -26,7 +26,7 @@ import (
 type options struct {
 	usersFile                         string
 	jwtClientID, jwtKeyFile, jwtKeyID string
-	sessions, noEndSession            bool
+	sessions, noEndSession, noDevice  bool
 }
 
 // client is a registered client with what the example's own Client type
@@ -40,6 +40,13 @@ type client struct {
 
 func (c client) PostLogoutRedirectURIs() []string { return c.postLogout }
 func (c client) AuthMethod() oidc.AuthMethod      { return c.method }
+
+// GrantTypes adds the device authorization grant (RFC 8628), as a
+// provider's confidential client may use it when the provider offers it;
+// the example storage's WebClient may not.
+func (c client) GrantTypes() []oidc.GrantType {
+	return append(c.Client.GrantTypes(), oidc.GrantTypeDeviceCode)
+}
 
 func (s *claimStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.Storage.GetClientByClientID(ctx, id)

@@ -29,6 +29,8 @@
 //     credentials, which would hide a wrong secret from a check.
 //   - -no-end-session leaves end_session_endpoint out of the discovery
 //     document (a provider without RP-initiated logout).
+//   - Web clients may also use the device authorization grant (RFC 8628);
+//     -no-device leaves device_authorization_endpoint out of discovery.
 //   - With -sessions, a successful login leaves a browser session (cookie
 //     op_session): a later authorization request from that browser skips
 //     the password, until end_session ends the user's sessions.
@@ -65,6 +67,7 @@ func main() {
 	flag.StringVar(&o.jwtKeyID, "jwt-client-key-id", "", "key id (kid) of -jwt-client-key")
 	flag.BoolVar(&o.sessions, "sessions", false, "keep browser sessions (a second sign-in skips the password until end_session)")
 	flag.BoolVar(&o.noEndSession, "no-end-session", false, "do not advertise end_session_endpoint")
+	flag.BoolVar(&o.noDevice, "no-device", false, "publish no device_authorization_endpoint (a provider without the device grant)")
 	flag.Parse()
 	o.usersFile = *usersFile
 	if err := run(*usersFile, *claimsFile, *clientID, *clientSecret, o); err != nil {
@@ -98,7 +101,11 @@ func run(usersFile, claimsFile, clientID, clientSecret string, o options) error 
 	for _, id := range ids {
 		storage.RegisterClients(storage.WebClient(id, clientSecret, strings.Split(redirects, ",")...))
 	}
-	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile, opts: o}
+	byUsername, err := idsByUsername(usersFile)
+	if err != nil {
+		return err
+	}
+	st := &claimStorage{Storage: storage.NewStorage(users), claimsFile: claimsFile, opts: o, ids: byUsername}
 	if postLogout != "" {
 		st.postLogout = strings.Split(postLogout, ",")
 	}
@@ -115,6 +122,9 @@ func run(usersFile, claimsFile, clientID, clientSecret string, o options) error 
 	if o.noEndSession {
 		handler = withoutEndSession(handler)
 	}
+	if o.noDevice {
+		handler = withoutDeviceGrant(handler)
+	}
 	return http.Serve(ln, handler)
 }
 
@@ -126,7 +136,8 @@ type claimStorage struct {
 	opts       options
 	postLogout []string
 	jwtKey     *jose.JSONWebKey
-	browser    *browserSessions // nil without -sessions
+	browser    *browserSessions  // nil without -sessions
+	ids        map[string]string // user id by username (the device flow)
 }
 
 func (s *claimStorage) addClaims(info *oidc.UserInfo, userID string) error {
