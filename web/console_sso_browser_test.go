@@ -54,12 +54,7 @@ func startSSOWith(t *testing.T, o ssotest.Options, edit func(*config.Config), us
 				edit(c)
 			}
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		},
+		Environ: op.Environ,
 	})
 	op.RegisterWithLogout(t, []string{srv.URL + sso.CallbackPath}, []string{srv.URL + "/ui/"})
 	return srv

@@ -37,12 +37,7 @@ func startSSOWith(t *testing.T, op *ssotest.Provider) *servertest.Server {
 		Configure: func(c *config.Config) {
 			c.SSO.Issuer, c.SSO.ClientID, c.SSO.AdminGroups = op.Issuer, op.ClientID, []string{"tw-admins"}
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		},
+		Environ: op.Environ,
 	})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	return tw

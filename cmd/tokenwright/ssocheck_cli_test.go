@@ -137,12 +137,7 @@ func TestSSOCheckSignInChangesNothing(t *testing.T) {
 			c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID
 			c.SSO.AdminGroups, c.SSO.Roles = []string{"tw-admins"}, map[string]string{"data-science": "analyst"}
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		},
+		Environ: op.Environ,
 	})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	path := ssoConfig(t, tw.URL, op.Issuer, op.ClientID, "  clientSecretFile: "+secretFile(t, op.ClientSecret)+"\n")

@@ -39,12 +39,7 @@ func TestHTTPSCookiesAreHostPrefixedAndSecure(t *testing.T) {
 			c.Issuer = "https://" + c.Listen
 			c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		},
+		Environ: op.Environ,
 	})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	jar, _ := cookiejar.New(nil)

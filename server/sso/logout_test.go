@@ -31,12 +31,7 @@ func startWith(t *testing.T, o ssotest.Options, edit func(*config.Config), users
 				edit(c)
 			}
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		},
+		Environ: op.Environ,
 	})
 	op.RegisterWithLogout(t, []string{tw.URL + sso.CallbackPath}, []string{tw.URL + "/ui/"})
 	return env{op: op, tw: tw}

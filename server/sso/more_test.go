@@ -57,12 +57,7 @@ func TestSessionTimeouts(t *testing.T) {
 			c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID
 			c.Console.SessionMaxAge, c.Console.SessionIdleTimeout = config.Duration(3*time.Hour), config.Duration(time.Hour)
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		}})
+		Environ: op.Environ})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	e := env{op: op, tw: tw}
 	advance := func(d time.Duration) { offset.Add(int64(d)) }

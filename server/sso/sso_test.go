@@ -52,12 +52,7 @@ func start(t *testing.T, edit func(*config.Config), users ...ssotest.User) env {
 				edit(c)
 			}
 		},
-		Environ: func(k string) string {
-			if k == config.SSOClientSecretEnv {
-				return op.ClientSecret
-			}
-			return ""
-		},
+		Environ: op.Environ,
 	})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	return env{op: op, tw: tw}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/tokenwright/tokenwright/server/config"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -353,4 +354,14 @@ func DeviceSignIn(t testing.TB, verificationURI, userCode, username, password st
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	return string(body)
+}
+
+// Environ is a server environment that holds only the secret of the
+// provider's "tokenwright" client (TOKENWRIGHT_SSO_CLIENT_SECRET): pass
+// it as servertest.Options.Environ.
+func (p *Provider) Environ(key string) string {
+	if key == config.SSOClientSecretEnv {
+		return p.ClientSecret
+	}
+	return ""
 }

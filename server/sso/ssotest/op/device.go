@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 )
 
@@ -41,25 +39,4 @@ func (s *claimStorage) CompleteDeviceAuthorization(ctx context.Context, userCode
 		return fmt.Errorf("no user %q", username)
 	}
 	return s.Storage.CompleteDeviceAuthorization(ctx, userCode, id)
-}
-
-// withoutDeviceGrant drops the device endpoint from the discovery
-// document, as a provider without the device grant publishes it.
-func withoutDeviceGrant(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/.well-known/openid-configuration" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		rec := httptest.NewRecorder()
-		next.ServeHTTP(rec, r)
-		var doc map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		delete(doc, "device_authorization_endpoint")
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(doc)
-	})
 }

@@ -233,9 +233,11 @@ func (b *browserSessions) wrap(next http.Handler) http.Handler {
 	})
 }
 
-// withoutEndSession drops end_session_endpoint from the discovery
-// document (-no-end-session: a provider without RP-initiated logout).
-func withoutEndSession(next http.Handler) http.Handler {
+// withoutDiscoveryFields drops fields from the discovery document, as a
+// provider publishes it that lacks the feature: end_session_endpoint
+// (-no-end-session: no RP-initiated logout), device_authorization_endpoint
+// (-no-device: no device grant).
+func withoutDiscoveryFields(next http.Handler, fields ...string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/.well-known/openid-configuration" {
 			next.ServeHTTP(w, r)
@@ -248,7 +250,9 @@ func withoutEndSession(next http.Handler) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		delete(doc, "end_session_endpoint")
+		for _, f := range fields {
+			delete(doc, f)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(doc)
 	})

@@ -119,12 +119,14 @@ func run(usersFile, claimsFile, clientID, clientSecret string, o options) error 
 	}
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.NewTextHandler(io.Discard, nil)), false)
 	handler := st.browser.wrap(clientFirst(issuer, st, router))
+	var missing []string
 	if o.noEndSession {
-		handler = withoutEndSession(handler)
+		missing = append(missing, "end_session_endpoint")
 	}
 	if o.noDevice {
-		handler = withoutDeviceGrant(handler)
+		missing = append(missing, "device_authorization_endpoint")
 	}
+	handler = withoutDiscoveryFields(handler, missing...)
 	return http.Serve(ln, handler)
 }
 
