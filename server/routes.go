@@ -69,6 +69,9 @@ func (s *Server) routes(oauthServer *oauth.Server, adminAPI *admin.API) *edge.Ta
 		adminAPI.SetSnapshotter(s.snapshot)
 	}
 	t.Mount(admin.Prefix+"/", adminRoute, adminAPI.Register)
+	s.ssoRoutes(t) // before the console's prefix (ssoroutes.go)
+	// The console's sign-in settings, also before its prefix (consoleroutes.go).
+	s.consoleSettings(t)
 	// The web console: static assets, a client of the admin API.
 	console := web.Console()
 	t.Handle(strings.TrimSuffix(web.ConsolePath, "/"), webRoute, console, get...)

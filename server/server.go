@@ -30,6 +30,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/metrics"
 	"github.com/tokenwright/tokenwright/server/oauth"
 	"github.com/tokenwright/tokenwright/server/signing"
+	"github.com/tokenwright/tokenwright/server/sso"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/server/tracing"
 	"github.com/tokenwright/tokenwright/store"
@@ -51,7 +52,8 @@ type Server struct {
 	signing   *signing.Manager
 	accounts  *accounts.Service
 	handler   http.Handler
-	table     *edge.Table // routes.go
+	table     *edge.Table  // routes.go
+	sso       *sso.Manager // nil unless sso.issuer is set (ssoroutes.go)
 	now       func() time.Time
 	tls       *tlsconfig.Reloader // nil: plain HTTP
 	metrics   *metrics.Metrics    // metricsendpoint.go
@@ -108,6 +110,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, err
 	}
 	webhookSecret, err := s.webhookSecret(opts.Environ)
+	if err != nil {
+		return nil, err
+	}
+	ssoSecret, err := s.ssoSecret(opts.Environ)
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +215,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
 	oauthServer := oauth.New(s.accounts, iss, s.log)
 	s.initOperations(oauthServer)
-	s.table = s.routes(oauthServer, admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
-		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI}))
+	adminAPI := admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
+		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI})
+	if err := s.setupSSO(adminAPI, ssoSecret, s.now); err != nil {
+		return nil, err
+	}
+	s.runSSOPruner(bg)
+	s.table = s.routes(oauthServer, adminAPI)
 	// The request context is outermost so that the request log, inside
 	// each route's chain (server/edge), sees the address and the request
 	// id too. Validate has already checked the proxies.

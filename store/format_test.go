@@ -39,6 +39,7 @@ func goldenRecords() map[string]any {
 			AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{"Domino"},
 			AllowedCIDRs: []string{"192.0.2.0/24"},
 			Status:       store.StatusInactive, CreatedAt: t0, CreatedBy: "admin", UpdatedAt: at(time.Hour),
+			SSOIssuer: "https://login.example.com/", SSOSubject: "248289761001",
 		},
 		"key": store.Key{
 			ID: "k_01", Kind: store.KindServiceKey, Owner: "ci-bot", Name: "ci", Description: "pipeline",
@@ -54,6 +55,12 @@ func goldenRecords() map[string]any {
 			EncryptedPrivateKey: []byte{9, 8, 7}, KEKID: "kek-1", CreatedAt: t0, ActivateAt: at(time.Hour),
 			ActivatedAt: at(time.Hour), RetiredAt: at(24 * time.Hour), RemoveAfter: at(48 * time.Hour),
 			ConfiguredAlgorithm: "RS256",
+		},
+		"session": store.Session{
+			ID: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", User: "alice", Subject: "248289761001",
+			CreatedAt: t0, LastSeenAt: at(time.Minute), ExpiresAt: at(8 * time.Hour), IdleTimeout: time.Hour, SourceIP: "192.0.2.1",
+			Kind: store.SessionCLICode, Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+			IDToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyNDgyODk3NjEwMDEifQ.c2ln",
 		},
 		"audit_event": store.AuditEvent{
 			ID: "00000001", Time: t0, Actor: "alice", Action: "key.create", Target: "ci-bot/k_01",

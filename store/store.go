@@ -158,6 +158,9 @@ type Store interface {
 	ListRevokedTokens(ctx context.Context) ([]RevokedToken, error)
 	PruneRevokedTokens(ctx context.Context, now time.Time) (int, error)
 
+	// Console sessions (session.go).
+	SessionStore
+
 	// Health reports whether the backend can serve reads and writes.
 	Health(ctx context.Context) error
 	Close() error
@@ -259,6 +262,13 @@ type User struct {
 	CreatedAt        time.Time `json:"createdAt"`
 	CreatedBy        string    `json:"createdBy,omitempty"`
 	UpdatedAt        time.Time `json:"updatedAt"`
+	// SSOIssuer and SSOSubject link the user to one identity at the
+	// single sign-on provider (iss and sub of its ID tokens), set at the
+	// user's first sign-in: a later sign-in under the same user name by
+	// another identity is refused, so a name re-assigned at the provider
+	// does not inherit the user.
+	SSOIssuer  string `json:"ssoIssuer,omitempty"`
+	SSOSubject string `json:"ssoSubject,omitempty"`
 }
 
 // KeyKind says what a key belongs to.

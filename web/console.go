@@ -22,9 +22,11 @@ const consoleCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // Console serves the administration console's static assets at /ui/. The
-// console is a client of the admin REST API only: it holds the signed-in
-// user's personal access token in memory and sends it as a bearer token, so
-// there is no cookie session and no CSRF surface here.
+// console is a client of the admin REST API only: it signs in with a
+// personal access token held in memory (a bearer token, no cookie), or,
+// with single sign-on, with the server's session cookie plus the CSRF
+// header (server/sso). These files carry no credential and change no
+// state, so serving them has no CSRF surface.
 func Console() http.Handler {
 	sub, err := fs.Sub(consoleFiles, "console")
 	if err != nil {

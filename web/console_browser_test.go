@@ -164,7 +164,7 @@ func (b *browser) screenshot(ctx context.Context, name string) []byte {
 	// The pictures are documentation: the whole page from the top, without
 	// the passing notification toast.
 	do(b.t, ctx, "prepare screenshot "+name, chromedp.Evaluate[chromedp.Void](
-		`{ const t = document.getElementById('toast'); t.style.transition = 'none'; t.classList.remove('show'); if (!document.querySelector('dialog[open]')) window.scrollTo(0, 0) }`))
+		`{ const t = document.getElementById('toast'); if (t) { t.style.transition = 'none'; t.classList.remove('show') } if (!document.querySelector('dialog[open]')) window.scrollTo(0, 0) }`))
 	shot := chromedp.FullScreenshot(100)
 	if run(b.t, ctx, "dialog open?", chromedp.Evaluate[bool](`!!document.querySelector('dialog[open]')`)) {
 		shot = chromedp.CaptureScreenshot() // the modal backdrop covers the viewport only
@@ -180,6 +180,7 @@ func signIn(t *testing.T, ctx context.Context, srv *servertest.Server, token str
 	t.Helper()
 	do(t, ctx, "sign in",
 		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("signin-token")), // once the page knows PAT sign-in is on
 		chromedp.SendKeys(chromedp.ID("signin-token"), token),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#nav a[href="#/accounts"]`)),
@@ -643,6 +644,7 @@ func TestConsoleOwnerSeesOnlyWhatTheyMayDo(t *testing.T) {
 	// A wrong token is refused in words.
 	do(t, ctx, "bad token",
 		chromedp.Navigate(srv.URL+"/ui/"),
+		chromedp.WaitVisible(chromedp.ID("signin-token")),
 		chromedp.SendKeys(chromedp.ID("signin-token"), "twp_not-a-real-token"),
 		chromedp.Click(chromedp.CSS(`#signin-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.ID("signin-error")),

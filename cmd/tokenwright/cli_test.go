@@ -19,6 +19,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/server/servertest"
+	"github.com/tokenwright/tokenwright/server/sso/ssotest"
 )
 
 // BinaryEnv names the environment variable with the path of a tokenwright
@@ -51,7 +52,11 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
+	// `tokenwright login` stores sign-ins in the user config directory,
+	// and admin commands read them: keep the developer's out of the tests.
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	code := m.Run()
+	ssotest.Cleanup() // the example OpenID provider built by the sign-in and sso check tests
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

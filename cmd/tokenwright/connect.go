@@ -117,36 +117,66 @@ func firstOf(values ...string) string {
 }
 
 func (c *conn) client(getenv env) (*client.Client, error) {
+	cl, _, err := c.requiredClient(getenv)
+	return cl, err
+}
+
+// requiredClient is adminClient for a command that needs it: --output is
+// checked first, and no credential at all is an error.
+func (c *conn) requiredClient(getenv env) (*client.Client, *storedLogin, error) {
 	if !slices.Contains(outputFormats, c.output) {
-		return nil, usageErrorf("--output must be table, json or yaml, got %q", c.output)
+		return nil, nil, usageErrorf("--output must be table, json or yaml, got %q", c.output)
 	}
-	cl, err := c.optionalClient(getenv)
+	cl, login, err := c.adminClient(getenv)
 	if err == nil && cl == nil {
-		err = errors.New("no credentials: pass --token-file FILE or set TOKENWRIGHT_TOKEN (the first admin token is in DATA/admin.token)")
+		err = errors.New("no credentials: pass --token-file FILE or set TOKENWRIGHT_TOKEN (the first admin token is in DATA/admin.token), " +
+			"or run tokenwright login (single sign-on)")
+	}
+	return cl, login, err
+}
+
+// optionalClient is the admin API client, or nil if no credential is
+// given (for commands that use the API only when they may; an expired
+// stored login counts as none).
+func (c *conn) optionalClient(getenv env) (*client.Client, error) {
+	cl, _, err := c.adminClient(getenv)
+	if expired := (*loginExpiredError)(nil); errors.As(err, &expired) {
+		return nil, nil
 	}
 	return cl, err
 }
 
-// optionalClient is the admin API client, or nil if no personal access
-// token is given (for commands that use the API only when they may).
-func (c *conn) optionalClient(getenv env) (*client.Client, error) {
+// adminClient is the admin API client with the first credential given:
+// --token, TOKENWRIGHT_TOKEN, --token-file, TOKENWRIGHT_TOKEN_FILE, then
+// the login `tokenwright login` stored for the server (login is nil when a
+// token was given). It is nil if there is none; an expired stored login is
+// a loginExpiredError.
+func (c *conn) adminClient(getenv env) (cl *client.Client, login *storedLogin, err error) {
 	token := firstOf(c.token, getenv.Get("TOKENWRIGHT_TOKEN"))
-	if token == "" {
-		file := firstOf(c.tokenFile, getenv.Get("TOKENWRIGHT_TOKEN_FILE"))
-		if file == "" {
-			return nil, nil
-		}
+	if file := firstOf(c.tokenFile, getenv.Get("TOKENWRIGHT_TOKEN_FILE")); token == "" && file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return nil, fmt.Errorf("reading token file: %w", err)
+			return nil, nil, fmt.Errorf("reading token file: %w", err)
 		}
 		token = strings.TrimSpace(string(data))
 	}
+	server := c.serverURL(getenv)
+	if token == "" {
+		l, ok, err := loginFor(getenv, server)
+		if err != nil || !ok {
+			return nil, nil, err
+		}
+		if !time.Now().Before(l.ExpiresAt) {
+			return nil, nil, &loginExpiredError{server: loginKey(server), at: l.ExpiresAt}
+		}
+		token, login = l.Token, &l
+	}
 	hc, err := c.httpClient()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return client.New(c.serverURL(getenv), token, hc)
+	cl, err = client.New(server, token, hc)
+	return cl, login, err
 }
 
 func fmtTime(t *time.Time) string {

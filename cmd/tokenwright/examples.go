@@ -51,7 +51,9 @@ tokenwright user list`,
 tokenwright user get me`,
 	"user update": `tokenwright user update gina --status inactive
 tokenwright user update gina --scope Domino.user.all --cidr 10.0.0.0/8`,
-	"user delete": `tokenwright user delete gina --yes`,
+	"user delete":     `tokenwright user delete gina --yes`,
+	"user deactivate": `tokenwright user deactivate gina`,
+	"user activate":   `tokenwright user activate gina`,
 	"pat": `tokenwright pat create --name laptop --expires-in 30d
 tokenwright pat list`,
 	"pat create": `tokenwright pat create --name laptop --expires-in 30d
@@ -83,9 +85,16 @@ tokenwright domino check --server https://tokens.example.com --site https://domi
 	"domino check": `TOKENWRIGHT_CLIENT_SECRET=... tokenwright domino check --server https://tokens.example.com \
   --site https://domino.example.com --client-id ci-bot --rest-api jwt`,
 	"domino config": `tokenwright domino config --site https://domino.example.com --account ci-bot`,
+	"sso":           `tokenwright sso check --config /etc/tokenwright/tokenwright.yaml --sign-in`,
+	"sso check":     `tokenwright sso check --config /etc/tokenwright/tokenwright.yaml --sign-in`,
 	"backup":        `tokenwright backup /var/backups/tokenwright-$(date +%F).db`,
 	"restore":       `tokenwright restore /var/backups/tokenwright-2026-01-31.db --data /var/lib/tokenwright`,
 	"migrate":       `tokenwright migrate --from bolt:/var/lib/tokenwright/tokenwright.db --to etcd:https://etcd1:2379,https://etcd2:2379`,
+	"login": `tokenwright login --server https://tokens.example.com
+tokenwright login --server https://tokens.example.com --no-browser   # prints the URL`,
+	"logout": `tokenwright logout --server https://tokens.example.com`,
+	"whoami": `tokenwright whoami --server https://tokens.example.com
+tokenwright whoami -o json | jq -r .expiresAt`,
 }
 
 // setExample gives c its example, indented as cobra's help expects.

@@ -66,10 +66,12 @@ func newRootCommand(stdout, stderr io.Writer, getenv env) *cobra.Command {
 		newSigningKeysCommand(getenv),
 		newKEKCommand(getenv),
 		newDominoCommand(getenv),
+		newSSOCommand(getenv),
 		newBackupCommand(getenv), newRestoreCommand(),
 		newMigrateCommand(),
 		newVersionCommand(), newHealthcheckCommand(),
 		newServiceCommand(),
+		newLoginCommand(getenv), newLogoutCommand(getenv), newWhoamiCommand(getenv),
 	)
 	applyConventions(root)
 	return root

@@ -101,7 +101,22 @@ the server's defaults).`,
 	}
 	addYes(del, "delete without asking")
 	cmd.AddCommand(create, list, get, update, del)
-	completeWith(cmd, c.completeArgs(getenv, userNames), "get", "update", "delete")
+	// deactivate/activate are update --status: deactivating revokes the
+	// user's personal access tokens and ends their console sessions.
+	for _, verb := range []struct{ use, short, status string }{
+		{"deactivate NAME", "Deactivate a user: revokes their personal access tokens and ends their console sessions", "inactive"},
+		{"activate NAME", "Reactivate a user (they create new tokens)", "active"},
+	} {
+		status := verb.status
+		cmd.AddCommand(&cobra.Command{
+			Use: verb.use, Short: verb.short, Args: cobra.ExactArgs(1),
+			RunE: c.run(getenv, func(cmd *cobra.Command, args []string, cl *client.Client) (view, error) {
+				u, err := cl.UpdateUser(cmd.Context(), args[0], api.UpdateUser{Status: &status})
+				return userView(u), named(err, userRef, args[0])
+			}),
+		})
+	}
+	completeWith(cmd, c.completeArgs(getenv, userNames), "get", "update", "activate", "deactivate", "delete")
 	completeFlag(update, "status", "active", "inactive")
 	return cmd
 }

@@ -77,3 +77,26 @@ func TestCLIUserAllowedListsAndPagedTokens(t *testing.T) {
 		t.Fatalf("pat list --all shows %d tokens, want 107", len(all.Items))
 	}
 }
+
+// user deactivate / activate set the status (deactivating revokes the
+// user's tokens, and, with single sign-on, ends their sessions: a store
+// rule, tested in server/sso).
+func TestCLIUserDeactivateActivate(t *testing.T) {
+	d := startDaemon(t, filepath.Join(t.TempDir(), "data"))
+	admin := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN_FILE=" + filepath.Join(d.data, "admin.token")}
+	run(t, admin, false, "user", "create", "hal", "--email", "hal@example.com")
+	halPAT := jsonField(t, run(t, admin, false, "pat", "create", "--user", "hal", "--name", "cli", "-o", "json"), "clientSecret")
+	if got := jsonField(t, run(t, admin, false, "user", "deactivate", "hal", "-o", "json"), "status"); got != "inactive" {
+		t.Fatalf("status after deactivate: %q", got)
+	}
+	hal := []string{"TOKENWRIGHT_SERVER=" + d.url, "TOKENWRIGHT_TOKEN=" + halPAT}
+	if out := run(t, hal, true, "user", "get", "me"); !strings.Contains(out, "unauthenticated") {
+		t.Fatalf("the deactivated user's token still works: %s", out)
+	}
+	if got := jsonField(t, run(t, admin, false, "user", "activate", "hal", "-o", "json"), "status"); got != "active" {
+		t.Fatalf("status after activate: %q", got)
+	}
+	if out := run(t, admin, true, "user", "deactivate", "nobody"); !strings.Contains(out, "nobody") {
+		t.Fatalf("unknown user: %s", out)
+	}
+}

@@ -25,9 +25,10 @@ func TestRedact(t *testing.T) {
 		"Bearer " + jwt,                        // a JWT
 		"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", // unsigned JWT
 		"client_id=" + pat.String() + "&x=1",
+		"Bearer " + apikey.SessionPrefix + "Vq3-_x9ZkTQ0bPz8y7mW2nA4cRdEfGhIjKlMnOpQrSt", // a CLI session credential
 	} {
 		out := apikey.Redact(in)
-		if strings.Contains(out, "twk_") || strings.Contains(out, "twp_") || strings.Contains(out, "eyJ") {
+		if strings.Contains(out, "twk_") || strings.Contains(out, "twp_") || strings.Contains(out, apikey.SessionPrefix) || strings.Contains(out, "eyJ") {
 			t.Errorf("Redact(%q) = %q", in, out)
 		}
 		if !strings.Contains(out, apikey.Redacted) {

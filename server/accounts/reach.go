@@ -233,3 +233,18 @@ func ValidAudience(s string) bool { return validAudience(s) }
 
 // ValidScope: see ValidAudience.
 func ValidScope(s string) bool { return validScope(s) }
+
+// ValidRole: see ValidAudience (sso.roles maps groups to roles).
+func ValidRole(s string) bool { return validRole(s) }
+
+// UserAllowsAddress reports whether u may act from ip: the user's
+// allowed networks bind their console sessions as they bind their
+// personal access tokens on the admin API. An unknown address (no
+// client IP) is not refused, as for tokens.
+func (s *Service) UserAllowsAddress(u store.User, ip string) bool {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return true
+	}
+	return s.ownerReach(nil, &u).AllowsAddress(addr)
+}

@@ -37,6 +37,30 @@ type API struct {
 	signing  SigningKeys // nil: the signing-key routes answer 404
 	domino   DominoSettings
 	snapshot Snapshotter // backup.go; nil: backups unavailable
+	sessions Sessions    // nil: bearer tokens only (single sign-on off)
+	// fromConsole, when set (console.patSignIn: false), marks requests
+	// sent by the console's pages; a bearer token on one is refused.
+	fromConsole func(*http.Request) bool
+}
+
+// Sessions authenticates console sessions (server/sso). ok is false when
+// the request carries no session cookie; err is a refusal (cross-site:
+// Forbidden, 403; an ended session: 401) or a store outage (503).
+type Sessions interface {
+	Authenticate(r *http.Request) (actor accounts.Actor, ok bool, err error)
+	// Forbidden reports whether err refuses the request as a cross-site
+	// one (403) rather than as unauthenticated (401).
+	Forbidden(err error) bool
+	// AuthenticateBearer resolves a CLI session credential (a bearer
+	// token starting with apikey.SessionPrefix); err as for Authenticate.
+	AuthenticateBearer(r *http.Request, token string) (accounts.Actor, error)
+}
+
+// WithSessions makes the API accept console sessions besides bearer
+// tokens (a bearer token, when sent, is used and the session ignored).
+func (a *API) WithSessions(s Sessions) *API {
+	a.sessions = s
+	return a
 }
 
 // New returns the API.
@@ -60,9 +84,24 @@ func actorFrom(ctx context.Context) accounts.Actor {
 func (a *API) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r)
+		if ok && a.sessions != nil && strings.HasPrefix(token, apikey.SessionPrefix) {
+			actor, err := a.sessions.AuthenticateBearer(r, token)
+			a.serveSession(w, r, next, actor, err)
+			return
+		}
+		if !ok && a.sessions != nil {
+			if actor, ok, err := a.sessions.Authenticate(r); ok {
+				a.serveSession(w, r, next, actor, err)
+				return
+			}
+		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tokenwright"`)
 			writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, "a bearer personal access token is required")
+			return
+		}
+		if a.fromConsole != nil && a.fromConsole(r) {
+			writeError(w, http.StatusForbidden, api.CodeForbidden, ErrConsoleBearer.Error())
 			return
 		}
 		ip := ""
@@ -92,6 +131,30 @@ func (a *API) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 	})
+}
+
+// serveSession serves a request authenticated by a console session (or
+// answers its refusal).
+func (a *API) serveSession(w http.ResponseWriter, r *http.Request, next http.Handler, actor accounts.Actor, err error) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		writeError(w, http.StatusServiceUnavailable, api.CodeUnavailable, store.UnavailableReason(err))
+		return
+	case err != nil && a.sessions.Forbidden(err):
+		writeError(w, http.StatusForbidden, api.CodeForbidden, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusUnauthorized, api.CodeUnauthenticated, err.Error())
+		return
+	}
+	reqctx.SetActor(r.Context(), reqctx.Actor{Name: actor.Name()})
+	// The session's own budget is the user's: "session:" keeps it apart
+	// from key ids.
+	if errors.Is(reqctx.Authenticated(r.Context(), "session:"+actor.Name()), reqctx.ErrThrottled) {
+		writeError(w, http.StatusTooManyRequests, api.CodeRateLimited, ratelimit.RefusalMessage)
+		return
+	}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, actor)))
 }
 
 func bearer(r *http.Request) (string, bool) {

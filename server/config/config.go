@@ -126,6 +126,10 @@ type Config struct {
 	// Tracing exports OpenTelemetry spans over OTLP/HTTP; off unless an
 	// endpoint is set (server/tracing, docs/observability.md).
 	Tracing tracing.Config `yaml:"tracing"`
+
+	// SSO and Console: single sign-on to the console (sso.go).
+	SSO     SSO     `yaml:"sso"`
+	Console Console `yaml:"console"`
 }
 
 // Default returns the built-in defaults. Those of the account rules
@@ -153,6 +157,7 @@ func Default() Config {
 	c.Bootstrap.AdminName, c.Bootstrap.AdminEmail = "admin", "admin@localhost"
 	c.Limits = defaultLimits()
 	c.Tracing = tracing.DefaultConfig()
+	c.SSO, c.Console = defaultSSO(), defaultConsole()
 	return c
 }
 
@@ -217,7 +222,7 @@ func applyEnv(c *Config, environ []string) error {
 	ignored := map[string]bool{"TOKENWRIGHT_CONFIG": true, "TOKENWRIGHT_KEK": true, "TOKENWRIGHT_SERVER": true,
 		"TOKENWRIGHT_TOKEN": true, "TOKENWRIGHT_TOKEN_FILE": true, "TOKENWRIGHT_CLIENT_ID": true,
 		"TOKENWRIGHT_CLIENT_SECRET": true, "TOKENWRIGHT_NOTIFICATIONS_WEBHOOK_SECRET": true,
-		"TOKENWRIGHT_METRICS_BEARER_TOKEN": true}
+		"TOKENWRIGHT_METRICS_BEARER_TOKEN": true, SSOClientSecretEnv: true}
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, "TOKENWRIGHT_") || ignored[name] {
@@ -403,6 +408,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Limits.validate()...)
 	errs = append(errs, c.validateStore()...)
 	errs = append(errs, c.Tracing.Validate()...)
+	errs = append(errs, c.validateSSO()...)
 	return errors.Join(errs...)
 }
 

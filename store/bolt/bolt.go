@@ -37,12 +37,13 @@ var (
 	bucketSigningKeys  = []byte("signing_keys")
 	bucketAudit        = []byte("audit") // big-endian sequence -> event
 	bucketRevoked      = []byte("revoked_tokens")
+	bucketSessions     = []byte("sessions") // hex SHA-256 of the secret -> store.Session
 	// meta: "format" -> store.FormatVersion as decimal text.
 	bucketMeta = []byte("meta")
 	keyFormat  = []byte("format")
 
 	allBuckets = [][]byte{bucketAccounts, bucketUsers, bucketNames, bucketEmails, bucketKeys,
-		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketMeta}
+		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketSessions, bucketMeta}
 )
 
 // Store is the bbolt implementation of store.Store. The records' reads

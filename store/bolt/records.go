@@ -38,7 +38,7 @@ var _ records.Tx = recordTx{}
 var buckets = map[records.Family][]byte{
 	records.Accounts: bucketAccounts, records.Users: bucketUsers, records.Names: bucketNames,
 	records.Emails: bucketEmails, records.Keys: bucketKeys, records.SigningKeys: bucketSigningKeys,
-	records.Revoked: bucketRevoked,
+	records.Revoked: bucketRevoked, records.Sessions: bucketSessions,
 }
 
 func bucketOf(fam records.Family) ([]byte, error) {

@@ -65,6 +65,7 @@ const (
 	famPATName = string(records.TokenNames)
 	famSigning = string(records.SigningKeys)
 	famRevoked = string(records.Revoked)
+	famSession = string(records.Sessions)
 	famAudit   = "audit" // not mirrored
 	famLock    = "lock"  // concurrency mutexes, not mirrored
 	famMeta    = "meta"

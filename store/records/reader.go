@@ -79,3 +79,7 @@ func (r Reader) IsTokenRevoked(ctx context.Context, jti string) (bool, error) {
 func (r Reader) ListRevokedTokens(ctx context.Context) ([]store.RevokedToken, error) {
 	return readAll[store.RevokedToken](ctx, r, Revoked)
 }
+
+func (r Reader) GetSession(ctx context.Context, id string) (store.Session, error) {
+	return readOne[store.Session](ctx, r, Sessions, id)
+}

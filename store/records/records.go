@@ -49,6 +49,8 @@ const (
 	TokenNames  Family = "patname"
 	SigningKeys Family = "sk"
 	Revoked     Family = "revoked"
+	// Sessions are console sessions by the hash of their secret.
+	Sessions Family = "session"
 )
 
 // The values of Names records.
@@ -260,7 +262,14 @@ func (w Writer) CreateUser(ctx context.Context, u store.User) error {
 func (w Writer) UpdateUser(ctx context.Context, name string, update func(store.User) (store.User, error)) (store.User, error) {
 	return updatePrincipal(ctx, w, Users, name, update, func(tx Tx, old store.User, updated *store.User) error {
 		updated.Name, updated.ID = old.Name, old.ID // immutable
-		return changeEmail(tx, name, old.Email, updated.Email)
+		if err := changeEmail(tx, name, old.Email, updated.Email); err != nil {
+			return err
+		}
+		if updated.Status != store.StatusActive {
+			_, err := deleteUserSessions(tx, name)
+			return err
+		}
+		return nil
 	})
 }
 
@@ -269,6 +278,9 @@ func (w Writer) UpdateUser(ctx context.Context, name string, update func(store.U
 func (w Writer) DeleteUser(ctx context.Context, name string) error {
 	return deletePrincipal(ctx, w, Users, name, func(tx Tx, u store.User) (string, error) {
 		if err := deleteOwnedKeys(tx, store.KindPersonalToken, name); err != nil {
+			return "", err
+		}
+		if _, err := deleteUserSessions(tx, name); err != nil {
 			return "", err
 		}
 		return u.Email, dropOwner(tx, name)

@@ -49,6 +49,9 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChangeAudit", testChangeAudit},
 		{"InvalidChangeAuditChangesNothing", testInvalidChangeAuditChangesNothing},
 		{"KeyFeed", testKeyFeed},
+		{"Sessions", testSessions},
+		{"SessionsEndWithUser", testSessionsEndWithUser},
+		{"SessionConsumedOnce", testSessionConsumedOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

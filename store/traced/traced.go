@@ -272,3 +272,41 @@ func (s *Store) Health(ctx context.Context) (err error) {
 
 // Close closes the wrapped store; it makes no span.
 func (s *Store) Close() error { return s.next.Close() }
+
+// --- console sessions ---
+
+func (s *Store) CreateSession(ctx context.Context, se store.Session) (err error) {
+	ctx, sp := s.start(ctx, "CreateSession")
+	defer func() { sp.end(err) }()
+	return s.next.CreateSession(ctx, se)
+}
+
+func (s *Store) GetSession(ctx context.Context, id string) (_ store.Session, err error) {
+	ctx, sp := s.start(ctx, "GetSession")
+	defer func() { sp.end(err) }()
+	return s.next.GetSession(ctx, id)
+}
+
+func (s *Store) UpdateSession(ctx context.Context, id string, update func(store.Session) (store.Session, error)) (_ store.Session, err error) {
+	ctx, sp := s.start(ctx, "UpdateSession")
+	defer func() { sp.end(err) }()
+	return s.next.UpdateSession(ctx, id, update)
+}
+
+func (s *Store) DeleteSession(ctx context.Context, id string) (err error) {
+	ctx, sp := s.start(ctx, "DeleteSession")
+	defer func() { sp.end(err) }()
+	return s.next.DeleteSession(ctx, id)
+}
+
+func (s *Store) DeleteUserSessions(ctx context.Context, user string) (_ int, err error) {
+	ctx, sp := s.start(ctx, "DeleteUserSessions")
+	defer func() { sp.end(err) }()
+	return s.next.DeleteUserSessions(ctx, user)
+}
+
+func (s *Store) PruneSessions(ctx context.Context, now time.Time) (_ []store.Session, err error) {
+	ctx, sp := s.start(ctx, "PruneSessions")
+	defer func() { sp.end(err) }()
+	return s.next.PruneSessions(ctx, now)
+}

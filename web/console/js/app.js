@@ -1,7 +1,8 @@
 // The console shell: sign-in, sign-out, the navigation bar and the route
 // table; router.js renders the page of the current hash.
 import { h, clear } from './dom.js';
-import { get, setToken, setUnauthenticatedHandler } from './api.js';
+import { get, setToken, setSession, isSession, settings, sessionUser, endSession, setUnauthenticatedHandler } from './api.js';
+import { toast } from './ui.js';
 import { startRouter, setUser, refresh } from './router.js';
 import { accountsPage } from './pages/accounts.js';
 import { accountPage } from './pages/account.js';
@@ -50,7 +51,9 @@ function showSignedIn(me) {
   else refresh();
 }
 
-function signOut(message) {
+// showSignIn forgets who was signed in and shows the sign-in page with
+// message (an ended session, a signed-out user).
+function showSignIn(message) {
   setToken('');
   setUser(null);
   clear($('view'));
@@ -60,7 +63,28 @@ function signOut(message) {
   $('signin-error').textContent = message || '';
   const input = $('signin-token');
   input.value = '';
-  input.focus();
+  if (!$('signin-pat').hidden) input.focus();
+  else if (!$('signin-sso').hidden) $('signin-sso-link').focus();
+}
+
+// signOut ends a console session at the server (POST /ui/logout); a
+// token sign-in only forgets the token.
+async function signOut() {
+  if (isSession()) {
+    let providerLogout;
+    try {
+      providerLogout = await endSession();
+    } catch (e) {
+      toast(e.message);
+      return;
+    }
+    if (providerLogout) {
+      // The provider ends its own session and returns to /ui/.
+      window.location.assign(providerLogout);
+      return;
+    }
+  }
+  showSignIn('You are signed out.');
 }
 
 async function signIn(ev) {
@@ -90,16 +114,28 @@ async function signIn(ev) {
   showSignedIn(me);
 }
 
-function start() {
+async function start() {
   $('signin-form').addEventListener('submit', signIn);
-  $('signout').addEventListener('click', () => signOut('You are signed out.'));
-  setUnauthenticatedHandler(() => signOut('Your session ended: the token was revoked or has expired. Sign in again.'));
+  $('signout').addEventListener('click', signOut);
+  setUnauthenticatedHandler(() => showSignIn(isSession()
+    ? 'Your session ended: it expired, you signed out elsewhere, or your account was deactivated. Sign in again.'
+    : 'Your session ended: the token was revoked or has expired. Sign in again.'));
   startRouter(routes);
   document.querySelector('.skip').addEventListener('click', (ev) => {
     ev.preventDefault();
     $('main').focus();
   });
-  $('signin-token').focus();
+  const offered = await settings();
+  $('signin-sso').hidden = !offered.sso;
+  $('signin-pat').hidden = !offered.patSignIn;
+  // A session (single sign-on) survives a reload: ask who it is.
+  const found = offered.sso ? await sessionUser() : {};
+  if (found.user) {
+    setSession(true);
+    showSignedIn(found.user);
+    return;
+  }
+  showSignIn(found.problem || '');
 }
 
 start();

@@ -1,6 +1,6 @@
 // The credential table shared by service-account keys and personal access
 // tokens: the same columns, badges, menus and dialogs for both.
-import { h, fmtTime } from './dom.js';
+import { h, fmtTime, list } from './dom.js';
 import { get, getAll, post, del } from './api.js';
 import { badge, table, rowMenu, confirmDialog, formDialog, revealDialog, toast, errorBox } from './ui.js';
 
@@ -17,16 +17,21 @@ export function expiryBody(choice) {
   return { expiresIn: parseInt(choice, 10) * DAY };
 }
 
+// allowed describes an owner's allowed list for a hint.
+const allowed = (l) => (l && l.length ? l.join(', ') : 'the server defaults');
+
 // keyPanel renders the table and the toolbar for one set of credentials.
 //   kind: 'key' (service-account API key) or 'token' (personal access token)
 //   base: API path of the collection (/service-accounts/x/keys, /users/x/tokens)
 //   clientId: shown in the reveal dialog (the client_id to use with the secret)
 //   canCreate: whether to offer "New …"
-export async function keyPanel({ kind, base, clientId, canCreate = true, title }) {
+//   owner: for tokens, the user (GET /users/…): the create dialog offers to
+//     narrow the token within the allowed lists an administrator set
+export async function keyPanel({ kind, base, clientId, canCreate = true, title, owner }) {
   const noun = kind === 'key' ? 'key' : 'token';
   const section = h('section', { class: 'panel', 'aria-labelledby': 'keys-title' });
   const reload = async () => {
-    const fresh = await keyPanel({ kind, base, clientId, canCreate, title });
+    const fresh = await keyPanel({ kind, base, clientId, canCreate, title, owner });
     section.replaceWith(fresh);
   };
   let items;
@@ -44,9 +49,15 @@ export async function keyPanel({ kind, base, clientId, canCreate = true, title }
         { name: 'name', label: 'Name', required: true, hint: kind === 'key' ? 'A label, e.g. the job that uses it.' : 'Letters, digits, dots and dashes; unique among your tokens.' },
         { name: 'description', label: 'Description', type: 'textarea', rows: 2 },
         { name: 'expiry', label: 'Expires in', type: 'select', options: expiryChoices, value: '90d' },
+        ...(owner ? [
+          { name: 'scopes', label: 'Scopes (optional)', hint: 'Comma-separated; empty: all you may use. Allowed: ' + allowed(owner.allowedScopes) },
+          { name: 'audiences', label: 'Audiences (optional)', hint: 'Comma-separated; empty: all you may use. Allowed: ' + allowed(owner.allowedAudiences) },
+        ] : []),
       ],
       submitLabel: 'Create ' + noun,
-      submit: (v) => post(base, { name: v.name.trim(), description: v.description.trim() || undefined, ...expiryBody(v.expiry) }),
+      submit: (v) => post(base, { name: v.name.trim(), description: v.description.trim() || undefined, ...expiryBody(v.expiry),
+        scopes: owner && list(v.scopes).length ? list(v.scopes) : undefined,
+        audiences: owner && list(v.audiences).length ? list(v.audiences) : undefined }),
     });
     if (!created) return;
     if (created.clientSecret) {

@@ -7,9 +7,9 @@ import { keyPanel } from '../keys.js';
 import { refresh } from '../router.js';
 
 export async function myTokensPage(view, me) {
-  const panel = await keyPanel({ kind: 'token', base: '/users/me/tokens', clientId: me.userName, title: 'Tokens' });
+  const panel = await keyPanel({ kind: 'token', base: '/users/me/tokens', clientId: me.userName, title: 'Tokens', owner: me });
   page(view, 'My personal access tokens',
-    h('p', {}, 'Tokens sign you in to this console, the CLI and the admin API, and can be exchanged for a JWT with client ID ',
+    h('p', {}, 'Tokens authenticate you to the admin API and the CLI (and to this console where token sign-in is on), and can be exchanged for a JWT with client ID ',
       h('code', {}, me.userName), '.'), panel);
 }
 
