@@ -24,11 +24,16 @@ func (m *Manager) PruneExpired(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, se := range pruned {
+		if se.Kind == store.SessionCLICode || se.Kind == store.SessionCLIDevice {
+			// A code never exchanged, or the mark of a redeemed device
+			// code: records of a sign-in, not sessions anyone had.
+			continue
+		}
 		timeout := "idle"
 		if !now.Before(se.ExpiresAt) {
 			timeout = "absolute"
 		}
-		m.audit(ctx, se.User, "session.expire", store.ResultSuccess, "", map[string]string{"timeout": timeout, "by": "prune"})
+		m.audit(ctx, se.User, "session.expire", store.ResultSuccess, "", map[string]string{"timeout": timeout, "by": "prune", "kind": string(se.Kind)})
 	}
 	return len(pruned), nil
 }

@@ -52,6 +52,13 @@ func TestPrunerEndsAbandonedSessions(t *testing.T) {
 	if s, _ := e.me(t, active); s != http.StatusOK {
 		t.Fatalf("active session after 50m: %d", s)
 	}
+	// A CLI's one-time code, unexchanged: pruned without a session.expire
+	// (it was never a session anyone had).
+	code := store.Session{ID: sso.HashSessionSecret("unexchanged-code"), User: "alice", CreatedAt: now(), LastSeenAt: now(),
+		ExpiresAt: now().Add(time.Minute), IdleTimeout: time.Minute, Kind: store.SessionCLICode}
+	if err := db.CreateSession(t.Context(), code); err != nil {
+		t.Fatal(err)
+	}
 	offset.Add(int64(20 * time.Minute)) // abandoned: 70m unused (idle timeout 1h); active: 20m
 
 	m, err := sso.New(sso.Options{SSO: tw.Config.SSO, Console: tw.Config.Console, PublicURL: tw.URL, Store: db, Log: zerolog.Nop(), Now: now})
@@ -61,11 +68,20 @@ func TestPrunerEndsAbandonedSessions(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	tick, done := make(chan time.Time), make(chan struct{})
 	go func() { m.RunPruner(ctx, tick); close(done) }()
+	// The pruner takes the second tick only once the first round is
+	// over: after it, that round's audit events are all written.
 	tick <- now()
-	eventually.True(t, 5*time.Second, "the abandoned session's end audited", func() bool { return len(e.audit(t, "session.expire")) == 1 })
-	ev := e.audit(t, "session.expire")[0]
-	if ev.Actor != "alice" || ev.Details["timeout"] != "idle" || ev.Details["by"] != "prune" {
+	tick <- now()
+	events := e.audit(t, "session.expire")
+	if len(events) != 1 {
+		t.Fatalf("session.expire events after pruning %+v, want the abandoned session's only", events)
+	}
+	ev := events[0]
+	if ev.Actor != "alice" || ev.Details["timeout"] != "idle" || ev.Details["by"] != "prune" || ev.Details["kind"] != "console" {
 		t.Fatalf("session.expire %+v", ev)
+	}
+	if _, err := db.GetSession(ctx, code.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired CLI code after pruning: %v", err)
 	}
 	if _, err := db.GetSession(ctx, abandonedID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("abandoned session after pruning: %v", err)
