@@ -159,7 +159,7 @@ func TestCLICodeRefusals(t *testing.T) {
 	op := ssotest.Start(t, alice)
 	tw := servertest.Start(t, servertest.Options{Now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) },
 		Configure: func(c *config.Config) { c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID },
-		Environ: op.Environ})
+		Environ:   op.Environ})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	e := env{op: op, tw: tw}
 

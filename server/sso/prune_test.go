@@ -41,7 +41,7 @@ func TestPrunerEndsAbandonedSessions(t *testing.T) {
 	op := ssotest.Start(t, alice)
 	tw := servertest.Start(t, servertest.Options{Now: now,
 		Configure: func(c *config.Config) { c.SSO.Issuer, c.SSO.ClientID = op.Issuer, op.ClientID },
-		Environ: op.Environ})
+		Environ:   op.Environ})
 	op.Register(t, tw.URL+sso.CallbackPath)
 	e := env{op: op, tw: tw}
 	db := tw.Server.Store()
