@@ -72,7 +72,7 @@ type Issuer struct {
 	published       []*key                           // every key in the JWKS, oldest first
 	cacheControl    string
 	padJWKS         int
-	hangJWKS        bool
+	hold            chan struct{} // non-nil: JWKS requests wait for it to close
 	redirect        bool
 	discoveryIssuer string
 }
@@ -172,6 +172,9 @@ func (i *Issuer) KID(alg jose.SignatureAlgorithm) string {
 type Signing struct {
 	Alg jose.SignatureAlgorithm // "" = RS256; New makes RS256, ES256 and EdDSA keys, Rotate any other
 	KID string                  // "" = the signing key's own kid; set it to claim a kid the JWKS lacks
+	// KeyOf signs with the key made for another algorithm (and its kid),
+	// e.g. PS256 with the RS256 key, whose JWK says "alg": "RS256".
+	KeyOf jose.SignatureAlgorithm
 }
 
 // Mint signs claims (marshalled as JSON) with the issuer's current key.
@@ -184,11 +187,15 @@ func (i *Issuer) Mint(t testing.TB, claims map[string]any, s ...Signing) string 
 	if sg.Alg == "" {
 		sg.Alg = jose.RS256
 	}
+	keyAlg := sg.Alg
+	if sg.KeyOf != "" {
+		keyAlg = sg.KeyOf
+	}
 	i.mu.Lock()
-	k := i.current[sg.Alg]
+	k := i.current[keyAlg]
 	i.mu.Unlock()
 	if k == nil {
-		t.Fatalf("federationtest: no %s key (call Rotate(t, %s) first)", sg.Alg, sg.Alg)
+		t.Fatalf("federationtest: no %s key (call Rotate(t, %s) first)", keyAlg, keyAlg)
 	}
 	kid := k.kid
 	if sg.KID != "" {
@@ -271,12 +278,19 @@ func (i *Issuer) PadJWKS(n int) {
 	i.padJWKS = n
 }
 
-// HangJWKS makes the JWKS endpoint accept requests and never answer (until
-// the client gives up or the test ends).
+// HangJWKS(true) makes JWKS requests wait without an answer until the
+// client gives up, the test ends or HangJWKS(false) releases them (they
+// are then answered with the JWKS as it is at that moment).
 func (i *Issuer) HangJWKS(hang bool) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.hangJWKS = hang
+	switch {
+	case hang && i.hold == nil:
+		i.hold = make(chan struct{})
+	case !hang && i.hold != nil:
+		close(i.hold)
+		i.hold = nil
+	}
 }
 
 // RedirectDiscovery makes the discovery path answer 302 to another path
@@ -327,19 +341,24 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	i.jwksFetches.Add(1)
 	i.mu.Lock()
-	hang, pad, cc := i.hangJWKS, i.padJWKS, i.cacheControl
+	hold := i.hold
+	i.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		case <-i.release:
+			return
+		}
+	}
+	i.mu.Lock()
+	pad, cc := i.padJWKS, i.cacheControl
 	set := jose.JSONWebKeySet{}
 	for _, k := range i.published {
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.signer.Public(), KeyID: k.kid, Algorithm: string(k.alg), Use: "sig"})
 	}
 	i.mu.Unlock()
-	if hang {
-		select {
-		case <-r.Context().Done():
-		case <-i.release:
-		}
-		return
-	}
 	doc := map[string]any{"keys": set.Keys}
 	if pad > 0 {
 		doc["padding"] = strings.Repeat("x", pad)
