@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/tokenwright/tokenwright/pkg/api"
+	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/federation/federationtest"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store"
@@ -154,13 +155,13 @@ func TestFederatedExchangeForms(t *testing.T) {
 	// A real OAuth client library: x/oauth2's client credentials with the
 	// foreign token as the client assertion and no secret.
 	cc := &clientcredentials.Config{ClientID: fedAccount, TokenURL: s.URL + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams,
-		Scopes: []string{"$DATA"}, EndpointParams: url.Values{"client_assertion_type": {assertionTypeJWT},
+		Scopes: []string{"Domino.user.all"}, EndpointParams: url.Values{"client_assertion_type": {assertionTypeJWT},
 			"client_assertion": {e.github(t, s.URL, nil)}}}
 	tok, err := cc.Token(context.Background())
 	if err != nil {
 		t.Fatalf("x/oauth2 client credentials with a foreign assertion: %v\nlogs: %s", err, s.Logs())
 	}
-	if c := claimsOfToken(t, tok.AccessToken); c["sub"] != fedAccount || c["scope"] != "$DATA" {
+	if c := claimsOfToken(t, tok.AccessToken); c["sub"] != fedAccount || c["scope"] != "Domino.user.all" {
 		t.Fatalf("x/oauth2 token claims %v", c)
 	}
 
@@ -190,7 +191,9 @@ func TestFederatedExchangeForms(t *testing.T) {
 
 func TestFederatedExchangeRefusals(t *testing.T) {
 	t.Parallel()
-	e := startFederation(t, servertest.Options{})
+	// Many refusals for one account from one address: the failure budget
+	// would answer 429 (TestFederatedRefusalsAreRateLimited).
+	e := startFederation(t, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled = false }})
 	s := e.s
 	// A rule whose condition errors at evaluation (no such claim): the
 	// token it is the only rule for must be refused, not accepted.
@@ -293,10 +296,11 @@ func TestFederatedExchangeRefusals(t *testing.T) {
 
 	// The audit trail: successes and the refusals of verified tokens,
 	// with rule, issuer, subject and the claims' digest.
-	var events []api.AuditEvent
-	if code := s.Do(t, s.AdminToken, "GET", "/api/v1/audit?limit=200", nil, &events); code != 200 {
+	var list api.List[api.AuditEvent]
+	if code := s.Do(t, s.AdminToken, "GET", "/api/v1/audit?limit=200", nil, &list); code != 200 {
 		t.Fatalf("audit: HTTP %d", code)
 	}
+	events := list.Items
 	var success, denied int
 	reasons := map[string]bool{}
 	for _, ev := range events {
@@ -360,6 +364,27 @@ func federationMetricLines(text string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Refused exchanges spend the claimed account's failure budget at the
+// edge, like wrong secrets: the federated grants go through the same
+// route and limits as client credentials.
+func TestFederatedRefusalsAreRateLimited(t *testing.T) {
+	t.Parallel()
+	e := startFederation(t, servertest.Options{})
+	for i := 0; ; i++ {
+		status, body, hdr := postToken(t, e.s, jwtBearerForm(e.github(t, "https://elsewhere.example.com", nil)), "", "")
+		if status == http.StatusTooManyRequests {
+			if body["error"] != "slow_down" || hdr.Get("Retry-After") == "" {
+				t.Fatalf("429 answer %v, Retry-After %q", body, hdr.Get("Retry-After"))
+			}
+			break
+		}
+		wantRefused(t, "wrong audience", status, body)
+		if i > 50 {
+			t.Fatal("50 refused exchanges and no 429")
+		}
+	}
 }
 
 // A replayed jti is refused after a restart on the same bbolt file: the
