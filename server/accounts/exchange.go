@@ -64,12 +64,7 @@ func (s *Service) FederatedPrincipal(ctx context.Context, rule store.FederationR
 	if err != nil {
 		return nil, fmt.Errorf("looking up the federated account: %w", err)
 	}
-	p := &Principal{
-		Key: store.Key{ID: FederatedKeyID(rule.ID), Kind: store.KindServiceKey, Owner: sa.Name,
-			Scopes: rule.AllowedScopes, Audiences: rule.AllowedAudiences},
-		Account:  &sa,
-		External: &actor,
-	}
+	p := &Principal{Key: federatedKey(rule), Account: &sa, External: &actor}
 	if err := s.admit(ctx, p, s.now()); err != nil {
 		return nil, err
 	}
@@ -77,6 +72,14 @@ func (s *Service) FederatedPrincipal(ctx context.Context, rule store.FederationR
 		return nil, err
 	}
 	return p, nil
+}
+
+// federatedKey is the credential a federation rule stands for: never
+// stored, never revoked or expired (deleting the rule ends it), owned by
+// the rule's account, narrowed by the rule's allowed scopes and audiences.
+func federatedKey(rule store.FederationRule) store.Key {
+	return store.Key{ID: FederatedKeyID(rule.ID), Kind: store.KindServiceKey, Owner: rule.Account,
+		Scopes: rule.AllowedScopes, Audiences: rule.AllowedAudiences}
 }
 
 // ConsumeForeignToken records a foreign token's (issuer, jti) until it
@@ -158,8 +161,7 @@ func (s *Service) FederatedActive(ctx context.Context, account, keyID string, sc
 	if err != nil {
 		return false, err
 	}
-	p := &Principal{Key: store.Key{ID: keyID, Kind: store.KindServiceKey, Owner: account,
-		Scopes: rule.AllowedScopes, Audiences: rule.AllowedAudiences}}
+	p := &Principal{Key: federatedKey(rule)}
 	if err := s.admit(ctx, p, s.now()); ReasonOf(err) != "" {
 		return false, nil
 	} else if err != nil {
