@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,11 +13,13 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/federation/federationtest"
 	"github.com/tokenwright/tokenwright/server/servertest"
 	"github.com/tokenwright/tokenwright/store"
+	"github.com/tokenwright/tokenwright/store/etcd/etcdtest"
 )
 
 // Workload identity federation at the token endpoint, end to end: real
@@ -461,4 +464,63 @@ func TestFederatedExchangeWithTokenwrightAsIssuer(t *testing.T) {
 	if r := introspect(t, s, rsKey, tok); r.Active {
 		t.Fatalf("introspection after the rule was deleted: %+v", r)
 	}
+}
+
+// TestHAFederatedReplayAcrossReplicas: the replay record of a foreign jti
+// is in etcd, so a token exchanged at one replica is refused at the other,
+// and of one token sent to both at once exactly one exchange succeeds.
+func TestHAFederatedReplayAcrossReplicas(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	a, b := servertest.Replicas(t, c.Endpoints(), nil)
+	// Plain HTTP on 127.0.0.1 (allowed for loopback issuers), so that the
+	// replicas' default fetch client reaches it.
+	iss := federationtest.New(t, federationtest.Options{PlainHTTP: true})
+	a.CreateAccount(t, api.CreateServiceAccount{UserName: fedAccount, Email: "deploy@example.com",
+		AllowedScopes: []string{"Domino.user.all"}, AllowedAudiences: []string{dominoSite}})
+	const audience = "tokenwright-ha" // both replicas' rule audience (their URLs differ)
+	rule := store.FederationRule{ID: "gh", Account: fedAccount, Name: "gh", Issuer: iss.URL, Audience: audience,
+		Claims: map[string][]string{"repository_id": {federationtest.GitHubRepositoryID}}, CreatedAt: time.Now().UTC(), CreatedBy: "test"}
+	if err := a.Server.Store().CreateFederationRule(context.Background(), rule); err != nil {
+		t.Fatal(err)
+	}
+	eventually.True(t, 10*time.Second, "replica B sees the rule", func() bool {
+		rules, err := b.Server.Store().ListFederationRules(context.Background(), fedAccount)
+		return err == nil && len(rules) == 1
+	})
+	mint := func() string { return iss.Mint(t, iss.GitHub(audience)) }
+
+	raw := mint()
+	if status, body, _ := postToken(t, a, tokenExchangeForm(raw), "", ""); status != 200 {
+		t.Fatalf("exchange at A: HTTP %d %v", status, body)
+	}
+	status, body, _ := postToken(t, b, tokenExchangeForm(raw), "", "")
+	wantRefused(t, "replay at B", status, body)
+
+	for range 3 {
+		raw := mint()
+		statuses := make(chan int, 2)
+		for _, s := range []*servertest.Server{a, b} {
+			go func() {
+				status, _, _ := postTokenNoFatal(s, tokenExchangeForm(raw))
+				statuses <- status
+			}()
+		}
+		got := []int{<-statuses, <-statuses}
+		if !(got[0] == 200 && got[1] == 400 || got[0] == 400 && got[1] == 200) {
+			t.Fatalf("one token at both replicas at once: HTTP %v, want one 200 and one 400", got)
+		}
+	}
+}
+
+// postTokenNoFatal is postToken for goroutines (no t.Fatal off the test's
+// goroutine): a transport failure is status 0.
+func postTokenNoFatal(s *servertest.Server, form url.Values) (int, map[string]any, error) {
+	resp, err := http.PostForm(s.URL+"/oauth/token", form)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, err
 }
