@@ -191,6 +191,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
 	policy.MaxPATsPerUser = cfg.Keys.MaxPATsPerUser
 	policy.DominoSites, policy.DominoRESTAPI = cfg.Domino.Sites, cfg.Domino.RestAPI
+	policy.Issuer = cfg.Issuer
 	s.accounts = accounts.New(s.store, accounts.Options{Policy: policy, Logger: s.log, Now: opts.Now})
 
 	if err := s.bootstrap(ctx, opts.Banner); err != nil {
