@@ -31,7 +31,7 @@ var (
 	errStatus          = errors.New("answered with an unexpected status")
 	errTooLarge        = errors.New("document exceeds the size cap")
 	errIssuerMismatch  = errors.New("discovery document names another issuer")
-	errNoKeys          = errors.New("no usable public signing key")
+	errNoKeys          = errors.New("no usable public key")
 	errDiscoveryNoJWKS = errors.New("discovery document has no jwks_uri")
 )
 
@@ -128,8 +128,6 @@ func (i *Issuers) get(ctx context.Context, where string, limit int64) ([]byte, h
 		return nil, nil, fmt.Errorf("%s %w (%d to %q)", where, errRedirect, resp.StatusCode, resp.Header.Get("Location"))
 	case resp.StatusCode != http.StatusOK:
 		return nil, nil, fmt.Errorf("%s %w %d", where, errStatus, resp.StatusCode)
-	case resp.ContentLength > limit:
-		return nil, nil, fmt.Errorf("%s: %w (%d bytes, cap %d)", where, errTooLarge, resp.ContentLength, limit)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
@@ -141,9 +139,10 @@ func (i *Issuers) get(ctx context.Context, where string, limit int64) ([]byte, h
 	return body, resp.Header, nil
 }
 
-// parseJWKS returns the public signing keys of a JWKS. A key go-jose
-// cannot read, a private or symmetric one, or one for encryption is
-// skipped (and logged), so that one odd key does not disable the others.
+// parseJWKS returns the public keys of a JWKS (whether a key may verify a
+// given token is keyAllows's question). A key go-jose cannot read, or a
+// private or symmetric one, is skipped (and logged), so that one odd key
+// does not disable the others.
 func (i *Issuers) parseJWKS(body []byte) ([]jose.JSONWebKey, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
@@ -158,8 +157,8 @@ func (i *Issuers) parseJWKS(body []byte) ([]jose.JSONWebKey, error) {
 			i.log.Debug().Err(err).Msg("federation: skipping a JWK that does not parse")
 			continue
 		}
-		if !k.IsPublic() || !k.Valid() || (k.Use != "" && k.Use != "sig") {
-			i.log.Debug().Str("kid", k.KeyID).Msg("federation: skipping a JWK that is not a public signing key")
+		if !k.IsPublic() || !k.Valid() {
+			i.log.Debug().Str("kid", k.KeyID).Msg("federation: skipping a JWK that is not a public key")
 			continue
 		}
 		keys = append(keys, k)

@@ -140,10 +140,10 @@ func TestVerifyRefuses(t *testing.T) {
 		{"wrong audience", with(func(c map[string]any) { c["aud"] = "https://elsewhere.example" }), ReasonAudience},
 		{"wrong audience in an array", with(func(c map[string]any) { c["aud"] = []string{"a", "b"} }), ReasonAudience},
 		{"audience differs by a slash", with(func(c map[string]any) { c["aud"] = audience + "/" }), ReasonAudience},
-		{"expired beyond the skew", with(func(c map[string]any) { c["exp"] = now.Add(-Skew - 2*time.Second).Unix() }), ReasonExpired},
+		{"expired beyond the skew", with(func(c map[string]any) { c["exp"] = now.Add(-62 * time.Second).Unix() }), ReasonExpired},
 		{"no exp", with(func(c map[string]any) { delete(c, "exp") }), ReasonNoExpiry},
-		{"nbf ahead beyond the skew", with(func(c map[string]any) { c["nbf"] = now.Add(Skew + 2*time.Second).Unix() }), ReasonNotYetValid},
-		{"iat ahead beyond the skew", with(func(c map[string]any) { c["iat"] = now.Add(Skew + 2*time.Second).Unix() }), ReasonIssuedInFuture},
+		{"nbf ahead beyond the skew", with(func(c map[string]any) { c["nbf"] = now.Add(62 * time.Second).Unix() }), ReasonNotYetValid},
+		{"iat ahead beyond the skew", with(func(c map[string]any) { c["iat"] = now.Add(62 * time.Second).Unix() }), ReasonIssuedInFuture},
 		{"other issuer", with(func(c map[string]any) { c["iss"] = "https://token.actions.githubusercontent.com" }), ReasonIssuer},
 		{"issuer differs by a slash", with(func(c map[string]any) { c["iss"] = f.iss.URL + "/" }), ReasonIssuer},
 		{"no issuer", with(func(c map[string]any) { delete(c, "iss") }), ReasonIssuer},
@@ -172,9 +172,9 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 	// The skew is tolerated, no more: these verify.
 	for name, change := range map[string]func(c map[string]any){
-		"expired within the skew": func(c map[string]any) { c["exp"] = now.Add(-Skew + 2*time.Second).Unix() },
-		"nbf within the skew":     func(c map[string]any) { c["nbf"] = now.Add(Skew - 2*time.Second).Unix() },
-		"iat within the skew":     func(c map[string]any) { c["iat"] = now.Add(Skew - 2*time.Second).Unix() },
+		"expired within the skew": func(c map[string]any) { c["exp"] = now.Add(-58 * time.Second).Unix() },
+		"nbf within the skew":     func(c map[string]any) { c["nbf"] = now.Add(58 * time.Second).Unix() },
+		"iat within the skew":     func(c map[string]any) { c["iat"] = now.Add(58 * time.Second).Unix() },
 		"no nbf, no iat, no jti":  func(c map[string]any) { delete(c, "nbf"); delete(c, "iat"); delete(c, "jti") },
 	} {
 		t.Run(name, func(t *testing.T) { f.mustVerify(t, with(change)(t)) })
@@ -263,6 +263,17 @@ func TestOversizedJWKSRefused(t *testing.T) {
 	f.iss.PadJWKS(maxJWKSSize + 1)
 	_, err := f.verify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 	wantReason(t, err, ReasonKeys, errTooLarge)
+	// The failure is remembered for failedFetchRetry: a flood of tokens
+	// for a broken issuer costs it no more requests.
+	f.iss.PadJWKS(0)
+	f.clock.Advance(failedFetchRetry - time.Second)
+	_, err = f.verify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
+	wantReason(t, err, ReasonKeys, errTooLarge)
+	if got := f.iss.JWKSFetches(); got != 1 {
+		t.Fatalf("%d JWKS fetches within %v of a failure, want 1", got, failedFetchRetry)
+	}
+	f.clock.Advance(2 * time.Second)
+	f.mustVerify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 
 	g := newFixture(t, IssuersOptions{})
 	g.iss.PadJWKS(maxJWKSSize - 4<<10) // keys and padding just under the cap
@@ -482,5 +493,60 @@ func TestPeekIssuer(t *testing.T) {
 	wantReason(t, err, ReasonMalformed, nil)
 	if f.iss.JWKSFetches()+f.iss.DiscoveryFetches() != 0 {
 		t.Fatal("PeekIssuer fetched")
+	}
+}
+
+func TestKeyAllows(t *testing.T) {
+	rsaKey := mustJWK(t, `{"kty":"RSA","kid":"r","n":"`+testRSAModulus+`","e":"AQAB"}`)
+	ecKey := mustJWK(t, `{"kty":"EC","kid":"e","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}`)
+	for _, tc := range []struct {
+		name string
+		key  jose.JSONWebKey
+		use  string
+		alg  string
+		tok  jose.SignatureAlgorithm
+		ok   bool
+	}{
+		{"rsa, no use, no alg", rsaKey, "", "", jose.RS256, true},
+		{"rsa for sig, PS384", rsaKey, "sig", "", jose.PS384, true},
+		{"rsa for enc", rsaKey, "enc", "", jose.RS256, false},
+		{"rsa pinned to RS256, token PS256", rsaKey, "", "RS256", jose.PS256, false},
+		{"rsa, token ES256", rsaKey, "", "", jose.ES256, false},
+		{"P-256, ES256", ecKey, "", "ES256", jose.ES256, true},
+		{"P-256, ES384", ecKey, "", "", jose.ES384, false},
+		{"P-256, EdDSA", ecKey, "", "", jose.EdDSA, false},
+	} {
+		k := tc.key
+		k.Use, k.Algorithm = tc.use, tc.alg
+		if err := keyAllows(k, tc.tok); (err == nil) != tc.ok {
+			t.Errorf("%s: keyAllows = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
+
+func mustJWK(t *testing.T, text string) jose.JSONWebKey {
+	t.Helper()
+	var k jose.JSONWebKey
+	if err := k.UnmarshalJSON([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// testRSAModulus is RFC 7517 Appendix A.1's RSA public key.
+const testRSAModulus = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
+
+func TestParseJWKSSkipsWhatItCannotUse(t *testing.T) {
+	v := NewIssuers(IssuersOptions{})
+	doc := `{"keys":[
+		{"kty":"oct","kid":"hmac","k":"c2VjcmV0"},
+		{"kty":"XYZ","kid":"unknown"},
+		{"kty":"RSA","kid":"r","n":"` + testRSAModulus + `","e":"AQAB"}]}`
+	keys, err := v.parseJWKS([]byte(doc))
+	if err != nil || len(keys) != 1 || keys[0].KeyID != "r" {
+		t.Fatalf("parseJWKS = %v, %v; want only the RSA key", keys, err)
+	}
+	if _, err := v.parseJWKS([]byte(`{"keys":[{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}]}`)); !errors.Is(err, errNoKeys) {
+		t.Fatalf("a JWKS of one HMAC key: %v, want errNoKeys", err)
 	}
 }
