@@ -38,8 +38,9 @@ const (
 // fedEnv is a server with the account "deploy" and a GitHub-shaped rule
 // for the foreign issuer, pinned by the immutable ids.
 type fedEnv struct {
-	s   *servertest.Server
-	iss *federationtest.Issuer
+	s      *servertest.Server
+	iss    *federationtest.Issuer
+	ruleID string // the GitHub rule's id
 }
 
 func startFederation(t *testing.T, opts servertest.Options) *fedEnv {
@@ -50,27 +51,21 @@ func startFederation(t *testing.T, opts servertest.Options) *fedEnv {
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: fedAccount, Email: "deploy@example.com",
 		AllowedScopes: []string{"Domino.user.all", "$DATA", "MAIL"}, AllowedAudiences: []string{dominoSite, "https://api.example.com/*"}})
 	e := &fedEnv{s: s, iss: iss}
-	e.addRule(t, store.FederationRule{ID: "gh-main", Name: "github-main", Claims: map[string][]string{
-		"repository_id": {federationtest.GitHubRepositoryID}, "repository_owner_id": {federationtest.GitHubOwnerID},
-		"ref": {federationtest.GitHubRef}}, AllowedScopes: []string{"Domino.user.all", "$DATA"}})
+	// The audience is left to its default, the server's issuer URL.
+	e.ruleID = e.addRule(t, map[string]any{"name": "github-main", "issuer": iss.URL, "claims": map[string]any{
+		"repository_id": federationtest.GitHubRepositoryID, "repository_owner_id": federationtest.GitHubOwnerID,
+		"ref": federationtest.GitHubRef}, "allowedScopes": []string{"Domino.user.all", "$DATA"}})
 	return e
 }
 
-// addRule stores r for the account (the admin API for rules is another
-// part of the issue; the store is what the exchange reads).
-func (e *fedEnv) addRule(t *testing.T, r store.FederationRule) {
+// addRule creates a rule on the account through the admin API.
+func (e *fedEnv) addRule(t *testing.T, body map[string]any) string {
 	t.Helper()
-	r.Account = fedAccount
-	if r.Issuer == "" {
-		r.Issuer = e.iss.URL
+	var r api.FederationRule
+	if code := e.s.Do(t, e.s.AdminToken, "POST", "/api/v1/service-accounts/"+fedAccount+"/federation", body, &r); code != http.StatusCreated {
+		t.Fatalf("creating rule %v: HTTP %d", body, code)
 	}
-	if r.Audience == "" {
-		r.Audience = e.s.URL
-	}
-	r.CreatedAt, r.CreatedBy = time.Now().UTC(), "test"
-	if err := e.s.Server.Store().CreateFederationRule(context.Background(), r); err != nil {
-		t.Fatalf("creating rule %s: %v", r.ID, err)
-	}
+	return r.ID
 }
 
 // github mints a GitHub Actions token for the server's audience, edited
@@ -169,9 +164,9 @@ func TestFederatedExchangeForms(t *testing.T) {
 	}
 
 	// The rule's last use is recorded.
-	r, err := s.Server.Store().GetFederationRule(context.Background(), fedAccount, "gh-main")
-	if err != nil || r.LastUsedAt == nil {
-		t.Fatalf("rule after use: %+v, %v", r, err)
+	var r api.FederationRule
+	if code := s.Do(t, s.AdminToken, "GET", "/api/v1/service-accounts/"+fedAccount+"/federation/"+e.ruleID, nil, &r); code != 200 || r.LastUsedAt == nil {
+		t.Fatalf("rule after use: HTTP %d %+v", code, r)
 	}
 
 	// A scope outside the rule's narrowing is refused as such (the token
@@ -201,8 +196,7 @@ func TestFederatedExchangeRefusals(t *testing.T) {
 	// A rule whose condition errors at evaluation (no such claim): the
 	// token it is the only rule for must be refused, not accepted.
 	other := federationtest.New(t, federationtest.Options{CA: e.iss.CA})
-	e.addRule(t, store.FederationRule{ID: "cel-errors", Name: "cel-errors", Issuer: other.URL,
-		Condition: `claims.no_such_claim.nested == "x"`})
+	e.addRule(t, map[string]any{"name": "cel-errors", "issuer": other.URL, "condition": `claims.no_such_claim.nested == "x"`})
 
 	past := time.Now().Add(-time.Hour)
 	cases := []struct {
@@ -317,8 +311,8 @@ func TestFederatedExchangeRefusals(t *testing.T) {
 		case "success":
 			success++
 			d := ev.Details
-			if d["rule"] != "gh-main" || d["issuer"] != e.iss.URL || !strings.HasPrefix(d["subject"], "repo:") ||
-				len(d["claimsSha256"]) != 64 || !strings.HasPrefix(d["jti"], "federation-gh-main.") || d["grantType"] != grantTokenExchange {
+			if d["rule"] != e.ruleID || d["issuer"] != e.iss.URL || !strings.HasPrefix(d["subject"], "repo:") ||
+				len(d["claimsSha256"]) != 64 || !strings.HasPrefix(d["jti"], "federation-"+e.ruleID+".") || d["grantType"] != grantTokenExchange {
 				t.Fatalf("success event details %v", d)
 			}
 		case "denied":
@@ -338,8 +332,8 @@ func TestFederatedExchangeRefusals(t *testing.T) {
 	// Metrics by rule and result.
 	metrics := getMetrics(t, s)
 	for _, want := range []string{
-		`tokenwright_federated_exchanges_total{result="issued",rule="gh-main"} 1`,
-		`tokenwright_federated_exchanges_total{result="replayed",rule="gh-main"} 3`,
+		`tokenwright_federated_exchanges_total{result="issued",rule="` + e.ruleID + `"} 1`,
+		`tokenwright_federated_exchanges_total{result="replayed",rule="` + e.ruleID + `"} 3`,
 		`tokenwright_tokens_failed_total{result="invalid_grant"}`,
 	} {
 		if !strings.Contains(metrics, want) {
