@@ -518,3 +518,64 @@ func postTokenNoFatal(s *servertest.Server, form url.Values) (int, map[string]an
 	err = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out, err
 }
+
+// No federated token leaves without its audit record: with the audit
+// bucket gone from the live bbolt file, the exchange fails (5xx) and
+// answers no token; once appends work again, a fresh token is exchanged.
+func TestFederatedExchangeNeedsItsAuditRecord(t *testing.T) {
+	t.Parallel()
+	e := startFederation(t, servertest.Options{})
+	db := liveBolt(t, e.s)
+	dropAuditBucket(t, db)
+	status, body, _ := postToken(t, e.s, tokenExchangeForm(e.github(t, e.s.URL, nil)), "", "")
+	if status < 500 || body["access_token"] != nil {
+		t.Fatalf("exchange without an audit trail: HTTP %d %v", status, body)
+	}
+	restoreAuditBucket(t, db)
+	status, body, _ = postToken(t, e.s, tokenExchangeForm(e.github(t, e.s.URL, nil)), "", "")
+	wantIssued(t, e, "after the audit trail is back", status, body)
+}
+
+// Request shapes the exchange refuses before looking at the token, and a
+// foreign assertion outside the token endpoint.
+func TestFederatedExchangeRequestShapes(t *testing.T) {
+	t.Parallel()
+	e := startFederation(t, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled = false }})
+	s := e.s
+	tok := func() string { return e.github(t, s.URL, nil) }
+	with := func(form url.Values, kv ...string) url.Values {
+		for i := 0; i < len(kv); i += 2 {
+			form.Set(kv[i], kv[i+1])
+		}
+		return form
+	}
+	for _, c := range []struct {
+		name string
+		form url.Values
+	}{
+		{"token exchange with an actor token", with(tokenExchangeForm(tok()), "actor_token", tok(), "actor_token_type", tokenTypeJWT)},
+		{"token exchange asking for a refresh token", with(tokenExchangeForm(tok()), "requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")},
+		{"jwt-bearer with a client secret", with(jwtBearerForm(tok()), "client_secret", "hunter2")},
+		{"jwt-bearer with a client assertion", with(jwtBearerForm(tok()), "client_assertion_type", assertionTypeJWT, "client_assertion", tok())},
+	} {
+		if status, body, _ := postToken(t, s, c.form, "", ""); status != 400 || body["error"] != "invalid_request" {
+			t.Fatalf("%s: HTTP %d %v, want 400 invalid_request", c.name, status, body)
+		}
+	}
+	if status, body, _ := postToken(t, s, jwtBearerForm(tok()), fedAccount, "hunter2"); status != 400 || body["error"] != "invalid_request" {
+		t.Fatalf("jwt-bearer with HTTP Basic: HTTP %d %v", status, body)
+	}
+	// A token exchange with a wrong secret is a failed client
+	// authentication, not an exchange.
+	if status, body, _ := postToken(t, s, tokenExchangeForm(tok()), fedAccount, "twk_wrong"); status != 401 || body["error"] != "invalid_client" {
+		t.Fatalf("token exchange with a wrong secret: HTTP %d %v", status, body)
+	}
+	// A foreign assertion authenticates nobody at introspection or revocation.
+	for _, path := range []string{"/oauth/introspect", "/oauth/revoke"} {
+		var out map[string]any
+		form := url.Values{"token": {"x"}, "client_assertion_type": {assertionTypeJWT}, "client_assertion": {tok()}, "client_id": {fedAccount}}
+		if status := postForm(t, s, path, "", "", form, &out); status != 401 || out["error"] != "invalid_client" {
+			t.Fatalf("foreign assertion at %s: HTTP %d %v", path, status, out)
+		}
+	}
+}
