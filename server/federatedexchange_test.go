@@ -570,10 +570,12 @@ func TestFederatedExchangeRequestShapes(t *testing.T) {
 	if status, body, _ := postToken(t, s, tokenExchangeForm(tok()), fedAccount, "twk_wrong"); status != 401 || body["error"] != "invalid_client" {
 		t.Fatalf("token exchange with a wrong secret: HTTP %d %v", status, body)
 	}
-	// A foreign assertion authenticates nobody at introspection or revocation.
+	// A foreign assertion authenticates nobody at introspection or
+	// revocation, even beside grant_type=client_credentials.
 	for _, path := range []string{"/oauth/introspect", "/oauth/revoke"} {
 		var out map[string]any
-		form := url.Values{"token": {"x"}, "client_assertion_type": {assertionTypeJWT}, "client_assertion": {tok()}, "client_id": {fedAccount}}
+		form := url.Values{"token": {"x"}, "client_assertion_type": {assertionTypeJWT}, "client_assertion": {tok()}, "client_id": {fedAccount},
+			"grant_type": {"client_credentials"}}
 		if status := postForm(t, s, path, "", "", form, &out); status != 401 || out["error"] != "invalid_client" {
 			t.Fatalf("foreign assertion at %s: HTTP %d %v", path, status, out)
 		}
