@@ -93,7 +93,10 @@ type federated struct {
 // creation order) that matches. Refusals are errInvalidGrant (logged and,
 // after verification, audited); store failures a 5xx.
 func (s *Server) federate(ctx context.Context, grantType, account, raw string) (*federated, error) {
-	rec := accounts.FederatedExchange{Account: account, GrantType: grantType, SourceIP: reqctx.ClientIP(ctx).String()}
+	rec := accounts.FederatedExchange{Account: account, GrantType: grantType}
+	if ip := reqctx.ClientIP(ctx); ip.IsValid() {
+		rec.SourceIP = ip.String()
+	}
 	refuse := func(reason accounts.FailureReason, debug string, audit bool) error {
 		rec.Reason = reason
 		ev := reqctx.Correlate(ctx, s.log.Info()).Str("client_id", account).Str("grant_type", grantType).
