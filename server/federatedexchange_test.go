@@ -581,3 +581,48 @@ func TestFederatedExchangeRequestShapes(t *testing.T) {
 		}
 	}
 }
+
+// GitLab-, Kubernetes- and SPIFFE-shaped tokens, each by its own rule. A
+// JWT-SVID has no jti: its rule must allow that, and maxTokenAge then
+// bounds it (a token issued longer ago is refused).
+func TestFederatedExchangeWorkloadShapes(t *testing.T) {
+	t.Parallel()
+	e := startFederation(t, servertest.Options{Configure: func(c *config.Config) { c.Limits.Enabled = false }})
+	s, iss := e.s, e.iss
+	e.addRule(t, map[string]any{"name": "gitlab", "issuer": iss.URL,
+		"claims": map[string]any{"project_id": federationtest.GitLabProjectID, "ref": "main", "ref_protected": "true"}})
+	e.addRule(t, map[string]any{"name": "kubernetes", "issuer": iss.URL,
+		"subject":   "system:serviceaccount:" + federationtest.KubernetesNamespace + ":" + federationtest.KubernetesAccount,
+		"condition": `claims["kubernetes.io"].namespace == "` + federationtest.KubernetesNamespace + `"`})
+	e.addRule(t, map[string]any{"name": "spiffe", "issuer": iss.URL, "subject": federationtest.SPIFFEID,
+		"allowMissingJti": true, "maxTokenAge": 300})
+
+	for _, c := range []struct {
+		name   string
+		claims map[string]any
+		sub    string
+	}{
+		{"GitLab", iss.GitLab(s.URL), "project_path:" + federationtest.GitLabProjectPath + ":ref_type:branch:ref:main"},
+		{"Kubernetes", iss.Kubernetes([]string{s.URL}), "system:serviceaccount:" + federationtest.KubernetesNamespace + ":" + federationtest.KubernetesAccount},
+		{"SPIFFE", iss.SPIFFE([]string{s.URL}), federationtest.SPIFFEID},
+	} {
+		status, body, _ := postToken(t, s, tokenExchangeForm(iss.Mint(t, c.claims)), "", "")
+		if status != 200 {
+			t.Fatalf("%s: HTTP %d %v\nlogs: %s", c.name, status, body, s.Logs())
+		}
+		claims := claimsOfToken(t, body["access_token"].(string))
+		if act, _ := claims["act"].(map[string]any); claims["sub"] != fedAccount || act["sub"] != c.sub {
+			t.Fatalf("%s: claims %v", c.name, claims)
+		}
+	}
+	// A JWT-SVID issued ten minutes ago (still unexpired) is too old.
+	old := iss.SPIFFE([]string{s.URL})
+	old["iat"] = time.Now().Add(-10 * time.Minute).Unix()
+	status, body, _ := postToken(t, s, tokenExchangeForm(iss.Mint(t, old)), "", "")
+	wantRefused(t, "JWT-SVID older than maxTokenAge", status, body)
+	// Another namespace's pod.
+	k := iss.Kubernetes(s.URL)
+	k["kubernetes.io"].(map[string]any)["namespace"] = "other"
+	status, body, _ = postToken(t, s, tokenExchangeForm(iss.Mint(t, k)), "", "")
+	wantRefused(t, "Kubernetes token of another namespace", status, body)
+}
