@@ -29,7 +29,7 @@ type fixture struct {
 	v     *Issuers
 }
 
-func newFixture(t *testing.T, o IssuersOptions) fixture {
+func newFixture(t testing.TB, o IssuersOptions) fixture {
 	t.Helper()
 	clock := federationtest.NewClock()
 	iss := federationtest.New(t, federationtest.Options{Now: clock.Now})
@@ -40,7 +40,7 @@ func newFixture(t *testing.T, o IssuersOptions) fixture {
 	return fixture{clock: clock, iss: iss, v: NewIssuers(o)}
 }
 
-func (f fixture) verify(t *testing.T, raw string) (Verified, error) {
+func (f fixture) verify(t testing.TB, raw string) (Verified, error) {
 	t.Helper()
 	return f.v.Verify(t.Context(), raw, f.iss.URL, audience, "")
 }
@@ -180,6 +180,24 @@ func TestVerifyRefuses(t *testing.T) {
 		"no nbf, no iat, no jti":  func(c map[string]any) { delete(c, "nbf"); delete(c, "iat"); delete(c, "jti") },
 	} {
 		t.Run(name, func(t *testing.T) { f.mustVerify(t, with(change)(t)) })
+	}
+}
+
+// TestKeysOnlyFromTheIssuer: keys a token brings or points at (an embedded
+// "jwk", a "jku") are never used or fetched.
+func TestKeysOnlyFromTheIssuer(t *testing.T) {
+	f := newFixture(t, IssuersOptions{})
+	attacker := federationtest.New(t, federationtest.Options{Now: f.clock.Now})
+
+	embedded := attacker.Mint(t, f.iss.GitHub(audience), federationtest.Signing{KID: f.iss.KID(jose.RS256), EmbedJWK: true})
+	_, err := f.verify(t, embedded)
+	wantReason(t, err, ReasonSignature, nil)
+
+	pointed := attacker.Mint(t, f.iss.GitHub(audience), federationtest.Signing{Headers: map[jose.HeaderKey]any{"jku": attacker.JWKSURI}})
+	_, err = f.verify(t, pointed)
+	wantReason(t, err, ReasonUnknownKey, nil)
+	if attacker.JWKSFetches() != 0 {
+		t.Fatal("the jku was fetched")
 	}
 }
 

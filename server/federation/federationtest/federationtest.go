@@ -175,6 +175,12 @@ type Signing struct {
 	// KeyOf signs with the key made for another algorithm (and its kid),
 	// e.g. PS256 with the RS256 key, whose JWK says "alg": "RS256".
 	KeyOf jose.SignatureAlgorithm
+	// Headers are extra JOSE header parameters (e.g. "jku" pointing at
+	// another JWKS, which a verifier must ignore).
+	Headers map[jose.HeaderKey]any
+	// EmbedJWK puts the signing key's public half in the header ("jwk"),
+	// beside the kid, which a verifier must not trust.
+	EmbedJWK bool
 }
 
 // Mint signs claims (marshalled as JSON) with the issuer's current key.
@@ -201,7 +207,11 @@ func (i *Issuer) Mint(t testing.TB, claims map[string]any, s ...Signing) string 
 	if sg.KID != "" {
 		kid = sg.KID
 	}
-	return sign(t, jose.SigningKey{Algorithm: sg.Alg, Key: k.signer}, kid, claims)
+	opts := &jose.SignerOptions{EmbedJWK: sg.EmbedJWK}
+	for h, v := range sg.Headers {
+		opts.WithHeader(h, v)
+	}
+	return sign(t, jose.SigningKey{Algorithm: sg.Alg, Key: k.signer}, opts, kid, claims)
 }
 
 // MintNone returns claims as an unsigned JWT (alg "none", empty
@@ -236,12 +246,14 @@ func (i *Issuer) MintHS256WithPublicKey(t testing.TB, claims map[string]any) str
 		t.Fatal(err)
 	}
 	secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	return sign(t, jose.SigningKey{Algorithm: jose.HS256, Key: secret}, k.kid, claims)
+	return sign(t, jose.SigningKey{Algorithm: jose.HS256, Key: secret}, &jose.SignerOptions{}, k.kid, claims)
 }
 
-func sign(t testing.TB, sk jose.SigningKey, kid string, claims map[string]any) string {
+func sign(t testing.TB, sk jose.SigningKey, opts *jose.SignerOptions, kid string, claims map[string]any) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
+	// With EmbedJWK go-jose would leave the kid out; it is set anyway, as
+	// an attacker would, to name a key the verifier knows.
+	opts = opts.WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
 	signer, err := jose.NewSigner(sk, opts)
 	if err != nil {
 		t.Fatal(err)
