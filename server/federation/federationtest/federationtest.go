@@ -72,6 +72,7 @@ type Issuer struct {
 	published       []*key                           // every key in the JWKS, oldest first
 	cacheControl    string
 	padJWKS         int
+	padDiscovery    int
 	hold            chan struct{} // non-nil: JWKS requests wait for it to close
 	redirect        bool
 	discoveryIssuer string
@@ -290,6 +291,14 @@ func (i *Issuer) PadJWKS(n int) {
 	i.padJWKS = n
 }
 
+// PadDiscovery makes the discovery document at least n bytes long (0 =
+// off) by an extra member, as PadJWKS does for the JWKS.
+func (i *Issuer) PadDiscovery(n int) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.padDiscovery = n
+}
+
 // HangJWKS(true) makes JWKS requests wait without an answer until the
 // client gives up, the test ends or HangJWKS(false) releases them (they
 // are then answered with the JWKS as it is at that moment).
@@ -332,7 +341,7 @@ func (i *Issuer) JWKSFetches() int { return int(i.jwksFetches.Load()) }
 func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	i.discoveryFetches.Add(1)
 	i.mu.Lock()
-	redirect, iss := i.redirect, i.discoveryIssuer
+	redirect, iss, pad := i.redirect, i.discoveryIssuer, i.padDiscovery
 	i.mu.Unlock()
 	if redirect && r.URL.Path == DiscoveryPath {
 		http.Redirect(w, r, i.URL+redirectTarget, http.StatusFound)
@@ -341,13 +350,17 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if iss == "" {
 		iss = i.URL
 	}
-	writeJSON(w, map[string]any{
+	doc := map[string]any{
 		"issuer":                                iss,
 		"jwks_uri":                              i.JWKSURI,
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256", "EdDSA"},
-	})
+	}
+	if pad > 0 {
+		doc["padding"] = strings.Repeat("x", pad)
+	}
+	writeJSON(w, doc)
 }
 
 func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
