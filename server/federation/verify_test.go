@@ -2,9 +2,9 @@ package federation
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
