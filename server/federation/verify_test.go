@@ -2,6 +2,9 @@ package federation
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -27,7 +30,7 @@ type fixture struct {
 	v     *Issuers
 }
 
-func newFixture(t *testing.T, o IssuersOptions) fixture {
+func newFixture(t testing.TB, o IssuersOptions) fixture {
 	t.Helper()
 	clock := federationtest.NewClock()
 	iss := federationtest.New(t, federationtest.Options{Now: clock.Now})
@@ -38,7 +41,7 @@ func newFixture(t *testing.T, o IssuersOptions) fixture {
 	return fixture{clock: clock, iss: iss, v: NewIssuers(o)}
 }
 
-func (f fixture) verify(t *testing.T, raw string) (Verified, error) {
+func (f fixture) verify(t testing.TB, raw string) (Verified, error) {
 	t.Helper()
 	return f.v.Verify(t.Context(), raw, f.iss.URL, audience, "")
 }
@@ -181,8 +184,26 @@ func TestVerifyRefuses(t *testing.T) {
 	}
 }
 
+// TestKeysOnlyFromTheIssuer: keys a token brings or points at (an embedded
+// "jwk", a "jku") are never used or fetched.
+func TestKeysOnlyFromTheIssuer(t *testing.T) {
+	f := newFixture(t, IssuersOptions{})
+	attacker := federationtest.New(t, federationtest.Options{Now: f.clock.Now})
+
+	embedded := attacker.Mint(t, f.iss.GitHub(audience), federationtest.Signing{KID: f.iss.KID(jose.RS256), EmbedJWK: true})
+	_, err := f.verify(t, embedded)
+	wantReason(t, err, ReasonSignature, nil)
+
+	pointed := attacker.Mint(t, f.iss.GitHub(audience), federationtest.Signing{Headers: map[jose.HeaderKey]any{"jku": attacker.JWKSURI}})
+	_, err = f.verify(t, pointed)
+	wantReason(t, err, ReasonUnknownKey, nil)
+	if attacker.JWKSFetches() != 0 {
+		t.Fatal("the jku was fetched")
+	}
+}
+
 // TestUnknownKIDFloodFetchesOncePer30s: made-up kids make the keys be
-// fetched again at most once per UnknownKeyRefetchInterval.
+// fetched again at most once per 30 s (the promise, written out).
 func TestUnknownKIDFloodFetchesOncePer30s(t *testing.T) {
 	f := newFixture(t, IssuersOptions{})
 	f.mustVerify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
@@ -197,12 +218,12 @@ func TestUnknownKIDFloodFetchesOncePer30s(t *testing.T) {
 	if got := f.iss.JWKSFetches(); got != 1 {
 		t.Fatalf("after a flood within 30 s of the first fetch: %d JWKS fetches, want 1", got)
 	}
-	f.clock.Advance(UnknownKeyRefetchInterval + time.Second)
+	f.clock.Advance(30*time.Second + time.Second)
 	flood()
 	if got := f.iss.JWKSFetches(); got != 2 {
 		t.Fatalf("after a flood 31 s later: %d JWKS fetches, want 2", got)
 	}
-	f.clock.Advance(UnknownKeyRefetchInterval - time.Second)
+	f.clock.Advance(30*time.Second - time.Second)
 	flood()
 	if got := f.iss.JWKSFetches(); got != 2 {
 		t.Fatalf("after a flood 29 s after the refetch: %d JWKS fetches, want 2", got)
@@ -216,7 +237,7 @@ func TestRotatedKeyIsFetchedOnce(t *testing.T) {
 	f := newFixture(t, IssuersOptions{})
 	f.mustVerify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 	f.iss.Rotate(t, jose.RS256)
-	f.clock.Advance(UnknownKeyRefetchInterval + time.Second) // still well within the cache's lifetime
+	f.clock.Advance(30*time.Second + time.Second) // still well within the cache's lifetime
 	f.mustVerify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 	f.mustVerify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 	if got := f.iss.JWKSFetches(); got != 2 {
@@ -260,23 +281,34 @@ func TestConcurrentCallersShareOneFetch(t *testing.T) {
 
 func TestOversizedJWKSRefused(t *testing.T) {
 	f := newFixture(t, IssuersOptions{})
-	f.iss.PadJWKS(maxJWKSSize + 1)
+	f.iss.PadJWKS(256<<10 + 1)
 	_, err := f.verify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 	wantReason(t, err, ReasonKeys, errTooLarge)
-	// The failure is remembered for failedFetchRetry: a flood of tokens
+	// The failure is remembered for 5 s: a flood of tokens
 	// for a broken issuer costs it no more requests.
 	f.iss.PadJWKS(0)
-	f.clock.Advance(failedFetchRetry - time.Second)
+	f.clock.Advance(4 * time.Second)
 	_, err = f.verify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 	wantReason(t, err, ReasonKeys, errTooLarge)
 	if got := f.iss.JWKSFetches(); got != 1 {
-		t.Fatalf("%d JWKS fetches within %v of a failure, want 1", got, failedFetchRetry)
+		t.Fatalf("%d JWKS fetches within %v of a failure, want 1", got, 5*time.Second)
 	}
 	f.clock.Advance(2 * time.Second)
 	f.mustVerify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
 
 	g := newFixture(t, IssuersOptions{})
-	g.iss.PadJWKS(maxJWKSSize - 4<<10) // keys and padding just under the cap
+	g.iss.PadJWKS(252 << 10) // keys and padding just under the cap
+	g.mustVerify(t, g.iss.Mint(t, g.iss.GitHub(audience)))
+}
+
+func TestOversizedDiscoveryRefused(t *testing.T) {
+	f := newFixture(t, IssuersOptions{})
+	f.iss.PadDiscovery(64<<10 + 1) // the promised caps, written out: 64 KiB discovery, 256 KiB JWKS
+	_, err := f.verify(t, f.iss.Mint(t, f.iss.GitHub(audience)))
+	wantReason(t, err, ReasonKeys, errTooLarge)
+
+	g := newFixture(t, IssuersOptions{})
+	g.iss.PadDiscovery(63 << 10)
 	g.mustVerify(t, g.iss.Mint(t, g.iss.GitHub(audience)))
 }
 
@@ -310,10 +342,18 @@ func TestSilentIssuerBlocksNoOtherIssuer(t *testing.T) {
 	go func() { _, err := v.Verify(ctx, raw, silent.URL, audience, ""); done <- err }()
 	eventually.True(t, 10*time.Second, "the silent issuer's JWKS is requested", func() bool { return silent.JWKSFetches() == 1 })
 
-	other, stop := context.WithTimeout(t.Context(), 10*time.Second)
-	defer stop()
-	if _, err := v.Verify(other, healthy.Mint(t, healthy.GitLab(audience)), healthy.URL, audience, ""); err != nil {
-		t.Fatalf("another issuer's token while one hangs: %v", err)
+	// The other verification runs aside, so that if it were held up by the
+	// silent issuer this test would fail rather than hang.
+	otherDone := make(chan error, 1)
+	otherRaw := healthy.Mint(t, healthy.GitLab(audience))
+	go func() { _, err := v.Verify(t.Context(), otherRaw, healthy.URL, audience, ""); otherDone <- err }()
+	select {
+	case err := <-otherDone:
+		if err != nil {
+			t.Fatalf("another issuer's token while one hangs: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("another issuer's token waited for the silent issuer")
 	}
 	select {
 	case err := <-done:
@@ -411,16 +451,16 @@ func TestJWKSURIOverridesDiscovery(t *testing.T) {
 }
 
 // TestJWKSCachedForMaxAge: keys are cached for the JWKS's max-age, and
-// for defaultKeysTTL without one.
+// for 5 minutes without one, never less than a minute nor more than a day.
 func TestJWKSCachedForMaxAge(t *testing.T) {
 	for _, tc := range []struct {
 		cacheControl string
 		ttl          time.Duration
 	}{
 		{"public, max-age=3600", time.Hour},
-		{"", defaultKeysTTL},
-		{"max-age=1", minKeysTTL},
-		{"max-age=31536000", maxKeysTTL},
+		{"", 5 * time.Minute},
+		{"max-age=1", time.Minute},
+		{"max-age=31536000", 24 * time.Hour},
 	} {
 		t.Run(fmt.Sprintf("%q", tc.cacheControl), func(t *testing.T) {
 			f := newFixture(t, IssuersOptions{})
@@ -442,15 +482,15 @@ func TestJWKSCachedForMaxAge(t *testing.T) {
 
 func TestKeysTTL(t *testing.T) {
 	for cc, want := range map[string]time.Duration{
-		"":                        defaultKeysTTL,
+		"":                        5 * time.Minute,
 		"max-age=600":             10 * time.Minute,
 		"public, MAX-AGE=\"600\"": 10 * time.Minute,
-		"max-age=0":               minKeysTTL,
-		"no-store":                minKeysTTL,
-		"max-age=600, no-cache":   minKeysTTL,
-		"max-age=9999999999999":   maxKeysTTL,
-		"max-age=-5":              defaultKeysTTL,
-		"max-age=soon":            defaultKeysTTL,
+		"max-age=0":               time.Minute,
+		"no-store":                time.Minute,
+		"max-age=600, no-cache":   time.Minute,
+		"max-age=9999999999999":   24 * time.Hour,
+		"max-age=-5":              5 * time.Minute,
+		"max-age=soon":            5 * time.Minute,
 	} {
 		if got := keysTTL(cc); got != want {
 			t.Errorf("keysTTL(%q) = %v, want %v", cc, got, want)
@@ -548,5 +588,29 @@ func TestParseJWKSSkipsWhatItCannotUse(t *testing.T) {
 	}
 	if _, err := v.parseJWKS([]byte(`{"keys":[{"kty":"oct","kid":"hmac","k":"c2VjcmV0"}]}`)); !errors.Is(err, errNoKeys) {
 		t.Fatalf("a JWKS of one HMAC key: %v, want errNoKeys", err)
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	privJWK, err := (&jose.JSONWebKey{Key: priv, KeyID: "private"}).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.parseJWKS([]byte(`{"keys":[` + string(privJWK) + `]}`)); !errors.Is(err, errNoKeys) {
+		t.Fatalf("a JWKS of one private key: %v, want errNoKeys", err)
+	}
+}
+
+// TestDefaultClientVerifiesCertificates: without a client of its own the
+// verifier trusts the system roots only, so the test issuer's private CA
+// is refused (nobody turned certificate checks off).
+func TestDefaultClientVerifiesCertificates(t *testing.T) {
+	f := newFixture(t, IssuersOptions{})
+	v := NewIssuers(IssuersOptions{Now: f.clock.Now})
+	_, err := v.Verify(t.Context(), f.iss.Mint(t, f.iss.GitHub(audience)), f.iss.URL, audience, "")
+	wantReason(t, err, ReasonKeys, nil)
+	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); !ok {
+		t.Fatalf("error %v, want a certificate verification error", err)
 	}
 }

@@ -72,6 +72,7 @@ type Issuer struct {
 	published       []*key                           // every key in the JWKS, oldest first
 	cacheControl    string
 	padJWKS         int
+	padDiscovery    int
 	hold            chan struct{} // non-nil: JWKS requests wait for it to close
 	redirect        bool
 	discoveryIssuer string
@@ -175,6 +176,12 @@ type Signing struct {
 	// KeyOf signs with the key made for another algorithm (and its kid),
 	// e.g. PS256 with the RS256 key, whose JWK says "alg": "RS256".
 	KeyOf jose.SignatureAlgorithm
+	// Headers are extra JOSE header parameters (e.g. "jku" pointing at
+	// another JWKS, which a verifier must ignore).
+	Headers map[jose.HeaderKey]any
+	// EmbedJWK puts the signing key's public half in the header ("jwk"),
+	// beside the kid, which a verifier must not trust.
+	EmbedJWK bool
 }
 
 // Mint signs claims (marshalled as JSON) with the issuer's current key.
@@ -201,7 +208,11 @@ func (i *Issuer) Mint(t testing.TB, claims map[string]any, s ...Signing) string 
 	if sg.KID != "" {
 		kid = sg.KID
 	}
-	return sign(t, jose.SigningKey{Algorithm: sg.Alg, Key: k.signer}, kid, claims)
+	opts := &jose.SignerOptions{EmbedJWK: sg.EmbedJWK}
+	for h, v := range sg.Headers {
+		opts.WithHeader(h, v)
+	}
+	return sign(t, jose.SigningKey{Algorithm: sg.Alg, Key: k.signer}, opts, kid, claims)
 }
 
 // MintNone returns claims as an unsigned JWT (alg "none", empty
@@ -236,12 +247,14 @@ func (i *Issuer) MintHS256WithPublicKey(t testing.TB, claims map[string]any) str
 		t.Fatal(err)
 	}
 	secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	return sign(t, jose.SigningKey{Algorithm: jose.HS256, Key: secret}, k.kid, claims)
+	return sign(t, jose.SigningKey{Algorithm: jose.HS256, Key: secret}, &jose.SignerOptions{}, k.kid, claims)
 }
 
-func sign(t testing.TB, sk jose.SigningKey, kid string, claims map[string]any) string {
+func sign(t testing.TB, sk jose.SigningKey, opts *jose.SignerOptions, kid string, claims map[string]any) string {
 	t.Helper()
-	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
+	// With EmbedJWK go-jose would leave the kid out; it is set anyway, as
+	// an attacker would, to name a key the verifier knows.
+	opts = opts.WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
 	signer, err := jose.NewSigner(sk, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +289,14 @@ func (i *Issuer) PadJWKS(n int) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.padJWKS = n
+}
+
+// PadDiscovery makes the discovery document at least n bytes long (0 =
+// off) by an extra member, as PadJWKS does for the JWKS.
+func (i *Issuer) PadDiscovery(n int) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.padDiscovery = n
 }
 
 // HangJWKS(true) makes JWKS requests wait without an answer until the
@@ -320,7 +341,7 @@ func (i *Issuer) JWKSFetches() int { return int(i.jwksFetches.Load()) }
 func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	i.discoveryFetches.Add(1)
 	i.mu.Lock()
-	redirect, iss := i.redirect, i.discoveryIssuer
+	redirect, iss, pad := i.redirect, i.discoveryIssuer, i.padDiscovery
 	i.mu.Unlock()
 	if redirect && r.URL.Path == DiscoveryPath {
 		http.Redirect(w, r, i.URL+redirectTarget, http.StatusFound)
@@ -329,13 +350,17 @@ func (i *Issuer) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if iss == "" {
 		iss = i.URL
 	}
-	writeJSON(w, map[string]any{
+	doc := map[string]any{
 		"issuer":                                iss,
 		"jwks_uri":                              i.JWKSURI,
 		"response_types_supported":              []string{"id_token"},
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{"RS256", "ES256", "EdDSA"},
-	})
+	}
+	if pad > 0 {
+		doc["padding"] = strings.Repeat("x", pad)
+	}
+	writeJSON(w, doc)
 }
 
 func (i *Issuer) serveJWKS(w http.ResponseWriter, r *http.Request) {
