@@ -626,3 +626,35 @@ func TestFederatedExchangeWorkloadShapes(t *testing.T) {
 	status, body, _ = postToken(t, s, tokenExchangeForm(iss.Mint(t, k)), "", "")
 	wantRefused(t, "Kubernetes token of another namespace", status, body)
 }
+
+// An issuer whose JWKS never answers: the exchange fails with the one
+// invalid_grant within the fetch timeout, and meanwhile the server keeps
+// answering others (a key-based client gets its token).
+func TestFederatedExchangeWithSilentJWKS(t *testing.T) {
+	t.Parallel()
+	e := startFederation(t, servertest.Options{})
+	key := e.s.CreateKey(t, fedAccount, api.CreateKey{Name: "k"})
+	e.iss.HangJWKS(true)
+	t.Cleanup(func() { e.iss.HangJWKS(false) })
+	type answer struct {
+		status int
+		body   map[string]any
+		took   time.Duration
+	}
+	done := make(chan answer, 1)
+	form := tokenExchangeForm(e.github(t, e.s.URL, nil))
+	start := time.Now()
+	go func() {
+		status, body, _ := postTokenNoFatal(e.s, form)
+		done <- answer{status, body, time.Since(start)}
+	}()
+	// While the exchange waits on the silent issuer, the server answers.
+	if _, err := ccConfig(e.s, fedAccount, key.ClientSecret).Token(context.Background()); err != nil {
+		t.Fatalf("a key-based token while an exchange waits: %v", err)
+	}
+	a := <-done
+	wantRefused(t, "silent JWKS", a.status, a.body)
+	if a.took > 15*time.Second {
+		t.Fatalf("the refused exchange took %s", a.took)
+	}
+}
