@@ -557,6 +557,7 @@ func TestFederatedExchangeRequestShapes(t *testing.T) {
 		{"token exchange asking for a refresh token", with(tokenExchangeForm(tok()), "requested_token_type", "urn:ietf:params:oauth:token-type:refresh_token")},
 		{"jwt-bearer with a client secret", with(jwtBearerForm(tok()), "client_secret", "hunter2")},
 		{"jwt-bearer with a client assertion", with(jwtBearerForm(tok()), "client_assertion_type", assertionTypeJWT, "client_assertion", tok())},
+		{"foreign client assertion without client_id", with(clientAssertionForm(tok()), "client_id", "")},
 	} {
 		if status, body, _ := postToken(t, s, c.form, "", ""); status != 400 || body["error"] != "invalid_request" {
 			t.Fatalf("%s: HTTP %d %v, want 400 invalid_request", c.name, status, body)
