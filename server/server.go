@@ -228,7 +228,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, err
 	}
 	s.runSSOPruner(bg)
-	s.runForeignTokenPruner(bg)
+	s.runReplayPruner(bg)
 	s.table = s.routes(oauthServer, adminAPI)
 	// The request context is outermost so that the request log, inside
 	// each route's chain (server/edge), sees the address and the request
