@@ -95,9 +95,9 @@ func PeekIssuer(raw string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var c jwt.Claims
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c); err != nil {
-		return "", invalid(ReasonMalformed, err)
+	c, _, err := claimsOf(jws.UnsafePayloadWithoutVerification())
+	if err != nil {
+		return "", err
 	}
 	if c.Issuer == "" {
 		return "", invalid(ReasonMalformed, errors.New("no iss"))
@@ -140,9 +140,9 @@ func (i *Issuers) Verify(ctx context.Context, raw, issuer, audience, jwksURI str
 	// so that a token naming another issuer costs no request. It is the
 	// only issuer check: the payload the signature covers below is these
 	// same bytes.
-	var unverified jwt.Claims
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &unverified); err != nil {
-		return Verified{}, invalid(ReasonMalformed, err)
+	unverified, _, err := claimsOf(jws.UnsafePayloadWithoutVerification())
+	if err != nil {
+		return Verified{}, err
 	}
 	if unverified.Issuer != issuer || issuer == "" {
 		return Verified{}, invalid(ReasonIssuer, fmt.Errorf("iss %q, want %q", unverified.Issuer, issuer))
@@ -155,13 +155,9 @@ func (i *Issuers) Verify(ctx context.Context, raw, issuer, audience, jwksURI str
 	if err != nil {
 		return Verified{}, err
 	}
-	var c jwt.Claims
-	var all map[string]any
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return Verified{}, invalid(ReasonMalformed, err)
-	}
-	if err := json.Unmarshal(payload, &all); err != nil {
-		return Verified{}, invalid(ReasonMalformed, err)
+	c, all, err := claimsOf(payload)
+	if err != nil {
+		return Verified{}, err
 	}
 	if err := checkClaims(c, audience, i.now()); err != nil {
 		return Verified{}, err
@@ -171,6 +167,37 @@ func (i *Issuers) Verify(ctx context.Context, raw, issuer, audience, jwksURI str
 		v.IssuedAt = c.IssuedAt.Time()
 	}
 	return v, nil
+}
+
+// registeredClaims are the claims Verify reads itself, by their exact names.
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// claimsOf decodes a claim set: every claim (numbers as float64), and the
+// registered ones typed. The typed ones are taken from the map by exact
+// name, because encoding/json matches struct fields without regard to
+// case: decoded straight into jwt.Claims, a later "AUD" or "SUB" would
+// override "aud" or "sub", and the audience checked or the subject
+// reported would not be the one the rules read from the map.
+func claimsOf(payload []byte) (jwt.Claims, map[string]any, error) {
+	var all map[string]any
+	if err := json.Unmarshal(payload, &all); err != nil || all == nil {
+		return jwt.Claims{}, nil, invalid(ReasonMalformed, fmt.Errorf("claim set is not a JSON object: %v", err))
+	}
+	exact := make(map[string]any, len(registeredClaims))
+	for _, name := range registeredClaims {
+		if v, ok := all[name]; ok {
+			exact[name] = v
+		}
+	}
+	b, err := json.Marshal(exact)
+	if err != nil {
+		return jwt.Claims{}, nil, invalid(ReasonMalformed, err)
+	}
+	var c jwt.Claims
+	if err := json.Unmarshal(b, &c); err != nil {
+		return jwt.Claims{}, nil, invalid(ReasonMalformed, err)
+	}
+	return c, all, nil
 }
 
 // verifySignature verifies jws with the published key its kid names (every

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -182,6 +183,33 @@ func TestVerifyRefuses(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) { f.mustVerify(t, with(change)(t)) })
 	}
+}
+
+// TestRegisteredClaimsByExactName: "AUD", "SUB" or "EXP" after "aud", "sub"
+// or "exp" (which encoding/json would let override them in a struct) change
+// nothing: the rules and the checks read the same, exactly named claims.
+func TestRegisteredClaimsByExactName(t *testing.T) {
+	f := newFixture(t, IssuersOptions{})
+	now := f.clock.Now().Unix()
+	payload := func(extra string) []byte {
+		return fmt.Appendf(nil, `{"iss":%q,"sub":"repo:acme/deploy:ref:refs/heads/main","aud":%q,"exp":%d,"iat":%d%s}`,
+			f.iss.URL, audience, now+300, now, extra)
+	}
+	v := f.mustVerify(t, f.iss.MintPayload(t, payload(`,"SUB":"repo:evil/x:ref:refs/heads/main","Iss":"https://evil.example"`)))
+	if v.Subject != "repo:acme/deploy:ref:refs/heads/main" || v.Subject != v.Claims["sub"] || v.Issuer != f.iss.URL {
+		t.Fatalf("subject %q, issuer %q, claims %v", v.Subject, v.Issuer, v.Claims)
+	}
+	wrongAud := fmt.Appendf(nil, `{"iss":%q,"aud":"https://other.example","exp":%d,"AUD":%q}`, f.iss.URL, now+300, audience)
+	_, err := f.verify(t, f.iss.MintPayload(t, wrongAud))
+	wantReason(t, err, ReasonAudience, nil)
+	expired := payload(fmt.Sprintf(`,"EXP":%d`, now+3600))
+	expired = []byte(strings.Replace(string(expired), fmt.Sprintf(`"exp":%d`, now+300), fmt.Sprintf(`"exp":%d`, now-3600), 1))
+	_, err = f.verify(t, f.iss.MintPayload(t, expired))
+	wantReason(t, err, ReasonExpired, nil)
+	_, err = f.verify(t, f.iss.MintPayload(t, []byte(`["not","an","object"]`)))
+	wantReason(t, err, ReasonMalformed, nil)
+	_, err = f.verify(t, f.iss.MintPayload(t, []byte(`null`)))
+	wantReason(t, err, ReasonMalformed, nil)
 }
 
 // TestKeysOnlyFromTheIssuer: keys a token brings or points at (an embedded

@@ -215,6 +215,29 @@ func (i *Issuer) Mint(t testing.TB, claims map[string]any, s ...Signing) string 
 	return sign(t, jose.SigningKey{Algorithm: sg.Alg, Key: k.signer}, opts, kid, claims)
 }
 
+// MintPayload signs payload as it is (claims whose order or duplicates a
+// map cannot express) with the RS256 key.
+func (i *Issuer) MintPayload(t testing.TB, payload []byte) string {
+	t.Helper()
+	i.mu.Lock()
+	k := i.current[jose.RS256]
+	i.mu.Unlock()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.signer},
+		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), k.kid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
 // MintNone returns claims as an unsigned JWT (alg "none", empty
 // signature), which go-jose will not produce, so it is assembled here. Its
 // kid is the RS256 key's, so that a verifier that looked the key up first
