@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -179,6 +180,19 @@ func TestFederatedExchangeForms(t *testing.T) {
 	}
 	status, body, _ = postToken(t, s, tokenExchangeForm(raw), "", "")
 	wantIssued(t, e, "the same token after an invalid_scope", status, body)
+
+	// audience/resource as for client credentials, within the account's patterns.
+	form = jwtBearerForm(e.github(t, s.URL, nil))
+	form.Set("audience", "https://api.example.com/orders")
+	status, body, _ = postToken(t, s, form, "", "")
+	if c := wantIssued(t, e, "jwt-bearer with an audience", status, body); fmt.Sprint(c["aud"]) != "[https://api.example.com/orders]" {
+		t.Fatalf("aud %v", c["aud"])
+	}
+	form = tokenExchangeForm(e.github(t, s.URL, nil))
+	form.Set("resource", "https://elsewhere.example.com")
+	if status, body, _ := postToken(t, s, form, "", ""); status != 400 || body["error"] != "invalid_target" {
+		t.Fatalf("resource outside the account's audiences: HTTP %d %v", status, body)
+	}
 
 	// Own private_key_jwt and secrets still work beside it: the secret path.
 	key := s.CreateKey(t, fedAccount, api.CreateKey{Name: "k"})
