@@ -62,8 +62,9 @@ func (t ForeignToken) Expired(now time.Time) bool { return !now.Before(t.Expires
 // account.
 type FederationStore interface {
 	CreateFederationRule(ctx context.Context, r FederationRule) error
-	// ListFederationRules returns account's rules by id (none: an empty
-	// list, also for an unknown account).
+	// ListFederationRules returns account's rules in creation order
+	// (CreatedAt, then ID; none: an empty list, also for an unknown
+	// account), the order in which an exchange tries them.
 	ListFederationRules(ctx context.Context, account string) ([]FederationRule, error)
 	GetFederationRule(ctx context.Context, account, id string) (FederationRule, error)
 	DeleteFederationRule(ctx context.Context, account, id string) error

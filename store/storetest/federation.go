@@ -73,6 +73,19 @@ func testFederationRules(t *testing.T, s store.Store) {
 	_, err = s.GetFederationRule(ctx, "ci-bot", "fr1")
 	wantErr(t, err, store.ErrNotFound)
 	must(t, s.CreateFederationRule(ctx, fedRule("fr4", "ci-bot", "gh"))) // the name is free again
+
+	// Listed in creation order, whatever the ids.
+	early := fedRule("zz", "web-bot", "early")
+	early.CreatedAt = t0.Add(-time.Hour)
+	late := fedRule("aa", "web-bot", "late")
+	late.CreatedAt = t0.Add(time.Hour)
+	must(t, s.CreateFederationRule(ctx, late))
+	must(t, s.CreateFederationRule(ctx, early))
+	list, err = s.ListFederationRules(ctx, "web-bot")
+	must(t, err)
+	if len(list) != 3 || list[0].ID != "zz" || list[1].ID != "fr3" || list[2].ID != "aa" {
+		t.Fatalf("ListFederationRules(web-bot) = %+v, want zz, fr3, aa (creation order)", list)
+	}
 }
 
 // FederationRulesEndWithAccount: deleting an account deletes its rules in
