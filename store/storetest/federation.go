@@ -145,8 +145,8 @@ func testConcurrentFederationRuleNames(t *testing.T, s store.Store) {
 
 // ForeignTokensConsumedOnce: a (issuer, jti) pair is consumed once while
 // its record lasts, also by concurrent callers; the same jti of another
-// issuer is another token; an expired record is replaced; pruning removes
-// exactly the expired records.
+// issuer is another token; a record lasts until it is pruned, and pruning
+// removes exactly the records expired at its now.
 func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	now := time.Now()
@@ -158,8 +158,16 @@ func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	// The pair is not confused by moving a separator between the parts.
 	must(t, s.ConsumeForeignToken(ctx, gh+"j", "1", now.Add(time.Hour)))
 
+	// A record past its expiry still refuses until it is pruned: the
+	// store compares no clocks, the pruner decides with the server's.
 	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(-time.Minute)))
-	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour))) // the expired record is replaced
+	wantErr(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour)), store.ErrAlreadyExists)
+	pruned, err := s.PruneForeignTokens(ctx, now)
+	must(t, err)
+	if pruned != 1 {
+		t.Fatalf("PruneForeignTokens(now) = %d, want 1 (old)", pruned)
+	}
+	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour))) // pruned: the pair is free again
 	wantErr(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour)), store.ErrAlreadyExists)
 
 	const n = 8
@@ -186,7 +194,7 @@ func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	}
 
 	must(t, s.ConsumeForeignToken(ctx, gh, "short", now.Add(time.Minute)))
-	pruned, err := s.PruneForeignTokens(ctx, now.Add(30*time.Second))
+	pruned, err = s.PruneForeignTokens(ctx, now.Add(30*time.Second))
 	must(t, err)
 	if pruned != 0 {
 		t.Fatalf("PruneForeignTokens before any expiry = %d, want 0", pruned)
