@@ -62,18 +62,21 @@ func (t ForeignToken) Expired(now time.Time) bool { return !now.Before(t.Expires
 // account.
 type FederationStore interface {
 	CreateFederationRule(ctx context.Context, r FederationRule) error
-	// ListFederationRules returns account's rules by id (none: an empty
-	// list, also for an unknown account).
+	// ListFederationRules returns account's rules in creation order
+	// (CreatedAt, then ID; none: an empty list, also for an unknown
+	// account), the order in which an exchange tries them.
 	ListFederationRules(ctx context.Context, account string) ([]FederationRule, error)
 	GetFederationRule(ctx context.Context, account, id string) (FederationRule, error)
 	DeleteFederationRule(ctx context.Context, account, id string) error
 	// TouchFederationRule sets LastUsedAt to at unless it is later already.
 	TouchFederationRule(ctx context.Context, account, id string, at time.Time) error
 	// ConsumeForeignToken records (issuer, jti) until expiresAt; it fails
-	// with ErrAlreadyExists when that pair is recorded and not expired,
-	// checked in the same transaction as the write, so that of two
-	// concurrent consumes of one token (on any replicas) exactly one
-	// succeeds.
+	// with ErrAlreadyExists while that pair is recorded (from its first
+	// consumption until PruneForeignTokens removes the record, at a now
+	// after its expiresAt), checked in the same transaction as the write,
+	// so that of two concurrent consumes of one token (on any replicas)
+	// exactly one succeeds. Expiry is the pruner's decision, with the
+	// server's clock: a consume compares no times.
 	ConsumeForeignToken(ctx context.Context, issuer, jti string, expiresAt time.Time) error
 	// PruneForeignTokens deletes the records expired at now (housekeeping,
 	// possibly several transactions) and returns how many.

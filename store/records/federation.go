@@ -116,26 +116,20 @@ func deleteAccountRules(tx Tx, account string) error {
 	return nil
 }
 
-// ConsumeForeignToken records (issuer, jti) until expiresAt. A record
-// found expired (by the wall clock: it is compared with the foreign
-// tokens' own exp, which is wall-clock time) protects nothing any more
-// and is replaced.
+// ConsumeForeignToken records (issuer, jti) until expiresAt. A pair that
+// is recorded is refused until PruneForeignTokens, run with the server's
+// clock, removes its record after expiresAt: the decision needs no clock
+// here, so a server whose clock is not the wall clock (tests, a skewed
+// host) still refuses every replay. (A pair seen again after its record
+// expired is a token the verifier refuses as expired anyway, or an issuer
+// reusing jti values, which is refused until the prune.)
 func (w Writer) ConsumeForeignToken(ctx context.Context, issuer, jti string, expiresAt time.Time) error {
 	id := foreignTokenID(issuer, jti)
-	now := time.Now()
 	return w.run(ctx, func(tx Tx) error {
-		data, ok, err := tx.Get(ForeignTokens, id)
-		if err != nil {
+		if ok, err := exists(tx, ForeignTokens, id); err != nil {
 			return err
-		}
-		if ok {
-			old, err := decode[store.ForeignToken](ForeignTokens, id, data)
-			if err != nil {
-				return err
-			}
-			if !old.Expired(now) {
-				return fmt.Errorf("foreign token %q of %q: %w", jti, issuer, store.ErrAlreadyExists)
-			}
+		} else if ok {
+			return fmt.Errorf("foreign token %q of %q: %w", jti, issuer, store.ErrAlreadyExists)
 		}
 		return put(tx, ForeignTokens, id, store.ForeignToken{Issuer: issuer, JTI: jti, ExpiresAt: expiresAt.UTC()})
 	})

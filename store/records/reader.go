@@ -1,9 +1,12 @@
 package records
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -85,7 +88,8 @@ func (r Reader) GetSession(ctx context.Context, id string) (store.Session, error
 	return readOne[store.Session](ctx, r, Sessions, id)
 }
 
-// ListFederationRules returns account's rules in id order.
+// ListFederationRules returns account's rules in creation order (ties:
+// by id).
 func (r Reader) ListFederationRules(ctx context.Context, account string) ([]store.FederationRule, error) {
 	all, err := readAll[store.FederationRule](ctx, r, FederationRules)
 	if err != nil {
@@ -97,6 +101,9 @@ func (r Reader) ListFederationRules(ctx context.Context, account string) ([]stor
 			out = append(out, fr)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b store.FederationRule) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
 	return out, nil
 }
 

@@ -73,6 +73,19 @@ func testFederationRules(t *testing.T, s store.Store) {
 	_, err = s.GetFederationRule(ctx, "ci-bot", "fr1")
 	wantErr(t, err, store.ErrNotFound)
 	must(t, s.CreateFederationRule(ctx, fedRule("fr4", "ci-bot", "gh"))) // the name is free again
+
+	// Listed in creation order, whatever the ids.
+	early := fedRule("zz", "web-bot", "early")
+	early.CreatedAt = t0.Add(-time.Hour)
+	late := fedRule("aa", "web-bot", "late")
+	late.CreatedAt = t0.Add(time.Hour)
+	must(t, s.CreateFederationRule(ctx, late))
+	must(t, s.CreateFederationRule(ctx, early))
+	list, err = s.ListFederationRules(ctx, "web-bot")
+	must(t, err)
+	if len(list) != 3 || list[0].ID != "zz" || list[1].ID != "fr3" || list[2].ID != "aa" {
+		t.Fatalf("ListFederationRules(web-bot) = %+v, want zz, fr3, aa (creation order)", list)
+	}
 }
 
 // FederationRulesEndWithAccount: deleting an account deletes its rules in
@@ -132,8 +145,8 @@ func testConcurrentFederationRuleNames(t *testing.T, s store.Store) {
 
 // ForeignTokensConsumedOnce: a (issuer, jti) pair is consumed once while
 // its record lasts, also by concurrent callers; the same jti of another
-// issuer is another token; an expired record is replaced; pruning removes
-// exactly the expired records.
+// issuer is another token; a record lasts until it is pruned, and pruning
+// removes exactly the records expired at its now.
 func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	now := time.Now()
@@ -145,8 +158,16 @@ func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	// The pair is not confused by moving a separator between the parts.
 	must(t, s.ConsumeForeignToken(ctx, gh+"j", "1", now.Add(time.Hour)))
 
+	// A record past its expiry still refuses until it is pruned: the
+	// store compares no clocks, the pruner decides with the server's.
 	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(-time.Minute)))
-	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour))) // the expired record is replaced
+	wantErr(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour)), store.ErrAlreadyExists)
+	pruned, err := s.PruneForeignTokens(ctx, now)
+	must(t, err)
+	if pruned != 1 {
+		t.Fatalf("PruneForeignTokens(now) = %d, want 1 (old)", pruned)
+	}
+	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour))) // pruned: the pair is free again
 	wantErr(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour)), store.ErrAlreadyExists)
 
 	const n = 8
@@ -173,7 +194,7 @@ func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	}
 
 	must(t, s.ConsumeForeignToken(ctx, gh, "short", now.Add(time.Minute)))
-	pruned, err := s.PruneForeignTokens(ctx, now.Add(30*time.Second))
+	pruned, err = s.PruneForeignTokens(ctx, now.Add(30*time.Second))
 	must(t, err)
 	if pruned != 0 {
 		t.Fatalf("PruneForeignTokens before any expiry = %d, want 0", pruned)
