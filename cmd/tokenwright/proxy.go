@@ -70,6 +70,9 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 			log := slog.New(slog.NewTextHandler(apikey.RedactWriter(cmd.ErrOrStderr()), nil))
 			var h http.Handler
 			if acceptAPIKey {
+				if subject, err := federated.source(getenv, hc, issuer); err != nil || subject != nil {
+					return errors.Join(err, usageErrorf("--accept-api-key: callers bring their own keys; a federated token is for the proxy's own token"))
+				}
 				rv, err := duration.Parse(revalidate)
 				if err != nil || rv <= 0 {
 					return usageErrorf("--revalidate: want a duration such as 5s, got %q", revalidate)
