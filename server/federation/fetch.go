@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,31 +32,6 @@ var (
 	errNoKeys          = errors.New("no usable public key")
 	errDiscoveryNoJWKS = errors.New("discovery document has no jwks_uri")
 )
-
-// checkURL is the rule for every URL fetched: absolute https, or http to a
-// loopback host (a local test or sidecar issuer); no user information.
-func checkURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errInsecureURL, err)
-	}
-	if u.Host == "" || u.User != nil || u.Opaque != "" {
-		return fmt.Errorf("%w: %q", errInsecureURL, raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if host == "localhost" {
-			return nil
-		}
-		if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %q", errInsecureURL, raw)
-}
 
 // fetchKeys fetches the issuer's public signing keys: from jwksURI, or
 // from the jwks_uri of the issuer's discovery document, which must name
@@ -110,8 +83,10 @@ func (i *Issuers) discover(ctx context.Context, issuer string) (string, error) {
 // get fetches where with a GET, refusing insecure URLs, redirects, other
 // statuses than 200 and bodies over limit bytes.
 func (i *Issuers) get(ctx context.Context, where string, limit int64) ([]byte, http.Header, error) {
-	if err := checkURL(where); err != nil {
-		return nil, nil, err
+	// The same rule ValidateRule applies to a rule's issuer and jwksUri,
+	// applied again to every URL fetched (a discovery document's jwks_uri).
+	if err := checkFetchURL(where, false); err != nil {
+		return nil, nil, fmt.Errorf("%w: %q %v", errInsecureURL, where, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, where, nil)
 	if err != nil {

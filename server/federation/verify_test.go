@@ -541,8 +541,8 @@ func TestCheckURL(t *testing.T) {
 		"/relative":                                   false,
 		"https:opaque":                                false,
 	} {
-		if err := checkURL(u); (err == nil) != ok {
-			t.Errorf("checkURL(%q) = %v, want ok=%v", u, err, ok)
+		if err := checkFetchURL(u, false); (err == nil) != ok {
+			t.Errorf("checkFetchURL(%q) = %v, want ok=%v", u, err, ok)
 		}
 	}
 }
