@@ -15,8 +15,9 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// Algorithms are the JWS algorithms a foreign token may be signed with:
-// asymmetric only. "none" and HMAC are refused by the parser, before any
+// Algorithms are the JWS algorithms a foreign token may be signed with,
+// and a client assertion too (server/accounts uses this list): asymmetric
+// only. "none" and HMAC are refused by the parser, before any
 // key is looked at, so that a public key can never be used as an HMAC
 // secret (the algorithm-confusion attack).
 var Algorithms = []jose.SignatureAlgorithm{
