@@ -121,7 +121,7 @@ func TestDiscoveryDocumentsPassValidators(t *testing.T) {
 			}
 			if d.TokenEndpoint != s.URL+"/oauth/token" || d.AuthorizationEndpoint != s.URL+"/oauth/authorize" ||
 				d.IntrospectionEndpoint != s.URL+"/oauth/introspect" || d.RevocationEndpoint != s.URL+"/oauth/revoke" ||
-				d.JwksURI != s.URL+"/keys" || !slices.Equal(d.GrantTypesSupported, []zoidc.GrantType{zoidc.GrantTypeClientCredentials}) {
+				d.JwksURI != s.URL+"/keys" || !slices.Equal(d.GrantTypesSupported, []zoidc.GrantType{zoidc.GrantTypeClientCredentials, zoidc.GrantTypeTokenExchange, zoidc.GrantTypeBearer}) {
 				t.Fatalf("zitadel/oidc reads %+v", d)
 			}
 			if len(d.IntrospectionEndpointAuthSigningAlgValuesSupported) == 0 || len(d.RevocationEndpointAuthSigningAlgValuesSupported) == 0 {

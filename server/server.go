@@ -25,6 +25,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/clientip"
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/edge"
+	"github.com/tokenwright/tokenwright/server/federation"
 	"github.com/tokenwright/tokenwright/server/issuer"
 	"github.com/tokenwright/tokenwright/server/keycounts"
 	"github.com/tokenwright/tokenwright/server/metrics"
@@ -82,6 +83,10 @@ type Options struct {
 	Monotonic func() time.Time
 	// Environ is the process environment (for TOKENWRIGHT_KEK).
 	Environ func(string) string
+	// FederationClient fetches foreign issuers' discovery documents and
+	// JWKS (nil: federation's default, with timeouts and the system
+	// roots); tests pass one that trusts their CA.
+	FederationClient *http.Client
 }
 
 // New opens the data directory and prepares the server. Call Close when done.
@@ -186,6 +191,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	policy.ExpiringSoon = cfg.Keys.ExpiringSoon.Std()
 	policy.MaxPATsPerUser = cfg.Keys.MaxPATsPerUser
 	policy.DominoSites, policy.DominoRESTAPI = cfg.Domino.Sites, cfg.Domino.RestAPI
+	policy.Issuer = cfg.Issuer
 	s.accounts = accounts.New(s.store, accounts.Options{Policy: policy, Logger: s.log, Now: opts.Now})
 
 	if err := s.bootstrap(ctx, opts.Banner); err != nil {
@@ -214,6 +220,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 
 	iss := issuer.New(cfg.Issuer, s.signing, opts.Now)
 	oauthServer := oauth.New(s.accounts, iss, s.log)
+	oauthServer.SetFederation(federation.NewIssuers(federation.IssuersOptions{Client: opts.FederationClient, Now: opts.Now, Log: s.log}))
 	s.initOperations(oauthServer)
 	adminAPI := admin.New(s.accounts, s.log).WithSigningKeys(s.signing).
 		WithDomino(admin.DominoSettings{Issuer: cfg.Issuer, Sites: cfg.Domino.Sites, RESTAPI: cfg.Domino.RestAPI})
@@ -221,6 +228,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 		return nil, err
 	}
 	s.runSSOPruner(bg)
+	s.runReplayPruner(bg)
 	s.table = s.routes(oauthServer, adminAPI)
 	// The request context is outermost so that the request log, inside
 	// each route's chain (server/edge), sees the address and the request

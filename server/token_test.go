@@ -328,7 +328,7 @@ func TestDiscoveryAndJWKS(t *testing.T) {
 		if md["issuer"] != s.URL || md["token_endpoint"] != s.URL+"/oauth/token" || md["jwks_uri"] != s.URL+"/keys" {
 			t.Fatalf("%s: %v", path, md)
 		}
-		if g, _ := json.Marshal(md["grant_types_supported"]); string(g) != `["client_credentials"]` {
+		if g, _ := json.Marshal(md["grant_types_supported"]); string(g) != `["client_credentials","urn:ietf:params:oauth:grant-type:token-exchange","urn:ietf:params:oauth:grant-type:jwt-bearer"]` {
 			t.Fatalf("%s advertises grants %s", path, g)
 		}
 		if m, _ := json.Marshal(md["token_endpoint_auth_methods_supported"]); string(m) != `["client_secret_basic","client_secret_post","private_key_jwt"]` {

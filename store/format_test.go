@@ -62,6 +62,18 @@ func goldenRecords() map[string]any {
 			Kind: store.SessionCLICode, Challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 			IDToken: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyNDgyODk3NjEwMDEifQ.c2ln",
 		},
+		"federation_rule": store.FederationRule{
+			ID: "fr_01", Account: "ci-bot", Name: "deploy-main", Issuer: "https://token.actions.githubusercontent.com",
+			Audience: "https://tokenwright.example.com", Subject: "repo:acme/deploy:environment:prod",
+			Claims:    map[string][]string{"repository_id": {"123"}, "ref": {"refs/heads/main"}},
+			Condition: `claims.ref_type == "branch"`, JWKSURI: "https://token.actions.githubusercontent.com/.well-known/jwks",
+			MaxTokenAge: 10 * time.Minute, AllowMissingJTI: true, AllowedScopes: []string{"Domino.user.all"},
+			AllowedAudiences: []string{"https://api.example.com/"}, CreatedAt: t0, CreatedBy: "alice",
+			LastUsedAt: func() *time.Time { t := at(time.Hour); return &t }(),
+		},
+		"foreign_token": store.ForeignToken{
+			Issuer: "https://token.actions.githubusercontent.com", JTI: "0f2a6c1e-3b4d-4e5f-8a9b-1c2d3e4f5a6b", ExpiresAt: at(5 * time.Minute),
+		},
 		"audit_event": store.AuditEvent{
 			ID: "00000001", Time: t0, Actor: "alice", Action: "key.create", Target: "ci-bot/k_01",
 			SourceIP: "192.0.2.1", Result: "success", Details: map[string]string{"name": "ci"},

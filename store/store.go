@@ -96,7 +96,8 @@ type Store interface {
 	GetServiceAccount(ctx context.Context, name string) (ServiceAccount, error)
 	ListServiceAccounts(ctx context.Context) ([]ServiceAccount, error)
 	UpdateServiceAccount(ctx context.Context, name string, update func(ServiceAccount) (ServiceAccount, error)) (ServiceAccount, error)
-	// DeleteServiceAccount removes the account and all of its keys atomically.
+	// DeleteServiceAccount removes the account, all of its keys and its
+	// federation rules atomically.
 	DeleteServiceAccount(ctx context.Context, name string) error
 
 	// Users (human principals).
@@ -160,6 +161,9 @@ type Store interface {
 
 	// Console sessions (session.go).
 	SessionStore
+
+	// Federation rules and foreign-token replay records (federation.go).
+	FederationStore
 
 	// Health reports whether the backend can serve reads and writes.
 	Health(ctx context.Context) error

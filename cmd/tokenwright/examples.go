@@ -30,6 +30,25 @@ tokenwright sa delete ci-bot --yes    # in scripts`,
 	"sa owners":        `tokenwright sa owners add ci-bot gina`,
 	"sa owners add":    `tokenwright sa owners add ci-bot gina`,
 	"sa owners remove": `tokenwright sa owners remove ci-bot gina`,
+	"sa federation": `tokenwright sa federation add ci-bot --name deploy --github-repo acme/deploy --ref main
+tokenwright sa federation list ci-bot`,
+	"sa federation add": `# GitHub Actions jobs of acme/deploy on main (its ids are looked up once and pinned)
+tokenwright sa federation add ci-bot --name deploy --github-repo acme/deploy --ref main
+# ... of its production environment, ids given (no lookup)
+tokenwright sa federation add ci-bot --name prod --github-repo acme/deploy --environment prod \
+  --github-repository-id 123456789 --github-owner-id 987654
+# GitLab CI jobs of project 4711 on protected refs
+tokenwright sa federation add ci-bot --name gitlab --gitlab-project 4711 --protected
+# Pods running as ci/deployer in a cluster
+tokenwright sa federation add ci-bot --name k8s --kubernetes-service-account ci/deployer \
+  --issuer https://oidc.prod.example.com
+# Any issuer, with claims and a CEL condition
+tokenwright sa federation add ci-bot --name custom --issuer https://issuer.example.com \
+  --claim team=ops --claim tier=1 --claim tier=2 --condition 'claims.env.startsWith("prod")' --max-token-age 10m`,
+	"sa federation list": `tokenwright sa federation list ci-bot
+tokenwright sa federation list ci-bot -o json | jq -r '.items[] | .id + " " + .name'`,
+	"sa federation remove": `tokenwright sa federation remove ci-bot deploy      # by name
+tokenwright sa federation remove ci-bot 3f9c1e...   # or by id`,
 	"key": `tokenwright key create ci-bot --name pipeline --expires-in 90d
 tokenwright key list ci-bot`,
 	"key create": `tokenwright key create ci-bot --name pipeline --expires-in 90d

@@ -24,6 +24,7 @@ func newProxyCommand(getenv env) *cobra.Command {
 	var listen, upstream, clientID, secretFile, margin, revalidate string
 	var scopes, audiences []string
 	var acceptAPIKey, allowRemote, forwardIP bool
+	var federated federatedFlags
 	limits := proxy.DefaultCallerLimits()
 	cmd := &cobra.Command{
 		Use:   "proxy --listen 127.0.0.1:PORT --upstream URL",
@@ -69,6 +70,9 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 			log := slog.New(slog.NewTextHandler(apikey.RedactWriter(cmd.ErrOrStderr()), nil))
 			var h http.Handler
 			if acceptAPIKey {
+				if subject, err := federated.source(getenv, hc, issuer); err != nil || subject != nil {
+					return errors.Join(err, usageErrorf("--accept-api-key: callers bring their own keys; a federated token is for the proxy's own token"))
+				}
 				rv, err := duration.Parse(revalidate)
 				if err != nil || rv <= 0 {
 					return usageErrorf("--revalidate: want a duration such as 5s, got %q", revalidate)
@@ -78,9 +82,17 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return err
 				}
 			} else {
-				secret, err := proxySecret(getenv, secretFile)
+				subject, err := federated.source(getenv, hc, issuer)
 				if err != nil {
 					return err
+				}
+				var secret string
+				if subject == nil {
+					if secret, err = proxySecret(getenv, secretFile); err != nil {
+						return err
+					}
+				} else if secretFile != "" {
+					return usageErrorf("a federated token replaces the API key: give --client-secret-file or a federated token, not both")
 				}
 				if clientID == "" {
 					return usageErrorf("--client-id (or TOKENWRIGHT_CLIENT_ID) is required")
@@ -90,7 +102,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 					return usageErrorf("--refresh-margin: want a duration such as 60s, got %q", margin)
 				}
 				ts := client.TokenSource(context.WithoutCancel(cmd.Context()), client.TokenConfig{Issuer: issuer, ClientID: clientID,
-					ClientSecret: secret, Scopes: scopes, Audiences: audiences, RefreshMargin: m, HTTPClient: hc})
+					ClientSecret: secret, Scopes: scopes, Audiences: audiences, RefreshMargin: m, HTTPClient: hc, FederatedToken: subject})
 				// Fail at start, not on the first request, if the credentials are wrong.
 				if _, err := ts.Token(); err != nil {
 					return fmt.Errorf("obtaining a token: %w", err)
@@ -117,6 +129,7 @@ The proxy listens on loopback only unless --allow-remote is given.`,
 	f.Float64Var(&limits.FailureCost, "caller-failure-cost", limits.FailureCost, "gateway mode: what a refused request (400, 401, 403) costs its caller")
 	f.Float64Var(&limits.SuccessCost, "caller-success-cost", limits.SuccessCost, "gateway mode: what a request that needed a new token costs its caller (cached ones are free)")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow a --listen address that is not loopback")
+	federated.register(f)
 	_ = cmd.MarkFlagRequired("upstream")
 	return cmd
 }

@@ -64,7 +64,8 @@ func newServiceAccountCommand(getenv env) *cobra.Command {
 			return serviceAccountView(sa), named(err, accountRef, args[0])
 		}),
 	}
-	cmd.AddCommand(create, list, get, newSAUpdateCommand(&c, getenv), newSAOwnersCommand(&c, getenv))
+	cmd.AddCommand(create, list, get, newSAUpdateCommand(&c, getenv), newSAOwnersCommand(&c, getenv),
+		newSAFederationCommand(&c, getenv))
 	for _, verb := range []struct {
 		use, short string
 		run        func(cmd *cobra.Command, cl *client.Client, name string) (view, error)

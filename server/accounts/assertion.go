@@ -21,15 +21,14 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/tokenwright/tokenwright/server/federation"
 	"github.com/tokenwright/tokenwright/store"
 )
 
 // assertionAlgorithms are the JWS algorithms accepted in client
-// assertions: asymmetric only (no HS*, no none).
-var assertionAlgorithms = []jose.SignatureAlgorithm{
-	jose.RS256, jose.RS384, jose.RS512, jose.PS256, jose.PS384, jose.PS512,
-	jose.ES256, jose.ES384, jose.ES512, jose.EdDSA,
-}
+// assertions: the same asymmetric-only list as for foreign tokens (no HS*,
+// no none), kept in one place.
+var assertionAlgorithms = federation.Algorithms
 
 // AssertionAlgorithms returns the names of the JWS algorithms accepted in
 // client assertions (private_key_jwt) at every endpoint that

@@ -19,6 +19,10 @@ type Principal struct {
 	Key     store.Key
 	Account *store.ServiceAccount // set for service-account keys
 	User    *store.User           // set for personal access tokens
+	// External is set for a federated principal (FederatedPrincipal): the
+	// external party whose foreign token was exchanged. Its Key is then
+	// not stored: it carries the federation rule's id and narrowing.
+	External *ExternalActor
 }
 
 // ClientID is the OAuth client_id: the account or user name.
@@ -116,6 +120,8 @@ type Grant struct {
 	// (TokenShape). With AudienceString, Audiences holds exactly one.
 	TokenType      string
 	AudienceFormat string
+	// Act names the external party of a federated token (the "act" claim).
+	Act *ExternalActor
 }
 
 // Grant applies the credential's reach (reach.go) to a token request.
@@ -137,7 +143,7 @@ func (s *Service) Grant(p *Principal, requestedScopes, requestedAudiences []stri
 // an account's tokens carry (DefaultGrant).
 func (s *Service) grant(p *Principal, requestedScopes, requestedAudiences []string) (Grant, error) {
 	r := s.reach(p)
-	g := Grant{ClientID: p.ClientID(), KeyID: p.Key.ID, Profile: r.Profile, Lifetime: s.policy.DefaultTokenLifetime}
+	g := Grant{ClientID: p.ClientID(), KeyID: p.Key.ID, Profile: r.Profile, Lifetime: s.policy.DefaultTokenLifetime, Act: p.External}
 	g.TokenType, g.AudienceFormat = TokenShape(p.Account)
 	switch {
 	case p.Account != nil:

@@ -42,6 +42,9 @@ type Policy struct {
 	// MaxPATsPerUser bounds the personal access tokens one user holds
 	// (stored ones, revoked and expired included); 0 means no limit.
 	MaxPATsPerUser int
+	// Issuer is tokenwright's own issuer URL: the audience a federation
+	// rule expects of foreign tokens unless it names another.
+	Issuer string
 }
 
 // MaxTokenLifetime is the hard cap on JWT lifetime (the Domino REST API's

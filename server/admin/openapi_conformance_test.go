@@ -162,6 +162,16 @@ func TestOpenAPIResponsesConform(t *testing.T) {
 	expect(400, c.do(admin, "POST", "/service-accounts/ci-bot/keys", []byte(`{"name": 1}`), nil))
 	expect(400, c.do(admin, "POST", "/service-accounts/ci-bot/keys", []byte(`{"nam": "x"}`), nil))
 	expect(413, c.do(admin, "POST", "/service-accounts/ci-bot/keys", append(append([]byte(`{"name":"`), bytes.Repeat([]byte("a"), 70<<10)...), '"', '}'), nil))
+	var rule api.FederationRule
+	expect(201, c.do(admin, "POST", "/service-accounts/ci-bot/federation", []byte(`{"name":"gh","issuer":"https://token.actions.githubusercontent.com",
+		"claims":{"repository_id":123,"ref":["refs/heads/main"]},"condition":"claims.ref_type == \"branch\"","maxTokenAge":600}`), &rule))
+	expect(409, c.do(admin, "POST", "/service-accounts/ci-bot/federation", api.CreateFederationRule{Name: "gh", Issuer: "https://token.actions.githubusercontent.com", Subject: "x"}, nil))
+	expect(400, c.do(admin, "POST", "/service-accounts/ci-bot/federation", api.CreateFederationRule{Name: "x", Issuer: "https://gitlab.com", Condition: "claims.ref"}, nil))
+	expect(404, c.do(admin, "POST", "/service-accounts/nobody/federation", api.CreateFederationRule{Name: "x", Issuer: "https://gitlab.com", Subject: "x"}, nil))
+	expect(200, c.do(admin, "GET", "/service-accounts/ci-bot/federation", nil, nil))
+	expect(200, c.do(admin, "GET", "/service-accounts/ci-bot/federation/"+rule.ID, nil, nil))
+	expect(204, c.do(admin, "DELETE", "/service-accounts/ci-bot/federation/"+rule.ID, nil, nil))
+	expect(404, c.do(admin, "GET", "/service-accounts/ci-bot/federation/"+rule.ID, nil, nil))
 	expect(200, c.do(admin, "GET", "/domino/setup", nil, nil))
 	expect(200, c.do(admin, "GET", "/audit?limit=5", nil, nil))
 	expect(400, c.do(admin, "GET", "/audit?since=yesterday", nil, nil))

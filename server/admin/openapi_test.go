@@ -207,6 +207,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"DominoSetup": api.DominoSetup{}, "DominoSection": api.DominoSection{}, "AuditEvent": api.AuditEvent{},
 		"ServiceAccountList": api.List[api.ServiceAccount]{}, "KeyList": api.List[api.Key]{}, "UserList": api.List[api.User]{},
 		"SigningKeyList": api.List[api.SigningKey]{}, "AuditEventList": api.List[api.AuditEvent]{},
+		"FederationRule": api.FederationRule{}, "FederationRuleList": api.List[api.FederationRule]{},
 	}
 	// Request bodies: what the service refuses without (the rest is
 	// optional: PATCH semantics, or a server default).
@@ -217,6 +218,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"CreateServiceAccount": {api.CreateServiceAccount{}, []string{"email", "userName"}},
 		"UpdateServiceAccount": {api.UpdateServiceAccount{}, nil},
 		"CreateKey":            {api.CreateKey{}, []string{"name"}},
+		"CreateFederationRule": {api.CreateFederationRule{}, []string{"issuer", "name"}},
 		"RotateKey":            {api.RotateKey{}, nil},
 		"Owner":                {api.Owner{}, []string{"userName"}},
 		"CreateUser":           {api.CreateUser{}, []string{"email", "userName"}},

@@ -50,6 +50,10 @@ func (a *API) Register(r *mux.Router) {
 	route(sa+"/keys/"+keyVar, a.deleteKey, http.MethodDelete)
 	route(sa+"/keys/"+keyVar+":revoke", a.revokeKey, http.MethodPost)
 	route(sa+"/keys/"+keyVar+":rotate", a.rotateKey, http.MethodPost)
+	route(sa+"/federation", a.createFederationRule, http.MethodPost)
+	route(sa+"/federation", a.listFederationRules, http.MethodGet)
+	route(sa+"/federation/"+ruleVar, a.getFederationRule, http.MethodGet)
+	route(sa+"/federation/"+ruleVar, a.deleteFederationRule, http.MethodDelete)
 
 	route("/users", a.createUser, http.MethodPost)
 	route("/users", a.listUsers, http.MethodGet)

@@ -11,14 +11,17 @@ import (
 )
 
 // issued are the claims the issuer writes, in the order Domino's
-// documentation lists them ("CN" under the Domino profile only).
+// documentation lists them ("CN" under the Domino profile only), then
+// "act" (RFC 8693 §4.1), which names the external subject and issuer of a
+// token obtained by exchanging a foreign token (federation) and is absent
+// from every other token.
 var issued = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "client_id", "azp",
-	"scope", "email", "CN", "roles"}
+	"scope", "email", "CN", "roles", "act"}
 
 // verifierMeaningful are claims tokenwright does not write but that
 // verifiers give a meaning to (authorisation lists, delegation, proof of
 // possession, token typing), so a custom claim must not fake them.
-var verifierMeaningful = []string{"scp", "groups", "roles", "permissions", "act", "cnf", "auth_time", "typ"}
+var verifierMeaningful = []string{"scp", "groups", "roles", "permissions", "cnf", "auth_time", "typ"}
 
 // Issued returns the claim names the issuer writes.
 func Issued() []string { return slices.Clone(issued) }

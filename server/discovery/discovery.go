@@ -48,8 +48,9 @@ func New(issuer string, scopes func() []string, keys *signing.Manager, now func(
 // is what it is (docs/discovery.md has the table):
 //   - authorization_endpoint, response_types_supported ["code"]: required
 //     by OpenID Discovery (the endpoint) and by RFC 8414 (a non-empty
-//     list). This server's only grant is client_credentials, so the
-//     endpoint exists to refuse: oauth.Authorize answers every request
+//     list). This server's grants (oauth.GrantTypesSupported: client
+//     credentials, and token exchange and jwt-bearer for foreign tokens)
+//     all work at the token endpoint alone, so the endpoint exists to refuse: oauth.Authorize answers every request
 //     with an RFC 6749 error and never redirects. authorization_code is
 //     not in grant_types_supported.
 //   - *_endpoint_auth_signing_alg_values_supported: RFC 8414 makes them
@@ -105,7 +106,7 @@ func (d *Documents) document() []byte {
 		JWKSURI:                           d.issuer + oauth.KeysPath,
 		ScopesSupported:                   d.scopes(),
 		ResponseTypesSupported:            oauth.ResponseTypesSupported,
-		GrantTypesSupported:               []string{"client_credentials"},
+		GrantTypesSupported:               oauth.GrantTypesSupported,
 		TokenEndpointAuthMethodsSupported: authMethods,
 		TokenEndpointAuthSigningAlgValuesSupported:         assertionAlgs,
 		IntrospectionEndpointAuthMethodsSupported:          authMethods,

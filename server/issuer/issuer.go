@@ -68,6 +68,8 @@ type claims struct {
 	Email     string   `json:"email,omitempty"`
 	CN        string   `json:"CN,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
+	// Act is set on federated tokens only (accounts.Grant.Act).
+	Act *accounts.ExternalActor `json:"act,omitempty"`
 
 	audiences []string
 	audience  string
@@ -106,7 +108,7 @@ func newClaims(iss string, g accounts.Grant, now, exp time.Time, jti string) *cl
 		Issuer: iss, Subject: g.ClientID, audiences: g.Audiences,
 		Expiry: exp.Unix(), NotBefore: now.Unix(), IssuedAt: now.Unix(), JTI: jti,
 		ClientID: g.ClientID, AZP: g.ClientID, Scope: strings.Join(g.Scopes, " "),
-		Email: g.Email, Roles: g.Roles,
+		Email: g.Email, Roles: g.Roles, Act: g.Act,
 	}
 	c.Audience = &c.audiences
 	if g.AudienceFormat == accounts.AudienceString && len(g.Audiences) == 1 {

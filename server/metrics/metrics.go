@@ -88,9 +88,11 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	rateLimited *prometheus.CounterVec
 	webhooks    *prometheus.CounterVec
+	federated   *prometheus.CounterVec
 
 	mu      sync.RWMutex
 	clients map[string]prometheus.Counter // issued counter per known client
+	rules   map[string]struct{}           // rule ids admitted as label values
 }
 
 // New registers the metrics.
@@ -120,13 +122,19 @@ func New(opts Options) *Metrics {
 			Namespace: "tokenwright", Name: "webhook_deliveries_total",
 			Help: "Expiry-notice webhook deliveries, by result: delivered (2xx) or failed (every retry refused or unanswered).",
 		}, []string{"result"}),
+		federated: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "tokenwright", Name: "federated_exchanges_total",
+			Help: "Foreign tokens exchanged at the token endpoint, by federation rule id (\"\" when no rule verified the token; " +
+				"at most MaxFederationRules ids, then \"other\") and result (issued, refused, replayed).",
+		}, []string{"rule", "result"}),
 		clients: map[string]prometheus.Counter{},
+		rules:   map[string]struct{}{},
 	}
 	// Both results exist from the start, so that an alert on failures
 	// sees 0 rather than a missing series.
 	m.webhooks.WithLabelValues(WebhookDelivered)
 	m.webhooks.WithLabelValues(WebhookFailed)
-	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited, m.webhooks, buildInfoGauge(buildinfo.Read()),
+	m.reg.MustRegister(m.issued, m.failed, m.latency, m.rateLimited, m.webhooks, m.federated, buildInfoGauge(buildinfo.Read()),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.PerClient {
 		m.byClient = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -217,6 +225,25 @@ func (m *Metrics) TokenIssued(client string) {
 // TokenFailed counts a refused token request by its coarse result.
 func (m *Metrics) TokenFailed(result oauth.Result) {
 	m.failed.WithLabelValues(string(result)).Inc()
+}
+
+// MaxFederationRules bounds the rule label of tokenwright_federated_exchanges_total:
+// rule ids are made by administrators and only counted once a token has
+// verified against the rule, but a bound keeps the series finite anyway.
+const MaxFederationRules = 1000
+
+// FederatedExchange counts one exchange of a foreign token.
+func (m *Metrics) FederatedExchange(rule string, result oauth.FederationResult) {
+	m.mu.Lock()
+	if _, ok := m.rules[rule]; !ok {
+		if len(m.rules) >= MaxFederationRules {
+			rule = "other"
+		} else {
+			m.rules[rule] = struct{}{}
+		}
+	}
+	m.mu.Unlock()
+	m.federated.WithLabelValues(rule, string(result)).Inc()
 }
 
 // RateLimited counts a 429.

@@ -69,3 +69,28 @@ func TestPublicMetricsNameNoClient(t *testing.T) {
 		t.Error("issued total missing")
 	}
 }
+
+// Federation rule labels are bounded like client labels, and count by
+// result.
+func TestFederationRuleLabelsAreBounded(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	m.FederatedExchange("", oauth.FederationRefused)
+	for i := range metrics.MaxFederationRules + 20 {
+		m.FederatedExchange("rule-"+strconv.Itoa(i), oauth.FederationIssued)
+	}
+	m.FederatedExchange("rule-0", oauth.FederationReplayed)
+	out := scrape(m)
+	for _, want := range []string{
+		`tokenwright_federated_exchanges_total{result="refused",rule=""} 1`,
+		`tokenwright_federated_exchanges_total{result="issued",rule="rule-0"} 1`,
+		`tokenwright_federated_exchanges_total{result="replayed",rule="rule-0"} 1`,
+		`tokenwright_federated_exchanges_total{result="issued",rule="other"} 21`, // "" took one of the slots
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if n := strings.Count(out, "tokenwright_federated_exchanges_total{"); n != metrics.MaxFederationRules+2 {
+		t.Errorf("%d federated series, want %d", n, metrics.MaxFederationRules+2)
+	}
+}

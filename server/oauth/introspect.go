@@ -60,7 +60,15 @@ func (s *Server) introspect(ctx context.Context, token string) *introspection {
 		logIfErr(s, err, "introspection: deny-list lookup")
 		return inactive
 	}
-	live, err := s.accounts.CredentialActive(ctx, v.KeyID, strings.Fields(v.Scope), v.Audience)
+	credentialActive := s.accounts.CredentialActive
+	if accounts.IsFederatedKeyID(v.KeyID) {
+		// Issued through a federation rule: live while the rule exists
+		// and the account could still obtain the token.
+		credentialActive = func(ctx context.Context, keyID string, scopes, audiences []string) (bool, error) {
+			return s.accounts.FederatedActive(ctx, v.ClientID, keyID, scopes, audiences)
+		}
+	}
+	live, err := credentialActive(ctx, v.KeyID, strings.Fields(v.Scope), v.Audience)
 	if err != nil || !live {
 		logIfErr(s, err, "introspection: credential lookup")
 		return inactive

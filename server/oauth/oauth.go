@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -38,7 +39,8 @@ type Server struct {
 	accounts *accounts.Service
 	issuer   *issuer.Issuer
 	log      zerolog.Logger
-	observer Observer // observer.go
+	observer Observer        // observer.go
+	foreign  ForeignVerifier // federated.go; nil: no federation
 }
 
 // New returns the op.Server.
@@ -69,8 +71,29 @@ func errServer() error {
 // VerifyClient authenticates the caller with client_secret_basic,
 // client_secret_post or private_key_jwt (token and revocation endpoints).
 // The op layer has already refused requests that mix methods.
+// At the token endpoint it also admits the federated forms (federated.go):
+// a token exchange without client credentials names its account by
+// client_id alone (the subject token is the credential, checked by
+// TokenExchange), and a foreign client assertion with client_credentials
+// is verified here against the account's federation rules.
 func (s *Server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
-	return s.authenticate(ctx, r.Data, r.Header, r.URL.Path)
+	cc := r.Data
+	if r.URL.Path == TokenPath {
+		switch grantType := r.Form.Get("grant_type"); {
+		case grantType == GrantTypeTokenExchange && cc.ClientSecret == "" && cc.ClientAssertion == "":
+			return &client{federatedFor: cc.ClientID, method: oidc.AuthMethodNone}, nil
+		case grantType == string(oidc.GrantTypeClientCredentials) && cc.ClientAssertion != "" && foreignAssertion(cc.ClientAssertion):
+			if cc.ClientID == "" {
+				return nil, s.invalidRequest(ctx, "", "client_id is required with a foreign client_assertion: it names the service account")
+			}
+			f, err := s.federate(ctx, grantTypeFederatedClient, cc.ClientID, cc.ClientAssertion)
+			if err != nil {
+				return nil, err
+			}
+			return &client{principal: f.principal, method: oidc.AuthMethodPrivateKeyJWT, federated: f}, nil
+		}
+	}
+	return s.authenticate(ctx, cc, r.Header, r.URL.Path)
 }
 
 // authenticate checks the client credentials of a request to endpoint
@@ -130,35 +153,16 @@ func (s *Server) authenticate(ctx context.Context, cc *op.ClientCredentials, hea
 // used "audience" parameter (space-separated values allowed).
 func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
 	c, ok := r.Client.(*client)
-	if !ok {
+	if !ok || c.principal == nil {
 		return nil, errServer()
 	}
-	// An empty element means nothing requested: zitadel/oidc hands over
-	// "scope=" as [""] (its own client sends that when no scope is asked
-	// for), and "a  b" as ["a", "", "b"].
-	scopes := slices.DeleteFunc(slices.Clone(r.Data.Scope), func(sc string) bool { return sc == "" })
-	var audiences []string
-	for _, a := range r.PostForm["resource"] {
-		if a != "" {
-			audiences = append(audiences, a)
-		}
+	scopes, audiences := nonEmpty(r.Data.Scope), requestedAudiences(r.PostForm)
+	if c.federated != nil {
+		return s.issueFederated(ctx, c.federated, scopes, audiences, false)
 	}
-	for _, a := range r.PostForm["audience"] {
-		audiences = append(audiences, strings.Fields(a)...)
-	}
-	grant, err := s.accounts.Grant(c.principal, scopes, audiences)
-	switch {
-	case errors.Is(err, accounts.ErrInvalidScope):
-		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: c.principal.ClientID(), Reason: string(ResultInvalidScope)}
-		s.observer.TokenFailed(ResultInvalidScope)
-		return nil, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
-	case errors.Is(err, accounts.ErrInvalidTarget):
-		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: c.principal.ClientID(), Reason: string(ResultInvalidTarget)}
-		s.observer.TokenFailed(ResultInvalidTarget)
-		return nil, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
-	case err != nil:
-		s.log.Error().Err(err).Msg("applying token policy")
-		return nil, errServer()
+	grant, err := s.grant(ctx, c.principal, scopes, audiences)
+	if err != nil {
+		return nil, err
 	}
 	tok, err := s.issuer.Mint(grant)
 	if err != nil {
@@ -180,18 +184,79 @@ func (s *Server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	return resp, nil
 }
 
+// nonEmpty drops empty elements, which mean nothing requested:
+// zitadel/oidc hands over "scope=" as [""] (its own client sends that when
+// no scope is asked for), and "a  b" as ["a", "", "b"].
+func nonEmpty(scopes []string) []string {
+	return slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return sc == "" })
+}
+
+// requestedAudiences are the audiences a token request asks for: RFC 8707
+// "resource" parameters and the widely used "audience" parameter
+// (space-separated values allowed).
+func requestedAudiences(form url.Values) []string {
+	var audiences []string
+	for _, a := range form["resource"] {
+		if a != "" {
+			audiences = append(audiences, a)
+		}
+	}
+	for _, a := range form["audience"] {
+		audiences = append(audiences, strings.Fields(a)...)
+	}
+	return audiences
+}
+
+// grant applies the token policy (accounts.Grant) to p's request, mapping
+// a refusal to its OAuth error.
+func (s *Server) grant(ctx context.Context, p *accounts.Principal, scopes, audiences []string) (accounts.Grant, error) {
+	grant, err := s.accounts.Grant(p, scopes, audiences)
+	switch {
+	case errors.Is(err, accounts.ErrInvalidScope):
+		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: p.ClientID(), Reason: string(ResultInvalidScope)}
+		s.observer.TokenFailed(ResultInvalidScope)
+		return grant, oidc.ErrInvalidScope().WithDescription("%s", err.Error())
+	case errors.Is(err, accounts.ErrInvalidTarget):
+		*reqctx.Log(ctx) = reqctx.LogFields{ClientID: p.ClientID(), Reason: string(ResultInvalidTarget)}
+		s.observer.TokenFailed(ResultInvalidTarget)
+		return grant, oidc.ErrInvalidTarget().WithDescription("%s", err.Error())
+	case err != nil:
+		s.log.Error().Err(err).Msg("applying token policy")
+		return grant, errServer()
+	}
+	return grant, nil
+}
+
 // client adapts an authenticated principal to op.Client. Only the methods
 // the client-credentials path consults carry meaning.
 type client struct {
 	principal *accounts.Principal
 	method    oidc.AuthMethod
+	// federatedFor is set, and principal nil, for a token exchange without
+	// client credentials: the account client_id names, not yet
+	// authenticated (TokenExchange checks the subject token).
+	federatedFor string
+	// federated is set for client_credentials with a foreign client
+	// assertion, already accepted (VerifyClient).
+	federated *federated
 }
 
 var _ op.Client = (*client)(nil)
 
-func (c *client) GetID() string               { return c.principal.ClientID() }
+func (c *client) GetID() string {
+	if c.principal == nil {
+		return c.federatedFor
+	}
+	return c.principal.ClientID()
+}
 func (c *client) AuthMethod() oidc.AuthMethod { return c.method }
+
+// GrantTypes is what op lets the client ask for: token exchange only for
+// an exchange's unauthenticated client, client credentials otherwise.
 func (c *client) GrantTypes() []oidc.GrantType {
+	if c.federatedFor != "" {
+		return []oidc.GrantType{oidc.GrantTypeTokenExchange}
+	}
 	return []oidc.GrantType{oidc.GrantTypeClientCredentials}
 }
 func (c *client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeJWT }

@@ -23,8 +23,9 @@ import (
 // results records the coarse outcomes the metrics would see.
 type results []Result
 
-func (r *results) TokenIssued(string)     {}
-func (r *results) TokenFailed(res Result) { *r = append(*r, res) }
+func (r *results) TokenIssued(string)                         {}
+func (r *results) TokenFailed(res Result)                     { *r = append(*r, res) }
+func (r *results) FederatedExchange(string, FederationResult) {}
 
 // ownersDown is the real store except that owners cannot be read (an
 // etcd replica that cannot answer for a moment).

@@ -12,18 +12,35 @@ const (
 	ResultInvalidScope   Result = "invalid_scope"
 	ResultInvalidTarget  Result = "invalid_target"
 	ResultInvalidRequest Result = "invalid_request"
+	ResultInvalidGrant   Result = "invalid_grant"
+)
+
+// FederationResult is the outcome of one exchange of a foreign token, as
+// the metrics see it per federation rule: a closed set.
+type FederationResult string
+
+// The results. A refusal before any rule verified the token is counted
+// with an empty rule.
+const (
+	FederationIssued   FederationResult = "issued"
+	FederationRefused  FederationResult = "refused"
+	FederationReplayed FederationResult = "replayed"
 )
 
 // Observer learns the outcome of token requests (metrics).
 type Observer interface {
 	TokenIssued(client string)
 	TokenFailed(result Result)
+	// FederatedExchange counts an exchange of a foreign token by rule id
+	// ("" when no rule verified it) and result.
+	FederatedExchange(rule string, result FederationResult)
 }
 
 type nopObserver struct{}
 
-func (nopObserver) TokenIssued(string) {}
-func (nopObserver) TokenFailed(Result) {}
+func (nopObserver) TokenIssued(string)                         {}
+func (nopObserver) TokenFailed(Result)                         {}
+func (nopObserver) FederatedExchange(string, FederationResult) {}
 
 // SetObserver installs o (nil: none). Call before serving.
 func (s *Server) SetObserver(o Observer) {

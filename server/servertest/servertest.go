@@ -58,6 +58,8 @@ type Options struct {
 	// HTTPClient is used by Do and DoRaw (default http.DefaultClient); a
 	// TLS test server needs one that trusts the test CA.
 	HTTPClient *http.Client
+	// FederationClient fetches foreign issuers' keys (server.Options).
+	FederationClient *http.Client
 }
 
 // quietOIDC silences zitadel/oidc, which logs through the global slog
@@ -107,7 +109,8 @@ func Start(t testing.TB, opts Options) *Server {
 		_ = ln.Close()
 		t.Fatalf("logger: %v", err)
 	}
-	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Monotonic: opts.Monotonic, Environ: opts.Environ})
+	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Monotonic: opts.Monotonic, Environ: opts.Environ,
+		FederationClient: opts.FederationClient})
 	if err != nil {
 		_ = ln.Close()
 		t.Fatalf("server.New: %v", err)

@@ -37,13 +37,15 @@ var (
 	bucketSigningKeys  = []byte("signing_keys")
 	bucketAudit        = []byte("audit") // big-endian sequence -> event
 	bucketRevoked      = []byte("revoked_tokens")
-	bucketSessions     = []byte("sessions") // hex SHA-256 of the secret -> store.Session
+	bucketSessions     = []byte("sessions")         // hex SHA-256 of the secret -> store.Session
+	bucketFedRules     = []byte("federation_rules") // rule id -> store.FederationRule
+	bucketForeignToks  = []byte("foreign_tokens")   // hash of (issuer, jti) -> store.ForeignToken
 	// meta: "format" -> store.FormatVersion as decimal text.
 	bucketMeta = []byte("meta")
 	keyFormat  = []byte("format")
 
 	allBuckets = [][]byte{bucketAccounts, bucketUsers, bucketNames, bucketEmails, bucketKeys,
-		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketSessions, bucketMeta}
+		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketSessions, bucketFedRules, bucketForeignToks, bucketMeta}
 )
 
 // Store is the bbolt implementation of store.Store. The records' reads

@@ -39,6 +39,7 @@ var buckets = map[records.Family][]byte{
 	records.Accounts: bucketAccounts, records.Users: bucketUsers, records.Names: bucketNames,
 	records.Emails: bucketEmails, records.Keys: bucketKeys, records.SigningKeys: bucketSigningKeys,
 	records.Revoked: bucketRevoked, records.Sessions: bucketSessions,
+	records.FederationRules: bucketFedRules, records.ForeignTokens: bucketForeignToks,
 }
 
 func bucketOf(fam records.Family) ([]byte, error) {

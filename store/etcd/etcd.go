@@ -66,6 +66,8 @@ const (
 	famSigning = string(records.SigningKeys)
 	famRevoked = string(records.Revoked)
 	famSession = string(records.Sessions)
+	famFedRule = string(records.FederationRules)
+	famForeign = string(records.ForeignTokens)
 	famAudit   = "audit" // not mirrored
 	famLock    = "lock"  // concurrency mutexes, not mirrored
 	famMeta    = "meta"

@@ -27,11 +27,11 @@ const reloadPage = 10_000
 // mirroredFams are the families reload reads (those mirrored holds): the
 // audit trail and the markers, which may outnumber everything else, are
 // not read at all.
-var mirroredFams = []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famSession}
+var mirroredFams = []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famSession, famFedRule, famForeign}
 
 // bigFams are read in sub-ranges from the start (see readSnapshot): they
 // grow with use, and their ids are random.
-var bigFams = map[string]bool{famKey: true, famRevoked: true}
+var bigFams = map[string]bool{famKey: true, famRevoked: true, famForeign: true}
 
 // idBounds split a family's range into sub-ranges by the first byte of the
 // id; base62, the alphabet of key ids, in byte order.

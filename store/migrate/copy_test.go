@@ -55,13 +55,16 @@ func fill(t *testing.T, s store.Store, p string, n int) migrate.Counts {
 	sa := p + "svc"
 	must(s.CreateServiceAccount(ctx, store.ServiceAccount{ID: sa, Name: sa, Email: sa + "@example.com", Owners: owners,
 		Status: store.StatusActive, CreatedAt: now}))
+	must(s.CreateFederationRule(ctx, store.FederationRule{ID: p + "rule", Account: sa, Name: "gh",
+		Issuer: "https://token.actions.githubusercontent.com", Audience: "https://tokens.example.com",
+		Claims: map[string][]string{"repository_id": {"1"}}, CreatedAt: now}))
 	must(s.CreateKey(ctx, store.Key{ID: sa + "-key", Kind: store.KindServiceKey, Owner: sa, Name: "ci",
 		SecretHash: []byte("hash-" + sa), CreatedAt: now, RevokedAt: now.Add(time.Hour), RevokedBy: "admin"}))
 	must(s.ReplaceSigningKeys(ctx, []store.SigningKey{{ID: p + "kid", Algorithm: "RS256", State: store.SigningActive,
 		PublicJWK: []byte(`{"kid":"` + p + `kid"}`), EncryptedPrivateKey: []byte("sealed"), KEKID: "kek", CreatedAt: now}}))
 	must(s.RevokeToken(ctx, store.RevokedToken{JTI: p + "jti", ExpiresAt: now.Add(time.Hour), RevokedAt: now}))
 	audit("sa.create", sa)
-	return migrate.Counts{ServiceAccounts: 1, Users: n, Keys: n + 1, SigningKeys: 1, AuditEvents: 2*n + 1, RevokedTokens: 1}
+	return migrate.Counts{ServiceAccounts: 1, Users: n, Keys: n + 1, SigningKeys: 1, AuditEvents: 2*n + 1, RevokedTokens: 1, FederationRules: 1}
 }
 
 // Copy into an empty or a non-empty target, with and without Force: what
@@ -148,9 +151,9 @@ func TestCounts(t *testing.T) {
 		empty bool
 		text  string
 	}{
-		{migrate.Counts{}, true, "0 service accounts, 0 users, 0 keys, 0 signing keys, 0 audit events, 0 revoked tokens"},
-		{migrate.Counts{AuditEvents: 1}, false, "0 service accounts, 0 users, 0 keys, 0 signing keys, 1 audit events, 0 revoked tokens"},
-		{migrate.Counts{1, 2, 3, 4, 5, 6}, false, "1 service accounts, 2 users, 3 keys, 4 signing keys, 5 audit events, 6 revoked tokens"},
+		{migrate.Counts{}, true, "0 service accounts, 0 users, 0 keys, 0 signing keys, 0 audit events, 0 revoked tokens, 0 federation rules"},
+		{migrate.Counts{AuditEvents: 1}, false, "0 service accounts, 0 users, 0 keys, 0 signing keys, 1 audit events, 0 revoked tokens, 0 federation rules"},
+		{migrate.Counts{1, 2, 3, 4, 5, 6, 7}, false, "1 service accounts, 2 users, 3 keys, 4 signing keys, 5 audit events, 6 revoked tokens, 7 federation rules"},
 	}
 	for _, tc := range tests {
 		if tc.c.Empty() != tc.empty || tc.c.String() != tc.text {

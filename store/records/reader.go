@@ -1,8 +1,12 @@
 package records
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/tokenwright/tokenwright/store"
 )
@@ -82,4 +86,33 @@ func (r Reader) ListRevokedTokens(ctx context.Context) ([]store.RevokedToken, er
 
 func (r Reader) GetSession(ctx context.Context, id string) (store.Session, error) {
 	return readOne[store.Session](ctx, r, Sessions, id)
+}
+
+// ListFederationRules returns account's rules in creation order (ties:
+// by id).
+func (r Reader) ListFederationRules(ctx context.Context, account string) ([]store.FederationRule, error) {
+	all, err := readAll[store.FederationRule](ctx, r, FederationRules)
+	if err != nil {
+		return nil, err
+	}
+	out := []store.FederationRule{}
+	for _, fr := range all {
+		if fr.Account == account {
+			out = append(out, fr)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.FederationRule) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// GetFederationRule returns rule id of account; ErrNotFound when it is
+// another account's.
+func (r Reader) GetFederationRule(ctx context.Context, account, id string) (store.FederationRule, error) {
+	fr, err := readOne[store.FederationRule](ctx, r, FederationRules, id)
+	if err == nil && fr.Account != account {
+		err = fmt.Errorf("%s %q: %w", FederationRules, id, store.ErrNotFound)
+	}
+	return fr, err
 }

@@ -2,8 +2,10 @@
 // once for every backend: names and emails unique across service accounts
 // and users, owners that are existing users, keys that belong to an
 // existing owner, personal-access-token names unique per user (on create
-// and on rename), the per-owner key limit, immutable fields, and the
-// cascades of a delete (an account's keys; a user's tokens and ownerships).
+// and on rename), the per-owner key limit, immutable fields, federation
+// rules of an existing account with names unique per account, the replay
+// records of foreign tokens, and the cascades of a delete (an account's
+// keys and rules; a user's tokens and ownerships).
 //
 // A backend supplies a transaction (Tx: get, put, delete, lock, list) and
 // a way to run one (NewWriter's update function); Writer then implements the
@@ -51,6 +53,11 @@ const (
 	Revoked     Family = "revoked"
 	// Sessions are console sessions by the hash of their secret.
 	Sessions Family = "session"
+	// FederationRules are service accounts' federation rules by id.
+	FederationRules Family = "fedrule"
+	// ForeignTokens are the replay records of exchanged foreign tokens,
+	// by a hash of (issuer, jti).
+	ForeignTokens Family = "foreigntoken"
 )
 
 // The values of Names records.
@@ -244,9 +251,13 @@ func (w Writer) UpdateServiceAccount(ctx context.Context, name string, update fu
 	})
 }
 
-// DeleteServiceAccount removes the account and its keys.
+// DeleteServiceAccount removes the account, its keys and its federation
+// rules.
 func (w Writer) DeleteServiceAccount(ctx context.Context, name string) error {
 	return deletePrincipal(ctx, w, Accounts, name, func(tx Tx, sa store.ServiceAccount) (string, error) {
+		if err := deleteAccountRules(tx, name); err != nil {
+			return "", err
+		}
 		return sa.Email, deleteOwnedKeys(tx, store.KindServiceKey, name)
 	})
 }

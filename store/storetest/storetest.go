@@ -52,6 +52,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"SessionsEndWithUser", testSessionsEndWithUser},
 		{"SessionConsumedOnce", testSessionConsumedOnce},
+		{"FederationRules", testFederationRules},
+		{"FederationRulesEndWithAccount", testFederationRulesEndWithAccount},
+		{"ConcurrentFederationRuleNames", testConcurrentFederationRuleNames},
+		{"FederationForeignTokensConsumedOnce", testForeignTokensConsumedOnce},
+		{"FederationPruneForeignTokensInChunks", testPruneForeignTokensInChunks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -310,3 +310,47 @@ func (s *Store) PruneSessions(ctx context.Context, now time.Time) (_ []store.Ses
 	defer func() { sp.end(err) }()
 	return s.next.PruneSessions(ctx, now)
 }
+
+// --- federation rules ---
+
+func (s *Store) CreateFederationRule(ctx context.Context, r store.FederationRule) (err error) {
+	ctx, sp := s.start(ctx, "CreateFederationRule")
+	defer func() { sp.end(err) }()
+	return s.next.CreateFederationRule(ctx, r)
+}
+
+func (s *Store) ListFederationRules(ctx context.Context, account string) (_ []store.FederationRule, err error) {
+	ctx, sp := s.start(ctx, "ListFederationRules")
+	defer func() { sp.end(err) }()
+	return s.next.ListFederationRules(ctx, account)
+}
+
+func (s *Store) GetFederationRule(ctx context.Context, account, id string) (_ store.FederationRule, err error) {
+	ctx, sp := s.start(ctx, "GetFederationRule")
+	defer func() { sp.end(err) }()
+	return s.next.GetFederationRule(ctx, account, id)
+}
+
+func (s *Store) DeleteFederationRule(ctx context.Context, account, id string) (err error) {
+	ctx, sp := s.start(ctx, "DeleteFederationRule")
+	defer func() { sp.end(err) }()
+	return s.next.DeleteFederationRule(ctx, account, id)
+}
+
+func (s *Store) TouchFederationRule(ctx context.Context, account, id string, at time.Time) (err error) {
+	ctx, sp := s.start(ctx, "TouchFederationRule")
+	defer func() { sp.end(err) }()
+	return s.next.TouchFederationRule(ctx, account, id, at)
+}
+
+func (s *Store) ConsumeForeignToken(ctx context.Context, issuer, jti string, expiresAt time.Time) (err error) {
+	ctx, sp := s.start(ctx, "ConsumeForeignToken")
+	defer func() { sp.end(err) }()
+	return s.next.ConsumeForeignToken(ctx, issuer, jti, expiresAt)
+}
+
+func (s *Store) PruneForeignTokens(ctx context.Context, now time.Time) (_ int, err error) {
+	ctx, sp := s.start(ctx, "PruneForeignTokens")
+	defer func() { sp.end(err) }()
+	return s.next.PruneForeignTokens(ctx, now)
+}

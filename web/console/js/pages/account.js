@@ -1,9 +1,10 @@
-// One service account: its settings (administrators may edit them) and its
-// keys (administrators and owners manage them).
+// One service account: its settings (administrators may edit them), its
+// keys and its federation rules (administrators and owners manage them).
 import { h } from '../dom.js';
 import { get, post, patch, del } from '../api.js';
 import { badge, page, errorBox, formDialog, confirmDialog, toast } from '../ui.js';
 import { keyPanel } from '../keys.js';
+import { federationPanel } from '../federation.js';
 import { accountFields, accountBody } from './accounts.js';
 import { navigate, refresh } from '../router.js';
 
@@ -74,7 +75,8 @@ export async function accountPage(view, me, name) {
   if (actions) actions.insertBefore(domino, actions.lastChild);
   else actions = h('div', { class: 'toolbar' }, domino);
   const keys = await keyPanel({ kind: 'key', base: path + '/keys', clientId: sa.userName, title: 'API keys' });
+  const federation = await federationPanel({ base: path + '/federation', account: sa.userName });
   // Keys come first: they are what people come here for day to day.
   page(view, sa.userName, h('p', { class: 'crumb' }, h('a', { href: '#/accounts' }, '← Service accounts'), ' · ', sa.email, ' · ', badge(sa.status)),
-    actions, keys, h('section', { class: 'panel', 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'Settings'), details));
+    actions, keys, federation, h('section', { class: 'panel', 'aria-labelledby': 'settings-title' }, h('h2', { id: 'settings-title' }, 'Settings'), details));
 }
