@@ -75,3 +75,47 @@ func TestRefusesNonLoopbackTargets(t *testing.T) {
 		}
 	}
 }
+
+// -tls serves the child over HTTPS with each certificate type; keepalive
+// makes one handshake per worker, new a full handshake per request and
+// never resumes, resume a full handshake per worker and then resumes.
+func TestTLSConnectionModes(t *testing.T) {
+	const workers = 2
+	for _, cert := range []string{"p256", "rsa2048"} {
+		for _, conn := range []string{tlsKeepAlive, tlsNew, tlsResume} {
+			t.Run(cert+"/"+conn, func(t *testing.T) {
+				var out bytes.Buffer
+				args := []string{"-tls", "-tls-cert", cert, "-tls-conn", conn, "-alg", "ES256", "-duration", "300ms",
+					"-sign-duration", "50ms", "-workers", fmt.Sprint(workers), "-keys", "5", "-json"}
+				if err := run(context.Background(), args, &out); err != nil {
+					t.Fatal(err)
+				}
+				var r result
+				if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+					t.Fatalf("output %q: %v", out.String(), err)
+				}
+				if r.Requests == 0 || r.Errors != 0 || r.ServerCPUus <= 0 || r.TLSCert != cert || r.TLSConn != conn {
+					t.Fatalf("result %+v", r)
+				}
+				full, resumed := r.TLSFullHandshakes, r.TLSResumedHandshakes
+				switch conn {
+				case tlsKeepAlive:
+					if full != workers || resumed != 0 {
+						t.Fatalf("keepalive: %d full, %d resumed handshakes for %d workers", full, resumed, workers)
+					}
+				case tlsNew:
+					if resumed != 0 || full < r.Requests {
+						t.Fatalf("new: %d full, %d resumed handshakes for %d requests", full, resumed, r.Requests)
+					}
+				case tlsResume:
+					// One full handshake per worker gets the first ticket;
+					// the rest resume (a worker may need one more full one
+					// if its first connection closed before the ticket).
+					if full < workers || full > 2*workers || resumed == 0 || full+resumed < r.Requests {
+						t.Fatalf("resume: %d full, %d resumed handshakes for %d requests", full, resumed, r.Requests)
+					}
+				}
+			})
+		}
+	}
+}
