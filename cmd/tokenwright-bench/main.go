@@ -13,6 +13,7 @@
 //	tokenwright-bench -mode token -alg ES256 -rate 2000        # latency at a fixed rate
 //	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
+//	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
 package main
 
 import (
