@@ -5,8 +5,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"testing"
 )
@@ -117,5 +119,29 @@ func TestTLSConnectionModes(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// docs/performance.md says a TLS tokenwright offers HTTP/2 by ALPN: an
+// HTTP/2 client gets HTTP/2 from the server the benchmark starts.
+func TestTLSServerSpeaksHTTP2(t *testing.T) {
+	o, err := parseFlags([]string{"-tls", "-keys", "1"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startChild(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.roots()}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(srv.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil || resp.ProtoMajor != 2 || resp.TLS.NegotiatedProtocol != "h2" {
+		t.Fatalf("got %s over TLS %v", resp.Proto, resp.TLS != nil)
 	}
 }
