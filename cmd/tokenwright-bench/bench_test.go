@@ -5,8 +5,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"testing"
 )
@@ -73,5 +75,73 @@ func TestRefusesNonLoopbackTargets(t *testing.T) {
 		if _, err := parseFlags([]string{"-target", target}, &bytes.Buffer{}); err != nil {
 			t.Errorf("target %s refused: %v", target, err)
 		}
+	}
+}
+
+// -tls serves the child over HTTPS with each certificate type; keepalive
+// makes one handshake per worker, new a full handshake per request and
+// never resumes, resume a full handshake per worker and then resumes.
+func TestTLSConnectionModes(t *testing.T) {
+	const workers = 2
+	for _, cert := range []string{"p256", "rsa2048"} {
+		for _, conn := range []string{tlsKeepAlive, tlsNew, tlsResume} {
+			t.Run(cert+"/"+conn, func(t *testing.T) {
+				var out bytes.Buffer
+				args := []string{"-tls", "-tls-cert", cert, "-tls-conn", conn, "-alg", "ES256", "-duration", "300ms",
+					"-sign-duration", "50ms", "-workers", fmt.Sprint(workers), "-keys", "5", "-json"}
+				if err := run(context.Background(), args, &out); err != nil {
+					t.Fatal(err)
+				}
+				var r result
+				if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+					t.Fatalf("output %q: %v", out.String(), err)
+				}
+				if r.Requests == 0 || r.Errors != 0 || r.ServerCPUus <= 0 || r.TLSCert != cert || r.TLSConn != conn {
+					t.Fatalf("result %+v", r)
+				}
+				full, resumed := r.TLSFullHandshakes, r.TLSResumedHandshakes
+				switch conn {
+				case tlsKeepAlive:
+					if full != workers || resumed != 0 {
+						t.Fatalf("keepalive: %d full, %d resumed handshakes for %d workers", full, resumed, workers)
+					}
+				case tlsNew:
+					if resumed != 0 || full < r.Requests {
+						t.Fatalf("new: %d full, %d resumed handshakes for %d requests", full, resumed, r.Requests)
+					}
+				case tlsResume:
+					// One full handshake per worker gets the first ticket;
+					// the rest resume (a worker may need one more full one
+					// if its first connection closed before the ticket).
+					if full < workers || full > 2*workers || resumed == 0 || full+resumed < r.Requests {
+						t.Fatalf("resume: %d full, %d resumed handshakes for %d requests", full, resumed, r.Requests)
+					}
+				}
+			})
+		}
+	}
+}
+
+// docs/performance.md says a TLS tokenwright offers HTTP/2 by ALPN: an
+// HTTP/2 client gets HTTP/2 from the server the benchmark starts.
+func TestTLSServerSpeaksHTTP2(t *testing.T) {
+	o, err := parseFlags([]string{"-tls", "-keys", "1"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := startChild(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.roots()}, ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(srv.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil || resp.ProtoMajor != 2 || resp.TLS.NegotiatedProtocol != "h2" {
+		t.Fatalf("got %s over TLS %v", resp.Proto, resp.TLS != nil)
 	}
 }

@@ -5,6 +5,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +40,8 @@ func serveChild(args []string) error {
 	alg := fs.String("alg", "RS256", "")
 	logFile := fs.String("log", "", "")
 	cpuProfile := fs.String("cpuprofile", "", "")
+	tlsCert := fs.String("tls-cert", "", "")
+	tlsKey := fs.String("tls-key", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,6 +57,9 @@ func serveChild(args []string) error {
 	}
 	cfg := config.Default()
 	cfg.DataDir, cfg.Listen, cfg.Issuer = *data, *listen, "http://"+*listen
+	if *tlsCert != "" {
+		cfg.TLS.Cert, cfg.TLS.Key, cfg.Issuer = *tlsCert, *tlsKey, "https://"+*listen
+	}
 	server.TuneRuntime(os.Getenv, cfg.Store) // as `tokenwright serve` does
 	cfg.Signing.Algorithm = *alg
 	// The benchmark drives one client from one address far above the
@@ -85,6 +92,7 @@ type child struct {
 	startup    time.Duration
 	seedTime   time.Duration
 	ownDir     bool
+	pki        *benchPKI // with -tls
 }
 
 func freeLoopbackAddr() (string, error) {
@@ -112,6 +120,14 @@ func startChild(ctx context.Context, o options) (*child, error) {
 		return nil, err
 	}
 	c.url = "http://" + addr
+	tlsArgs := []string{}
+	if o.tls {
+		if c.pki, err = writePKI(c.dataDir, o.tlsCert); err != nil {
+			return nil, err
+		}
+		c.url = "https://" + addr
+		tlsArgs = []string{"-tls-cert", c.pki.certFile, "-tls-key", c.pki.keyFile}
+	}
 	seedStart := time.Now()
 	if err := seedOffline(ctx, c.dataDir, o.keys); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
@@ -122,8 +138,9 @@ func startChild(ctx context.Context, o options) (*child, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.cmd = exec.CommandContext(ctx, self, childServeArg, "-data", c.dataDir, "-listen", addr, "-alg", o.alg,
-		"-log", filepath.Join(c.dataDir, "server.log"), "-cpuprofile", o.cpuProfile)
+	args := append([]string{childServeArg, "-data", c.dataDir, "-listen", addr, "-alg", o.alg,
+		"-log", filepath.Join(c.dataDir, "server.log"), "-cpuprofile", o.cpuProfile}, tlsArgs...)
+	c.cmd = exec.CommandContext(ctx, self, args...)
 	c.cmd.Stderr = os.Stderr
 	stdin, err := c.cmd.StdinPipe()
 	if err != nil {
@@ -134,7 +151,7 @@ func startChild(ctx context.Context, o options) (*child, error) {
 	if err := c.cmd.Start(); err != nil {
 		return nil, err
 	}
-	if err := waitReady(ctx, c.url); err != nil {
+	if err := waitReady(ctx, c.url, c.roots()); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -148,10 +165,20 @@ func startChild(ctx context.Context, o options) (*child, error) {
 	return c, nil
 }
 
-func waitReady(ctx context.Context, base string) error {
+// roots are the CAs to trust for the child's https URL (nil: the system's).
+func (c *child) roots() *x509.CertPool {
+	if c == nil || c.pki == nil {
+		return nil
+	}
+	return c.pki.roots
+}
+
+func waitReady(ctx context.Context, base string, roots *x509.CertPool) error {
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -6,6 +6,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,12 +35,14 @@ type load struct {
 	// about.
 	introspector [2]string
 	tokens       []string
+	roots        *x509.CertPool // with -tls: the child's CA
 }
 
 func newLoad(ctx context.Context, o options, target, admin string, srv *child) (*load, error) {
-	l := &load{o: o, target: target, admin: admin, account: benchAccount, client: &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConns: o.workers * 2, MaxIdleConnsPerHost: o.workers * 2, DisableCompression: true},
+	l := &load{o: o, target: target, admin: admin, account: benchAccount, roots: srv.roots(), client: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: o.workers * 2, MaxIdleConnsPerHost: o.workers * 2, DisableCompression: true,
+			TLSClientConfig: &tls.Config{RootCAs: srv.roots()}},
 	}}
 	needsKeys := o.mode == "token" || o.mode == "introspect"
 	if !needsKeys && (o.mode != "keycreate" || srv != nil) {
@@ -193,6 +197,8 @@ type stats struct {
 	latencies  []time.Duration
 	elapsed    time.Duration
 	firstError string
+	// TLS handshakes made by the workers, full and resumed.
+	fullHandshakes, resumedHandshakes int
 }
 
 // drive runs the workers until the duration ends. With -rate, requests
@@ -241,6 +247,9 @@ func (l *load) drive(ctx context.Context) (stats, error) {
 			var raw *rawConn
 			if l.o.client == "raw" {
 				raw = &rawConn{target: l.target}
+				if l.o.tls {
+					raw.tls, raw.perRequest = clientTLS(l.roots, l.o.tlsConn), l.o.tlsConn != tlsKeepAlive
+				}
 				defer raw.close()
 			}
 			for {
@@ -256,6 +265,7 @@ func (l *load) drive(ctx context.Context) (stats, error) {
 				}
 				n++
 				req, want := l.request(context.WithoutCancel(ctx), n*l.o.workers+w)
+				req.Close = raw != nil && raw.perRequest // Connection: close, as curl in a loop
 				var status int
 				var err error
 				if raw != nil {
@@ -275,8 +285,13 @@ func (l *load) drive(ctx context.Context) (stats, error) {
 					s.latencies = append(s.latencies, time.Since(began))
 				}
 			}
+			if raw != nil {
+				s.fullHandshakes, s.resumedHandshakes = raw.full, raw.resumed
+			}
 			mu.Lock()
 			total.ok += s.ok
+			total.fullHandshakes += s.fullHandshakes
+			total.resumedHandshakes += s.resumedHandshakes
 			total.errors += s.errors
 			total.latencies = append(total.latencies, s.latencies...)
 			if total.firstError == "" {
@@ -309,11 +324,17 @@ func (l *load) do(req *http.Request) (int, error) {
 // per-connection goroutines. On two shared cores the load generator's own
 // CPU is taken from the server, so the lighter client measures the server
 // more truly (-client nethttp compares).
+//
+// With tls set it speaks HTTPS, counting its full and resumed handshakes;
+// perRequest closes the connection after every answer.
 type rawConn struct {
-	target string
-	conn   net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	target        string
+	tls           *tls.Config
+	perRequest    bool
+	full, resumed int
+	conn          net.Conn
+	br            *bufio.Reader
+	bw            *bufio.Writer
 }
 
 func (c *rawConn) do(req *http.Request) (int, error) {
@@ -338,6 +359,19 @@ func (c *rawConn) roundTrip(req *http.Request) (int, error) {
 		}
 		if c.conn, err = net.Dial("tcp", u.Host); err != nil {
 			return 0, err
+		}
+		if c.tls != nil {
+			tc := tls.Client(c.conn, c.tls)
+			c.conn = tc
+			if err := tc.Handshake(); err != nil {
+				c.close()
+				return 0, err
+			}
+			if tc.ConnectionState().DidResume {
+				c.resumed++
+			} else {
+				c.full++
+			}
 		}
 		c.br, c.bw = bufio.NewReaderSize(c.conn, 16<<10), bufio.NewWriterSize(c.conn, 4<<10)
 	}

@@ -13,6 +13,7 @@
 //	tokenwright-bench -mode token -alg ES256 -rate 2000        # latency at a fixed rate
 //	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
+//	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
 package main
 
 import (
@@ -62,6 +63,9 @@ type options struct {
 	signFor    time.Duration
 	dataDir    string
 	cpuProfile string
+	tls        bool   // the started server serves HTTPS with its own certificate
+	tlsCert    string // its key type: rsa2048 or p256
+	tlsConn    string // keepalive, new or resume
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -81,8 +85,24 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.signFor, "sign-duration", 3*time.Second, "how long to measure the raw signing rate")
 	fs.StringVar(&o.dataDir, "data", "", "data directory for the started server, kept and reused across runs (default: a new temp dir)")
 	fs.StringVar(&o.cpuProfile, "server-cpuprofile", "", "write the started server's CPU profile here (for go tool pprof)")
+	fs.BoolVar(&o.tls, "tls", false, "the started server serves TLS with a throwaway CA's certificate; the load uses https")
+	fs.StringVar(&o.tlsCert, "tls-cert", "p256", "with -tls: the server certificate's key, rsa2048 or p256")
+	fs.StringVar(&o.tlsConn, "tls-conn", tlsKeepAlive, "with -tls: keepalive (one connection per worker), new (a connection and full handshake per request) or resume (a connection per request, TLS 1.3 session resumption)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	switch o.tlsConn {
+	case tlsKeepAlive, tlsNew, tlsResume:
+	default:
+		return o, fmt.Errorf("unknown -tls-conn %q (keepalive, new, resume)", o.tlsConn)
+	}
+	switch o.tlsCert {
+	case "rsa2048", "p256":
+	default:
+		return o, fmt.Errorf("unknown -tls-cert %q (rsa2048, p256)", o.tlsCert)
+	}
+	if o.tls && (o.client != "raw" || o.target != "") {
+		return o, errors.New("-tls needs -client raw and a started server (no -target)")
 	}
 	switch o.client {
 	case "raw", "nethttp":
@@ -128,6 +148,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
 		TargetRate: o.rate}
+	if o.tls {
+		res.TLSCert, res.TLSConn = o.tlsCert, o.tlsConn
+	}
 
 	var srv *child
 	target, admin := o.target, o.adminToken

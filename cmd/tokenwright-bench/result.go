@@ -38,12 +38,19 @@ type result struct {
 	ServerPeakRSSMB   float64 `json:"serverPeakRssMB,omitempty"`
 	StartupToReady    float64 `json:"startupToReadySeconds,omitempty"`
 	SeedSeconds       float64 `json:"seedSeconds,omitempty"`
+	// With -tls: the server certificate's key, the client behaviour and
+	// the handshakes the workers made (resumed ones prove resumption).
+	TLSCert              string `json:"tlsCert,omitempty"`
+	TLSConn              string `json:"tlsConn,omitempty"`
+	TLSFullHandshakes    int    `json:"tlsFullHandshakes,omitempty"`
+	TLSResumedHandshakes int    `json:"tlsResumedHandshakes,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func (r *result) fill(s stats) {
 	r.Requests, r.Errors, r.FirstError = s.ok, s.errors, s.firstError
+	r.TLSFullHandshakes, r.TLSResumedHandshakes = s.fullHandshakes, s.resumedHandshakes
 	r.Seconds = s.elapsed.Seconds()
 	r.PerSec = float64(s.ok) / r.Seconds
 	if n := len(s.latencies); n > 0 {
@@ -55,6 +62,10 @@ func (r *result) fill(s stats) {
 func (r *result) print(w io.Writer) {
 	row := func(k, format string, v ...any) { fmt.Fprintf(w, "%-22s "+format+"\n", append([]any{k}, v...)...) }
 	row("mode", "%s (%s, %d cores, %d workers, %d keys)", r.Mode, r.Algorithm, r.Cores, r.Workers, r.Keys)
+	if r.TLSConn != "" {
+		row("TLS", "%s certificate, %s connections: %d full handshakes, %d resumed", r.TLSCert, r.TLSConn,
+			r.TLSFullHandshakes, r.TLSResumedHandshakes)
+	}
 	if r.TargetRate > 0 {
 		row("target rate", "%.0f/s", r.TargetRate)
 	}
