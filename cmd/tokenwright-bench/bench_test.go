@@ -145,3 +145,44 @@ func TestTLSServerSpeaksHTTP2(t *testing.T) {
 		t.Fatalf("got %s over TLS %v", resp.Proto, resp.TLS != nil)
 	}
 }
+
+// -store etcd starts a 3-member cluster on 127.0.0.1 (fsync on), seeds the
+// keys into it and nowhere else, and serves tokens from it: a token issued
+// with a seeded key proves the server read the key from etcd.
+func TestEtcdStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real etcd cluster; skipped with -short")
+	}
+	if _, err := etcdBinary(""); err != nil {
+		if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	var out bytes.Buffer
+	args := []string{"-store", "etcd", "-etcd-members", "3", "-mode", "token", "-duration", "1s",
+		"-sign-duration", "50ms", "-workers", "2", "-keys", "5", "-json"}
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	if r.Requests == 0 || r.Errors != 0 || r.Store != storeEtcd || r.EtcdMembers != 3 || !r.EtcdFsync {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+func TestEtcdStoreFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-store", "etcd", "-target", "http://127.0.0.1:8080"}, // the tool starts both, on loopback
+		{"-store", "etcd", "-data", t.TempDir()},               // a kept seed would not be in the new cluster
+		{"-store", "etcd", "-etcd-members", "0"},
+		{"-store", "postgres"},
+	} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

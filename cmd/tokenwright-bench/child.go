@@ -42,6 +42,7 @@ func serveChild(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "")
 	tlsCert := fs.String("tls-cert", "", "")
 	tlsKey := fs.String("tls-key", "", "")
+	etcdEndpoints := fs.String("etcd-endpoints", "", "")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +60,9 @@ func serveChild(args []string) error {
 	cfg.DataDir, cfg.Listen, cfg.Issuer = *data, *listen, "http://"+*listen
 	if *tlsCert != "" {
 		cfg.TLS.Cert, cfg.TLS.Key, cfg.Issuer = *tlsCert, *tlsKey, "https://"+*listen
+	}
+	if *etcdEndpoints != "" { // the settings a deployment on etcd writes (store: etcd, etcd.endpoints)
+		cfg.Store, cfg.Etcd.Endpoints = config.StoreEtcd, strings.Split(*etcdEndpoints, ",")
 	}
 	server.TuneRuntime(os.Getenv, cfg.Store) // as `tokenwright serve` does
 	cfg.Signing.Algorithm = *alg
@@ -92,7 +96,8 @@ type child struct {
 	startup    time.Duration
 	seedTime   time.Duration
 	ownDir     bool
-	pki        *benchPKI // with -tls
+	pki        *benchPKI    // with -tls
+	etcd       *etcdCluster // with -store etcd
 }
 
 func freeLoopbackAddr() (string, error) {
@@ -120,16 +125,31 @@ func startChild(ctx context.Context, o options) (*child, error) {
 		return nil, err
 	}
 	c.url = "http://" + addr
-	tlsArgs := []string{}
+	extraArgs := []string{}
 	if o.tls {
 		if c.pki, err = writePKI(c.dataDir, o.tlsCert); err != nil {
 			return nil, err
 		}
 		c.url = "https://" + addr
-		tlsArgs = []string{"-tls-cert", c.pki.certFile, "-tls-key", c.pki.keyFile}
+		extraArgs = []string{"-tls-cert", c.pki.certFile, "-tls-key", c.pki.keyFile}
+	}
+	var endpoints []string
+	if o.store == storeEtcd {
+		bin, err := etcdBinary(o.etcdBinary)
+		if err != nil {
+			c.stop()
+			return nil, err
+		}
+		if c.etcd, err = startEtcd(ctx, bin, o.etcdMembers, c.dataDir, !o.etcdNoFsync); err != nil {
+			c.stop()
+			return nil, err
+		}
+		endpoints = c.etcd.endpoints
+		extraArgs = append(extraArgs, "-etcd-endpoints", strings.Join(endpoints, ","))
 	}
 	seedStart := time.Now()
-	if err := seedOffline(ctx, c.dataDir, o.keys); err != nil {
+	if err := seedOffline(ctx, c.dataDir, endpoints, o.keys); err != nil {
+		c.stop()
 		return nil, fmt.Errorf("seeding: %w", err)
 	}
 	c.seedTime = time.Since(seedStart)
@@ -139,7 +159,7 @@ func startChild(ctx context.Context, o options) (*child, error) {
 		return nil, err
 	}
 	args := append([]string{childServeArg, "-data", c.dataDir, "-listen", addr, "-alg", o.alg,
-		"-log", filepath.Join(c.dataDir, "server.log"), "-cpuprofile", o.cpuProfile}, tlsArgs...)
+		"-log", filepath.Join(c.dataDir, "server.log"), "-cpuprofile", o.cpuProfile}, extraArgs...)
 	c.cmd = exec.CommandContext(ctx, self, args...)
 	c.cmd.Stderr = os.Stderr
 	stdin, err := c.cmd.StdinPipe()
@@ -255,6 +275,9 @@ func (c *child) stop() {
 			_ = c.cmd.Process.Kill()
 			<-done
 		}
+	}
+	if c.etcd != nil {
+		c.etcd.stop()
 	}
 	if c.ownDir {
 		_ = os.RemoveAll(c.dataDir)

@@ -14,6 +14,7 @@
 //	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
 //	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
+//	tokenwright-bench -store etcd -etcd-members 3               # on a loopback etcd cluster it starts
 package main
 
 import (
@@ -50,22 +51,26 @@ func main() {
 
 // options are the command-line settings.
 type options struct {
-	mode       string
-	client     string
-	alg        string
-	workers    int
-	duration   time.Duration
-	rate       float64
-	keys       int
-	target     string
-	adminToken string
-	json       bool
-	signFor    time.Duration
-	dataDir    string
-	cpuProfile string
-	tls        bool   // the started server serves HTTPS with its own certificate
-	tlsCert    string // its key type: rsa2048 or p256
-	tlsConn    string // keepalive, new or resume
+	mode        string
+	client      string
+	alg         string
+	workers     int
+	duration    time.Duration
+	rate        float64
+	keys        int
+	target      string
+	adminToken  string
+	json        bool
+	signFor     time.Duration
+	dataDir     string
+	cpuProfile  string
+	tls         bool   // the started server serves HTTPS with its own certificate
+	tlsCert     string // its key type: rsa2048 or p256
+	tlsConn     string // keepalive, new or resume
+	store       string // bolt or etcd
+	etcdMembers int    // with -store etcd: members of the started cluster
+	etcdBinary  string // with -store etcd: the etcd executable
+	etcdNoFsync bool   // with -store etcd: --unsafe-no-fsync
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -88,8 +93,26 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.BoolVar(&o.tls, "tls", false, "the started server serves TLS with a throwaway CA's certificate; the load uses https")
 	fs.StringVar(&o.tlsCert, "tls-cert", "p256", "with -tls: the server certificate's key, rsa2048 or p256")
 	fs.StringVar(&o.tlsConn, "tls-conn", tlsKeepAlive, "with -tls: keepalive (one connection per worker), new (a connection and full handshake per request) or resume (a connection per request, TLS 1.3 session resumption)")
+	fs.StringVar(&o.store, "store", storeBolt, "the started server's store: bolt (a file in the data directory) or etcd (a cluster the tool starts on 127.0.0.1)")
+	fs.IntVar(&o.etcdMembers, "etcd-members", 3, "with -store etcd: members of the cluster")
+	fs.StringVar(&o.etcdBinary, "etcd-binary", "", "with -store etcd: the etcd executable (default: $ETCD_BIN, etcd on PATH, /usr/bin/etcd)")
+	fs.BoolVar(&o.etcdNoFsync, "etcd-no-fsync", false, "with -store etcd: run the members with --unsafe-no-fsync (a deployment keeps fsync on)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	switch o.store {
+	case storeBolt:
+	case storeEtcd:
+		// The tool starts the cluster and the server itself, both on
+		// 127.0.0.1; it never points a server at a cluster elsewhere.
+		if o.target != "" || o.dataDir != "" {
+			return o, errors.New("-store etcd starts its own server and cluster on 127.0.0.1: no -target, no -data")
+		}
+		if o.etcdMembers < 1 {
+			return o, errors.New("-etcd-members must be positive")
+		}
+	default:
+		return o, fmt.Errorf("unknown -store %q (bolt, etcd)", o.store)
 	}
 	switch o.tlsConn {
 	case tlsKeepAlive, tlsNew, tlsResume:
@@ -148,6 +171,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
 		TargetRate: o.rate}
+	if o.target == "" {
+		res.Store = o.store
+		if o.store == storeEtcd {
+			res.EtcdMembers, res.EtcdFsync = o.etcdMembers, !o.etcdNoFsync
+		}
+	}
 	if o.tls {
 		res.TLSCert, res.TLSConn = o.tlsCert, o.tlsConn
 	}

@@ -10,11 +10,16 @@ import (
 
 // result is what a run prints (as a table, or as JSON with -json).
 type result struct {
-	Mode           string  `json:"mode"`
-	Algorithm      string  `json:"algorithm"`
-	Cores          int     `json:"cores"`
-	Workers        int     `json:"workers"`
-	Keys           int     `json:"keys"`
+	Mode      string `json:"mode"`
+	Algorithm string `json:"algorithm"`
+	Cores     int    `json:"cores"`
+	Workers   int    `json:"workers"`
+	Keys      int    `json:"keys"`
+	// Store is the started server's store (bolt or etcd); with etcd, the
+	// cluster's size and whether its members fsync.
+	Store          string  `json:"store,omitempty"`
+	EtcdMembers    int     `json:"etcdMembers,omitempty"`
+	EtcdFsync      bool    `json:"etcdFsync,omitempty"`
 	TargetRate     float64 `json:"targetRate,omitempty"`
 	Requests       int     `json:"requests"`
 	Errors         int     `json:"errors"`
@@ -62,6 +67,16 @@ func (r *result) fill(s stats) {
 func (r *result) print(w io.Writer) {
 	row := func(k, format string, v ...any) { fmt.Fprintf(w, "%-22s "+format+"\n", append([]any{k}, v...)...) }
 	row("mode", "%s (%s, %d cores, %d workers, %d keys)", r.Mode, r.Algorithm, r.Cores, r.Workers, r.Keys)
+	switch {
+	case r.Store == storeEtcd:
+		fsync := "fsync on"
+		if !r.EtcdFsync {
+			fsync = "no fsync"
+		}
+		row("store", "etcd, %d members on 127.0.0.1 (%s)", r.EtcdMembers, fsync)
+	case r.Store != "":
+		row("store", "%s", r.Store)
+	}
 	if r.TLSConn != "" {
 		row("TLS", "%s certificate, %s connections: %d full handshakes, %d resumed", r.TLSCert, r.TLSConn,
 			r.TLSFullHandshakes, r.TLSResumedHandshakes)

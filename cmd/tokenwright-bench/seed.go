@@ -15,6 +15,7 @@ import (
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
+	"github.com/tokenwright/tokenwright/store/etcd"
 )
 
 const (
@@ -25,14 +26,21 @@ const (
 	maxLoadKeys = 1000
 )
 
-// seedOffline writes one account and n keys straight into the store of a
-// data directory before the server starts: seeding a million keys through
-// the API would measure the API, not the token path.
-func seedOffline(ctx context.Context, dataDir string, n int) error {
+// seedOffline writes one account and n keys straight into the server's
+// store before the server starts (the bbolt file of the data directory, or
+// the etcd cluster at etcdEndpoints): seeding a million keys through the
+// API would measure the API, not the token path.
+func seedOffline(ctx context.Context, dataDir string, etcdEndpoints []string, n int) error {
 	if _, err := os.Stat(filepath.Join(dataDir, secretsFile)); err == nil {
 		return nil // seeded by an earlier run: reuse it (a million keys take a while)
 	}
-	db, err := bolt.Open(filepath.Join(dataDir, bolt.FileName), bolt.Options{})
+	var db store.Store
+	var err error
+	if len(etcdEndpoints) > 0 {
+		db, err = etcd.Open(ctx, etcd.Options{Endpoints: etcdEndpoints})
+	} else {
+		db, err = bolt.Open(filepath.Join(dataDir, bolt.FileName), bolt.Options{})
+	}
 	if err != nil {
 		return err
 	}
@@ -51,7 +59,7 @@ func seedOffline(ctx context.Context, dataDir string, n int) error {
 	var firstErr error
 	jobs := make(chan int)
 	var wg sync.WaitGroup
-	for range 64 { // concurrent creates share bbolt batches (one fsync each)
+	for range 64 { // concurrent creates share bbolt batches (one fsync each), etcd raft batches likewise
 		wg.Go(func() {
 			for i := range jobs {
 				id, err := apikey.NewID()
