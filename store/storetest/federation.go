@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -117,29 +116,11 @@ func testFederationRulesEndWithAccount(t *testing.T, s store.Store) {
 func testConcurrentFederationRuleNames(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	must(t, s.CreateServiceAccount(ctx, account("ci-bot", "")))
-	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.CreateFederationRule(ctx, fedRule(fmt.Sprintf("fr%d", i), "ci-bot", "gh"))
-		}()
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		if err == nil {
-			won++
-		} else {
-			wantErr(t, err, store.ErrAlreadyExists)
-		}
-	}
-	list, err := s.ListFederationRules(ctx, "ci-bot")
-	must(t, err)
-	if won != 1 || len(list) != 1 {
-		t.Fatalf("%d of %d concurrent creates succeeded and %d rules stored, want exactly 1", won, n, len(list))
+	exactlyOne(t, "creates", store.ErrAlreadyExists, func(i int) error {
+		return s.CreateFederationRule(ctx, fedRule(fmt.Sprintf("fr%d", i), "ci-bot", "gh"))
+	})
+	if list, err := s.ListFederationRules(ctx, "ci-bot"); err != nil || len(list) != 1 {
+		t.Fatalf("after concurrent creates of one name: %d rules stored (%v), want exactly 1", len(list), err)
 	}
 }
 
@@ -170,28 +151,7 @@ func testForeignTokensConsumedOnce(t *testing.T, s store.Store) {
 	must(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour))) // pruned: the pair is free again
 	wantErr(t, s.ConsumeForeignToken(ctx, gh, "old", now.Add(time.Hour)), store.ErrAlreadyExists)
 
-	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = s.ConsumeForeignToken(ctx, gh, "race", now.Add(time.Hour))
-		}()
-	}
-	wg.Wait()
-	won := 0
-	for _, err := range errs {
-		if err == nil {
-			won++
-		} else {
-			wantErr(t, err, store.ErrAlreadyExists)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d of %d concurrent consumes succeeded, want exactly 1", won, n)
-	}
+	exactlyOne(t, "consumes", store.ErrAlreadyExists, func(int) error { return s.ConsumeForeignToken(ctx, gh, "race", now.Add(time.Hour)) })
 
 	must(t, s.ConsumeForeignToken(ctx, gh, "short", now.Add(time.Minute)))
 	pruned, err = s.PruneForeignTokens(ctx, now.Add(30*time.Second))

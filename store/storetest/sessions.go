@@ -102,6 +102,14 @@ func testSessionConsumedOnce(t *testing.T, s store.Store) {
 	if got.Kind != store.SessionCLICode || got.Challenge != code.Challenge {
 		t.Fatalf("GetSession = %+v", got)
 	}
+	exactlyOne(t, "deletions", store.ErrNotFound, func(int) error { return s.DeleteSession(ctx, "c1") })
+}
+
+// exactlyOne runs op n times at once and requires exactly one success,
+// every other attempt failing with loser (the store's answer to a lost
+// race). what names the operation in the failure.
+func exactlyOne(t *testing.T, what string, loser error, op func(i int) error) {
+	t.Helper()
 	const n = 8
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -109,7 +117,7 @@ func testSessionConsumedOnce(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.DeleteSession(ctx, "c1")
+			errs[i] = op(i)
 		}()
 	}
 	wg.Wait()
@@ -118,10 +126,10 @@ func testSessionConsumedOnce(t *testing.T, s store.Store) {
 		if err == nil {
 			won++
 		} else {
-			wantErr(t, err, store.ErrNotFound)
+			wantErr(t, err, loser)
 		}
 	}
 	if won != 1 {
-		t.Fatalf("%d of %d concurrent deletions succeeded, want exactly 1", won, n)
+		t.Fatalf("%d of %d concurrent %s succeeded, want exactly 1", won, n, what)
 	}
 }
