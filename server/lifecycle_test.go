@@ -7,34 +7,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/tokenwright/tokenwright/internal/testclock"
 	"github.com/tokenwright/tokenwright/pkg/api"
 	"github.com/tokenwright/tokenwright/server/config"
 	"github.com/tokenwright/tokenwright/server/servertest"
 )
-
-// clock is a settable clock shared by the server and the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // tokenFor returns the HTTP status and error code of a token request.
 func wantInvalidClient(t *testing.T, s *servertest.Server, clientID, secret string) {
@@ -53,7 +33,7 @@ func must(t *testing.T, code, want int, what string) {
 
 func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New()
 	s := servertest.Start(t, servertest.Options{Now: clk.Now})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc2", Email: "svc2@example.com"})
@@ -128,7 +108,7 @@ func TestCredentialsRefusedImmediatelyAfterAPICall(t *testing.T) {
 
 func TestRotationOverlapEndsOnItsOwn(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := testclock.New()
 	s := servertest.Start(t, servertest.Options{Now: clk.Now})
 	s.CreateAccount(t, api.CreateServiceAccount{UserName: "svc", Email: "svc@example.com"})
 	k := s.CreateKey(t, "svc", api.CreateKey{Name: "rotating"})

@@ -17,6 +17,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tokenwright/tokenwright/internal/eventually"
+	"github.com/tokenwright/tokenwright/internal/testclock"
 	"github.com/tokenwright/tokenwright/server/federation/federationtest"
 	"github.com/tokenwright/tokenwright/server/tlsconfig/tlstest"
 )
@@ -26,14 +27,14 @@ const audience = "https://tokenwright.test"
 // fixture is a test issuer and a verifier trusting its CA, both on one
 // injected clock.
 type fixture struct {
-	clock *federationtest.Clock
+	clock *testclock.Clock
 	iss   *federationtest.Issuer
 	v     *Issuers
 }
 
 func newFixture(t testing.TB, o IssuersOptions) fixture {
 	t.Helper()
-	clock := federationtest.NewClock()
+	clock := testclock.New()
 	iss := federationtest.New(t, federationtest.Options{Now: clock.Now})
 	if o.Client == nil {
 		o.Client = iss.Client
@@ -357,7 +358,7 @@ func TestSilentJWKSFailsWithinTheTimeout(t *testing.T) {
 // TestSilentIssuerBlocksNoOtherIssuer: while one issuer's JWKS fetch hangs,
 // a token of another issuer verifies, and the waiting caller can give up.
 func TestSilentIssuerBlocksNoOtherIssuer(t *testing.T) {
-	clock := federationtest.NewClock()
+	clock := testclock.New()
 	ca := tlstest.NewCA(t)
 	silent := federationtest.New(t, federationtest.Options{Now: clock.Now, CA: ca})
 	healthy := federationtest.New(t, federationtest.Options{Now: clock.Now, CA: ca})
@@ -441,7 +442,7 @@ func guardedClient(base *http.Client, attempts *int, mu *sync.Mutex) *http.Clien
 }
 
 func TestPlainHTTPOnlyForLoopback(t *testing.T) {
-	clock := federationtest.NewClock()
+	clock := testclock.New()
 	tlsIss := federationtest.New(t, federationtest.Options{Now: clock.Now})
 	var attempts int
 	var mu sync.Mutex
