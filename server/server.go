@@ -359,6 +359,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          newStdLogger(s.log),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// The line is written before the first request can be answered (the
+	// listener is open, connections wait in its backlog), so whoever sees
+	// /readyz answer also finds it in the log.
+	build := buildinfo.Read()
+	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Bool("tls", s.tls != nil).
+		Str("version", build.Version).Str("commit", build.Commit).Msg("tokenwright is serving")
 	errc := make(chan error, 1)
 	if s.tls != nil {
 		// ServeTLS negotiates HTTP/2 by ALPN; GetCertificate picks up
@@ -368,9 +374,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	} else {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	build := buildinfo.Read()
-	s.log.Info().Str("listen", ln.Addr().String()).Str("issuer", s.cfg.Issuer).Bool("tls", s.tls != nil).
-		Str("version", build.Version).Str("commit", build.Commit).Msg("tokenwright is serving")
 	select {
 	case err := <-errc:
 		return err
