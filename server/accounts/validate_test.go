@@ -1,6 +1,8 @@
 package accounts
 
 import (
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/tokenwright/tokenwright/store"
@@ -49,4 +51,41 @@ func TestPATRevocationReason(t *testing.T) {
 	if got := patRevocationReason(with(func(u *store.User) { u.Admin, u.Status = false, store.StatusInactive }), base); got != "" {
 		t.Errorf("promotion/activation: %q", got)
 	}
+}
+
+// The grammars validAudienceName and validHostName implement, as the
+// regular expressions they replaced on the token path.
+var (
+	audienceNameGrammar = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	hostNameGrammar     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+)
+
+// TestAudienceNameAndHostMatchTheirGrammar: the hand-written checks
+// accept exactly what their grammars accept, on the edge cases here and
+// on every input FuzzAudienceNameAndHost finds.
+func TestAudienceNameAndHostMatchTheirGrammar(t *testing.T) {
+	for _, s := range audienceGrammarSeeds {
+		checkAgainstGrammar(t, s)
+	}
+}
+
+var audienceGrammarSeeds = []string{"", "Domino", "domino.example.com", "a", "-a", "a-", "a.b", "a..b", ".a", "a.", "a_b", "_a",
+	"A", "a-b.c-d", "1.2.3.4", "a b", "a\n", "\na", "é", "a/b", "xn--bcher-kva.example", strings.Repeat("a", 128),
+	strings.Repeat("a", 129), "a.-b", "a-.b", "A.B", "a:b", "https://x"}
+
+func checkAgainstGrammar(t *testing.T, s string) {
+	t.Helper()
+	if got, want := validAudienceName(s), audienceNameGrammar.MatchString(s); got != want {
+		t.Errorf("validAudienceName(%q) = %v, the grammar says %v", s, got, want)
+	}
+	if got, want := validHostName(s), hostNameGrammar.MatchString(s); got != want {
+		t.Errorf("validHostName(%q) = %v, the grammar says %v", s, got, want)
+	}
+}
+
+func FuzzAudienceNameAndHost(f *testing.F) {
+	for _, s := range audienceGrammarSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkAgainstGrammar)
 }
