@@ -169,6 +169,8 @@ type Store struct {
 	// listRecords (txn.go).
 	records.Reader
 	records.Writer
+	// decoded serves GetKey, GetServiceAccount and GetUser (decoded.go).
+	decoded decodedCaches
 	cli  *clientv3.Client
 	opts Options
 

@@ -476,30 +476,31 @@ func (s *Store) view(ctx context.Context, fn func() error) error {
 // linearizable read. Only when no quorum answers does it fall back to the
 // mirror, within Options.MaxStaleness.
 func (s *Store) readRecord(ctx context.Context, fam records.Family, id string, fn func([]byte) error) error {
-	data, err := s.getFresh(ctx, string(fam), id)
+	e, err := s.getFresh(ctx, string(fam), id)
 	if err != nil {
 		return err
 	}
-	return fn(data)
+	return fn(e.value())
 }
 
-// getFresh returns the stored value of fam/id (see readRecord). A record the
-// mirror does not hold is looked for again once a proof that began after
-// the read has succeeded, so a record created through another replica just
-// before is found (a credential issued by A works on B at once).
-func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
+// getFresh returns the record fam/id (see readRecord): its stored value
+// and mod revision. A record the mirror does not hold is looked for again
+// once a proof that began after the read has succeeded, so a record
+// created through another replica just before is found (a credential
+// issued by A works on B at once).
+func (s *Store) getFresh(ctx context.Context, fam, id string) (entry, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return entry{}, err
 	}
 	asked := s.now()
 	if s.current(ctx) {
-		data, ok := s.mirrorGet(fam, id)
+		e, ok := s.mirrorGet(fam, id)
 		if ok || s.provenAt() >= asked {
-			return data, notFoundUnless(ok, fam, id)
+			return e, notFoundUnless(ok, fam, id)
 		}
 		if s.provenSince(ctx, asked) {
-			data, ok := s.mirrorGet(fam, id)
-			return data, notFoundUnless(ok, fam, id)
+			e, ok := s.mirrorGet(fam, id)
+			return e, notFoundUnless(ok, fam, id)
 		}
 	}
 	if !s.contacted() {
@@ -517,37 +518,37 @@ func (s *Store) getFresh(ctx context.Context, fam, id string) ([]byte, error) {
 	})
 	switch {
 	case err == nil && len(resp.Kvs) == 0:
-		return nil, notFoundUnless(false, fam, id)
+		return entry{}, notFoundUnless(false, fam, id)
 	case err == nil:
-		return resp.Kvs[0].Value, nil
+		return entry{val: compact(resp.Kvs[0].Value), rev: resp.Kvs[0].ModRevision}, nil
 	case ctx.Err() != nil:
-		return nil, ctx.Err()
+		return entry{}, ctx.Err()
 	case s.contacted():
 		// The cluster answers, but neither this mirror nor this read could
 		// be brought up to date: refuse rather than act on a view that may
 		// miss a revocation.
-		return nil, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
+		return entry{}, fmt.Errorf("etcd: cannot prove the in-memory view of %s/%s fresh: %w", fam, id, err)
 	}
 	return s.mirrorWithinStaleness(ctx, fam, id)
 }
 
 // mirrorWithinStaleness serves fam/id from the mirror while no quorum can
 // be reached, for at most MaxStaleness after the last proof.
-func (s *Store) mirrorWithinStaleness(ctx context.Context, fam, id string) ([]byte, error) {
-	var data []byte
+func (s *Store) mirrorWithinStaleness(ctx context.Context, fam, id string) (entry, error) {
+	var e entry
 	err := s.view(ctx, func() error {
-		e, ok := s.fams[fam][id]
-		data = e.value()
+		var ok bool
+		e, ok = s.fams[fam][id]
 		return notFoundUnless(ok, fam, id)
 	})
-	return data, err
+	return e, err
 }
 
-func (s *Store) mirrorGet(fam, id string) ([]byte, bool) {
+func (s *Store) mirrorGet(fam, id string) (entry, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e, ok := s.fams[fam][id]
-	return e.value(), ok
+	return e, ok
 }
 
 func notFoundUnless(found bool, fam, id string) error {

@@ -121,6 +121,10 @@ func Get[T any](tx Tx, fam Family, id string) (T, error) {
 	return decode[T](fam, id, data)
 }
 
+// Decode decodes a stored value of fam/id, as every read does (for a
+// backend that keeps decoded values, store/etcd's).
+func Decode[T any](fam Family, id string, data []byte) (T, error) { return decode[T](fam, id, data) }
+
 // decode decodes a stored value of fam/id.
 func decode[T any](fam Family, id string, data []byte) (T, error) {
 	var v T
