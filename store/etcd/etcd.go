@@ -171,8 +171,8 @@ type Store struct {
 	records.Writer
 	// decoded serves GetKey, GetServiceAccount and GetUser (decoded.go).
 	decoded decodedCaches
-	cli  *clientv3.Client
-	opts Options
+	cli     *clientv3.Client
+	opts    Options
 
 	mu sync.RWMutex
 	mirror
