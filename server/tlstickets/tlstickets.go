@@ -261,13 +261,11 @@ func (m *Manager) serve(keys []store.TLSTicketKey, p plan) error {
 	for _, id := range p.served {
 		raw, ok := m.plain[id]
 		if !ok {
-			opened, err := m.kek.Open(byID[id].EncryptedKey, []byte(aadPrefix+id))
-			if err != nil || len(opened) != 32 {
-				errs = append(errs, fmt.Errorf("tlstickets: key %s does not open under the configured KEK (damaged record)", id))
+			var err error
+			if raw, err = Open(m.kek, byID[id]); err != nil {
+				errs = append(errs, err)
 				continue
 			}
-			copy(raw[:], opened)
-			clear(opened)
 			m.plain[id] = raw
 		}
 		out, ids = append(out, raw), append(ids, id)
@@ -286,6 +284,20 @@ func (m *Manager) serve(keys []store.TLSTicketKey, p plan) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Open returns the ticket key k holds, sealed under kek (the rule Tick
+// seals it with); an error if it does not open (another KEK, a damaged
+// or swapped record).
+func Open(kek *signing.KEK, k store.TLSTicketKey) ([32]byte, error) {
+	var raw [32]byte
+	opened, err := kek.Open(k.EncryptedKey, []byte(aadPrefix+k.ID))
+	if err != nil || len(opened) != len(raw) {
+		return raw, fmt.Errorf("tlstickets: key %s does not open under the configured KEK (damaged record)", k.ID)
+	}
+	copy(raw[:], opened)
+	clear(opened)
+	return raw, nil
 }
 
 // Run calls Tick every Refresh until ctx ends.
