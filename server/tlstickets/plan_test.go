@@ -28,17 +28,17 @@ func TestPlan(t *testing.T) {
 	}{
 		{"empty store: the first key", nil, id(1), nil, nil},
 		{"first key encrypts at once", []store.TLSTicketKey{key(1, 0)}, "", nil, []string{id(1)}},
-		{"newest younger than R: nothing to do", []store.TLSTicketKey{key(1, Rotation - time.Second)}, "", nil, []string{id(1)}},
+		{"newest younger than R: nothing to do", []store.TLSTicketKey{key(1, Rotation-time.Second)}, "", nil, []string{id(1)}},
 		{"newest R old: the next sequence number", []store.TLSTicketKey{key(4, Rotation)}, id(5), nil, []string{id(4)}},
-		{"a new key decrypts but does not encrypt before P", []store.TLSTicketKey{key(1, Rotation), key(2, PrePublish - time.Second)},
+		{"a new key decrypts but does not encrypt before P", []store.TLSTicketKey{key(1, Rotation), key(2, PrePublish-time.Second)},
 			"", nil, []string{id(1), id(2)}},
-		{"after P the new key encrypts, the old still decrypts", []store.TLSTicketKey{key(1, Rotation + PrePublish), key(2, PrePublish)},
+		{"after P the new key encrypts, the old still decrypts", []store.TLSTicketKey{key(1, Rotation+PrePublish), key(2, PrePublish)},
 			"", nil, []string{id(2), id(1)}},
-		{"A old: removed", []store.TLSTicketKey{key(1, Acceptance), key(2, Acceptance - Rotation + time.Minute), key(3, time.Minute)},
+		{"A old: removed", []store.TLSTicketKey{key(1, Acceptance), key(2, Acceptance-Rotation+time.Minute), key(3, time.Minute)},
 			"", []string{id(1)}, []string{id(2), id(3)}},
-		{"all A old: a new key, numbered after the removed ones", []store.TLSTicketKey{key(8, Acceptance + time.Hour)},
+		{"all A old: a new key, numbered after the removed ones", []store.TLSTicketKey{key(8, Acceptance+time.Hour)},
 			id(9), []string{id(8)}, nil},
-		{"sealed under another KEK: removed, and its number is not reused", []store.TLSTicketKey{key(6, 2 * time.Minute), foreign},
+		{"sealed under another KEK: removed, and its number is not reused", []store.TLSTicketKey{key(6, 2*time.Minute), foreign},
 			"", []string{id(7)}, []string{id(6)}},
 	}
 	for _, tc := range tests {
