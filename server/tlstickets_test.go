@@ -3,12 +3,13 @@ package server_test
 import (
 	"bytes"
 	"crypto/tls"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
 	"github.com/tokenwright/tokenwright/server/tlsconfig/tlstest"
-	"github.com/tokenwright/tokenwright/server/tlstickets"
+	"github.com/tokenwright/tokenwright/server/tlstickets/ticketstest"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
 )
@@ -67,7 +68,7 @@ func TestTLSTicketsSurviveRestart(t *testing.T) {
 	if len(raw) != 1 || len(ids) != 1 {
 		t.Fatalf("%d stored ticket keys, %d served; want the one made at the first start", len(raw), len(ids))
 	}
-	key := openTicketRecord(t, kek, raw[0], logs)
+	key := ticketstest.WantSealed(t, kek, raw[0], logs)
 
 	// The opened key decrypts tokenwright's tickets.
 	plain := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
@@ -108,27 +109,47 @@ func rawTicketRecords(t *testing.T, path string) [][]byte {
 	return out
 }
 
-// openTicketRecord decodes a raw stored ticket key, opens it under kek
-// and fails if the key appears in the record or in logs in any encoding
-// (raw, hex, base64).
-func openTicketRecord(t *testing.T, kek *signing.KEK, value []byte, logs string) [32]byte {
-	t.Helper()
-	var rec store.TLSTicketKey
-	if err := json.Unmarshal(value, &rec); err != nil {
-		t.Fatalf("stored ticket key %q: %v", value, err)
-	}
-	key, err := tlstickets.Open(kek, rec)
+// TestTLSTicketsDamagedKeyReplaced: a stored ticket key that no longer
+// opens under the KEK (a damaged or altered record) does not stop the
+// server: it is logged, deleted and replaced, and sessions resume again
+// under the new key.
+func TestTLSTicketsDamagedKeyReplaced(t *testing.T) {
+	t.Parallel()
+	src := tlsconfig.Source{Cert: pki("server.pem"), Key: pki("server.key")}
+	configure := func(c *config.Config) { c.TLS, c.Issuer = src, "https://"+c.Listen }
+	dir := filepath.Join(t.TempDir(), "data")
+	first := servertest.Start(t, servertest.Options{DataDir: dir, Configure: configure})
+	first.Stop()
+
+	db, err := bbolt.Open(filepath.Join(dir, bolt.FileName), 0o600, &bbolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.KEKID != kek.ID() {
-		t.Fatalf("record says KEK %s, the KEK is %s", rec.KEKID, kek.ID())
-	}
-	for _, enc := range [][]byte{key[:], []byte(hex.EncodeToString(key[:])), []byte(base64.StdEncoding.EncodeToString(key[:])),
-		[]byte(base64.RawURLEncoding.EncodeToString(key[:]))} {
-		if bytes.Contains(value, enc) || bytes.Contains([]byte(logs), enc) {
-			t.Fatalf("the ticket key is stored or logged in the clear (%q)", enc)
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("tls_ticket_keys"))
+		id, v := b.Cursor().First()
+		var rec store.TLSTicketKey
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
 		}
+		rec.EncryptedKey[len(rec.EncryptedKey)-1] ^= 1
+		v, _ = json.Marshal(rec)
+		return b.Put(id, v)
+	})
+	if err = errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
 	}
-	return key
+
+	second := servertest.Start(t, servertest.Options{DataDir: dir, Configure: configure})
+	if got, want := second.Server.TLSTickets().KeyIDs(), []string{store.TLSTicketKeyID(2)}; !slices.Equal(got, want) {
+		t.Fatalf("after a damaged key the server serves %v, want %v", got, want)
+	}
+	if !strings.Contains(second.Logs(), "does not open") {
+		t.Fatalf("the damaged key was not reported:\n%s", second.Logs())
+	}
+	cfg := tlstest.ResumingClient(t, pki("ca.pem"), tls.VersionTLS13)
+	tlstest.Handshake(t, second.Addr, cfg)
+	if !tlstest.Handshake(t, second.Addr, cfg).DidResume {
+		t.Fatal("no resumption under the replacement key")
+	}
 }

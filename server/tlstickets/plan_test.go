@@ -20,30 +20,33 @@ func TestPlan(t *testing.T) {
 	foreign := key(7, time.Minute)
 	foreign.KEKID = "old-kek"
 	tests := []struct {
-		name   string
-		keys   []store.TLSTicketKey
-		create string
-		remove []string
-		served []string
+		name    string
+		keys    []store.TLSTicketKey
+		damaged map[string]bool
+		create  string
+		remove  []string
+		served  []string
 	}{
-		{"empty store: the first key", nil, id(1), nil, nil},
-		{"first key encrypts at once", []store.TLSTicketKey{key(1, 0)}, "", nil, []string{id(1)}},
-		{"newest younger than R: nothing to do", []store.TLSTicketKey{key(1, Rotation-time.Second)}, "", nil, []string{id(1)}},
-		{"newest R old: the next sequence number", []store.TLSTicketKey{key(4, Rotation)}, id(5), nil, []string{id(4)}},
-		{"a new key decrypts but does not encrypt before P", []store.TLSTicketKey{key(1, Rotation), key(2, PrePublish-time.Second)},
+		{"empty store: the first key", nil, nil, id(1), nil, nil},
+		{"first key encrypts at once", []store.TLSTicketKey{key(1, 0)}, nil, "", nil, []string{id(1)}},
+		{"newest younger than R: nothing to do", []store.TLSTicketKey{key(1, Rotation-time.Second)}, nil, "", nil, []string{id(1)}},
+		{"newest R old: the next sequence number", []store.TLSTicketKey{key(4, Rotation)}, nil, id(5), nil, []string{id(4)}},
+		{"a new key decrypts but does not encrypt before P", []store.TLSTicketKey{key(1, Rotation), key(2, PrePublish-time.Second)}, nil,
 			"", nil, []string{id(1), id(2)}},
-		{"after P the new key encrypts, the old still decrypts", []store.TLSTicketKey{key(1, Rotation+PrePublish), key(2, PrePublish)},
+		{"after P the new key encrypts, the old still decrypts", []store.TLSTicketKey{key(1, Rotation+PrePublish), key(2, PrePublish)}, nil,
 			"", nil, []string{id(2), id(1)}},
-		{"A old: removed", []store.TLSTicketKey{key(1, Acceptance), key(2, Acceptance-Rotation+time.Minute), key(3, time.Minute)},
+		{"A old: removed", []store.TLSTicketKey{key(1, Acceptance), key(2, Acceptance-Rotation+time.Minute), key(3, time.Minute)}, nil,
 			"", []string{id(1)}, []string{id(2), id(3)}},
-		{"all A old: a new key, numbered after the removed ones", []store.TLSTicketKey{key(8, Acceptance+time.Hour)},
+		{"all A old: a new key, numbered after the removed ones", []store.TLSTicketKey{key(8, Acceptance+time.Hour)}, nil,
 			id(9), []string{id(8)}, nil},
-		{"sealed under another KEK: removed, and its number is not reused", []store.TLSTicketKey{key(6, 2*time.Minute), foreign},
+		{"a damaged key: removed", []store.TLSTicketKey{key(1, Rotation-time.Minute), key(2, time.Minute)}, map[string]bool{id(2): true},
+			"", []string{id(2)}, []string{id(1)}},
+		{"sealed under another KEK: removed, and its number is not reused", []store.TLSTicketKey{key(6, 2*time.Minute), foreign}, nil,
 			"", []string{id(7)}, []string{id(6)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := planKeys(tc.keys, "kek", t0)
+			p, err := planKeys(tc.keys, "kek", tc.damaged, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,7 +56,7 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
-	if _, err := planKeys([]store.TLSTicketKey{{ID: "x", KEKID: "kek"}}, "kek", t0); err == nil {
+	if _, err := planKeys([]store.TLSTicketKey{{ID: "x", KEKID: "kek"}}, "kek", nil, t0); err == nil {
 		t.Fatal("a malformed id was planned with")
 	}
 }

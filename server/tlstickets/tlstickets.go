@@ -136,10 +136,11 @@ type plan struct {
 }
 
 // planKeys applies the rules (see the package comment) to keys, oldest
-// first as the store lists them. A key sealed under another KEK (one
-// left from before `tokenwright kek rotate`) cannot be opened: it is
-// removed like an expired one, costing only resumptions.
-func planKeys(keys []store.TLSTicketKey, kekID string, now time.Time) (plan, error) {
+// first as the store lists them. A key that cannot be opened, sealed
+// under another KEK (one left from before `tokenwright kek rotate`) or
+// damaged (in damaged), is removed like an expired one: it costs only
+// resumptions, where keeping it would stall the rotation.
+func planKeys(keys []store.TLSTicketKey, kekID string, damaged map[string]bool, now time.Time) (plan, error) {
 	var p plan
 	var next uint64
 	var live []store.TLSTicketKey
@@ -149,7 +150,7 @@ func planKeys(keys []store.TLSTicketKey, kekID string, now time.Time) (plan, err
 			return plan{}, err
 		}
 		next = max(next, seq+1)
-		if !now.Before(k.CreatedAt.Add(Acceptance)) || k.KEKID != kekID {
+		if !now.Before(k.CreatedAt.Add(Acceptance)) || k.KEKID != kekID || damaged[k.ID] {
 			p.remove = append(p.remove, k.ID)
 			continue
 		}
@@ -185,7 +186,7 @@ func planKeys(keys []store.TLSTicketKey, kekID string, now time.Time) (plan, err
 func (m *Manager) Tick(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	keys, p, err := m.read(ctx)
+	p, err := m.read(ctx)
 	if err != nil {
 		return err
 	}
@@ -205,21 +206,34 @@ func (m *Manager) Tick(ctx context.Context) error {
 	if p.create != "" || len(p.remove) > 0 {
 		// Read back what the store now holds (the key another replica
 		// made, if it won the race).
-		if keys, p, err = m.read(ctx); err != nil {
+		if p, err = m.read(ctx); err != nil {
 			return err
 		}
 	}
-	return m.serve(keys, p)
+	m.serve(p)
+	return nil
 }
 
-// read lists the stored keys and plans.
-func (m *Manager) read(ctx context.Context) ([]store.TLSTicketKey, plan, error) {
+// read lists the stored keys, opens those not opened yet, and plans.
+func (m *Manager) read(ctx context.Context) (plan, error) {
 	keys, err := m.store.ListTLSTicketKeys(ctx)
 	if err != nil {
-		return nil, plan{}, fmt.Errorf("tlstickets: listing keys: %w", err)
+		return plan{}, fmt.Errorf("tlstickets: listing keys: %w", err)
 	}
-	p, err := planKeys(keys, m.kek.ID(), m.opts.Now().UTC())
-	return keys, p, err
+	damaged := map[string]bool{}
+	for _, k := range keys {
+		if _, ok := m.plain[k.ID]; ok || k.KEKID != m.kek.ID() {
+			continue
+		}
+		raw, err := Open(m.kek, k)
+		if err != nil {
+			m.opts.Log.Error().Err(err).Msg("a stored TLS session-ticket key does not open; deleting it")
+			damaged[k.ID] = true
+			continue
+		}
+		m.plain[k.ID] = raw
+	}
+	return planKeys(keys, m.kek.ID(), damaged, m.opts.Now().UTC())
 }
 
 // create makes key id, sealed under the KEK. Another replica having made
@@ -245,45 +259,32 @@ func (m *Manager) create(ctx context.Context, id string) error {
 	return nil
 }
 
-// serve opens the planned keys and installs them. A key that does not
-// open (a damaged record) is left out and reported; with none left the
-// previous set stays.
-func (m *Manager) serve(keys []store.TLSTicketKey, p plan) error {
-	byID := make(map[string]store.TLSTicketKey, len(keys))
-	for _, k := range keys {
-		byID[k.ID] = k
-	}
-	var (
-		out  [][32]byte
-		ids  []string
-		errs []error
-	)
+// serve installs the planned keys (read opened them; a key another
+// replica made or deleted since is in the next plan) and forgets the
+// opened keys no longer served. With none to serve, the previous set
+// stays.
+func (m *Manager) serve(p plan) {
+	var out [][32]byte
+	var ids []string
 	for _, id := range p.served {
-		raw, ok := m.plain[id]
-		if !ok {
-			var err error
-			if raw, err = Open(m.kek, byID[id]); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			m.plain[id] = raw
+		if raw, ok := m.plain[id]; ok {
+			out, ids = append(out, raw), append(ids, id)
 		}
-		out, ids = append(out, raw), append(ids, id)
 	}
 	for id := range m.plain {
-		if _, ok := byID[id]; !ok || !slices.Contains(p.served, id) {
+		if !slices.Contains(ids, id) {
 			delete(m.plain, id)
 		}
 	}
-	if len(out) > 0 {
-		if cur := m.ids.Load(); cur == nil || !slices.Equal(*cur, ids) {
-			cfg := m.base.Clone()
-			cfg.SetSessionTicketKeys(out)
-			m.served.Store(cfg)
-			m.ids.Store(&ids)
-		}
+	if len(out) == 0 {
+		return
 	}
-	return errors.Join(errs...)
+	if cur := m.ids.Load(); cur == nil || !slices.Equal(*cur, ids) {
+		cfg := m.base.Clone()
+		cfg.SetSessionTicketKeys(out)
+		m.served.Store(cfg)
+		m.ids.Store(&ids)
+	}
 }
 
 // Open returns the ticket key k holds, sealed under kek (the rule Tick
