@@ -89,6 +89,9 @@ type Options struct {
 	// JWKS (nil: federation's default, with timeouts and the system
 	// roots); tests pass one that trusts their CA.
 	FederationClient *http.Client
+	// TLSTicketRefresh replaces how often the TLS session-ticket keys are
+	// re-read (tests; default tlstickets.Refresh).
+	TLSTicketRefresh time.Duration
 }
 
 // New opens the data directory and prepares the server. Call Close when done.
@@ -185,7 +188,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 				"that choice stands until signing.algorithm is changed: set it to " + string(alg) + " to make the configuration say so")
 	}
 
-	if err := s.setupTLSTickets(ctx, db, kek, opts.Now); err != nil {
+	if err := s.setupTLSTickets(ctx, db, kek, opts); err != nil {
 		return nil, err
 	}
 

@@ -70,11 +70,12 @@ func (s *Server) reloadOnHangup(ctx context.Context) {
 // (server/tlstickets) and reads them once, so that the first connection
 // already gets a ticket every replica accepts. Only a server that
 // terminates TLS itself needs them.
-func (s *Server) setupTLSTickets(ctx context.Context, db store.Store, kek *signing.KEK, now func() time.Time) error {
+func (s *Server) setupTLSTickets(ctx context.Context, db store.Store, kek *signing.KEK, opts Options) error {
 	if s.tls == nil {
 		return nil
 	}
-	s.tickets = tlstickets.New(db, kek, s.tls.ServerConfig(), tlstickets.Options{Now: now, Log: s.log.With().Str("component", "tls").Logger()})
+	s.tickets = tlstickets.New(db, kek, s.tls.ServerConfig(), tlstickets.Options{Now: opts.Now, Refresh: opts.TLSTicketRefresh,
+		Log: s.log.With().Str("component", "tls").Logger()})
 	if err := s.tickets.Tick(ctx); err != nil {
 		return fmt.Errorf("TLS session-ticket keys: %w", err)
 	}

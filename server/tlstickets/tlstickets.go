@@ -79,7 +79,11 @@ type Options struct {
 	// Now is the wall clock (default time.Now); the stored creation
 	// times are compared with it.
 	Now func() time.Time
-	Log zerolog.Logger
+	// Refresh replaces how often Run re-reads the keys (tests: a replica
+	// picking up another's key without waiting a minute); the rules keep
+	// PrePublish, which assumes the default.
+	Refresh time.Duration
+	Log     zerolog.Logger
 }
 
 // Manager keeps the served ticket keys in step with the store.
@@ -102,6 +106,9 @@ type Manager struct {
 func New(st Store, kek *signing.KEK, base *tls.Config, opts Options) *Manager {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Refresh <= 0 {
+		opts.Refresh = Refresh
 	}
 	return &Manager{store: st, kek: kek, base: base.Clone(), opts: opts, plain: map[string][32]byte{}}
 }
@@ -301,9 +308,9 @@ func Open(kek *signing.KEK, k store.TLSTicketKey) ([32]byte, error) {
 	return raw, nil
 }
 
-// Run calls Tick every Refresh until ctx ends.
+// Run calls Tick every refresh interval (Options.Refresh) until ctx ends.
 func (m *Manager) Run(ctx context.Context, onError func(error)) {
-	t := time.NewTicker(Refresh)
+	t := time.NewTicker(m.opts.Refresh)
 	defer t.Stop()
 	for {
 		select {
