@@ -30,6 +30,7 @@
 package tlstickets
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -93,12 +94,20 @@ type Manager struct {
 	base  *tls.Config
 	opts  Options
 
-	mu    sync.Mutex          // serialises Tick
-	plain map[string][32]byte // opened keys by id, so each is opened once
+	mu    sync.Mutex        // serialises Tick
+	plain map[string]opened // opened keys by id, so each is opened once
+	keys  [][32]byte        // the keys served, in served's order
 	// served is base with the current keys set; nil until the first
 	// successful Tick, when connections get crypto/tls's own keys.
 	served atomic.Pointer[tls.Config]
 	ids    atomic.Pointer[[]string] // the served keys' ids, encrypting first
+}
+
+// opened is a stored key opened: the sealed bytes it came from (an id
+// deleted and made again by another replica holds other ones) and the key.
+type opened struct {
+	sealed []byte
+	key    [32]byte
 }
 
 // New returns a manager serving base (which it does not change) with the
@@ -110,7 +119,7 @@ func New(st Store, kek *signing.KEK, base *tls.Config, opts Options) *Manager {
 	if opts.Refresh <= 0 {
 		opts.Refresh = Refresh
 	}
-	return &Manager{store: st, kek: kek, base: base.Clone(), opts: opts, plain: map[string][32]byte{}}
+	return &Manager{store: st, kek: kek, base: base.Clone(), opts: opts, plain: map[string]opened{}}
 }
 
 // ServerConfig is the configuration to serve: base, whose connections are
@@ -229,16 +238,17 @@ func (m *Manager) read(ctx context.Context) (plan, error) {
 	}
 	damaged := map[string]bool{}
 	for _, k := range keys {
-		if _, ok := m.plain[k.ID]; ok || k.KEKID != m.kek.ID() {
+		if o, ok := m.plain[k.ID]; ok && bytes.Equal(o.sealed, k.EncryptedKey) || k.KEKID != m.kek.ID() {
 			continue
 		}
 		raw, err := Open(m.kek, k)
 		if err != nil {
 			m.opts.Log.Error().Err(err).Msg("a stored TLS session-ticket key does not open; deleting it")
 			damaged[k.ID] = true
+			delete(m.plain, k.ID)
 			continue
 		}
-		m.plain[k.ID] = raw
+		m.plain[k.ID] = opened{sealed: k.EncryptedKey, key: raw}
 	}
 	return planKeys(keys, m.kek.ID(), damaged, m.opts.Now().UTC())
 }
@@ -261,7 +271,7 @@ func (m *Manager) create(ctx context.Context, id string) error {
 	case err != nil:
 		return fmt.Errorf("tlstickets: storing key %s: %w", id, err)
 	}
-	m.plain[id] = raw
+	m.plain[id] = opened{sealed: sealed, key: raw}
 	m.opts.Log.Info().Str("tls_ticket_key", id).Msg("made a new TLS session-ticket key")
 	return nil
 }
@@ -274,8 +284,8 @@ func (m *Manager) serve(p plan) {
 	var out [][32]byte
 	var ids []string
 	for _, id := range p.served {
-		if raw, ok := m.plain[id]; ok {
-			out, ids = append(out, raw), append(ids, id)
+		if o, ok := m.plain[id]; ok {
+			out, ids = append(out, o.key), append(ids, id)
 		}
 	}
 	for id := range m.plain {
@@ -286,9 +296,10 @@ func (m *Manager) serve(p plan) {
 	if len(out) == 0 {
 		return
 	}
-	if cur := m.ids.Load(); cur == nil || !slices.Equal(*cur, ids) {
+	if !slices.Equal(m.keys, out) {
 		cfg := m.base.Clone()
 		cfg.SetSessionTicketKeys(out)
+		m.keys = out
 		m.served.Store(cfg)
 		m.ids.Store(&ids)
 	}
