@@ -50,7 +50,7 @@ func TestTLSTicketsSurviveRestart(t *testing.T) {
 		}
 	}
 	first.Stop()
-	second := servertest.Start(t, servertest.Options{DataDir: dir, Addr: first.Addr, Configure: configure})
+	second := servertest.Start(t, servertest.Options{DataDir: dir, Configure: configure})
 	for name, cfg := range clients {
 		if !tlstest.Handshake(t, second.Addr, cfg).DidResume {
 			t.Fatalf("%s: the session did not resume after the restart", name)
