@@ -33,6 +33,7 @@ import (
 	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/sso"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
+	"github.com/tokenwright/tokenwright/server/tlstickets"
 	"github.com/tokenwright/tokenwright/server/tracing"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/bolt"
@@ -57,6 +58,7 @@ type Server struct {
 	sso       *sso.Manager // nil unless sso.issuer is set (ssoroutes.go)
 	now       func() time.Time
 	tls       *tlsconfig.Reloader // nil: plain HTTP
+	tickets   *tlstickets.Manager // the shared session-ticket keys; nil: plain HTTP (tls.go)
 	metrics   *metrics.Metrics    // metricsendpoint.go
 	// metricsToken is the SHA-256 of the bearer token /metrics requires,
 	// or nil (metricsendpoint.go).
@@ -87,6 +89,9 @@ type Options struct {
 	// JWKS (nil: federation's default, with timeouts and the system
 	// roots); tests pass one that trusts their CA.
 	FederationClient *http.Client
+	// TLSTicketRefresh replaces how often the TLS session-ticket keys are
+	// re-read (tests; default tlstickets.Refresh).
+	TLSTicketRefresh time.Duration
 }
 
 // New opens the data directory and prepares the server. Call Close when done.
@@ -183,6 +188,10 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 				"that choice stands until signing.algorithm is changed: set it to " + string(alg) + " to make the configuration say so")
 	}
 
+	if err := s.setupTLSTickets(ctx, db, kek, opts); err != nil {
+		return nil, err
+	}
+
 	policy := accounts.DefaultPolicy()
 	policy.DefaultTokenLifetime = cfg.Tokens.Lifetime.Std()
 	policy.MaxTokenLifetime = accounts.MaxTokenLifetime
@@ -209,6 +218,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (_ *Server, err e
 	s.background.Go(func() { s.accounts.RunUsageFlusher(bg, cfg.Keys.UsageFlushInterval.Std()) })
 	if s.tls != nil {
 		s.background.Go(func() { s.tls.Watch(bg, tlsPollInterval) })
+		s.background.Go(func() { s.runTLSTickets(bg) })
 	}
 	s.background.Go(func() { s.runNotifier(bg, notifier) })
 	s.keyCounts = s.newKeyCounts()
@@ -369,7 +379,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.tls != nil {
 		// ServeTLS negotiates HTTP/2 by ALPN; GetCertificate picks up
 		// reloaded certificates for new connections.
-		srv.TLSConfig = s.tls.ServerConfig()
+		srv.TLSConfig = s.tickets.ServerConfig()
 		go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	} else {
 		go func() { errc <- srv.Serve(ln) }()

@@ -3,12 +3,16 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/tokenwright/tokenwright/server/signing"
 	"github.com/tokenwright/tokenwright/server/tlsconfig"
+	"github.com/tokenwright/tokenwright/server/tlstickets"
+	"github.com/tokenwright/tokenwright/store"
 )
 
 // tlsPollInterval is how often the certificate files are checked for a
@@ -61,3 +65,31 @@ func (s *Server) reloadOnHangup(ctx context.Context) {
 		}
 	}()
 }
+
+// setupTLSTickets makes the session-ticket keys the replicas share
+// (server/tlstickets) and reads them once, so that the first connection
+// already gets a ticket every replica accepts. Only a server that
+// terminates TLS itself needs them.
+func (s *Server) setupTLSTickets(ctx context.Context, db store.Store, kek *signing.KEK, opts Options) error {
+	if s.tls == nil {
+		return nil
+	}
+	s.tickets = tlstickets.New(db, kek, s.tls.ServerConfig(), tlstickets.Options{Now: opts.Now, Refresh: opts.TLSTicketRefresh,
+		Log: s.log.With().Str("component", "tls").Logger()})
+	if err := s.tickets.Tick(ctx); err != nil {
+		return fmt.Errorf("TLS session-ticket keys: %w", err)
+	}
+	return nil
+}
+
+// runTLSTickets keeps the ticket keys in step with the store until ctx
+// ends. A failure keeps the keys served so far.
+func (s *Server) runTLSTickets(ctx context.Context) {
+	s.tickets.Run(ctx, func(err error) {
+		s.log.Error().Err(err).Msg("TLS session-ticket key maintenance failed; serving the keys read before")
+	})
+}
+
+// TLSTickets exposes the session-ticket key manager (tests); nil without
+// TLS.
+func (s *Server) TLSTickets() *tlstickets.Manager { return s.tickets }

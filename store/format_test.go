@@ -71,6 +71,9 @@ func goldenRecords() map[string]any {
 			AllowedAudiences: []string{"https://api.example.com/"}, CreatedAt: t0, CreatedBy: "alice",
 			LastUsedAt: func() *time.Time { t := at(time.Hour); return &t }(),
 		},
+		"tls_ticket_key": store.TLSTicketKey{
+			ID: store.TLSTicketKeyID(42), CreatedAt: t0, EncryptedKey: []byte{6, 5, 4}, KEKID: "kek-1",
+		},
 		"foreign_token": store.ForeignToken{
 			Issuer: "https://token.actions.githubusercontent.com", JTI: "0f2a6c1e-3b4d-4e5f-8a9b-1c2d3e4f5a6b", ExpiresAt: at(5 * time.Minute),
 		},

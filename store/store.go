@@ -165,6 +165,9 @@ type Store interface {
 	// Federation rules and foreign-token replay records (federation.go).
 	FederationStore
 
+	// TLS session-ticket keys shared by the replicas (tlsticket.go).
+	TLSTicketKeyStore
+
 	// Health reports whether the backend can serve reads and writes.
 	Health(ctx context.Context) error
 	Close() error

@@ -60,6 +60,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// FederationClient fetches foreign issuers' keys (server.Options).
 	FederationClient *http.Client
+	// TLSTicketRefresh replaces how often the TLS session-ticket keys are
+	// re-read (server.Options).
+	TLSTicketRefresh time.Duration
 }
 
 // quietOIDC silences zitadel/oidc, which logs through the global slog
@@ -110,7 +113,7 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("logger: %v", err)
 	}
 	srv, err := server.New(context.Background(), cfg, server.Options{Logger: log, Now: opts.Now, Monotonic: opts.Monotonic, Environ: opts.Environ,
-		FederationClient: opts.FederationClient})
+		FederationClient: opts.FederationClient, TLSTicketRefresh: opts.TLSTicketRefresh})
 	if err != nil {
 		_ = ln.Close()
 		t.Fatalf("server.New: %v", err)

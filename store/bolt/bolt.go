@@ -40,12 +40,13 @@ var (
 	bucketSessions     = []byte("sessions")         // hex SHA-256 of the secret -> store.Session
 	bucketFedRules     = []byte("federation_rules") // rule id -> store.FederationRule
 	bucketForeignToks  = []byte("foreign_tokens")   // hash of (issuer, jti) -> store.ForeignToken
+	bucketTicketKeys   = []byte("tls_ticket_keys")  // sequence id -> store.TLSTicketKey
 	// meta: "format" -> store.FormatVersion as decimal text.
 	bucketMeta = []byte("meta")
 	keyFormat  = []byte("format")
 
 	allBuckets = [][]byte{bucketAccounts, bucketUsers, bucketNames, bucketEmails, bucketKeys,
-		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketSessions, bucketFedRules, bucketForeignToks, bucketMeta}
+		bucketKeysByOwner, bucketKeysByExpiry, bucketSigningKeys, bucketAudit, bucketRevoked, bucketSessions, bucketFedRules, bucketForeignToks, bucketTicketKeys, bucketMeta}
 )
 
 // Store is the bbolt implementation of store.Store. The records' reads

@@ -40,6 +40,7 @@ var buckets = map[records.Family][]byte{
 	records.Emails: bucketEmails, records.Keys: bucketKeys, records.SigningKeys: bucketSigningKeys,
 	records.Revoked: bucketRevoked, records.Sessions: bucketSessions,
 	records.FederationRules: bucketFedRules, records.ForeignTokens: bucketForeignToks,
+	records.TLSTicketKeys: bucketTicketKeys,
 }
 
 func bucketOf(fam records.Family) ([]byte, error) {

@@ -76,7 +76,7 @@ func TestKeyOwnerAgreesWithJSON(t *testing.T) {
 // reload reads exactly the families the mirror holds: one left out of
 // mirroredFams would be missing after every start.
 func TestMirroredFamsAreRead(t *testing.T) {
-	for _, f := range []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famAudit, famLock, famMeta} {
+	for _, f := range []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famTicket, famAudit, famLock, famMeta} {
 		if mirrored(f) != slices.Contains(mirroredFams, f) {
 			t.Errorf("family %s: mirrored %v, read by reload %v", f, mirrored(f), slices.Contains(mirroredFams, f))
 		}

@@ -68,6 +68,7 @@ const (
 	famSession = string(records.Sessions)
 	famFedRule = string(records.FederationRules)
 	famForeign = string(records.ForeignTokens)
+	famTicket  = string(records.TLSTicketKeys)
 	famAudit   = "audit" // not mirrored
 	famLock    = "lock"  // concurrency mutexes, not mirrored
 	famMeta    = "meta"

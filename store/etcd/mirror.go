@@ -27,7 +27,7 @@ const reloadPage = 10_000
 // mirroredFams are the families reload reads (those mirrored holds): the
 // audit trail and the markers, which may outnumber everything else, are
 // not read at all.
-var mirroredFams = []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famSession, famFedRule, famForeign}
+var mirroredFams = []string{famAccount, famUser, famName, famEmail, famKey, famPATName, famSigning, famRevoked, famSession, famFedRule, famForeign, famTicket}
 
 // bigFams are read in sub-ranges from the start (see readSnapshot): they
 // grow with use, and their ids are random.

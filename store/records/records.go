@@ -58,6 +58,8 @@ const (
 	// ForeignTokens are the replay records of exchanged foreign tokens,
 	// by a hash of (issuer, jti).
 	ForeignTokens Family = "foreigntoken"
+	// TLSTicketKeys are the TLS session-ticket keys by sequence id.
+	TLSTicketKeys Family = "tlsticketkey"
 )
 
 // The values of Names records.

@@ -57,6 +57,8 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentFederationRuleNames", testConcurrentFederationRuleNames},
 		{"FederationForeignTokensConsumedOnce", testForeignTokensConsumedOnce},
 		{"FederationPruneForeignTokensInChunks", testPruneForeignTokensInChunks},
+		{"TLSTicketKeys", testTLSTicketKeys},
+		{"TLSTicketKeyCreatedOnce", testTLSTicketKeyCreatedOnce},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

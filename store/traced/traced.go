@@ -354,3 +354,23 @@ func (s *Store) PruneForeignTokens(ctx context.Context, now time.Time) (_ int, e
 	defer func() { sp.end(err) }()
 	return s.next.PruneForeignTokens(ctx, now)
 }
+
+// --- TLS session-ticket keys ---
+
+func (s *Store) CreateTLSTicketKey(ctx context.Context, k store.TLSTicketKey) (err error) {
+	ctx, sp := s.start(ctx, "CreateTLSTicketKey")
+	defer func() { sp.end(err) }()
+	return s.next.CreateTLSTicketKey(ctx, k)
+}
+
+func (s *Store) ListTLSTicketKeys(ctx context.Context) (_ []store.TLSTicketKey, err error) {
+	ctx, sp := s.start(ctx, "ListTLSTicketKeys")
+	defer func() { sp.end(err) }()
+	return s.next.ListTLSTicketKeys(ctx)
+}
+
+func (s *Store) DeleteTLSTicketKey(ctx context.Context, id string) (err error) {
+	ctx, sp := s.start(ctx, "DeleteTLSTicketKey")
+	defer func() { sp.end(err) }()
+	return s.next.DeleteTLSTicketKey(ctx, id)
+}
