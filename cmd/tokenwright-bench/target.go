@@ -43,6 +43,11 @@ func checkGivenClient(o options) error {
 	if o.targetPID < 0 {
 		return errors.New("-target-pid must be a process id")
 	}
+	if u, err := url.Parse(o.target); err != nil || u.Scheme != "http" {
+		// The workers speak TLS only to a server the tool started (-tls),
+		// whose CA it made.
+		return errors.New("-client-id needs an http:// -target")
+	}
 	return nil
 }
 

@@ -135,8 +135,9 @@ func TestGivenClientFlags(t *testing.T) {
 		{"-target", "http://127.0.0.1:1", "-client-secret", "b"},                                     // no id
 		{"-target", "http://127.0.0.1:1", "-client-id", "a", "-client-secret", "b", "-mode", "jwks"}, // token mode only
 		{"-target-pid", "1"}, // a started child is measured anyway
-		{"-target", "http://127.0.0.1:1", "-token-url", "token"},                   // a path
-		{"-target", "http://10.0.0.1:1", "-client-id", "a", "-client-secret", "b"}, // loopback only, as before
+		{"-target", "http://127.0.0.1:1", "-token-url", "token"},                     // a path
+		{"-target", "http://10.0.0.1:1", "-client-id", "a", "-client-secret", "b"},   // loopback only, as before
+		{"-target", "https://127.0.0.1:1", "-client-id", "a", "-client-secret", "b"}, // TLS only to a started server
 	} {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v accepted", args)
