@@ -185,10 +185,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
-		TargetRate: o.rate}
-	if o.target != "" {
-		res.Target = o.target
-	}
+		TargetRate: o.rate, Target: o.target}
 	if o.clientID != "" {
 		res.Keys = 1 // the one given client
 	}
