@@ -215,8 +215,11 @@ func waitReady(ctx context.Context, base string, roots *x509.CertPool) error {
 }
 
 // rss returns the server's current and peak resident memory in MB.
-func (c *child) rss() (current, peak float64) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+func (c *child) rss() (current, peak float64) { return procRSS(c.cmd.Process.Pid) }
+
+// procRSS returns a process's current and peak resident memory in MB.
+func procRSS(pid int) (current, peak float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, 0
 	}
@@ -237,8 +240,11 @@ func (c *child) rss() (current, peak float64) {
 }
 
 // cpuSeconds is the server process's user+system CPU time so far.
-func (c *child) cpuSeconds() float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+func (c *child) cpuSeconds() float64 { return procCPUSeconds(c.cmd.Process.Pid) }
+
+// procCPUSeconds is a process's user+system CPU time so far.
+func procCPUSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}

@@ -44,6 +44,9 @@ func newLoad(ctx context.Context, o options, target, admin string, srv *child) (
 		Transport: &http.Transport{MaxIdleConns: o.workers * 2, MaxIdleConnsPerHost: o.workers * 2, DisableCompression: true,
 			TLSClientConfig: &tls.Config{RootCAs: srv.roots()}},
 	}}
+	if o.clientID != "" {
+		return l, l.useGivenClient(ctx)
+	}
 	needsKeys := o.mode == "token" || o.mode == "introspect"
 	if !needsKeys && (o.mode != "keycreate" || srv != nil) {
 		return l, nil
@@ -162,7 +165,7 @@ func (l *load) adminCall(ctx context.Context, path, body string) ([]byte, error)
 func (l *load) request(ctx context.Context, n int) (*http.Request, int) {
 	switch l.o.mode {
 	case "token":
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+"/oauth/token",
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+l.o.tokenPath,
 			strings.NewReader("grant_type=client_credentials"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth(l.account, l.secrets[n%len(l.secrets)])

@@ -15,6 +15,8 @@
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
 //	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
 //	tokenwright-bench -store etcd -etcd-members 3               # on a loopback etcd cluster it starts
+//	tokenwright-bench -target http://127.0.0.1:5556 -token-url /token -client-id ID -client-secret S -target-pid PID
+//	                                                            # a server it did not start (scripts/peers: Dex)
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -71,6 +74,11 @@ type options struct {
 	etcdMembers int    // with -store etcd: members of the started cluster
 	etcdBinary  string // with -store etcd: the etcd executable
 	etcdNoFsync bool   // with -store etcd: --unsafe-no-fsync
+	// A -target the tool cannot seed (another server, see target.go).
+	tokenPath    string // the token endpoint's path on the server
+	clientID     string
+	clientSecret string
+	targetPID    int // the -target's process, measured like a started child
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -97,6 +105,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.etcdMembers, "etcd-members", 3, "with -store etcd: members of the cluster")
 	fs.StringVar(&o.etcdBinary, "etcd-binary", "", "with -store etcd: the etcd executable (default: $ETCD_BIN, etcd on PATH, /usr/bin/etcd)")
 	fs.BoolVar(&o.etcdNoFsync, "etcd-no-fsync", false, "with -store etcd: run the members with --unsafe-no-fsync (a deployment keeps fsync on)")
+	fs.StringVar(&o.tokenPath, "token-url", "/oauth/token", "the token endpoint's path on the server (Dex: /token under its issuer)")
+	fs.StringVar(&o.clientID, "client-id", "", "with -target: drive the token endpoint as this existing client instead of seeding keys (no -admin-token needed)")
+	fs.StringVar(&o.clientSecret, "client-secret", "", "with -client-id: its secret")
+	fs.IntVar(&o.targetPID, "target-pid", 0, "with -target: the server's process id (it must hold the listening socket), to report its CPU per request and memory")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -145,7 +157,10 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 			return o, err
 		}
 	}
-	return o, nil
+	if !strings.HasPrefix(o.tokenPath, "/") {
+		return o, fmt.Errorf("-token-url must be a path starting with /, got %q", o.tokenPath)
+	}
+	return o, checkGivenClient(o)
 }
 
 // requireLoopback refuses any target that is not on this machine.
@@ -170,7 +185,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
-		TargetRate: o.rate}
+		TargetRate: o.rate, Target: o.target}
+	if o.clientID != "" {
+		res.Keys = 1 // the one given client
+	}
 	if o.target == "" {
 		res.Store = o.store
 		if o.store == storeEtcd {
@@ -182,15 +200,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	var srv *child
+	var proc serverProcess // what "server CPU" and "server RSS" measure
 	target, admin := o.target, o.adminToken
 	if target == "" {
 		if srv, err = startChild(ctx, o); err != nil {
 			return err
 		}
 		defer srv.stop()
+		proc = srv
 		target, admin = srv.url, srv.adminToken
 		res.StartupToReady = srv.startup.Seconds()
 		res.SeedSeconds = srv.seedTime.Seconds()
+	} else if o.targetPID != 0 {
+		if err := checkListens(o.targetPID, target); err != nil {
+			return err
+		}
+		proc, res.TargetPID = pidProcess(o.targetPID), o.targetPID
 	}
 	lg, err := newLoad(ctx, o, target, admin, srv)
 	if err != nil {
@@ -201,16 +226,16 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		res.RawSignsPerSec = rawSignRate(o.alg, o.signFor)
 	}
 	var serverCPU, clientCPU float64
-	if srv != nil {
-		serverCPU, clientCPU = srv.cpuSeconds(), selfCPUSeconds()
+	if proc != nil {
+		serverCPU, clientCPU = proc.cpuSeconds(), selfCPUSeconds()
 	}
 	stats, err := lg.drive(ctx)
 	if err != nil {
 		return err
 	}
 	res.fill(stats)
-	if srv != nil && stats.ok > 0 {
-		serverCPU, clientCPU = srv.cpuSeconds()-serverCPU, selfCPUSeconds()-clientCPU
+	if proc != nil && stats.ok > 0 {
+		serverCPU, clientCPU = proc.cpuSeconds()-serverCPU, selfCPUSeconds()-clientCPU
 		res.ServerCPUus, res.ClientCPUus = 1e6*serverCPU/float64(stats.ok), 1e6*clientCPU/float64(stats.ok)
 		if serverCPU > 0 {
 			res.ServerCapacity = float64(stats.ok) / serverCPU * float64(res.Cores)
@@ -222,8 +247,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if res.RawSignsPerSec > 0 {
 		res.Ratio = res.PerSec / res.RawSignsPerSec
 	}
-	if srv != nil {
-		res.ServerRSSMB, res.ServerPeakRSSMB = srv.rss()
+	if proc != nil {
+		res.ServerRSSMB, res.ServerPeakRSSMB = proc.rss()
 	}
 	if o.json {
 		enc := json.NewEncoder(out)

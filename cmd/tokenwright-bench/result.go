@@ -49,6 +49,10 @@ type result struct {
 	TLSConn              string `json:"tlsConn,omitempty"`
 	TLSFullHandshakes    int    `json:"tlsFullHandshakes,omitempty"`
 	TLSResumedHandshakes int    `json:"tlsResumedHandshakes,omitempty"`
+	// With -target: the server driven, and the process measured
+	// (-target-pid; without it there are no server CPU or RSS figures).
+	Target    string `json:"target,omitempty"`
+	TargetPID int    `json:"targetPid,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -76,6 +80,12 @@ func (r *result) print(w io.Writer) {
 		row("store", "etcd, %d members on 127.0.0.1 (%s)", r.EtcdMembers, fsync)
 	case r.Store != "":
 		row("store", "%s", r.Store)
+	}
+	switch {
+	case r.TargetPID != 0:
+		row("target", "%s (process %d)", r.Target, r.TargetPID)
+	case r.Target != "":
+		row("target", "%s (no -target-pid: no server CPU or memory)", r.Target)
 	}
 	if r.TLSConn != "" {
 		row("TLS", "%s certificate, %s connections: %d full handshakes, %d resumed", r.TLSCert, r.TLSConn,
