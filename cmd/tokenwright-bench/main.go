@@ -15,6 +15,7 @@
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
 //	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
 //	tokenwright-bench -store etcd -etcd-members 3               # on a loopback etcd cluster it starts
+//	tokenwright-bench -store etcd -mode revoke -revocations 200 # revocation on replica A seen by replica B
 package main
 
 import (
@@ -71,13 +72,14 @@ type options struct {
 	etcdMembers int    // with -store etcd: members of the started cluster
 	etcdBinary  string // with -store etcd: the etcd executable
 	etcdNoFsync bool   // with -store etcd: --unsafe-no-fsync
+	revocations int    // with -mode revoke: keys created, revoked and probed
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("tokenwright-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate")
+	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate, revoke (with -store etcd: revocation propagation between two replicas)")
 	fs.StringVar(&o.client, "client", "raw", "load generator: raw (one keep-alive connection per worker, lightest) or nethttp (net/http's Transport)")
 	fs.StringVar(&o.alg, "alg", "RS256", "signing algorithm of the server: RS256, ES256, EdDSA, ...")
 	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0)+4, "concurrent keep-alive workers")
@@ -97,6 +99,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.etcdMembers, "etcd-members", 3, "with -store etcd: members of the cluster")
 	fs.StringVar(&o.etcdBinary, "etcd-binary", "", "with -store etcd: the etcd executable (default: $ETCD_BIN, etcd on PATH, /usr/bin/etcd)")
 	fs.BoolVar(&o.etcdNoFsync, "etcd-no-fsync", false, "with -store etcd: run the members with --unsafe-no-fsync (a deployment keeps fsync on)")
+	fs.IntVar(&o.revocations, "revocations", 100, "with -mode revoke: how many keys to create on replica A, revoke there and probe on replica B")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -134,8 +137,12 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	switch o.mode {
 	case "token", "jwks", "discovery", "introspect", "keycreate":
+	case modeRevoke:
+		if err := checkRevokeFlags(o); err != nil {
+			return o, err
+		}
 	default:
-		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, introspect, keycreate)", o.mode)
+		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, introspect, keycreate, revoke)", o.mode)
 	}
 	if o.workers < 1 || o.duration <= 0 || o.keys < 1 {
 		return o, errors.New("-workers, -duration and -keys must be positive")
@@ -168,6 +175,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parseFlags(args, out)
 	if err != nil {
 		return err
+	}
+	if o.mode == modeRevoke {
+		return runRevoke(ctx, o, out)
 	}
 	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
 		TargetRate: o.rate}
