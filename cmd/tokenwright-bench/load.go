@@ -162,7 +162,11 @@ func (l *load) adminCall(ctx context.Context, path, body string) ([]byte, error)
 func (l *load) request(ctx context.Context, n int) (*http.Request, int) {
 	switch l.o.mode {
 	case "token":
-		return tokenRequest(ctx, l.target, l.account, l.secrets[n%len(l.secrets)]), http.StatusOK
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+"/oauth/token",
+			strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(l.account, l.secrets[n%len(l.secrets)])
+		return req, http.StatusOK
 	case "introspect":
 		if len(l.tokens) == 0 {
 			break

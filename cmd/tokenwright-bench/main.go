@@ -12,10 +12,10 @@
 //	tokenwright-bench -mode token -alg RS256 -workers 8 -duration 10s
 //	tokenwright-bench -mode token -alg ES256 -rate 2000        # latency at a fixed rate
 //	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
+//	tokenwright-bench -store etcd -mode revoke -revocations 200 # revocation on replica A seen by replica B
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
 //	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
 //	tokenwright-bench -store etcd -etcd-members 3               # on a loopback etcd cluster it starts
-//	tokenwright-bench -store etcd -mode revoke -revocations 200 # revocation on replica A seen by replica B
 package main
 
 import (
@@ -65,6 +65,7 @@ type options struct {
 	signFor     time.Duration
 	dataDir     string
 	cpuProfile  string
+	revocations int    // with -mode revoke: keys created, revoked and probed
 	tls         bool   // the started server serves HTTPS with its own certificate
 	tlsCert     string // its key type: rsa2048 or p256
 	tlsConn     string // keepalive, new or resume
@@ -72,7 +73,6 @@ type options struct {
 	etcdMembers int    // with -store etcd: members of the started cluster
 	etcdBinary  string // with -store etcd: the etcd executable
 	etcdNoFsync bool   // with -store etcd: --unsafe-no-fsync
-	revocations int    // with -mode revoke: keys created, revoked and probed
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -80,6 +80,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("tokenwright-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate, revoke (with -store etcd: revocation propagation between two replicas)")
+	fs.IntVar(&o.revocations, "revocations", 100, "with -mode revoke: how many keys to create on replica A, revoke there and probe on replica B")
 	fs.StringVar(&o.client, "client", "raw", "load generator: raw (one keep-alive connection per worker, lightest) or nethttp (net/http's Transport)")
 	fs.StringVar(&o.alg, "alg", "RS256", "signing algorithm of the server: RS256, ES256, EdDSA, ...")
 	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0)+4, "concurrent keep-alive workers")
@@ -99,7 +100,6 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.IntVar(&o.etcdMembers, "etcd-members", 3, "with -store etcd: members of the cluster")
 	fs.StringVar(&o.etcdBinary, "etcd-binary", "", "with -store etcd: the etcd executable (default: $ETCD_BIN, etcd on PATH, /usr/bin/etcd)")
 	fs.BoolVar(&o.etcdNoFsync, "etcd-no-fsync", false, "with -store etcd: run the members with --unsafe-no-fsync (a deployment keeps fsync on)")
-	fs.IntVar(&o.revocations, "revocations", 100, "with -mode revoke: how many keys to create on replica A, revoke there and probe on replica B")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
