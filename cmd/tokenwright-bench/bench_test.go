@@ -186,3 +186,62 @@ func TestEtcdStoreFlags(t *testing.T) {
 		}
 	}
 }
+
+// -mode revoke starts two replicas on a real 3-member cluster, keeps B
+// under token load, and revokes -revocations keys through A: every one is
+// counted, every one is refused by B in the end, and no token is issued by
+// B to a request sent more than etcd.FreshnessBound after A answered (the
+// promise of docs/high-availability.md), while the load meets no error.
+func TestRevokeMode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real etcd cluster and two servers; skipped with -short")
+	}
+	if _, err := etcdBinary(""); err != nil {
+		if os.Getenv("TOKENWRIGHT_TEST_STRICT") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	const n = 10
+	var out bytes.Buffer
+	args := []string{"-store", "etcd", "-mode", "revoke", "-revocations", fmt.Sprint(n), "-alg", "ES256",
+		"-workers", "2", "-keys", "5", "-json"}
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r revokeResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	t.Logf("%+v", r)
+	switch {
+	case r.Revocations != n || r.Replicas != 2 || r.EtcdMembers != 3 || !r.EtcdFsync:
+		t.Fatalf("ran %d revocations on %d replicas, %d members (fsync %v); want %d on 2, 3 (fsync on)",
+			r.Revocations, r.Replicas, r.EtcdMembers, r.EtcdFsync, n)
+	case r.NeverRefused != 0:
+		t.Fatalf("B did not refuse %d of %d revoked keys within %v of the revoke", r.NeverRefused, n, probeGiveUp)
+	case r.RefusedP50ms <= 0 || r.RefusedMaxMs < r.RefusedP99ms || r.RevokeCallP50ms <= 0:
+		t.Fatalf("implausible figures: %+v", r)
+	case r.WindowMaxMs > r.BoundMs:
+		t.Fatalf("B issued a token to a request sent %.1fms after A answered the revoke; the bound is %.0fms", r.WindowMaxMs, r.BoundMs)
+	case r.RefusedBeforeUsable != 0:
+		t.Fatalf("B refused a key A had created %d times (docs/high-availability.md: usable on B at once)", r.RefusedBeforeUsable)
+	case r.LoadRequests == 0 || r.LoadErrors != 0:
+		t.Fatalf("load on B: %d tokens, %d errors", r.LoadRequests, r.LoadErrors)
+	}
+}
+
+func TestRevokeFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-mode", "revoke"}, // needs two replicas on one cluster
+		{"-mode", "revoke", "-store", "etcd", "-tls"},
+		{"-mode", "revoke", "-store", "etcd", "-revocations", "0"},
+	} {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+	if _, err := parseFlags([]string{"-mode", "revoke", "-store", "etcd", "-revocations", "3"}, &bytes.Buffer{}); err != nil {
+		t.Error(err)
+	}
+}

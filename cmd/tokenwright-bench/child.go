@@ -43,6 +43,7 @@ func serveChild(args []string) error {
 	tlsCert := fs.String("tls-cert", "", "")
 	tlsKey := fs.String("tls-key", "", "")
 	etcdEndpoints := fs.String("etcd-endpoints", "", "")
+	kekFile := fs.String("kek-file", "", "") // a second replica shares the first one's KEK
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -64,6 +65,7 @@ func serveChild(args []string) error {
 	if *etcdEndpoints != "" { // the settings a deployment on etcd writes (store: etcd, etcd.endpoints)
 		cfg.Store, cfg.Etcd.Endpoints = config.StoreEtcd, strings.Split(*etcdEndpoints, ",")
 	}
+	cfg.KEK.File = *kekFile
 	server.TuneRuntime(os.Getenv, cfg.Store) // as `tokenwright serve` does
 	cfg.Signing.Algorithm = *alg
 	// The benchmark drives one client from one address far above the
@@ -154,28 +156,12 @@ func startChild(ctx context.Context, o options) (*child, error) {
 	}
 	c.seedTime = time.Since(seedStart)
 
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{childServeArg, "-data", c.dataDir, "-listen", addr, "-alg", o.alg,
+	args := append([]string{"-data", c.dataDir, "-listen", addr, "-alg", o.alg,
 		"-log", filepath.Join(c.dataDir, "server.log"), "-cpuprofile", o.cpuProfile}, extraArgs...)
-	c.cmd = exec.CommandContext(ctx, self, args...)
-	c.cmd.Stderr = os.Stderr
-	stdin, err := c.cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	c.stdin = stdin
-	start := time.Now()
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	if err := waitReady(ctx, c.url, c.roots()); err != nil {
+	if err := c.spawn(ctx, args); err != nil {
 		c.stop()
 		return nil, err
 	}
-	c.startup = time.Since(start)
 	token, err := os.ReadFile(filepath.Join(c.dataDir, server.AdminTokenFile))
 	if err != nil {
 		c.stop()
@@ -183,6 +169,32 @@ func startChild(ctx context.Context, o options) (*child, error) {
 	}
 	c.adminToken = strings.TrimSpace(string(token))
 	return c, nil
+}
+
+// spawn starts this binary as the server with args (serveChild's flags)
+// and waits until it answers /readyz at c.url, which it records as
+// c.startup.
+func (c *child) spawn(ctx context.Context, args []string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	c.cmd = exec.CommandContext(ctx, self, append([]string{childServeArg}, args...)...)
+	c.cmd.Stderr = os.Stderr
+	stdin, err := c.cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	c.stdin = stdin
+	start := time.Now()
+	if err := c.cmd.Start(); err != nil {
+		return err
+	}
+	if err := waitReady(ctx, c.url, c.roots()); err != nil {
+		return err
+	}
+	c.startup = time.Since(start)
+	return nil
 }
 
 // roots are the CAs to trust for the child's https URL (nil: the system's).

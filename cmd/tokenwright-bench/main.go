@@ -12,6 +12,7 @@
 //	tokenwright-bench -mode token -alg RS256 -workers 8 -duration 10s
 //	tokenwright-bench -mode token -alg ES256 -rate 2000        # latency at a fixed rate
 //	tokenwright-bench -mode token -keys 1000000                 # flat cost at a million keys
+//	tokenwright-bench -store etcd -mode revoke -revocations 200 # revocation on replica A seen by replica B
 //	tokenwright-bench -mode jwks | -mode discovery | -mode introspect | -mode keycreate
 //	tokenwright-bench -tls -tls-cert rsa2048|p256 -tls-conn keepalive|new|resume   # over HTTPS
 //	tokenwright-bench -store etcd -etcd-members 3               # on a loopback etcd cluster it starts
@@ -67,6 +68,7 @@ type options struct {
 	signFor     time.Duration
 	dataDir     string
 	cpuProfile  string
+	revocations int    // with -mode revoke: keys created, revoked and probed
 	tls         bool   // the started server serves HTTPS with its own certificate
 	tlsCert     string // its key type: rsa2048 or p256
 	tlsConn     string // keepalive, new or resume
@@ -85,7 +87,8 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("tokenwright-bench", flag.ContinueOnError)
 	fs.SetOutput(out)
-	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate")
+	fs.StringVar(&o.mode, "mode", "token", "what to drive: token, jwks, discovery, introspect, keycreate, revoke (with -store etcd: revocation propagation between two replicas)")
+	fs.IntVar(&o.revocations, "revocations", 100, "with -mode revoke: how many keys to create on replica A, revoke there and probe on replica B")
 	fs.StringVar(&o.client, "client", "raw", "load generator: raw (one keep-alive connection per worker, lightest) or nethttp (net/http's Transport)")
 	fs.StringVar(&o.alg, "alg", "RS256", "signing algorithm of the server: RS256, ES256, EdDSA, ...")
 	fs.IntVar(&o.workers, "workers", 2*runtime.GOMAXPROCS(0)+4, "concurrent keep-alive workers")
@@ -146,8 +149,12 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	switch o.mode {
 	case "token", "jwks", "discovery", "introspect", "keycreate":
+	case modeRevoke:
+		if err := checkRevokeFlags(o); err != nil {
+			return o, err
+		}
 	default:
-		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, introspect, keycreate)", o.mode)
+		return o, fmt.Errorf("unknown -mode %q (token, jwks, discovery, introspect, keycreate, revoke)", o.mode)
 	}
 	if o.workers < 1 || o.duration <= 0 || o.keys < 1 {
 		return o, errors.New("-workers, -duration and -keys must be positive")
@@ -183,6 +190,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parseFlags(args, out)
 	if err != nil {
 		return err
+	}
+	if o.mode == modeRevoke {
+		return runRevoke(ctx, o, out)
 	}
 	res := result{Mode: o.mode, Algorithm: o.alg, Workers: o.workers, Keys: o.keys, Cores: runtime.GOMAXPROCS(0),
 		TargetRate: o.rate, Target: o.target}

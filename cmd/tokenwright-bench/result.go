@@ -57,15 +57,22 @@ type result struct {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// quantile is the q-quantile (0..1) of sorted durations; 0 for none.
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	return sorted[min(n-1, int(q*float64(n)))]
+}
+
 func (r *result) fill(s stats) {
 	r.Requests, r.Errors, r.FirstError = s.ok, s.errors, s.firstError
 	r.TLSFullHandshakes, r.TLSResumedHandshakes = s.fullHandshakes, s.resumedHandshakes
 	r.Seconds = s.elapsed.Seconds()
 	r.PerSec = float64(s.ok) / r.Seconds
-	if n := len(s.latencies); n > 0 {
-		at := func(q float64) time.Duration { return s.latencies[min(n-1, int(q*float64(n)))] }
-		r.P50ms, r.P90ms, r.P99ms, r.MaxMs = ms(at(0.50)), ms(at(0.90)), ms(at(0.99)), ms(s.latencies[n-1])
-	}
+	at := func(q float64) float64 { return ms(quantile(s.latencies, q)) }
+	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = at(0.50), at(0.90), at(0.99), at(1)
 }
 
 func (r *result) print(w io.Writer) {
