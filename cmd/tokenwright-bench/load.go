@@ -161,15 +161,20 @@ func (l *load) adminCall(ctx context.Context, path, body string) ([]byte, error)
 	return out, nil
 }
 
+// tokenRequest is a client-credentials request to tokenURL with the
+// credentials in Basic auth (what every load of the token endpoint sends).
+func tokenRequest(ctx context.Context, tokenURL, clientID, secret string) *http.Request {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, tokenURL, strings.NewReader("grant_type=client_credentials"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(clientID, secret)
+	return req
+}
+
 // request builds the n-th request of a worker and the status it expects.
 func (l *load) request(ctx context.Context, n int) (*http.Request, int) {
 	switch l.o.mode {
 	case "token":
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, l.target+l.o.tokenPath,
-			strings.NewReader("grant_type=client_credentials"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.SetBasicAuth(l.account, l.secrets[n%len(l.secrets)])
-		return req, http.StatusOK
+		return tokenRequest(ctx, l.target+l.o.tokenPath, l.account, l.secrets[n%len(l.secrets)]), http.StatusOK
 	case "introspect":
 		if len(l.tokens) == 0 {
 			break

@@ -208,7 +208,7 @@ func measureRevocations(ctx context.Context, n int, a, b *child) ([]revocation, 
 	defer conn.close()
 	probe := func(k api.KeyWithSecret) (status int, sent, answered time.Time, err error) {
 		sent = time.Now()
-		status, err = conn.do(tokenRequest(ctx, b.url, k.ClientID, k.ClientSecret))
+		status, err = conn.do(tokenRequest(ctx, b.url+"/oauth/token", k.ClientID, k.ClientSecret))
 		return status, sent, time.Now(), err
 	}
 	keys := "/api/v1/service-accounts/" + benchAccount + "/keys"
@@ -277,15 +277,6 @@ func measureRevocations(ctx context.Context, n int, a, b *child) ([]revocation, 
 		samples = append(samples, r)
 	}
 	return samples, nil
-}
-
-// tokenRequest is a client-credentials token request with a client secret.
-func tokenRequest(ctx context.Context, target, clientID, secret string) *http.Request {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target+"/oauth/token",
-		strings.NewReader("grant_type=client_credentials"))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(clientID, secret)
-	return req
 }
 
 func (r *revokeResult) summarize(samples []revocation) {
