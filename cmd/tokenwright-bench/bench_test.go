@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"testing"
@@ -46,6 +47,12 @@ func TestModesProduceResults(t *testing.T) {
 			}
 			if mode == "token" && (r.RawSignsPerSec <= 0 || r.Ratio <= 0) {
 				t.Fatalf("no signing ceiling: %+v", r)
+			}
+			// The ceiling is the mean of the measurements before and
+			// after the load, both reported.
+			if mode == "token" && (r.RawSignsBefore <= 0 || r.RawSignsAfter <= 0 ||
+				math.Abs(r.RawSignsPerSec-(r.RawSignsBefore+r.RawSignsAfter)/2) > 1e-6*r.RawSignsPerSec) {
+				t.Fatalf("raw signing %v is not the mean of %v before and %v after", r.RawSignsPerSec, r.RawSignsBefore, r.RawSignsAfter)
 			}
 		})
 	}

@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -30,7 +31,9 @@ type result struct {
 	P90ms          float64 `json:"p90ms"`
 	P99ms          float64 `json:"p99ms"`
 	MaxMs          float64 `json:"maxMs"`
-	RawSignsPerSec float64 `json:"rawSignsPerSecond,omitempty"`
+	RawSignsPerSec float64 `json:"rawSignsPerSecond,omitempty"` // the mean of before and after
+	RawSignsBefore float64 `json:"rawSignsPerSecondBefore,omitempty"`
+	RawSignsAfter  float64 `json:"rawSignsPerSecondAfter,omitempty"`
 	Ratio          float64 `json:"ratioToRawSigning,omitempty"`
 	// CPU spent per request by the server and by this load generator
 	// (both on the same cores), and what the server alone would reach if
@@ -107,7 +110,11 @@ func (r *result) print(w io.Writer) {
 	}
 	row("latency", "p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
 	if r.RawSignsPerSec > 0 {
-		row("raw signing", "%.0f/s (%s, same cores, same run)", r.RawSignsPerSec, r.Algorithm)
+		row("raw signing", "%.0f/s (%s, same cores, same run: %.0f/s before the load, %.0f/s after)",
+			r.RawSignsPerSec, r.Algorithm, r.RawSignsBefore, r.RawSignsAfter)
+		if spread := r.rawSigningSpread(); spread > maxRawSigningSpread {
+			row("warning", "raw signing changed by %.0f%% during the run: the machine's speed varied, so the ratios are unreliable", 100*spread)
+		}
 		row("ratio", "%.1f%% of raw signing", 100*r.Ratio)
 	}
 	if r.ServerCPUus > 0 {
@@ -123,4 +130,17 @@ func (r *result) print(w io.Writer) {
 	if r.StartupToReady > 0 {
 		row("startup to ready", "%.3fs (seeding took %.1fs)", r.StartupToReady, r.SeedSeconds)
 	}
+}
+
+// maxRawSigningSpread is the change of the raw signing rate between
+// before and after the load above which a run's ratios are flagged.
+const maxRawSigningSpread = 0.10
+
+// rawSigningSpread is how far apart the two raw signing measurements are,
+// relative to their mean.
+func (r result) rawSigningSpread() float64 {
+	if r.RawSignsPerSec == 0 {
+		return 0
+	}
+	return math.Abs(r.RawSignsBefore-r.RawSignsAfter) / r.RawSignsPerSec
 }
