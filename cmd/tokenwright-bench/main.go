@@ -248,12 +248,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	res.fill(stats)
+	if proc != nil && stats.ok > 0 {
+		serverCPU, clientCPU = proc.cpuSeconds()-serverCPU, selfCPUSeconds()-clientCPU
+	}
+	// After the CPU accounting, which must not count it.
 	if o.mode == "token" {
 		res.RawSignsAfter = rawSignRate(o.alg, o.signFor)
 		res.RawSignsPerSec = (res.RawSignsBefore + res.RawSignsAfter) / 2
 	}
 	if proc != nil && stats.ok > 0 {
-		serverCPU, clientCPU = proc.cpuSeconds()-serverCPU, selfCPUSeconds()-clientCPU
 		res.ServerCPUus, res.ClientCPUus = 1e6*serverCPU/float64(stats.ok), 1e6*clientCPU/float64(stats.ok)
 		if serverCPU > 0 {
 			res.ServerCapacity = float64(stats.ok) / serverCPU * float64(res.Cores)
