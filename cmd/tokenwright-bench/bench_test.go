@@ -48,6 +48,12 @@ func TestModesProduceResults(t *testing.T) {
 			if mode == "token" && (r.RawSignsPerSec <= 0 || r.Ratio <= 0) {
 				t.Fatalf("no signing ceiling: %+v", r)
 			}
+			// The server's own handler time of each request is part of
+			// the latency the generator sees, so it is no larger at any
+			// percentile.
+			if mode != "keycreate" && (r.HandlerP50ms <= 0 || r.HandlerP99ms > r.P99ms+0.001 || r.HandlerMaxMs > r.MaxMs+0.001) {
+				t.Fatalf("server handler p50 %v p99 %v max %v against latency p99 %v max %v", r.HandlerP50ms, r.HandlerP99ms, r.HandlerMaxMs, r.P99ms, r.MaxMs)
+			}
 			// The ceiling is the mean of the measurements before and
 			// after the load, both reported.
 			if mode == "token" && (r.RawSignsBefore <= 0 || r.RawSignsAfter <= 0 ||
@@ -69,6 +75,13 @@ func TestOpenLoopRate(t *testing.T) {
 	// 200/s for 1 s: the dispatcher, not the workers, sets the pace.
 	if r.Requests < 150 || r.Requests > 210 {
 		t.Fatalf("open loop at 200/s made %d requests", r.Requests)
+	}
+	// Latency from the due moment = release lag + latency from the
+	// release, so neither part can exceed the whole, and the lag is never
+	// negative.
+	if r.FromReleaseP50ms <= 0 || r.FromReleaseMaxMs > r.MaxMs+1e-9 || r.ReleaseLagP50ms < 0 || r.ReleaseLagP99ms > r.MaxMs+1e-9 {
+		t.Fatalf("from release p50 %v max %v, release lag p50 %v p99 %v, latency max %v",
+			r.FromReleaseP50ms, r.FromReleaseMaxMs, r.ReleaseLagP50ms, r.ReleaseLagP99ms, r.MaxMs)
 	}
 }
 

@@ -243,11 +243,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if proc != nil {
 		serverCPU, clientCPU = proc.cpuSeconds(), selfCPUSeconds()
 	}
+	var logFrom int64
+	if srv != nil {
+		logFrom = srv.logSize()
+	}
 	stats, err := lg.drive(ctx)
 	if err != nil {
 		return err
 	}
 	res.fill(stats)
+	if path := o.endpointPath(); srv != nil && path != "" {
+		handler, err := srv.handlerLatencies(logFrom, path)
+		if err != nil {
+			return fmt.Errorf("reading the server's handler times: %w", err)
+		}
+		res.fillHandler(handler)
+	}
 	if proc != nil && stats.ok > 0 {
 		serverCPU, clientCPU = proc.cpuSeconds()-serverCPU, selfCPUSeconds()-clientCPU
 	}

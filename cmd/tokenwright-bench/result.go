@@ -18,19 +18,31 @@ type result struct {
 	Keys      int    `json:"keys"`
 	// Store is the started server's store (bolt or etcd); with etcd, the
 	// cluster's size and whether its members fsync.
-	Store          string  `json:"store,omitempty"`
-	EtcdMembers    int     `json:"etcdMembers,omitempty"`
-	EtcdFsync      bool    `json:"etcdFsync,omitempty"`
-	TargetRate     float64 `json:"targetRate,omitempty"`
-	Requests       int     `json:"requests"`
-	Errors         int     `json:"errors"`
-	FirstError     string  `json:"firstError,omitempty"`
-	Seconds        float64 `json:"seconds"`
-	PerSec         float64 `json:"perSecond"`
-	P50ms          float64 `json:"p50ms"`
-	P90ms          float64 `json:"p90ms"`
-	P99ms          float64 `json:"p99ms"`
-	MaxMs          float64 `json:"maxMs"`
+	Store       string  `json:"store,omitempty"`
+	EtcdMembers int     `json:"etcdMembers,omitempty"`
+	EtcdFsync   bool    `json:"etcdFsync,omitempty"`
+	TargetRate  float64 `json:"targetRate,omitempty"`
+	Requests    int     `json:"requests"`
+	Errors      int     `json:"errors"`
+	FirstError  string  `json:"firstError,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	PerSec      float64 `json:"perSecond"`
+	P50ms       float64 `json:"p50ms"`
+	P90ms       float64 `json:"p90ms"`
+	P99ms       float64 `json:"p99ms"`
+	MaxMs       float64 `json:"maxMs"`
+	// With -rate (see drive): latency from each request's release by the
+	// schedule, and how late the releases were.
+	FromReleaseP50ms float64 `json:"fromReleaseP50ms,omitempty"`
+	FromReleaseP99ms float64 `json:"fromReleaseP99ms,omitempty"`
+	FromReleaseMaxMs float64 `json:"fromReleaseMaxMs,omitempty"`
+	ReleaseLagP50ms  float64 `json:"releaseLagP50ms,omitempty"`
+	ReleaseLagP99ms  float64 `json:"releaseLagP99ms,omitempty"`
+	// The started server's own handler time for the same requests, from
+	// its request log (handlerlog.go).
+	HandlerP50ms   float64 `json:"handlerP50ms,omitempty"`
+	HandlerP99ms   float64 `json:"handlerP99ms,omitempty"`
+	HandlerMaxMs   float64 `json:"handlerMaxMs,omitempty"`
 	RawSignsPerSec float64 `json:"rawSignsPerSecond,omitempty"` // the mean of before and after
 	RawSignsBefore float64 `json:"rawSignsPerSecondBefore,omitempty"`
 	RawSignsAfter  float64 `json:"rawSignsPerSecondAfter,omitempty"`
@@ -76,6 +88,17 @@ func (r *result) fill(s stats) {
 	r.PerSec = float64(s.ok) / r.Seconds
 	at := func(q float64) float64 { return ms(quantile(s.latencies, q)) }
 	r.P50ms, r.P90ms, r.P99ms, r.MaxMs = at(0.50), at(0.90), at(0.99), at(1)
+	if len(s.fromRelease) > 0 {
+		r.FromReleaseP50ms, r.FromReleaseP99ms, r.FromReleaseMaxMs = ms(quantile(s.fromRelease, 0.5)), ms(quantile(s.fromRelease, 0.99)), ms(quantile(s.fromRelease, 1))
+		r.ReleaseLagP50ms, r.ReleaseLagP99ms = ms(quantile(s.releaseLag, 0.5)), ms(quantile(s.releaseLag, 0.99))
+	}
+}
+
+// fillHandler records the server's handler times (sorted).
+func (r *result) fillHandler(d []time.Duration) {
+	if len(d) > 0 {
+		r.HandlerP50ms, r.HandlerP99ms, r.HandlerMaxMs = ms(quantile(d, 0.5)), ms(quantile(d, 0.99)), ms(quantile(d, 1))
+	}
 }
 
 func (r *result) print(w io.Writer) {
@@ -109,6 +132,13 @@ func (r *result) print(w io.Writer) {
 		row("first error", "%s", r.FirstError)
 	}
 	row("latency", "p50 %.2fms  p90 %.2fms  p99 %.2fms  max %.2fms", r.P50ms, r.P90ms, r.P99ms, r.MaxMs)
+	if r.HandlerP50ms > 0 {
+		row("server handler", "p50 %.2fms  p99 %.2fms  max %.2fms (the server's own time, from its request log)", r.HandlerP50ms, r.HandlerP99ms, r.HandlerMaxMs)
+	}
+	if r.TargetRate > 0 {
+		row("from release", "p50 %.2fms  p99 %.2fms  max %.2fms (the schedule's own lateness excluded)", r.FromReleaseP50ms, r.FromReleaseP99ms, r.FromReleaseMaxMs)
+		row("release lag", "p50 %.2fms  p99 %.2fms (how late the generator's timer released requests)", r.ReleaseLagP50ms, r.ReleaseLagP99ms)
+	}
 	if r.RawSignsPerSec > 0 {
 		row("raw signing", "%.0f/s (%s, same cores, same run: %.0f/s before the load, %.0f/s after)",
 			r.RawSignsPerSec, r.Algorithm, r.RawSignsBefore, r.RawSignsAfter)
