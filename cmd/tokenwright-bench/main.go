@@ -22,7 +22,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -282,11 +281,5 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if proc != nil {
 		res.ServerRSSMB, res.ServerPeakRSSMB = proc.rss()
 	}
-	if o.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	res.print(out)
-	return nil
+	return report(out, o.json, &res)
 }

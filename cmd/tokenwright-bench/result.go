@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -173,4 +174,15 @@ func (r result) rawSigningSpread() float64 {
 		return 0
 	}
 	return math.Abs(r.RawSignsBefore-r.RawSignsAfter) / r.RawSignsPerSec
+}
+
+// report writes a run's result as indented JSON (-json) or as text.
+func report(out io.Writer, asJSON bool, res interface{ print(io.Writer) }) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	res.print(out)
+	return nil
 }

@@ -153,13 +153,7 @@ func runRevoke(ctx context.Context, o options, out io.Writer) error {
 	res.LoadRequests, res.LoadErrors = load.s.ok, load.s.errors
 	res.LoadPerSec = float64(load.s.ok) / load.s.elapsed.Seconds()
 	res.LoadP50ms, res.LoadP99ms = ms(quantile(load.s.latencies, 0.50)), ms(quantile(load.s.latencies, 0.99))
-	if o.json {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
-	}
-	res.print(out)
-	return nil
+	return report(out, o.json, &res)
 }
 
 // startReplica starts a second server on a's etcd cluster, as a second
