@@ -222,20 +222,7 @@ func (i *Issuer) MintPayload(t testing.TB, payload []byte) string {
 	i.mu.Lock()
 	k := i.current[jose.RS256]
 	i.mu.Unlock()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.signer},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader(jose.HeaderKey("kid"), k.kid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
+	return signPayload(t, jose.SigningKey{Algorithm: jose.RS256, Key: k.signer}, &jose.SignerOptions{}, k.kid, payload)
 }
 
 // MintNone returns claims as an unsigned JWT (alg "none", empty
@@ -275,14 +262,20 @@ func (i *Issuer) MintHS256WithPublicKey(t testing.TB, claims map[string]any) str
 
 func sign(t testing.TB, sk jose.SigningKey, opts *jose.SignerOptions, kid string, claims map[string]any) string {
 	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signPayload(t, sk, opts, kid, payload)
+}
+
+// signPayload signs payload as a compact JWT of type JWT under kid.
+func signPayload(t testing.TB, sk jose.SigningKey, opts *jose.SignerOptions, kid string, payload []byte) string {
+	t.Helper()
 	// With EmbedJWK go-jose would leave the kid out; it is set anyway, as
 	// an attacker would, to name a key the verifier knows.
 	opts = opts.WithType("JWT").WithHeader(jose.HeaderKey("kid"), kid)
 	signer, err := jose.NewSigner(sk, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
