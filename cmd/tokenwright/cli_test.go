@@ -102,6 +102,16 @@ type daemon struct {
 	data   string
 	stdout *syncBuffer
 	stderr *syncBuffer
+	// exited is closed once the process has ended, waitErr then holds
+	// what Wait returned; tests call wait, never cmd.Wait.
+	exited  chan struct{}
+	waitErr error
+}
+
+// wait waits for the daemon to end and returns what exec.Cmd.Wait returned.
+func (d *daemon) wait() error {
+	<-d.exited
+	return d.waitErr
 }
 
 // syncBuffer collects a child's output while the test reads it.
@@ -133,17 +143,41 @@ func freeAddr(t *testing.T) string {
 
 func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 	t.Helper()
-	addr := freeAddr(t)
-	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
-	d.cmd.Env = append(cleanEnv(), extraEnv...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
+	// freeAddr's port is free when it returns, not when the daemon binds
+	// it: another process (an etcd member, a parallel test's server) may
+	// take it in between. A daemon that lost its port that way is started
+	// again on another; any other exit fails the test.
+	for attempt := 1; ; attempt++ {
+		addr := freeAddr(t)
+		d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+		d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
+		d.cmd.Env = append(cleanEnv(), extraEnv...)
+		d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+		if err := d.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		d.exited = make(chan struct{})
+		go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
+		t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.exited })
+		eventually.Nil(t, 20*time.Second, "server ready", func() error {
+			select {
+			case <-d.exited:
+				return nil
+			default:
+				return answers200(d.url+"/readyz", d.stderr)
+			}
+		})
+		select {
+		case <-d.exited:
+			if strings.Contains(d.stderr.String(), "address already in use") && attempt < 5 {
+				t.Logf("port %s taken before the daemon bound it; starting again", addr)
+				continue
+			}
+			t.Fatalf("the daemon exited before it was ready:\n%s", d.stderr)
+		default:
+			return d
+		}
 	}
-	t.Cleanup(func() { _ = d.cmd.Process.Kill(); _ = d.cmd.Wait() })
-	eventually.Nil(t, 20*time.Second, "server ready", func() error { return answers200(d.url+"/readyz", d.stderr) })
-	return d
 }
 
 // answers200 is nil once url answers 200; its error carries the child's log.
@@ -257,7 +291,7 @@ func TestCLIWalkThrough(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Wait(); err != nil {
+	if err := d.wait(); err != nil {
 		t.Fatalf("serve exited with %v after SIGTERM\n%s", err, d.stderr)
 	}
 	if strings.Contains(d.stderr.String(), secret) {

@@ -37,7 +37,7 @@ func populatedDataDir(t *testing.T) string {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Wait(); err != nil {
+	if err := d.wait(); err != nil {
 		t.Fatalf("serve did not exit cleanly: %v\n%s", err, d.stderr)
 	}
 	return data

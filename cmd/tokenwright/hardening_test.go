@@ -129,7 +129,7 @@ func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
 		t.Fatalf("in-flight request: HTTP %d %s", resp.StatusCode, data)
 	}
 	done := make(chan error, 1)
-	go func() { done <- d.cmd.Wait() }()
+	go func() { done <- d.wait() }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -270,7 +270,7 @@ func TestCrashSafetyUnderSIGKILL(t *testing.T) {
 		if err := d.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		_ = d.cmd.Wait()
+		_ = d.wait()
 		close(stop)
 		wg.Wait()
 		if err := bolt.Verify(filepath.Join(data, bolt.FileName)); err != nil {
@@ -366,7 +366,7 @@ func TestBackupAndRestoreWhileServing(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Wait(); err != nil {
+	if err := d.wait(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	// An offline backup of the stopped server works too.
@@ -499,7 +499,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Wait(); err != nil {
+	if err := d.wait(); err != nil {
 		t.Fatal(err)
 	}
 	db, err := os.ReadFile(filepath.Join(data, bolt.FileName))

@@ -126,7 +126,7 @@ func TestJSONLogsCarryNoCredential(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	_ = d.cmd.Wait()
+	_ = d.wait()
 	lines := 0
 	for stream, text := range map[string]string{"stdout": d.stdout.String(), "stderr": d.stderr.String()} {
 		for line := range strings.SplitSeq(strings.TrimSuffix(text, "\n"), "\n") {

@@ -142,7 +142,7 @@ func TestMigrateRoundTrip(t *testing.T) {
 		}
 	}
 	_ = d.cmd.Process.Kill()
-	_ = d.cmd.Wait()
+	_ = d.wait()
 
 	// And back: a fresh bolt file equal to the original (the audit trail
 	// of the etcd side includes the forced second copy).

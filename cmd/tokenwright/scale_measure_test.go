@@ -94,7 +94,7 @@ func startTimed(t *testing.T, data string, env []string) (*daemon, time.Duration
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(exited) }()
+	go func() { _ = d.wait(); close(exited) }()
 	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-exited })
 	for {
 		resp, err := http.Get(d.url + "/readyz")

@@ -54,7 +54,7 @@ func TestCLISigningKeysAndKEKRotation(t *testing.T) {
 		t.Fatalf("kek rotate while serving: %s", errOut)
 	}
 	_ = d.cmd.Process.Kill()
-	_ = d.cmd.Wait()
+	_ = d.wait()
 	if _, err := os.Stat(newKEK); err == nil {
 		t.Fatal("a failed rotation left a new KEK file behind")
 	}
