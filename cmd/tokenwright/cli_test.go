@@ -143,22 +143,20 @@ func freeAddr(t *testing.T) string {
 
 func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 	t.Helper()
+	return startDaemonOn(t, freeAddr, data, extraEnv...)
+}
+
+// startDaemonOn is startDaemon with the address picker given (a test
+// hands it one that is taken).
+func startDaemonOn(t *testing.T, pickAddr func(*testing.T) string, data string, extraEnv ...string) *daemon {
+	t.Helper()
 	// freeAddr's port is free when it returns, not when the daemon binds
 	// it: another process (an etcd member, a parallel test's server) may
 	// take it in between. A daemon that lost its port that way is started
 	// again on another; any other exit fails the test.
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(t)
-		d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-		d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
-		d.cmd.Env = append(cleanEnv(), extraEnv...)
-		d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
-		if err := d.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		d.exited = make(chan struct{})
-		go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
-		t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.exited })
+		addr := pickAddr(t)
+		d := launchDaemon(t, addr, data, extraEnv)
 		eventually.Nil(t, 20*time.Second, "server ready", func() error {
 			select {
 			case <-d.exited:
@@ -180,9 +178,27 @@ func startDaemon(t *testing.T, data string, extraEnv ...string) *daemon {
 	}
 }
 
+// launchDaemon starts `tokenwright serve` on addr and reaps it in the
+// background (d.exited, d.wait); the test's cleanup kills it.
+func launchDaemon(t *testing.T, addr, data string, env []string) *daemon {
+	t.Helper()
+	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
+	d.cmd.Env = append(cleanEnv(), env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.waitErr = d.cmd.Wait(); close(d.exited) }()
+	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-d.exited })
+	return d
+}
+
 // answers200 is nil once url answers 200; its error carries the child's log.
+// It gives up on a probe without an answer: a port taken by another process
+// may accept the connection and never speak HTTP.
 func answers200(url string, log fmt.Stringer) error {
-	resp, err := http.Get(url)
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
 	if err != nil {
 		return fmt.Errorf("%v\n%s", err, log)
 	}
@@ -223,6 +239,31 @@ func run(t *testing.T, env []string, wantErr bool, args ...string) string {
 		t.Fatalf("tokenwright %v: %v\nstderr: %s", args, err, stderr.String())
 	}
 	return stdout.String()
+}
+
+// A port taken between picking it and the daemon's bind (another process
+// got there first) costs a restart on another port, not the test.
+func TestStartDaemonRetriesATakenPort(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	picks := 0
+	pick := func(t *testing.T) string {
+		picks++
+		if picks == 1 {
+			return taken.Addr().String()
+		}
+		return freeAddr(t)
+	}
+	d := startDaemonOn(t, pick, filepath.Join(t.TempDir(), "data"))
+	if picks != 2 || d.url == "http://"+taken.Addr().String() {
+		t.Fatalf("picks %d, daemon at %s; want a second pick, not the taken %s", picks, d.url, taken.Addr())
+	}
+	if err := answers200(d.url+"/readyz", d.stderr); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestCLIWalkThrough(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +17,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/tokenwright/tokenwright/internal/eventually"
 	"github.com/tokenwright/tokenwright/pkg/apikey"
 	"github.com/tokenwright/tokenwright/store"
 	"github.com/tokenwright/tokenwright/store/etcd"
@@ -84,18 +82,8 @@ func TestMeasureEtcdScale(t *testing.T) {
 // 200, with the time that took since the process was started.
 func startTimed(t *testing.T, data string, env []string) (*daemon, time.Duration) {
 	t.Helper()
-	addr := freeAddr(t)
-	d := &daemon{url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	d.cmd = exec.Command(cliBinary(t), "serve", "--data", data, "--listen", addr, "--issuer", d.url)
-	d.cmd.Env = append(cleanEnv(), env...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
 	began := time.Now()
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = d.wait(); close(exited) }()
-	t.Cleanup(func() { _ = d.cmd.Process.Kill(); <-exited })
+	d := launchDaemon(t, freeAddr(t), data, env)
 	for {
 		resp, err := http.Get(d.url + "/readyz")
 		if err == nil {
@@ -105,7 +93,7 @@ func startTimed(t *testing.T, data string, env []string) (*daemon, time.Duration
 			}
 		}
 		select {
-		case <-exited:
+		case <-d.exited:
 			t.Fatalf("server exited before ready:\n%s", d.stderr)
 		case <-time.After(10 * time.Millisecond):
 		}
@@ -118,8 +106,11 @@ func startTimed(t *testing.T, data string, env []string) (*daemon, time.Duration
 func stopDaemon(t *testing.T, d *daemon) {
 	t.Helper()
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	// startTimed's goroutine reaps it; then signals fail.
-	eventually.True(t, time.Minute, "server exits after SIGTERM", func() bool { return d.cmd.Process.Signal(syscall.Signal(0)) != nil })
+	select {
+	case <-d.exited:
+	case <-time.After(time.Minute):
+		t.Fatalf("server still running a minute after SIGTERM:\n%s", d.stderr)
+	}
 }
 
 // procMem reads VmRSS and VmHWM (KiB) of pid.
